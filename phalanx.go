@@ -1,0 +1,128 @@
+// Package phalanx holds the domain types that every part of phalanx shares:
+// events parsed from log lines, alerts raised by scenarios, and decisions
+// that enforcers apply. It must not do I/O or depend on any other package
+// of the module; the packages around it depend on it.
+package phalanx
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Kind says what an event is evidence of.
+type Kind uint8
+
+// The kinds of events parsers produce.
+const (
+	KindUnknown      Kind = iota
+	KindAuthFailure       // a failed password, public key, keyboard-interactive or PAM attempt
+	KindInvalidUser       // a log-in attempt for a user that does not exist
+	KindMaxAuth           // the server cut a connection for too many authentication attempts
+	KindPreauthClose      // a connection closed or reset before authentication finished
+	KindProbe             // protocol garbage: bad banner, kex negotiation failure, scanners
+	kindCount
+)
+
+var kindNames = [kindCount]string{
+	KindUnknown:      "unknown",
+	KindAuthFailure:  "auth-failure",
+	KindInvalidUser:  "invalid-user",
+	KindMaxAuth:      "max-auth",
+	KindPreauthClose: "preauth-close",
+	KindProbe:        "probe",
+}
+
+// String returns the kind's stable name, as it appears in JSON and config.
+func (k Kind) String() string {
+	if k < kindCount {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// ParseKind returns the kind with the given name.
+func ParseKind(s string) (Kind, error) {
+	for k, n := range kindNames {
+		if n == s && Kind(k) != KindUnknown {
+			return Kind(k), nil
+		}
+	}
+	return KindUnknown, fmt.Errorf("unknown event kind %q (known: auth-failure, invalid-user, max-auth, preauth-close, probe)", s)
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (k *Kind) UnmarshalText(b []byte) error {
+	v, err := ParseKind(string(b))
+	if err != nil {
+		return err
+	}
+	*k = v
+	return nil
+}
+
+// Event is one recognised log line.
+type Event struct {
+	Time    time.Time  // when the line says it happened
+	Service string     // the service whose parser recognised it, such as "sshd"
+	Kind    Kind       // what it is evidence of
+	Source  netip.Addr // the remote address the line blames (unmapped: never an IPv4-mapped IPv6 address)
+	User    string     // the user name tried, if any; attacker-controlled
+	Line    int64      // 1-based line number in its source
+}
+
+// Alert is a scenario that fired for one source.
+type Alert struct {
+	Scenario string       // name of the scenario
+	Source   netip.Prefix // the source address, or its aggregate (an IPv6 /64 by default)
+	First    time.Time    // time of the first event in the evidence window
+	Last     time.Time    // time of the event that made the scenario fire
+	Count    int          // events counted by the scenario when it fired
+	Evidence []int64      // line numbers of the evidence, most recent last (bounded)
+}
+
+// Origin says who caused a decision.
+type Origin string
+
+// Decision origins.
+const (
+	OriginSelf     Origin = "self"     // this member's own scenario fired
+	OriginAlliance Origin = "alliance" // the charter's arbiter decided from reports
+	OriginManual   Origin = "manual"   // an operator added it
+	OriginFeed     Origin = "feed"     // a subscribed blocklist
+)
+
+// Decision is a remedy applied to an address or range for a time.
+type Decision struct {
+	ID       uint64
+	Origin   Origin
+	Type     string       // "ban"
+	Value    netip.Prefix // a single address is a full-length prefix
+	Scenario string
+	Start    time.Time
+	Until    time.Time
+	Reason   string // free text for people, such as the alert that caused it
+}
+
+// Scope is "Ip" for a single address and "Range" otherwise, as CrowdSec spells them.
+func (d *Decision) Scope() string {
+	if d.Value.IsSingleIP() {
+		return "Ip"
+	}
+	return "Range"
+}
+
+// Duration is the decision's whole length.
+func (d *Decision) Duration() time.Duration { return d.Until.Sub(d.Start) }
+
+// Active reports whether the decision applies at now.
+func (d *Decision) Active(now time.Time) bool { return !now.Before(d.Start) && now.Before(d.Until) }
+
+// Normalize returns addr with an IPv4-mapped IPv6 address turned into IPv4 and
+// any zone dropped, so that one host has one key everywhere.
+func Normalize(addr netip.Addr) netip.Addr {
+	return addr.Unmap().WithZone("")
+}
