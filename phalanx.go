@@ -78,6 +78,7 @@ type Event struct {
 type Alert struct {
 	Scenario string       // name of the scenario
 	Source   netip.Prefix // the source address, or its aggregate (an IPv6 /64 by default)
+	Addr     netip.Addr   // the address (inside Source) of the event that made it fire; zero if unknown
 	First    time.Time    // time of the first event in the evidence window
 	Last     time.Time    // time of the event that made the scenario fire
 	Count    int          // events counted by the scenario when it fired

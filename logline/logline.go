@@ -1,34 +1,128 @@
 // Package logline splits one log line into its syslog parts: time, host,
 // program, pid and message. It knows the line shapes that syslog daemons and
 // the journal write (RFC 3164, RFC 5424, ISO-8601 prefixes, journalctl's
-// short and short-iso). It must not interpret messages, allocate per line on
-// the hot path, or look anything up over the network: lines are written by
+// short, short-precise, short-iso and short-iso-precise). It must not
+// interpret messages, allocate per line, use regexp, fmt or time.Parse on the
+// hot path, or look anything up over the network: lines are written by
 // attackers, so every malformed line is an error, never a panic.
 package logline
 
 import (
+	"bytes"
 	"errors"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Frame is one line split into its parts. Byte slices alias the input line
 // and are valid only until the caller reuses that buffer.
 type Frame struct {
+	// Time is the line's timestamp. It is the zero Time when the line
+	// carries none (an RFC 5424 NILVALUE); callers then use their own
+	// receive time.
 	Time    time.Time
-	Host    []byte
-	Program []byte // such as "sshd" or "sshd-session"
+	Host    []byte // empty only for an RFC 5424 NILVALUE
+	Program []byte // such as "sshd" or "sshd-session"; empty only for an RFC 5424 NILVALUE
 	PID     int    // -1 when the line carries none
-	Message []byte // everything after "program[pid]: "
+	Message []byte // everything after "program[pid]: "; never contains '\n'
+	Format  Format // the shape the line had
 }
 
-// ErrUnknownFormat is returned for lines of no known shape.
+// Format is the shape of a framed line.
+type Format uint8
+
+// The line shapes Frame knows.
+const (
+	FormatUnknown Format = iota
+	// FormatRFC3164 is traditional syslog and journalctl -o short and
+	// short-precise: "Nov 27 05:49:28 host sshd[1234]: msg", optionally
+	// after a "<PRI>". The year is inferred (see Framer.SetReference).
+	FormatRFC3164
+	// FormatRFC5424 is "<34>1 2026-11-27T05:49:28.123Z host sshd 1234 - - msg".
+	FormatRFC5424
+	// FormatISO8601 is rsyslog's high-precision file format and journalctl
+	// -o short-iso and short-iso-precise:
+	// "2026-11-27T05:49:28.123456+01:00 host sshd[1234]: msg".
+	FormatISO8601
+	formatCount
+)
+
+var formatNames = [formatCount]string{
+	FormatUnknown: "unknown",
+	FormatRFC3164: "rfc3164",
+	FormatRFC5424: "rfc5424",
+	FormatISO8601: "iso8601",
+}
+
+// String returns the format's stable name.
+func (f Format) String() string {
+	if f < formatCount {
+		return formatNames[f]
+	}
+	return "format(?)"
+}
+
+// ErrUnknownFormat is returned for lines of no known shape. Every error that
+// Frame returns wraps it, so errors.Is(err, ErrUnknownFormat) holds for all of
+// them; the more specific errors below say what was wrong.
 var ErrUnknownFormat = errors.New("unknown log line format")
+
+// Specific framing errors; each wraps ErrUnknownFormat.
+var (
+	// ErrEmpty is an empty (or all-NUL) line.
+	ErrEmpty = error(&formatError{"empty log line"})
+	// ErrJournalMarker is one of journalctl's own lines ("-- Boot ...",
+	// "-- Logs begin at ...", "-- No entries --"). Callers skip them.
+	ErrJournalMarker = error(&formatError{"journalctl marker line, not a log entry"})
+	// ErrNewline is a "line" with '\n' inside: the caller must split lines
+	// before framing them.
+	ErrNewline = error(&formatError{"log line contains a newline; split lines before framing"})
+	// ErrPriority is a malformed "<PRI>" prefix.
+	ErrPriority = error(&formatError{"malformed syslog priority"})
+	// ErrTimestamp is a missing, truncated or impossible timestamp.
+	ErrTimestamp = error(&formatError{"malformed log line timestamp"})
+	// ErrHost is a missing or malformed host name.
+	ErrHost = error(&formatError{"malformed log line host"})
+	// ErrTag is a missing or malformed "program[pid]:" tag, or a malformed
+	// RFC 5424 APP-NAME, PROCID or MSGID.
+	ErrTag = error(&formatError{"malformed log line program tag"})
+	// ErrStructuredData is malformed RFC 5424 structured data.
+	ErrStructuredData = error(&formatError{"malformed rfc 5424 structured data"})
+)
+
+type formatError struct{ msg string }
+
+func (e *formatError) Error() string { return e.msg }
+
+func (e *formatError) Unwrap() error { return ErrUnknownFormat }
+
+// Bounds on header fields. Longer fields make the line an error.
+const (
+	maxHost     = 255 // RFC 5424 HOSTNAME; also longer than any DNS name
+	maxProgram  = 64
+	maxPID      = 1<<31 - 1
+	maxProcID   = 128 // RFC 5424 PROCID
+	maxMsgID    = 32  // RFC 5424 MSGID
+	maxSDName   = 32  // RFC 5424 SD-ID and PARAM-NAME
+	maxPriority = 191 // facility 23, severity 7
+)
 
 // Framer splits lines. It keeps the state that year inference needs, so use
 // one Framer per stream of lines. A Framer is not safe for concurrent use.
 type Framer struct {
 	loc *time.Location
 	ref time.Time
+
+	// Year inference, derived from ref by SetReference: the year of ref in
+	// loc, and the wall clock in loc of ref plus a week, as a year and a
+	// packed month-day-clock (see packStamp).
+	refYear   int
+	limYear   int
+	limPacked int
+
+	stamp stampCache // last RFC 3164 timestamp
+	iso   isoCache   // last ISO 8601 timestamp
 }
 
 // NewFramer returns a framer that reads zone-less timestamps in loc (time.Local
@@ -37,66 +131,196 @@ func NewFramer(ref time.Time, loc *time.Location) *Framer {
 	if loc == nil {
 		loc = time.Local
 	}
-	return &Framer{loc: loc, ref: ref}
+	f := &Framer{loc: loc}
+	f.SetReference(ref)
+	return f
 }
 
 // SetReference sets the time that years are inferred against: a timestamp
 // without a year gets the latest year that does not put it more than a week
-// after ref. A tail sets it to the current time; a replay of a finished file
-// to the file's modification time.
-func (f *Framer) SetReference(ref time.Time) { f.ref = ref }
+// after ref (compared on loc's wall clock). A tail sets it to the current
+// time; a replay of a finished file to the file's modification time. It
+// costs about as much as framing a line, so call it per batch of lines, not
+// per line.
+func (f *Framer) SetReference(ref time.Time) {
+	f.ref = ref
+	r := ref.In(f.loc)
+	f.refYear = r.Year()
+	lim := r.Add(7 * 24 * time.Hour)
+	y, mo, d := lim.Date()
+	h, mi, s := lim.Clock()
+	f.limYear = y
+	f.limPacked = packStamp(int(mo), d, h, mi, s)
+}
 
 // Frame splits line into fr. It returns an error, and leaves fr undefined, when
-// the line has no known shape.
+// the line has no known shape. One trailing '\r' is ignored, and so is a run
+// of NUL bytes at the start (what a file holds after a crash). Message bytes
+// are passed through as they are, invalid UTF-8 and control characters
+// included, so that odd bytes in an attacker's input cannot make a line
+// disappear; only '\n' is refused.
 func (f *Framer) Frame(line []byte, fr *Frame) error {
-	// Placeholder: RFC 3164 only ("Mmm dd hh:mm:ss host prog[pid]: msg").
-	if len(line) < 16 || line[15] != ' ' {
-		return ErrUnknownFormat
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
 	}
-	t, err := time.ParseInLocation(time.Stamp, string(line[:15]), f.loc)
-	if err != nil {
-		return ErrUnknownFormat
+	if bytes.IndexByte(line, '\n') >= 0 {
+		return ErrNewline
 	}
-	fr.Time = t.AddDate(f.ref.Year(), 0, 0)
-	rest := line[16:]
-	sp := indexByte(rest, ' ')
+	for len(line) > 0 && line[0] == 0 {
+		line = line[1:]
+	}
+	if len(line) == 0 {
+		return ErrEmpty
+	}
+	switch c := line[0]; {
+	case c == '<':
+		return f.framePriority(line, fr)
+	case c >= 'A' && c <= 'Z':
+		return f.frameRFC3164(line, fr)
+	case isDigit(c):
+		return f.frameISO(line, fr)
+	case c == '-' && len(line) >= 3 && line[1] == '-' && line[2] == ' ':
+		return ErrJournalMarker
+	}
+	return ErrUnknownFormat
+}
+
+// framePriority frames a line that starts with "<PRI>": RFC 5424, or RFC 3164
+// or ISO 8601 as syslog daemons forward them.
+func (f *Framer) framePriority(line []byte, fr *Frame) error {
+	pri, i := 0, 1
+	for i < len(line) && i <= 3 && isDigit(line[i]) {
+		pri = pri*10 + int(line[i]-'0')
+		i++
+	}
+	if i == 1 || i >= len(line) || line[i] != '>' || pri > maxPriority {
+		return ErrPriority
+	}
+	b := line[i+1:]
+	switch {
+	case len(b) >= 2 && b[0] == '1' && b[1] == ' ':
+		return f.frameRFC5424(b[2:], fr)
+	case len(b) > 0 && b[0] >= 'A' && b[0] <= 'Z':
+		return f.frameRFC3164(b, fr)
+	case len(b) > 0 && isDigit(b[0]):
+		return f.frameISO(b, fr)
+	}
+	return ErrTimestamp
+}
+
+// frameRFC3164 frames "Mmm dd hh:mm:ss[.frac] host tag: msg".
+func (f *Framer) frameRFC3164(b []byte, fr *Frame) error {
+	t, n, ok := f.stampTime(b)
+	if !ok {
+		return ErrTimestamp
+	}
+	fr.Time = t
+	fr.Format = FormatRFC3164
+	return hostTag(b[n:], fr)
+}
+
+// frameISO frames "yyyy-mm-ddThh:mm:ss[.frac][zone] host tag: msg".
+func (f *Framer) frameISO(b []byte, fr *Frame) error {
+	t, n, ok := f.isoTime(b)
+	if !ok {
+		return ErrTimestamp
+	}
+	fr.Time = t
+	fr.Format = FormatISO8601
+	return hostTag(b[n:], fr)
+}
+
+// hostTag frames what follows a timestamp: " host prog[pid]: msg" or
+// " host prog: msg". The tag is the first token after the host and nothing
+// else: a message that quotes another program's tag keeps its own program.
+func hostTag(b []byte, fr *Frame) error {
+	if len(b) == 0 {
+		return ErrHost
+	}
+	if b[0] != ' ' {
+		return ErrTimestamp
+	}
+	b = b[1:]
+	sp := bytes.IndexByte(b, ' ')
 	if sp < 0 {
-		return ErrUnknownFormat
+		if validToken(b, maxHost) {
+			return ErrTag // a host and nothing after it
+		}
+		return ErrHost
 	}
-	fr.Host = rest[:sp]
-	rest = rest[sp+1:]
-	colon := indexByte(rest, ':')
-	if colon < 0 {
-		return ErrUnknownFormat
+	if !validToken(b[:sp], maxHost) {
+		return ErrHost
 	}
-	tag := rest[:colon]
-	fr.Message = rest[colon+1:]
-	if len(fr.Message) > 0 && fr.Message[0] == ' ' {
-		fr.Message = fr.Message[1:]
-	}
-	fr.PID = -1
-	fr.Program = tag
-	if n := len(tag); n > 0 && tag[n-1] == ']' {
-		if lb := indexByte(tag, '['); lb >= 0 {
-			fr.Program = tag[:lb]
-			pid := 0
-			for _, c := range tag[lb+1 : n-1] {
-				if c < '0' || c > '9' || pid > 1<<30 {
-					return ErrUnknownFormat
-				}
-				pid = pid*10 + int(c-'0')
-			}
-			fr.PID = pid
+	fr.Host = b[:sp]
+	b = b[sp+1:]
+
+	i := 0
+	for ; i < len(b) && i <= maxProgram; i++ {
+		c := b[i]
+		if c == '[' || c == ':' {
+			break
+		}
+		if c <= ' ' || c == 0x7f {
+			return ErrTag
 		}
 	}
+	if i == 0 || i > maxProgram || i == len(b) || !validToken(b[:i], maxProgram) {
+		return ErrTag
+	}
+	fr.Program = b[:i]
+	fr.PID = -1
+	if b[i] == '[' {
+		j, pid := i+1, 0
+		for j < len(b) && isDigit(b[j]) {
+			pid = pid*10 + int(b[j]-'0')
+			if pid > maxPID {
+				return ErrTag
+			}
+			j++
+		}
+		if j == i+1 || j+1 >= len(b) || b[j] != ']' || b[j+1] != ':' {
+			return ErrTag
+		}
+		fr.PID = pid
+		i = j + 1
+	}
+	msg := b[i+1:]
+	if len(msg) > 0 && msg[0] == ' ' {
+		msg = msg[1:]
+	}
+	fr.Message = msg
 	return nil
 }
 
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
+// validToken reports whether b is a non-empty header token of at most max
+// bytes: printable, no spaces, valid UTF-8.
+func validToken(b []byte, max int) bool {
+	if len(b) == 0 || len(b) > max {
+		return false
+	}
+	ascii := true
+	for _, c := range b {
+		if c <= ' ' || c == 0x7f {
+			return false
+		}
+		if c >= utf8.RuneSelf {
+			ascii = false
 		}
 	}
-	return -1
+	if ascii {
+		return true
+	}
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if r == utf8.RuneError && n <= 1 {
+			return false
+		}
+		if r >= utf8.RuneSelf && !unicode.IsPrint(r) {
+			return false // C1 controls, non-ASCII spaces, bidi overrides
+		}
+		b = b[n:]
+	}
+	return true
 }
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }

@@ -1,0 +1,211 @@
+package scenario
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"phalanx"
+)
+
+// Scenario types.
+const (
+	// TypeLeaky is a leaky bucket: every counted event pours one unit, one
+	// unit drains every Leak, and the scenario fires on the event that makes
+	// the level exceed Capacity.
+	TypeLeaky = "leaky"
+	// TypeDistinct counts distinct user names: the scenario fires on the event
+	// that brings the number of remembered distinct users to Capacity. A user
+	// is remembered for Capacity×Leak after its latest event.
+	TypeDistinct = "distinct"
+)
+
+// Limits that Validate enforces. They keep per-source memory small and all
+// time arithmetic far from overflow.
+const (
+	MaxScenarios        = 64                  // scenarios in one configuration (Observe keeps a uint64 mask)
+	MaxDistinctCapacity = 64                  // users remembered per source by a distinct scenario
+	MaxLeakyCapacity    = 1_000_000           // units in a leaky bucket
+	MaxWindow           = 30 * 24 * time.Hour // bound on Capacity×Leak and on Blackhole
+	MaxSourcesLimit     = 1 << 24             // bound on Config.MaxSources
+	MaxEvidence         = 16                  // line numbers carried by an alert
+	maxNameLen          = 64                  // bytes in a scenario name
+	defaultMaxSources   = 65536               // Config.MaxSources by default
+	defaultIPv6Prefix   = 64                  // Config.IPv6Prefix by default
+	minIPv6Prefix       = 32                  // coarsest IPv6 grouping accepted
+	defaultBlackhole    = time.Minute         // every default scenario's blackhole
+	defaultEnumLeak     = 2 * time.Minute     // ssh-user-enum: 5 users × 2m = a 10-minute memory
+	defaultProbeLeak    = 10 * time.Second    // ssh-probe: a check every 10 s or slower never fires
+	defaultSlowLeak     = time.Minute         // ssh-slow-bf
+	defaultBruteLeak    = 10 * time.Second    // ssh-bf
+	defaultProbeCap     = 20                  // ssh-probe
+	defaultSlowCap      = 10                  // ssh-slow-bf
+	defaultBruteCap     = 5                   // ssh-bf
+	defaultEnumCap      = 5                   // ssh-user-enum
+)
+
+// Config configures an Engine. Decode it over DefaultConfig, strictly.
+type Config struct {
+	// IPv6Prefix groups IPv6 sources by this prefix length (32 to 128): an
+	// attacker usually controls a whole /64, so by default one /64 is one
+	// source. 128 tracks each address alone. IPv4 sources are always
+	// tracked per address.
+	IPv6Prefix int `yaml:"ipv6_prefix"`
+	// MaxSources is the hard cap on tracked source groups (1 to 16777216).
+	// A full table costs about 800 bytes a source with the default
+	// scenarios: about 50 MiB at the default of 65536.
+	MaxSources int `yaml:"max_sources"`
+	// Scenarios are the detection rules, at least one.
+	Scenarios []Spec `yaml:"scenarios"`
+}
+
+// Spec is one detection rule.
+type Spec struct {
+	// Name identifies the scenario in alerts and decisions, such as "ssh-bf":
+	// letters, digits and . _ - / only.
+	Name string `yaml:"name"`
+	// Kinds are the event kinds that count, at least one.
+	Kinds []phalanx.Kind `yaml:"kinds"`
+	// Services limits the scenario to events of these services; empty means
+	// any service.
+	Services []string `yaml:"services"`
+	// Type is TypeLeaky or TypeDistinct.
+	Type string `yaml:"type"`
+	// Capacity: a leaky bucket fires on the event that makes its level
+	// exceed Capacity (the Capacity+1st event of an instant burst); a
+	// distinct scenario fires on the event that brings the remembered
+	// distinct users to Capacity.
+	Capacity int `yaml:"capacity"`
+	// Leak: a leaky bucket drains one unit per Leak, continuously; a distinct
+	// scenario forgets a user Capacity×Leak after that user's latest event.
+	Leak time.Duration `yaml:"leak"`
+	// Blackhole is how long after an alert the same source and scenario
+	// raise no new alert (0 = none). Events still count meanwhile, but a
+	// bucket's level stays at Capacity until the blackhole ends.
+	Blackhole time.Duration `yaml:"blackhole"`
+}
+
+// DefaultConfig returns the documented defaults: sources grouped per IPv4
+// address and per IPv6 /64, at most 65536 of them, and DefaultScenarios.
+func DefaultConfig() Config {
+	return Config{
+		IPv6Prefix: defaultIPv6Prefix,
+		MaxSources: defaultMaxSources,
+		Scenarios:  DefaultScenarios(),
+	}
+}
+
+// DefaultScenarios returns the built-in sshd scenarios, comparable to
+// CrowdSec's:
+//
+//   - ssh-bf: leaky, capacity 5, leak 10s over auth-failure, invalid-user and
+//     max-auth. It fires on the 6th counted event when the six arrive less
+//     than 10 s apart from first to last (the level is then 6 − span/10s > 5);
+//     more generally on the event that lifts the level above 5.
+//   - ssh-slow-bf: leaky, capacity 10, leak 1m, same kinds: the 11th event
+//     within a minute, or a steady attacker faster than one try per minute.
+//   - ssh-user-enum: distinct, capacity 5, leak 2m over invalid-user and
+//     auth-failure events that carry a user: the 5th distinct user name, each
+//     remembered for 10 minutes after its latest attempt.
+//   - ssh-probe: leaky, capacity 20, leak 10s over preauth-close and probe:
+//     a burst of 21, or a source connecting steadily more often than every
+//     10 s. A monitoring check every 10 s or slower never fires.
+//
+// Every default scenario has a blackhole of one minute.
+func DefaultScenarios() []Spec {
+	auth := []phalanx.Kind{phalanx.KindAuthFailure, phalanx.KindInvalidUser, phalanx.KindMaxAuth}
+	return []Spec{
+		{Name: "ssh-bf", Kinds: auth, Type: TypeLeaky, Capacity: defaultBruteCap, Leak: defaultBruteLeak, Blackhole: defaultBlackhole},
+		{Name: "ssh-slow-bf", Kinds: slices.Clone(auth), Type: TypeLeaky, Capacity: defaultSlowCap, Leak: defaultSlowLeak, Blackhole: defaultBlackhole},
+		{Name: "ssh-user-enum", Kinds: []phalanx.Kind{phalanx.KindInvalidUser, phalanx.KindAuthFailure}, Type: TypeDistinct, Capacity: defaultEnumCap, Leak: defaultEnumLeak, Blackhole: defaultBlackhole},
+		{Name: "ssh-probe", Kinds: []phalanx.Kind{phalanx.KindPreauthClose, phalanx.KindProbe}, Type: TypeLeaky, Capacity: defaultProbeCap, Leak: defaultProbeLeak, Blackhole: defaultBlackhole},
+	}
+}
+
+// Validate reports every problem in c, each saying where it is and what to
+// do.
+func (c Config) Validate() error {
+	var errs []error
+	if c.IPv6Prefix < minIPv6Prefix || c.IPv6Prefix > 128 {
+		errs = append(errs, fmt.Errorf("ipv6_prefix %d is out of range: use %d to 128 (64 groups each /64, 128 tracks single addresses)", c.IPv6Prefix, minIPv6Prefix))
+	}
+	if c.MaxSources < 1 || c.MaxSources > MaxSourcesLimit {
+		errs = append(errs, fmt.Errorf("max_sources %d is out of range: use 1 to %d (default %d)", c.MaxSources, MaxSourcesLimit, defaultMaxSources))
+	}
+	if len(c.Scenarios) == 0 {
+		errs = append(errs, errors.New("scenarios: none configured; add at least one, or leave the key out to use the defaults"))
+	}
+	if len(c.Scenarios) > MaxScenarios {
+		errs = append(errs, fmt.Errorf("scenarios: %d configured, at most %d are supported", len(c.Scenarios), MaxScenarios))
+	}
+	seen := make(map[string]int, len(c.Scenarios))
+	for i := range c.Scenarios {
+		s := &c.Scenarios[i]
+		if j, dup := seen[s.Name]; dup && s.Name != "" {
+			errs = append(errs, fmt.Errorf("scenarios[%d]: name %q is already used by scenarios[%d]; give each scenario its own name", i, s.Name, j))
+		}
+		seen[s.Name] = i
+		if err := s.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("scenarios[%d] (%q): %w", i, s.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Spec) validate() error {
+	var errs []error
+	if err := checkName(s.Name); err != nil {
+		errs = append(errs, err)
+	}
+	if len(s.Kinds) == 0 {
+		errs = append(errs, errors.New("kinds: none listed; list the event kinds that count, such as [auth-failure, invalid-user]"))
+	}
+	for j, k := range s.Kinds {
+		if _, err := phalanx.ParseKind(k.String()); err != nil {
+			errs = append(errs, fmt.Errorf("kinds[%d]: %w", j, err))
+		}
+	}
+	for j, svc := range s.Services {
+		if svc == "" {
+			errs = append(errs, fmt.Errorf("services[%d]: empty; name a service such as sshd, or leave services out to match any", j))
+		}
+	}
+	switch s.Type {
+	case TypeLeaky:
+		if s.Capacity < 1 || s.Capacity > MaxLeakyCapacity {
+			errs = append(errs, fmt.Errorf("capacity %d is out of range: a leaky bucket needs 1 to %d", s.Capacity, MaxLeakyCapacity))
+		}
+	case TypeDistinct:
+		if s.Capacity < 1 || s.Capacity > MaxDistinctCapacity {
+			errs = append(errs, fmt.Errorf("capacity %d is out of range: a distinct scenario needs 1 to %d users", s.Capacity, MaxDistinctCapacity))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("type %q is unknown: use %q or %q", s.Type, TypeLeaky, TypeDistinct))
+	}
+	if s.Leak <= 0 {
+		errs = append(errs, fmt.Errorf("leak %v must be positive, such as 10s", s.Leak))
+	} else if s.Capacity >= 1 && s.Capacity <= MaxLeakyCapacity && s.Leak > MaxWindow/time.Duration(s.Capacity) {
+		errs = append(errs, fmt.Errorf("capacity × leak = %d × %v exceeds %v; lower one of them", s.Capacity, s.Leak, MaxWindow))
+	}
+	if s.Blackhole < 0 || s.Blackhole > MaxWindow {
+		errs = append(errs, fmt.Errorf("blackhole %v is out of range: use 0 (none) to %v", s.Blackhole, MaxWindow))
+	}
+	return errors.Join(errs...)
+}
+
+func checkName(name string) error {
+	if name == "" {
+		return errors.New("name: empty; name the scenario, such as ssh-bf")
+	}
+	if len(name) > maxNameLen {
+		return fmt.Errorf("name: longer than %d bytes; shorten it", maxNameLen)
+	}
+	for _, r := range name {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-' || r == '/'
+		if !ok {
+			return fmt.Errorf("name %q: %q is not allowed; use letters, digits and . _ - / only", name, r)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,492 @@
+// Package scenario detects attacks in a stream of events: it groups events by
+// source (an IPv4 address, or an IPv6 prefix such as a /64), pours them into
+// per-source leaky buckets and distinct-user sets, and raises an alert when
+// one overflows.
+//
+// It is pure: it does no I/O, reads no clock (an event's Time is "now"),
+// starts no goroutines and does not log. It must stay bounded in memory and
+// time whatever the input, because events describe attackers: per-source
+// state has a fixed size, idle sources are forgotten as event time advances
+// (a bounded amount of work per event), and Config.MaxSources caps the number
+// of sources even under a flood of distinct addresses.
+package scenario
+
+import (
+	"hash/maphash"
+	"net/netip"
+	"slices"
+	"time"
+
+	"phalanx"
+)
+
+// Stats are an Engine's running counters.
+type Stats struct {
+	Events     uint64 // events passed to Observe
+	Counted    uint64 // events that at least one scenario counted
+	Invalid    uint64 // events without a valid source address (ignored)
+	Late       uint64 // counts of an event older than its bucket's clock (taken at the bucket's clock)
+	Alerts     uint64 // alerts raised
+	Suppressed uint64 // overflows inside a blackhole (no alert raised)
+	Sources    int    // source groups tracked now
+	Evicted    uint64 // idle groups forgotten; an idle group holds nothing, so nothing is lost
+	CapDrops   uint64 // groups forgotten while not idle because MaxSources was reached (their counts are lost)
+}
+
+// Segments of the source table (see Engine).
+const (
+	probation = 0 // groups seen once since they were created
+	protected = 1 // groups seen again
+	noGroup   = -1
+	// sweepBudget bounds how many idle groups one event may evict: more than
+	// the one group an event can create, so idle groups never pile up, and
+	// few enough that one event with a wild time cannot flush the table.
+	sweepBudget = 4
+	// maxNanos bounds event times to about ±146 years around 1970, so that
+	// time plus any configured window never overflows.
+	maxNanos = int64(1) << 62
+)
+
+// Engine runs scenarios over events. It is not safe for concurrent use.
+//
+// Source groups live in two least-recently-seen lists: probation for groups
+// seen once, protected for groups seen again (at most half of MaxSources).
+// When the table is full, the least recently seen probation group is
+// dropped (counted in Stats.CapDrops), so a flood of one-shot addresses
+// churns probation only and cannot push out a source that has come back. A
+// new attacker is kept as long as fewer than about MaxSources/2 new sources
+// arrive between its first two events; after that it competes only with
+// sources that also came back.
+type Engine struct {
+	specs   []compiled
+	v6bits  int
+	max     int
+	protMax int
+	seed    maphash.Seed
+
+	index   map[netip.Prefix]int32
+	groups  []group
+	buckets []bucket // len(specs) per group
+	lines   []int64  // linesPer per group: evidence rings of leaky scenarios
+	users   []user   // usersPer per group: sets of distinct scenarios
+	free    int32    // head of the free slot list, linked through group.next
+	lists   [2]list
+
+	linesPer int
+	usersPer int
+	stats    Stats
+}
+
+type compiled struct {
+	name      string
+	kinds     uint64 // bit k set: Kind(k) counts
+	services  []string
+	distinct  bool
+	leak      int64 // ns per unit
+	limit     int64 // leaky: Capacity×Leak, the most the drain deadline may lead the bucket clock
+	window    int64 // distinct: how long a user is remembered
+	capacity  int
+	blackhole int64
+	off       int // offset of this scenario's ring or set inside its group's block
+	n         int // ring length (leaky) or set capacity (distinct)
+}
+
+type group struct {
+	prefix     netip.Prefix
+	idleAt     int64 // from this time on every bucket is empty and no blackhole runs
+	prev, next int32
+	seg        uint8
+}
+
+// bucket is one scenario's state for one group. Times are Unix nanoseconds.
+type bucket struct {
+	at    int64 // the bucket's clock: the latest time it has counted; never goes back
+	full  int64 // leaky: when the bucket will be empty (level = (full−at)/leak)
+	first int64 // leaky: time of the first event since the bucket was last empty
+	quiet int64 // end of the blackhole
+	count int32 // leaky: events since the bucket was last empty or fired
+	head  uint16
+	n     uint16 // leaky: evidence lines held; distinct: users held
+}
+
+type user struct {
+	hash uint64
+	seen int64 // time of the user's latest event
+	line int64
+}
+
+type list struct {
+	head, tail int32
+	n          int
+}
+
+// New validates c and returns an engine for it.
+func New(c Config) (*Engine, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		v6bits:  c.IPv6Prefix,
+		max:     c.MaxSources,
+		protMax: c.MaxSources / 2,
+		seed:    maphash.MakeSeed(),
+		index:   make(map[netip.Prefix]int32, min(c.MaxSources, 1024)),
+		free:    noGroup,
+		lists:   [2]list{{head: noGroup, tail: noGroup}, {head: noGroup, tail: noGroup}},
+	}
+	for _, s := range c.Scenarios {
+		cs := compiled{
+			name:      s.Name,
+			services:  slices.Clone(s.Services),
+			distinct:  s.Type == TypeDistinct,
+			leak:      int64(s.Leak),
+			capacity:  s.Capacity,
+			blackhole: int64(s.Blackhole),
+		}
+		for _, k := range s.Kinds {
+			cs.kinds |= 1 << k // Validate admits only known kinds, all below 64
+		}
+		if cs.distinct {
+			cs.window = int64(s.Leak) * int64(s.Capacity)
+			cs.off, cs.n = e.usersPer, s.Capacity
+			e.usersPer += cs.n
+		} else {
+			cs.limit = int64(s.Leak) * int64(s.Capacity)
+			// A bucket holds at most Capacity+1 units when it fires; older
+			// lines have drained out, so a longer ring would add nothing.
+			cs.off, cs.n = e.linesPer, min(MaxEvidence, s.Capacity+1)
+			e.linesPer += cs.n
+		}
+		e.specs = append(e.specs, cs)
+	}
+	return e, nil
+}
+
+// Stats returns the running counters.
+func (e *Engine) Stats() Stats {
+	s := e.stats
+	s.Sources = len(e.index)
+	return s
+}
+
+// Observe counts one event. Its Time is taken as now: the engine never reads
+// a clock. Events may arrive somewhat out of order: each bucket keeps its own
+// clock, and an event older than it counts at the bucket's clock, so time
+// never goes back inside a bucket. Alerts the event raises are appended to
+// dst, which is returned; alert times are in UTC.
+func (e *Engine) Observe(ev *phalanx.Event, dst []phalanx.Alert) []phalanx.Alert {
+	e.stats.Events++
+	if ev == nil {
+		return dst
+	}
+	addr := phalanx.Normalize(ev.Source)
+	if !addr.IsValid() {
+		e.stats.Invalid++
+		return dst
+	}
+	now := nanos(ev.Time)
+	e.sweep(now)
+
+	var match uint64
+	for i := range e.specs {
+		if e.specs[i].counts(ev) {
+			match |= 1 << i
+		}
+	}
+	if match == 0 {
+		return dst
+	}
+	e.stats.Counted++
+
+	var key netip.Prefix
+	if addr.Is4() {
+		key = netip.PrefixFrom(addr, 32)
+	} else {
+		key, _ = addr.Prefix(e.v6bits) // Validate keeps the length in range
+	}
+	gi := e.touch(key, now)
+	g := &e.groups[gi]
+	ns := len(e.specs)
+	for i := range e.specs {
+		if match&(1<<i) == 0 {
+			continue
+		}
+		s := &e.specs[i]
+		b := &e.buckets[int(gi)*ns+i]
+		t := now
+		if t < b.at {
+			t = b.at
+			e.stats.Late++
+		}
+		b.at = t
+		var idle int64
+		if s.distinct {
+			set := e.users[int(gi)*e.usersPer+s.off:][:s.n]
+			dst, idle = e.countUser(s, b, set, ev, t, key, addr, dst)
+		} else {
+			ring := e.lines[int(gi)*e.linesPer+s.off:][:s.n]
+			dst, idle = e.pour(s, b, ring, ev.Line, t, key, addr, dst)
+		}
+		g.idleAt = max(g.idleAt, idle)
+	}
+	return dst
+}
+
+func (s *compiled) counts(ev *phalanx.Event) bool {
+	if ev.Kind >= 64 || s.kinds&(1<<ev.Kind) == 0 {
+		return false
+	}
+	if len(s.services) > 0 && !slices.Contains(s.services, ev.Service) {
+		return false
+	}
+	return !s.distinct || ev.User != ""
+}
+
+// pour adds one unit to a leaky bucket at time t and returns dst with any
+// alert, and the time from which the bucket is idle.
+//
+// The level is kept as the time the bucket will be empty (full), so it
+// drains continuously without a timer: level(t) = (full−t)/leak. An event
+// lifts it by one unit; the level exceeds Capacity when full−t > limit.
+func (e *Engine) pour(s *compiled, b *bucket, ring []int64, line, t int64, src netip.Prefix, addr netip.Addr, dst []phalanx.Alert) ([]phalanx.Alert, int64) {
+	if b.full <= t { // empty: a new burst starts
+		b.full, b.first, b.count, b.n = t, t, 0, 0
+	}
+	b.full += s.leak
+	b.count++
+	ring[b.head] = line
+	b.head++
+	if int(b.head) == len(ring) {
+		b.head = 0
+	}
+	if int(b.n) < len(ring) {
+		b.n++
+	}
+	if b.full-t > s.limit {
+		if t < b.quiet {
+			e.stats.Suppressed++
+			b.full = t + s.limit // hold the level at Capacity: the next event after the blackhole fires
+		} else {
+			dst = append(dst, phalanx.Alert{
+				Scenario: s.name,
+				Source:   src,
+				Addr:     addr,
+				First:    toTime(b.first),
+				Last:     toTime(t),
+				Count:    int(b.count),
+				Evidence: ringLines(ring, int(b.head), int(b.n)),
+			})
+			e.stats.Alerts++
+			b.full, b.count, b.n = t, 0, 0
+			b.quiet = t + s.blackhole
+		}
+	}
+	return dst, max(b.full, b.quiet)
+}
+
+// countUser adds ev's user to a distinct set at time t and returns dst with
+// any alert, and the time from which the set is idle. The set is kept in
+// order of each user's latest event, oldest first.
+func (e *Engine) countUser(s *compiled, b *bucket, set []user, ev *phalanx.Event, t int64, src netip.Prefix, addr netip.Addr, dst []phalanx.Alert) ([]phalanx.Alert, int64) {
+	n := int(b.n)
+	// Forget users not seen within the window.
+	old := 0
+	for old < n && set[old].seen+s.window <= t {
+		old++
+	}
+	if old > 0 {
+		n = copy(set, set[old:n])
+	}
+	h := maphash.String(e.seed, ev.User)
+	found := false
+	for j := range n {
+		if set[j].hash == h {
+			copy(set[j:], set[j+1:n]) // move it to the end
+			n--
+			found = true
+			break
+		}
+	}
+	set[n] = user{hash: h, seen: t, line: ev.Line}
+	n++
+	b.n = uint16(n)
+	idle := max(t+s.window, b.quiet)
+	if found || n < s.capacity {
+		return dst, idle
+	}
+	if t < b.quiet {
+		e.stats.Suppressed++
+		b.n = uint16(copy(set, set[1:n])) // drop the oldest: the next new user after the blackhole fires
+		return dst, idle
+	}
+	ev16 := set[max(0, n-MaxEvidence):n]
+	lines := make([]int64, len(ev16))
+	for j := range ev16 {
+		lines[j] = ev16[j].line
+	}
+	dst = append(dst, phalanx.Alert{
+		Scenario: s.name,
+		Source:   src,
+		Addr:     addr,
+		First:    toTime(set[0].seen),
+		Last:     toTime(t),
+		Count:    n,
+		Evidence: lines,
+	})
+	e.stats.Alerts++
+	b.n = 0
+	b.quiet = t + s.blackhole
+	return dst, max(t+s.window, b.quiet)
+}
+
+// ringLines returns the n most recent lines of ring, oldest first; head is
+// where the next line would go.
+func ringLines(ring []int64, head, n int) []int64 {
+	out := make([]int64, n)
+	start := head - n
+	if start < 0 {
+		start += len(ring)
+	}
+	for j := range out {
+		out[j] = ring[(start+j)%len(ring)]
+	}
+	return out
+}
+
+// touch returns the slot of the group for key, creating it if needed, and
+// marks it most recently seen.
+func (e *Engine) touch(key netip.Prefix, now int64) int32 {
+	if gi, ok := e.index[key]; ok {
+		g := &e.groups[gi]
+		e.unlink(gi)
+		if g.seg == probation && e.lists[protected].n >= e.protMax && e.lists[protected].tail != noGroup {
+			d := e.lists[protected].tail
+			e.unlink(d)
+			e.pushFront(probation, d)
+		}
+		if e.protMax > 0 {
+			e.pushFront(protected, gi)
+		} else {
+			e.pushFront(probation, gi)
+		}
+		return gi
+	}
+	if len(e.index) >= e.max {
+		victim := e.lists[probation].tail
+		if victim == noGroup {
+			victim = e.lists[protected].tail
+		}
+		if e.groups[victim].idleAt <= now {
+			e.stats.Evicted++
+		} else {
+			e.stats.CapDrops++
+		}
+		e.remove(victim)
+	}
+	gi := e.alloc()
+	e.groups[gi] = group{prefix: key, idleAt: -maxNanos}
+	ns := len(e.specs)
+	for i := range ns {
+		e.buckets[int(gi)*ns+i] = bucket{at: -maxNanos, full: -maxNanos, quiet: -maxNanos}
+	}
+	e.index[key] = gi
+	e.pushFront(probation, gi)
+	return gi
+}
+
+// sweep forgets idle groups at the cold ends of both lists, a few per call.
+// Every group is idle by its last event's time plus the longest window of
+// any scenario, so idle groups are forgotten within that much event time
+// once events stop coming in order.
+func (e *Engine) sweep(now int64) {
+	for range sweepBudget {
+		gi := e.lists[probation].tail
+		if gi == noGroup || e.groups[gi].idleAt > now {
+			gi = e.lists[protected].tail
+			if gi == noGroup || e.groups[gi].idleAt > now {
+				return
+			}
+		}
+		e.remove(gi)
+		e.stats.Evicted++
+	}
+}
+
+func (e *Engine) alloc() int32 {
+	if gi := e.free; gi != noGroup {
+		e.free = e.groups[gi].next
+		return gi
+	}
+	gi := int32(len(e.groups))
+	if len(e.groups) == cap(e.groups) {
+		// Grow by doubling, but never past MaxSources slots.
+		n := min(e.max, max(2*len(e.groups), 64))
+		e.groups = growTo(e.groups, n)
+		e.buckets = growTo(e.buckets, n*len(e.specs))
+		e.lines = growTo(e.lines, n*e.linesPer)
+		e.users = growTo(e.users, n*e.usersPer)
+	}
+	e.groups = append(e.groups, group{})
+	e.buckets = append(e.buckets, make([]bucket, len(e.specs))...)
+	e.lines = append(e.lines, make([]int64, e.linesPer)...)
+	e.users = append(e.users, make([]user, e.usersPer)...)
+	return gi
+}
+
+// growTo returns s with capacity exactly n (append would round up).
+func growTo[E any](s []E, n int) []E {
+	t := make([]E, len(s), n)
+	copy(t, s)
+	return t
+}
+
+func (e *Engine) remove(gi int32) {
+	g := &e.groups[gi]
+	delete(e.index, g.prefix)
+	e.unlink(gi)
+	g.prefix = netip.Prefix{}
+	g.next = e.free
+	e.free = gi
+}
+
+func (e *Engine) unlink(gi int32) {
+	g := &e.groups[gi]
+	l := &e.lists[g.seg]
+	if g.prev != noGroup {
+		e.groups[g.prev].next = g.next
+	} else {
+		l.head = g.next
+	}
+	if g.next != noGroup {
+		e.groups[g.next].prev = g.prev
+	} else {
+		l.tail = g.prev
+	}
+	l.n--
+}
+
+func (e *Engine) pushFront(seg uint8, gi int32) {
+	g := &e.groups[gi]
+	l := &e.lists[seg]
+	g.seg, g.prev, g.next = seg, noGroup, l.head
+	if l.head != noGroup {
+		e.groups[l.head].prev = gi
+	} else {
+		l.tail = gi
+	}
+	l.head = gi
+	l.n++
+}
+
+// nanos returns t in Unix nanoseconds, clamped to ±maxNanos.
+func nanos(t time.Time) int64 {
+	const maxSec = maxNanos / int64(time.Second)
+	if s := t.Unix(); s >= maxSec {
+		return maxNanos
+	} else if s <= -maxSec {
+		return -maxNanos
+	}
+	return t.UnixNano()
+}
+
+func toTime(n int64) time.Time { return time.Unix(0, n).UTC() }
