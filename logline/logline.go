@@ -248,12 +248,21 @@ func hostTag(b []byte, fr *Frame) error {
 		}
 		return ErrHost
 	}
+	if sp > 0 && b[sp-1] == ':' {
+		// Some syslog daemons write no host: "Mmm dd hh:mm:ss prog[pid]: msg".
+		// A host name never ends in a colon, so the token is the tag.
+		fr.Host = b[:0]
+		return tag(b, fr)
+	}
 	if !validToken(b[:sp], maxHost) {
 		return ErrHost
 	}
 	fr.Host = b[:sp]
-	b = b[sp+1:]
+	return tag(b[sp+1:], fr)
+}
 
+// tag frames "prog[pid]: msg" or "prog: msg".
+func tag(b []byte, fr *Frame) error {
 	i := 0
 	for ; i < len(b) && i <= maxProgram; i++ {
 		c := b[i]

@@ -1,0 +1,96 @@
+// Command loggen writes a deterministic, realistic sshd log (Debian auth.log
+// lines) for tests and benchmarks:
+//
+//	go run ./cmd/loggen -lines 1000000 -seed 1 -o auth.log
+//
+// With -truth FILE it also writes the attacker and legitimate addresses as
+// JSON. It only writes text; it never contacts any address.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"phalanx/loggen"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "loggen:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("loggen", flag.ContinueOnError)
+	lines := fs.Int("lines", 1_000_000, "number of lines to write")
+	seed := fs.Int64("seed", 1, "random seed; the same seed gives the same bytes")
+	out := fs.String("o", "", "output file (default: standard output)")
+	attackers := fs.Int("attackers", loggen.DefaultAttackers, "number of attacking hosts (about 10% IPv6)")
+	start := fs.String("start", loggen.DefaultStart, "time of the first line, RFC 3339")
+	host := fs.String("host", loggen.DefaultHost, "syslog host name")
+	truth := fs.String("truth", "", "also write the attacker and legitimate addresses as JSON to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q: loggen takes flags only (see -h)", fs.Arg(0))
+	}
+	t, err := time.Parse(time.RFC3339, *start)
+	if err != nil {
+		return fmt.Errorf("-start %q: give a time like %s: %w", *start, loggen.DefaultStart, err)
+	}
+	cfg := loggen.Config{Lines: *lines, Seed: *seed, Start: t, Attackers: *attackers, Host: *host}
+
+	w := stdout
+	var f *os.File
+	if *out != "" && *out != "-" {
+		if f, err = os.Create(*out); err != nil {
+			return fmt.Errorf("create output: %w", err)
+		}
+		defer f.Close()
+		w = f
+	}
+	tr, err := loggen.Generate(w, cfg)
+	if err != nil {
+		return err
+	}
+	if f != nil {
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("close output: %w", err)
+		}
+	}
+	if *truth != "" {
+		if err := writeTruth(*truth, tr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeTruth(path string, tr loggen.Truth) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("create truth file: %w", err)
+	}
+	bw := bufio.NewWriter(f)
+	enc := json.NewEncoder(bw)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(tr); err != nil {
+		f.Close()
+		return fmt.Errorf("write truth file: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("write truth file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close truth file: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,123 @@
+package sshd
+
+import (
+	"bufio"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"phalanx"
+	"phalanx/logline"
+)
+
+var fuzzSeeds = []string{
+	"Failed password for root from 203.0.113.7 port 52144 ssh2",
+	"Failed password for invalid user x from 192.0.2.66 port 22 ssh2: from 203.0.113.5 port 40000 ssh2",
+	"Failed publickey for invalid user x from 2001:db8::5 port 40000 ssh2: ED25519-CERT SHA256:Zm9v ID a from 192.0.2.66 port 22 ssh2: (serial 1) CA ED25519 SHA256:YmFy",
+	"Invalid user  from ::ffff:192.0.2.3 port 51000",
+	"error: PAM: authentication error for carol from 192.0.2.9 via 10.1.1.1",
+	"User root from 192.0.2.4 not allowed because not listed in AllowUsers",
+	"User root not allowed because account is locked\nReceived disconnect from 192.0.2.5 port 40000:11: Bye Bye [preauth]",
+	"error: maximum authentication attempts exceeded for root from 192.0.2.8 port 3333 ssh2 [preauth]",
+	"Connection from 192.0.2.8 port 3333 on 192.0.2.200 port 22\nDisconnecting: Too many authentication failures for root [preauth]",
+	"Disconnecting invalid user admin 192.0.2.117 port 44004: Change of username or service not allowed: (admin,ssh-connection) -> (root,ssh-connection) [preauth]",
+	"Connection closed by authenticating user root 2001:db8::12 port 50001 [preauth]",
+	"Received disconnect from 2001:db8::13: 11: Bye [preauth]",
+	"Bad protocol version identification 'x' from 192.0.2.66 port 22' from 203.0.113.5 port 40000",
+	"banner exchange: Connection from 192.0.2.14 port 60000: invalid format",
+	"Unable to negotiate with 192.0.2.14 port 60000: no matching key exchange method found. Their offer: x",
+	"refused connect from x (192.0.2.66)@203.0.113.5 (203.0.113.5)",
+	"SSH: Server;Ltype: Version;Remote: 192.0.2.22-1780;Protocol: 2.0\nfatal: Read from socket failed: Connection reset by peer [preauth]",
+	"error: kex_exchange_identification: Connection closed by remote host\nConnection closed by 192.0.2.19 port 50000",
+	"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.24  user=root\npam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.24 user=x rhost=192.0.2.66",
+	"ROOT LOGIN REFUSED FROM fe80::1%eth0 port 1",
+	"Protocol major versions differ for 192.0.2.14: SSH-2.0-x vs. SSH-1.5-y",
+	"fatal: Timeout before authentication for 192.0.2.16 port 1234",
+}
+
+// FuzzParse feeds arbitrary messages, one per line, to one parser over two
+// connections. It must never panic, and every event must blame a valid,
+// normalised address whose text appears in a line of the same connection.
+func FuzzParse(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add(s, uint8(0))
+	}
+	for _, name := range []string{"sshd", "sshd-journal"} {
+		fh, err := os.Open(filepath.Join(fail2banLogs, name))
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(fh)
+		for sc.Scan() {
+			if fr, ok := fallbackFrame(sc.Text()); ok && len(fr.Message) > 0 {
+				f.Add(string(fr.Message), uint8(0))
+			}
+		}
+		fh.Close()
+	}
+	f.Fuzz(func(t *testing.T, data string, salt uint8) {
+		p := newParser(4)
+		seen := map[int]string{}
+		for i, msg := range strings.Split(data, "\n") {
+			pid := 1 + (i+int(salt))%2
+			seen[pid] += msg + "\n"
+			fr := logline.Frame{Host: []byte("h"), Program: []byte("sshd"), PID: pid, Message: []byte(msg)}
+			var ev phalanx.Event
+			if !p.Parse(&fr, &ev) {
+				if ev != (phalanx.Event{}) {
+					t.Fatalf("Parse returned false but changed the event: %+v", ev)
+				}
+				continue
+			}
+			a := ev.Source
+			switch {
+			case !a.IsValid():
+				t.Fatalf("invalid source for %q", msg)
+			case a.Is4In6() || a.Zone() != "":
+				t.Fatalf("source %v not normalised for %q", a, msg)
+			case ev.Kind == phalanx.KindUnknown || ev.Kind.String() == "" || strings.HasPrefix(ev.Kind.String(), "kind("):
+				t.Fatalf("bad kind %v for %q", ev.Kind, msg)
+			case !strings.Contains(seen[pid], a.String()):
+				t.Fatalf("source %v does not appear in the connection's lines %q", a, seen[pid])
+			case len(ev.User) > maxUser:
+				t.Fatalf("user of %d bytes", len(ev.User))
+			case !strings.Contains(seen[pid], ev.User) && ev.User != "root":
+				t.Fatalf("user %q does not appear in %q", ev.User, seen[pid])
+			}
+		}
+	})
+}
+
+// FuzzParseAddr checks the hand-written address parser against net/netip:
+// whatever it accepts, netip reads as the same address written canonically,
+// and every canonically written address is accepted.
+func FuzzParseAddr(f *testing.F) {
+	for _, s := range []string{
+		"192.0.2.1", "0.0.0.0", "255.255.255.255", "::", "::1", "2001:db8::1", "::ffff:192.0.2.1",
+		"fe80::1%eth0", "1:2:3:4:5:6:7:8", "1::", "1:0:0:0:0:0:0:8", "::ffff:1.2.3.4:5", "010.1.1.1",
+		"2001:DB8::1", "1.2.3", "1.2.3.4.5", "::1.2.3.4", "1:2:3:4:5:6:1.2.3.4", "[::1]", "1.2.3.256",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseAddr([]byte(s))
+		want, err := netip.ParseAddr(s)
+		if ok {
+			if err != nil {
+				t.Fatalf("parseAddr(%q) = %v, netip: %v", s, got, err)
+			}
+			if got != phalanx.Normalize(want) {
+				t.Fatalf("parseAddr(%q) = %v, netip: %v", s, got, want)
+			}
+			if !strings.Contains(s, got.String()) {
+				t.Fatalf("parseAddr(%q) = %v, not in the text", s, got)
+			}
+			return
+		}
+		if err == nil && want.String() == s && (want.Zone() == "" || validZone([]byte(want.Zone()))) && len(s) <= maxAddrText {
+			t.Fatalf("parseAddr rejects canonical %q", s)
+		}
+	})
+}

@@ -1,0 +1,1079 @@
+// Package sshd recognises attacks in the log lines of the OpenSSH server
+// (programs sshd, sshd-session and sshd-auth) and turns them into
+// phalanx.Events that name the attacking address.
+//
+// Every field of an sshd message that a client can influence (user names,
+// protocol banners, disconnect reasons, key ids, hostbased client names) is
+// attacker-controlled, so the parser never searches a message for "an
+// address": each shape is parsed by hand at the positions that sshd itself
+// writes, anchored at the end of the message when the attacker's text comes
+// first (`Invalid user U from ADDR port N`) and at the start when it comes
+// last (`Received disconnect from ADDR port N:11: REASON`). When a line could
+// be read two ways that blame different addresses, it yields no event: it
+// may cost a detection, never an innocent address.
+//
+// The package must not resolve names (a host name where an address belongs
+// yields no event), use regular expressions, allocate per line (except the
+// user string of an event), or keep unbounded state.
+//
+// # What it recognises
+//
+// Kinds by message shape (after an optional "error: ", "fatal: ",
+// "error: PAM: " prefix and " [preauth]" suffix):
+//
+//	message shape                                                         kind
+//	Failed METHOD for [invalid user ]U from ADDR [port N] [sshN][: INFO]   auth-failure (1)
+//	[aA]uthentication (failure|error|failed) for U from ADDR [via H]       auth-failure
+//	ROOT LOGIN REFUSED FROM ADDR [port N]                                 auth-failure
+//	Received disconnect from ADDR [port N]:3: ...: Auth fail              auth-failure
+//	Received disconnect from ADDR [port N]:14: No [supported ]authentication methods available  auth-failure
+//	Disconnecting (invalid|authenticating) user U ADDR port N:
+//	    Change of username or service not allowed: ...                    auth-failure
+//	pam_X(sshd:auth): authentication failure; ... rhost=ADDR [user=U]     auth-failure (2)
+//	[iI]nvalid user U from ADDR [port N], [iI]llegal user ...             invalid-user
+//	User U from ADDR not allowed because (AllowUsers/DenyUsers/groups)    invalid-user
+//	User not known to the underlying authentication module for U from A  invalid-user
+//	User U not allowed because account is locked                          invalid-user (3)
+//	maximum authentication attempts exceeded for U from ADDR port N ssh2  max-auth
+//	Disconnecting: Too many authentication failures [for U]               max-auth (3)
+//	Connection closed by [(invalid|authenticating) user U ]ADDR [port N] [preauth]  preauth-close
+//	Connection reset by ..., Disconnected from ... [preauth]             preauth-close (4)
+//	Received disconnect from ADDR [port N]:CODE: ... [preauth]            preauth-close
+//	Timeout before authentication for ADDR port N                        preauth-close
+//	Read from socket failed: Connection reset by peer [preauth]           preauth-close (3)
+//	Did not receive identification string from ADDR [port N]              probe
+//	Bad protocol version identification '...' from ADDR [port N]         probe
+//	banner exchange: Connection from ADDR port N: invalid format          probe
+//	Unable to negotiate with ADDR port N: no matching ... found. ...      probe
+//	Protocol major versions differ for ADDR [port N]: ...                 probe
+//	refused connect from ... (ADDR)                                       probe
+//	kex_exchange_identification: [read: ](client sent invalid protocol
+//	    identifier|Connection closed by remote host|Connection reset by peer)  probe (3)
+//	Unable to negotiate a ..., no matching ... found: ...                 probe (3)
+//
+// Lines that only teach the parser a connection's address (no event of their
+// own): `Connection from ADDR port N [on ...]`, `SSH: Server;Ltype:
+// ...;Remote: ADDR-PORT;...`, `Failed publickey|none for U from ADDR ...` of
+// an existing user (clients try several keys, and "none" to learn the
+// methods), the PAM line (2), and Received disconnect, Connection
+// closed/reset and Disconnected without [preauth] (a normal log-out). Such a
+// line still attributes a failure that an earlier line of the connection left
+// without an address (3). `Accepted METHOD for U from ADDR` is never an event;
+// it makes the parser forget the connection.
+//
+// (1) Both an address inside the user name and one inside the INFO that
+// publickey and hostbased attempts append (certificate key ids, hostbased
+// client names) are attacker-controlled. Every place where `from ADDR[ port
+// N][ sshN]` ends the message or is followed by ":" is a candidate; those
+// with a port are preferred (sshd has written the port for two decades, so
+// the port-less `ruser from ADDR` of an ssh1 INFO loses to the real one), and
+// the preferred candidates must all name the same address, or the line yields
+// no event. sshds so old that they wrote no port can therefore be fooled by a
+// user name holding a tail with a port.
+//
+// (2) sshd logs "Failed password" right after pam_unix's line for the same
+// attempt, and pam_unix also fails when another PAM module then succeeds, so
+// a PAM line is an event only when the connection has already failed PAM for
+// another user (a connection cannot change its user, so it is not the same
+// attempt). The PAM key=value list has a fixed order ending in user=, so rhost
+// is read in its place before user=, and the user is everything after user=.
+//
+// (3) The line names no address. It is attributed to the address that an
+// earlier line of the same connection (same host and pid) named, or else
+// remembered and attributed by the next line of the connection that does.
+// A [preauth] close that follows takes the remembered, stronger kind.
+//
+// (4) Newer sshds log the client's "Received disconnect ... [preauth]" and
+// then "Disconnected from ... [preauth]" for the same close: the second
+// yields no event.
+package sshd
+
+import (
+	"bytes"
+	"net/netip"
+	"unicode/utf8"
+
+	"phalanx"
+	"phalanx/logline"
+)
+
+const (
+	// defaultConns bounds the per-connection state; the oldest connection
+	// is forgotten first.
+	defaultConns = 4096
+	// stateTTL is how long, in seconds of log time, a connection's state
+	// is trusted; sshd's LoginGraceTime is two minutes by default.
+	stateTTL = 600
+	// maxMessage bounds the messages examined: sshd formats into a
+	// 1024-byte buffer, so longer messages are not sshd's.
+	maxMessage = 2048
+	// maxUser bounds the user name copied into an event (sshd truncates
+	// names at 100 bytes before escaping them).
+	maxUser = 128
+)
+
+// Parser recognises sshd lines. It keeps a bounded table of connections
+// keyed by host and pid. A Parser is not safe for concurrent use.
+type Parser struct {
+	conns *table
+}
+
+// New returns a parser.
+func New() *Parser { return newParser(defaultConns) }
+
+func newParser(conns int) *Parser { return &Parser{conns: newTable(conns)} }
+
+// IsProgram reports whether a syslog program name belongs to sshd: "sshd",
+// and "sshd-session" and "sshd-auth", into which OpenSSH 9.8 and 10.0 split it.
+func IsProgram(prog []byte) bool {
+	switch string(prog) {
+	case "sshd", "sshd-session", "sshd-auth":
+		return true
+	}
+	return false
+}
+
+// Parse examines one framed sshd line. When it recognises an attack event it
+// fills ev.Kind, ev.Source and ev.User, leaves the other fields alone and
+// returns true; otherwise it leaves ev alone and returns false.
+func (p *Parser) Parse(fr *logline.Frame, ev *phalanx.Event) bool {
+	var r result
+	if !classify(fr.Message, &r) {
+		return false
+	}
+	var now int64
+	if !fr.Time.IsZero() {
+		now = fr.Time.Unix()
+	}
+	var key uint64
+	var c *conn
+	if fr.PID >= 0 {
+		key = connKey(fr.Host, fr.PID)
+		c = p.lookup(key, now)
+	}
+	kind, addr := r.kind, r.addr
+	switch r.act {
+	case actEvent:
+		if kind == phalanx.KindPreauthClose && r.close && c != nil && c.goodbye && c.addr == addr {
+			// "Disconnected from ... [preauth]" after the client's
+			// "Received disconnect ... [preauth]": one close.
+			p.conns.del(key)
+			return false
+		}
+		if c != nil && c.pending != phalanx.KindUnknown && kind == phalanx.KindPreauthClose {
+			kind = c.pending
+		}
+		if c = p.remember(c, key, addr, now, r.close); c != nil {
+			c.maxAuth = c.maxAuth || kind == phalanx.KindMaxAuth
+			c.goodbye = c.goodbye || r.goodbye
+		}
+	case actNoAddr:
+		if kind == phalanx.KindMaxAuth && c != nil && c.maxAuth {
+			// OpenSSH 6.8 to 7.x log "Disconnecting: Too many
+			// authentication failures" after "maximum authentication
+			// attempts exceeded": one event.
+			return false
+		}
+		if c != nil && c.addr.IsValid() {
+			if kind == phalanx.KindMaxAuth {
+				c.maxAuth = true
+			}
+			addr = c.addr
+			c.at = now
+			break
+		}
+		if key != 0 {
+			if c == nil {
+				c = p.conns.put(key)
+			}
+			c.pending, c.at = kind, now
+		}
+		return false
+	case actHelper:
+		if c == nil || c.pending == phalanx.KindUnknown {
+			p.remember(c, key, addr, now, r.close)
+			return false
+		}
+		kind = c.pending
+		p.remember(c, key, addr, now, r.close)
+	case actPAM:
+		fire := false
+		switch {
+		case c != nil && c.pending != phalanx.KindUnknown:
+			kind, fire = c.pending, true
+		case c != nil && c.addr == addr && c.pamUser != 0 && c.pamUser != r.pamUser:
+			fire = true
+		}
+		if c = p.remember(c, key, addr, now, false); c != nil {
+			c.pamUser = r.pamUser
+		}
+		if !fire {
+			return false
+		}
+	case actReset:
+		if key != 0 {
+			if c == nil {
+				c = p.conns.put(key)
+			}
+			*c = conn{key: key, addr: addr, at: now}
+		}
+		return false
+	case actForget:
+		if c != nil {
+			p.conns.del(key)
+		}
+		return false
+	default:
+		return false
+	}
+	ev.Kind, ev.Source, ev.User = kind, addr, userString(r.user)
+	if r.root {
+		ev.User = "root"
+	}
+	return true
+}
+
+// lookup returns the connection's state unless it is absent or stale.
+func (p *Parser) lookup(key uint64, now int64) *conn {
+	c := p.conns.get(key)
+	if c == nil {
+		return nil
+	}
+	if now != 0 && c.at != 0 && (now-c.at > stateTTL || c.at-now > stateTTL) {
+		p.conns.del(key)
+		return nil
+	}
+	return c
+}
+
+// remember records that the connection talks to addr, clearing any pending
+// failure (the caller has used it), or forgets the connection when it closed.
+func (p *Parser) remember(c *conn, key uint64, addr netip.Addr, now int64, closed bool) *conn {
+	if key == 0 {
+		return nil
+	}
+	if closed {
+		if c != nil {
+			p.conns.del(key)
+		}
+		return nil
+	}
+	if c == nil {
+		c = p.conns.put(key)
+	} else if c.addr != addr {
+		c.pamUser = 0
+	}
+	c.addr, c.pending, c.at = addr, phalanx.KindUnknown, now
+	return c
+}
+
+// connKey identifies an sshd process on a host; 0 is reserved for "none".
+func connKey(host []byte, pid int) uint64 {
+	h := fnv64(host)
+	h ^= uint64(pid) * 0x9e3779b97f4a7c15
+	if h == 0 {
+		h = 1
+	}
+	return h
+}
+
+func fnv64(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
+}
+
+// userString copies an attacker-chosen user name into an event, bounded and
+// cut at a rune boundary, without allocating for common names.
+func userString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > maxUser {
+		b = b[:maxUser]
+		for i := 0; i < utf8.UTFMax-1 && len(b) > 0 && b[len(b)-1] >= 0x80; i++ {
+			if r, size := utf8.DecodeLastRune(b); r != utf8.RuneError || size > 1 {
+				break
+			}
+			b = b[:len(b)-1]
+		}
+	}
+	switch string(b) {
+	case "root":
+		return "root"
+	case "admin":
+		return "admin"
+	case "test":
+		return "test"
+	case "user":
+		return "user"
+	case "ubuntu":
+		return "ubuntu"
+	case "oracle":
+		return "oracle"
+	case "postgres":
+		return "postgres"
+	case "git":
+		return "git"
+	case "guest":
+		return "guest"
+	case "pi":
+		return "pi"
+	case "ftp":
+		return "ftp"
+	case "debian":
+		return "debian"
+	}
+	return string(b)
+}
+
+// action says what a recognised line means for its connection.
+type action uint8
+
+const (
+	actNone   action = iota
+	actEvent         // an attack event with its address
+	actNoAddr        // an attack event whose address an earlier or later line names
+	actHelper        // names the connection's address, no event of its own
+	actPAM           // a PAM authentication failure (see the package doc)
+	actReset         // a new connection from an address
+	actForget        // a successful log-in: forget the connection
+)
+
+// result is what classify learned from one message.
+type result struct {
+	act     action
+	kind    phalanx.Kind
+	addr    netip.Addr
+	user    []byte // aliases the message
+	close   bool   // the connection ended: forget it after this line
+	pamUser uint64 // for actPAM: hash of the user (or ruser) + 1
+	root    bool   // the user is root, though the line does not spell it so
+	goodbye bool   // a client's disconnect message before log-in
+}
+
+func hasPrefix(s []byte, p string) bool { return len(s) >= len(p) && string(s[:len(p)]) == p }
+
+func hasSuffix(s []byte, p string) bool {
+	return len(s) >= len(p) && string(s[len(s)-len(p):]) == p
+}
+
+func cut(s []byte, p string) ([]byte, bool) {
+	if hasPrefix(s, p) {
+		return s[len(p):], true
+	}
+	return s, false
+}
+
+func cutSuffix(s []byte, p string) ([]byte, bool) {
+	if hasSuffix(s, p) {
+		return s[:len(s)-len(p)], true
+	}
+	return s, false
+}
+
+func index(s []byte, p string) int {
+	for i := 0; i+len(p) <= len(s); i++ {
+		j := bytes.IndexByte(s[i:len(s)-len(p)+1], p[0])
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if string(s[i:i+len(p)]) == p {
+			return i
+		}
+	}
+	return -1
+}
+
+func lastIndex(s []byte, p string) int {
+	for i := len(s) - len(p); i >= 0; i-- {
+		if s[i] == p[0] && string(s[i:i+len(p)]) == p {
+			return i
+		}
+	}
+	return -1
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// digits returns the length of the run of 1-5 decimal digits at the start of
+// s, or 0.
+func digits(s []byte) int {
+	n := 0
+	for n < len(s) && isDigit(s[n]) {
+		n++
+		if n > 5 {
+			return 0
+		}
+	}
+	return n
+}
+
+func trimRight(s []byte) []byte {
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t' || s[len(s)-1] == '\r') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// stripPrefixes removes what sshd, PAM and a few platforms put before the
+// message proper. The start of a message is sshd's own text, never the
+// attacker's.
+func stripPrefixes(s []byte) []byte {
+	// Solaris: "[ID 800047 auth.info] ".
+	if hasPrefix(s, "[ID ") {
+		if i := bytes.IndexByte(s, ']'); i > 4 && i < 48 && i+1 < len(s) && s[i+1] == ' ' {
+			s = s[i+2:]
+		}
+	}
+	// A kernel timestamp some journal exports carry: "kernel:[  970.699396]: ", "kernel: [ 970.6] ".
+	if rest, ok := cut(s, "kernel:"); ok {
+		rest, _ = cut(rest, " ")
+		if len(rest) > 0 && rest[0] == '[' {
+			i := 1
+			for i < len(rest) && (rest[i] == ' ' || rest[i] == '.' || isDigit(rest[i])) {
+				i++
+			}
+			if i < len(rest) && rest[i] == ']' {
+				rest = rest[i+1:]
+				rest, _ = cut(rest, ":")
+				for len(rest) > 0 && rest[0] == ' ' {
+					rest = rest[1:]
+				}
+				s = rest
+			}
+		}
+	}
+	if hasPrefix(s, "error: ") || hasPrefix(s, "fatal: ") {
+		s = s[len("error: "):]
+		s, _ = cut(s, "PAM: ")
+	}
+	return s
+}
+
+// classify recognises one message. It fills r and reports whether the line
+// means anything to the parser.
+func classify(msg []byte, r *result) bool {
+	if len(msg) > maxMessage {
+		return false
+	}
+	msg = trimRight(msg)
+	preauth := false
+	if hasSuffix(msg, " [preauth]") {
+		msg = trimRight(msg[:len(msg)-len(" [preauth]")])
+		preauth = true
+	}
+	msg = stripPrefixes(msg)
+	if len(msg) < 8 {
+		return false
+	}
+	switch msg[0] {
+	case 'A':
+		if hasPrefix(msg, "Accepted ") {
+			r.act = actForget
+			return true
+		}
+		return parseAuthError(msg, r)
+	case 'a':
+		return parseAuthError(msg, r)
+	case 'B':
+		if rest, ok := cut(msg, "Bad protocol version identification "); ok {
+			if !lastFromEvent(rest, phalanx.KindProbe, r) {
+				return false
+			}
+			r.user = nil // the client's banner, not a user
+			return true
+		}
+	case 'C':
+		if rest, ok := cut(msg, "Connection closed by "); ok {
+			return parseClose(rest, preauth, r)
+		}
+		if rest, ok := cut(msg, "Connection reset by "); ok {
+			return parseClose(rest, preauth, r)
+		}
+		if rest, ok := cut(msg, "Connection from "); ok {
+			tok, n, _, ok := scanAddrTail(rest)
+			if !ok || n != len(rest) && !hasPrefix(rest[n:], " on ") {
+				return false
+			}
+			r.act = actReset
+			r.addr, ok = parseAddr(tok)
+			return ok
+		}
+	case 'D':
+		if rest, ok := cut(msg, "Did not receive identification string from "); ok {
+			return startAddrEvent(rest, phalanx.KindProbe, r)
+		}
+		if rest, ok := cut(msg, "Disconnected from "); ok {
+			return parseClose(rest, preauth, r)
+		}
+		if rest, ok := cut(msg, "Disconnecting: Too many authentication failures"); ok {
+			if len(rest) != 0 {
+				if rest, ok = cut(rest, " for "); !ok {
+					return false
+				}
+				rest, _ = cut(rest, "invalid user ")
+				r.user = rest
+			}
+			r.act, r.kind = actNoAddr, phalanx.KindMaxAuth
+			return true
+		}
+		if rest, ok := cut(msg, "Disconnecting "); ok {
+			return parseDisconnecting(rest, r)
+		}
+	case 'F':
+		if rest, ok := cut(msg, "Failed "); ok {
+			return parseFailed(rest, r)
+		}
+	case 'I', 'i':
+		for _, p := range [...]string{"Invalid user ", "invalid user ", "Illegal user ", "illegal user "} {
+			if rest, ok := cut(msg, p); ok {
+				return lastFromEvent(rest, phalanx.KindInvalidUser, r)
+			}
+		}
+	case 'P':
+		if rest, ok := cut(msg, "Protocol major versions differ for "); ok {
+			tok, n, _, ok := scanAddrTail(rest)
+			if !ok || !hasPrefix(rest[n:], ":") {
+				return false
+			}
+			return setEvent(tok, phalanx.KindProbe, r)
+		}
+	case 'R':
+		if rest, ok := cut(msg, "Received disconnect from "); ok {
+			return parseReceivedDisconnect(rest, preauth, r)
+		}
+		if rest, ok := cut(msg, "ROOT LOGIN REFUSED FROM "); ok {
+			if !startAddrEvent(rest, phalanx.KindAuthFailure, r) {
+				return false
+			}
+			r.root = true
+			return true
+		}
+		if preauth && string(msg) == "Read from socket failed: Connection reset by peer" {
+			r.act, r.kind = actNoAddr, phalanx.KindPreauthClose
+			return true
+		}
+	case 'S':
+		if rest, ok := cut(msg, "SSH: Server;Ltype: "); ok {
+			return parseLtype(rest, r)
+		}
+	case 'T':
+		if rest, ok := cut(msg, "Timeout before authentication for "); ok {
+			if !startAddrEvent(rest, phalanx.KindPreauthClose, r) {
+				return false
+			}
+			r.close = true
+			return true
+		}
+	case 'U':
+		if rest, ok := cut(msg, "User not known to the underlying authentication module for "); ok {
+			return viaFromEvent(rest, phalanx.KindInvalidUser, r)
+		}
+		if rest, ok := cut(msg, "User "); ok {
+			return parseNotAllowed(rest, r)
+		}
+		if rest, ok := cut(msg, "Unable to negotiate with "); ok {
+			tok, n, _, ok := scanAddrTail(rest)
+			if !ok || !hasPrefix(rest[n:], ": no matching ") {
+				return false
+			}
+			return setEvent(tok, phalanx.KindProbe, r)
+		}
+		if hasPrefix(msg, "Unable to negotiate a ") {
+			r.act, r.kind = actNoAddr, phalanx.KindProbe
+			return true
+		}
+	case 'b':
+		if rest, ok := cut(msg, "banner exchange: Connection from "); ok {
+			tok, n, _, ok := scanAddrTail(rest)
+			if !ok || string(rest[n:]) != ": invalid format" {
+				return false
+			}
+			return setEvent(tok, phalanx.KindProbe, r)
+		}
+	case 'k':
+		if rest, ok := cut(msg, "kex_exchange_identification: "); ok {
+			rest, _ = cut(rest, "read: ")
+			for _, p := range [...]string{
+				"client sent invalid protocol identifier", "Client sent invalid protocol identifier",
+				"Connection closed by remote host", "connection closed by remote host",
+				"Connection reset by peer", "connection reset by peer",
+			} {
+				if hasPrefix(rest, p) {
+					r.act, r.kind = actNoAddr, phalanx.KindProbe
+					return true
+				}
+			}
+		}
+	case 'm':
+		if rest, ok := cut(msg, "maximum authentication attempts exceeded for "); ok {
+			rest, _ = cut(rest, "invalid user ")
+			return lastFromEvent(rest, phalanx.KindMaxAuth, r)
+		}
+	case 'n':
+		// "no matching mac found: client ... server ..." (older OpenSSH).
+		if rest, ok := cut(msg, "no matching "); ok {
+			if i := index(rest, " found:"); i > 0 && i < 64 {
+				r.act, r.kind = actNoAddr, phalanx.KindProbe
+				return true
+			}
+		}
+	case 'p':
+		if hasPrefix(msg, "pam_") {
+			return parsePAM(msg, r)
+		}
+	case 'r':
+		if rest, ok := cut(msg, "refused connect from "); ok {
+			// libwrap: "refused connect from CLIENT (ADDR)"; CLIENT may hold
+			// an ident user name, ADDR in the final parentheses does not.
+			if len(rest) < 4 || rest[len(rest)-1] != ')' {
+				return false
+			}
+			i := lastIndex(rest, " (")
+			if i <= 0 {
+				return false
+			}
+			return setEvent(rest[i+2:len(rest)-1], phalanx.KindProbe, r)
+		}
+	}
+	return false
+}
+
+// setEvent fills r with an event of kind blaming the address tok.
+func setEvent(tok []byte, kind phalanx.Kind, r *result) bool {
+	addr, ok := parseAddr(tok)
+	if !ok {
+		return false
+	}
+	r.act, r.kind, r.addr = actEvent, kind, addr
+	return true
+}
+
+// scanAddrTail reads "TOKEN[ port N][ sshN]" at the start of s, where TOKEN
+// is the address in sshd's place (not yet checked) and ends at a space, or at
+// a colon that ends the token. It returns the bytes consumed and whether a
+// port was present.
+func scanAddrTail(s []byte) (tok []byte, n int, port bool, ok bool) {
+	for n < len(s) && s[n] != ' ' {
+		n++
+	}
+	if n == 0 {
+		return nil, 0, false, false
+	}
+	tok = s[:n]
+	// "from ADDR: info" (no port): the colon is not the address's, unless
+	// the address ends in "::".
+	if tok[n-1] == ':' && (n < 2 || tok[n-2] != ':') {
+		if n == 1 {
+			return nil, 0, false, false
+		}
+		return tok[:n-1], n - 1, false, true
+	}
+	if rest, ok := cut(s[n:], " port "); ok {
+		d := digits(rest)
+		if d == 0 {
+			return nil, 0, false, false
+		}
+		n += len(" port ") + d
+		port = true
+	}
+	if hasPrefix(s[n:], " ssh") {
+		n += len(" ssh")
+		for n < len(s) && isDigit(s[n]) {
+			n++
+		}
+	}
+	return tok, n, port, true
+}
+
+// startAddrEvent parses "ADDR[ port N]" as the whole of s.
+func startAddrEvent(s []byte, kind phalanx.Kind, r *result) bool {
+	tok, n, _, ok := scanAddrTail(s)
+	if !ok || n != len(s) {
+		return false
+	}
+	return setEvent(tok, kind, r)
+}
+
+// lastFrom parses "U from ADDR[ port N][ sshN]" where U is anything: the
+// address is after the last " from ", and must end the message.
+func lastFrom(s []byte) (tok []byte, pos int, ok bool) {
+	pos = lastIndex(s, " from ")
+	if pos < 0 {
+		return nil, 0, false
+	}
+	tok, n, _, ok := scanAddrTail(s[pos+len(" from "):])
+	if !ok || pos+len(" from ")+n != len(s) {
+		return nil, 0, false
+	}
+	return tok, pos, true
+}
+
+// lastFromEvent fills r with an event for "U from ADDR[ port N][ sshN]".
+func lastFromEvent(s []byte, kind phalanx.Kind, r *result) bool {
+	tok, pos, ok := lastFrom(s)
+	if !ok || !setEvent(tok, kind, r) {
+		return false
+	}
+	r.user = s[:pos]
+	return true
+}
+
+// viaFromEvent fills r with an event for "[illegal user ]U from ADDR[ via
+// HOST][ port N]", the shape of sshd's PAM errors.
+func viaFromEvent(s []byte, kind phalanx.Kind, r *result) bool {
+	pos := lastIndex(s, " from ")
+	if pos < 0 {
+		return false
+	}
+	tail := s[pos+len(" from "):]
+	n := bytes.IndexByte(tail, ' ')
+	if n < 0 {
+		n = len(tail)
+	}
+	tok, after := tail[:n], tail[n:]
+	if rest, ok := cut(after, " via "); ok {
+		if len(rest) == 0 || bytes.IndexByte(rest, ' ') >= 0 {
+			return false
+		}
+		after = nil
+	}
+	if rest, ok := cut(after, " port "); ok && digits(rest) == len(rest) && len(rest) > 0 {
+		after = nil
+	}
+	if len(after) != 0 || !setEvent(tok, kind, r) {
+		return false
+	}
+	user := s[:pos]
+	if u, ok := cut(user, "illegal user "); ok {
+		user = u
+	} else if u, ok := cut(user, "invalid user "); ok {
+		user = u
+	}
+	r.user = user
+	return true
+}
+
+// parseAuthError handles "[aA]uthentication (failure|error|failed) for U from
+// ADDR[ via HOST]" (sshd's PAM errors, usually after "error: PAM: ").
+func parseAuthError(msg []byte, r *result) bool {
+	rest := msg[1:]
+	if !hasPrefix(rest, "uthentication ") {
+		return false
+	}
+	rest = rest[len("uthentication "):]
+	for _, p := range [...]string{"failure for ", "error for ", "failed for "} {
+		if s, ok := cut(rest, p); ok {
+			return viaFromEvent(s, phalanx.KindAuthFailure, r)
+		}
+	}
+	return false
+}
+
+// parseFailed handles "Failed METHOD for [invalid user ]U from ADDR[ port
+// N][ sshN][: INFO]" (after "Failed "). U comes before the address and INFO
+// after it, and both may be attacker text (INFO holds certificate key ids and
+// hostbased client names), so every place where "from ADDR[ port N][ sshN]"
+// ends the message or meets ": " is a candidate. Candidates with a port are
+// preferred (sshd writes one since OpenSSH 3.x); among the preferred ones all
+// must agree.
+func parseFailed(s []byte, r *result) bool {
+	sp := bytes.IndexByte(s, ' ')
+	if sp <= 0 {
+		return false
+	}
+	method := s[:sp]
+	rest, ok := cut(s[sp:], " for ")
+	if !ok {
+		return false
+	}
+	rest, invalid := cut(rest, "invalid user ")
+	var best []byte
+	bestPos, bestPort, conflict := 0, false, false
+	for off := 0; off < len(rest); {
+		i := index(rest[off:], " from ")
+		if i < 0 {
+			break
+		}
+		pos := off + i
+		off = pos + 1
+		tail := rest[pos+len(" from "):]
+		tok, n, port, ok := scanAddrTail(tail)
+		if !ok || n != len(tail) && tail[n] != ':' {
+			continue
+		}
+		switch {
+		case best == nil || port && !bestPort:
+			best, bestPos, bestPort, conflict = tok, pos, port, false
+		case port == bestPort && !bytes.Equal(tok, best):
+			conflict = true
+		}
+	}
+	if best == nil || conflict {
+		return false
+	}
+	addr, ok := parseAddr(best)
+	if !ok {
+		return false
+	}
+	r.addr, r.user = addr, rest[:bestPos]
+	if !invalid && (string(method) == "publickey" || string(method) == "none") {
+		r.act = actHelper
+		return true
+	}
+	r.act, r.kind = actEvent, phalanx.KindAuthFailure
+	return true
+}
+
+// parseRemoteID parses sshd's connection id "[(invalid|authenticating) user
+// U ]ADDR[ port N]" as the whole of s, reading from the end.
+func parseRemoteID(s []byte) (tok, user []byte, ok bool) {
+	if i := lastIndex(s, " port "); i >= 0 && len(s)-i-len(" port ") == digits(s[i+len(" port "):]) && i+len(" port ") < len(s) {
+		s = s[:i]
+	}
+	sp := bytes.LastIndexByte(s, ' ')
+	if sp < 0 {
+		return s, nil, len(s) > 0
+	}
+	tok, before := s[sp+1:], s[:sp+1]
+	for _, p := range [...]string{"invalid user ", "authenticating user ", "user "} {
+		if u, ok := cut(before, p); ok {
+			if len(u) == 0 {
+				return nil, nil, false // sshd writes "user U ADDR": even an empty U leaves two spaces
+			}
+			return tok, u[:len(u)-1], len(tok) > 0
+		}
+	}
+	return nil, nil, false
+}
+
+// parseClose handles "Connection closed by ", "Connection reset by " and
+// "Disconnected from " followed by a connection id.
+func parseClose(rest []byte, preauth bool, r *result) bool {
+	tok, user, ok := parseRemoteID(rest)
+	if !ok {
+		return false
+	}
+	addr, ok := parseAddr(tok)
+	if !ok {
+		return false
+	}
+	r.addr, r.user, r.close = addr, user, true
+	if preauth {
+		r.act, r.kind = actEvent, phalanx.KindPreauthClose
+	} else {
+		r.act = actHelper
+	}
+	return true
+}
+
+// parseDisconnecting handles "Disconnecting ID: REASON" (after
+// "Disconnecting "), where ID is a connection id.
+func parseDisconnecting(rest []byte, r *result) bool {
+	if id, ok := cutSuffix(rest, ": Too many authentication failures"); ok {
+		// Follows "maximum authentication attempts exceeded", which was
+		// the event.
+		tok, user, ok := parseRemoteID(id)
+		if !ok {
+			return false
+		}
+		addr, ok := parseAddr(tok)
+		if !ok {
+			return false
+		}
+		r.act, r.addr, r.user, r.close = actHelper, addr, user, true
+		return true
+	}
+	// "Disconnecting invalid user U ADDR port N: Change of username or
+	// service not allowed: (U,SVC) -> (U2,SVC2)": U and U2 are the
+	// attacker's; every marker that a connection id precedes is a
+	// candidate, and they must agree.
+	const marker = ": Change of username or service not allowed: ("
+	var best, bestUser []byte
+	for off := 0; off < len(rest); {
+		i := index(rest[off:], marker)
+		if i < 0 {
+			break
+		}
+		pos := off + i
+		off = pos + 1
+		tok, user, ok := parseRemoteID(rest[:pos])
+		if !ok || user == nil {
+			continue
+		}
+		if best == nil {
+			best, bestUser = tok, user
+		} else if !bytes.Equal(tok, best) {
+			return false
+		}
+	}
+	if best == nil || !setEvent(best, phalanx.KindAuthFailure, r) {
+		return false
+	}
+	r.user, r.close = bestUser, true
+	return true
+}
+
+// parseReceivedDisconnect handles "Received disconnect from ADDR[ port
+// N]:[ ]CODE:[ ]REASON" (after "Received disconnect from "). The address is
+// where sshd writes it, before the client's code and reason.
+func parseReceivedDisconnect(rest []byte, preauth bool, r *result) bool {
+	tok, n, _, ok := scanAddrTail(rest)
+	if !ok || !hasPrefix(rest[n:], ":") {
+		return false
+	}
+	s := rest[n+1:]
+	for len(s) > 0 && s[0] == ' ' {
+		s = s[1:]
+	}
+	d := digits(s)
+	if d == 0 || d > 3 || d >= len(s) || s[d] != ':' {
+		return false
+	}
+	code, reason := s[:d], s[d+1:]
+	reason, _ = cut(reason, " ")
+	addr, ok := parseAddr(tok)
+	if !ok {
+		return false
+	}
+	r.addr = addr
+	switch {
+	case string(code) == "3" && hasSuffix(reason, ": Auth fail"):
+		// The client reports that its authentication failed (JSch).
+		r.act, r.kind = actEvent, phalanx.KindAuthFailure
+	case string(code) == "14" && (hasPrefix(reason, "No supported authentication methods available") ||
+		hasPrefix(reason, "No authentication methods available")):
+		// The client gave up: none of its methods is left.
+		r.act, r.kind = actEvent, phalanx.KindAuthFailure
+	case preauth:
+		// A client's goodbye (11: Bye Bye) before log-in. Newer sshds go
+		// on to log "Disconnected from ... [preauth]": the connection
+		// remembers that it has had its preauth-close event.
+		r.act, r.kind, r.goodbye = actEvent, phalanx.KindPreauthClose, true
+	default:
+		// A goodbye after log-in, or fail2ban's "Bye Bye" samples
+		// without [preauth]: names the address only.
+		r.act, r.close = actHelper, true
+	}
+	return true
+}
+
+// notAllowed are the reasons sshd gives, with the client's host, for refusing
+// an existing user (it then treats the user as invalid).
+var notAllowed = [...]string{
+	" not allowed because not listed in AllowUsers",
+	" not allowed because listed in DenyUsers",
+	" not allowed because not in any group",
+	" not allowed because a group is listed in DenyGroups",
+	" not allowed because none of user's groups are listed in AllowGroups",
+}
+
+// parseNotAllowed handles "User U from ADDR not allowed because REASON" and
+// "User U not allowed because account is locked" (after "User ").
+func parseNotAllowed(rest []byte, r *result) bool {
+	for _, suffix := range notAllowed {
+		if core, ok := cutSuffix(rest, suffix); ok {
+			return lastFromEvent(core, phalanx.KindInvalidUser, r)
+		}
+	}
+	if user, ok := cutSuffix(rest, " not allowed because account is locked"); ok {
+		r.act, r.kind, r.user = actNoAddr, phalanx.KindInvalidUser, user
+		return true
+	}
+	return false
+}
+
+// parsePAM handles "pam_MODULE(sshd:auth): authentication failure; logname=
+// uid=0 euid=0 tty=ssh ruser= rhost=ADDR  user=U". The fields come in this
+// order and only the last, user, holds the attacker's text, so the fields are
+// read from the front and the user is everything after "user=".
+func parsePAM(msg []byte, r *result) bool {
+	s := msg[len("pam_"):]
+	i := 0
+	for i < len(s) && s[i] >= 'a' && s[i] <= 'z' {
+		i++
+	}
+	if i == 0 {
+		return false
+	}
+	s, ok := cut(s[i:], "(sshd:auth): authentication failure;")
+	if !ok {
+		return false
+	}
+	var ruser, rhost []byte
+	for _, key := range [...]string{"logname=", "uid=", "euid=", "tty=", "ruser=", "rhost="} {
+		t := s
+		for len(t) > 0 && t[0] == ' ' {
+			t = t[1:]
+		}
+		if len(t) == len(s) {
+			return false // fields are separated by spaces
+		}
+		v, ok := cut(t, key)
+		if !ok {
+			if key == "ruser=" || key == "rhost=" {
+				return false
+			}
+			continue // logname, uid, euid and tty may be missing
+		}
+		end := bytes.IndexByte(v, ' ')
+		if end < 0 {
+			end = len(v)
+		}
+		switch key {
+		case "ruser=":
+			ruser = v[:end]
+		case "rhost=":
+			rhost = v[:end]
+		}
+		s = v[end:]
+	}
+	for len(s) > 0 && s[0] == ' ' {
+		s = s[1:]
+	}
+	user := ruser
+	if len(s) > 0 {
+		u, ok := cut(s, "user=")
+		if !ok {
+			return false
+		}
+		user, r.user = u, u
+	}
+	addr, ok := parseAddr(rhost)
+	if !ok {
+		return false
+	}
+	r.act, r.kind, r.addr = actPAM, phalanx.KindAuthFailure, addr
+	r.pamUser = fnv64(user) | 1
+	return true
+}
+
+// parseLtype handles the connection summaries some patched sshds log:
+// "SSH: Server;Ltype: Version;Remote: ADDR-PORT;Protocol: ...".
+func parseLtype(rest []byte, r *result) bool {
+	for _, p := range [...]string{"Version;Remote: ", "Kex;Remote: ", "Authname;Remote: "} {
+		if s, ok := cut(rest, p); ok {
+			end := bytes.IndexByte(s, ';')
+			if end < 0 {
+				return false
+			}
+			hp := s[:end]
+			dash := bytes.LastIndexByte(hp, '-')
+			if dash <= 0 || digits(hp[dash+1:]) != len(hp)-dash-1 || dash == len(hp)-1 {
+				return false
+			}
+			addr, ok := parseAddr(hp[:dash])
+			if !ok {
+				return false
+			}
+			r.act, r.addr = actHelper, addr
+			return true
+		}
+	}
+	return false
+}
