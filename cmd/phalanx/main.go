@@ -1,4 +1,105 @@
 // Command phalanx is the phalanx member daemon and its command-line client.
+// It only wires packages together: parsing flags, building components,
+// printing results.
 package main
 
-func main() {}
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `phalanx — collective defense for server fleets
+
+Usage:
+  phalanx replay [--config FILE] [--events] FILE...   detect attacks in log files (- for stdin)
+  phalanx version                                      print the version
+
+Run "phalanx COMMAND --help" for a command's flags.
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// errUsage marks errors that come from bad arguments (exit status 2).
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "replay":
+		err = cmdReplay(ctx, args[1:], stdin, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "phalanx", version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "phalanx: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "phalanx %s: %v\n", args[0], err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "phalanx %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+// parseArgs parses flags that may come before, between or after the
+// positional arguments; "--" ends the flags.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		dashdash := -1
+		for i, a := range args {
+			if a == "--" {
+				dashdash = i
+				break
+			}
+		}
+		var rest []string
+		if dashdash >= 0 {
+			rest = args[dashdash+1:]
+			args = args[:dashdash]
+		}
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		left := fs.Args()
+		if len(left) == 0 {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, left[0])
+		args = append(left[1:], func() []string {
+			if dashdash >= 0 {
+				return append([]string{"--"}, rest...)
+			}
+			return nil
+		}()...)
+	}
+}
