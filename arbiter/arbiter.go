@@ -1,0 +1,625 @@
+// Package arbiter turns the alliance's ordered stream of signed reports into
+// decisions, by the charter: the same charter and the same reports in the
+// same order give the same outcomes on every member, which is how the
+// alliance agrees without a leader.
+//
+// It checks each report (a charter member, a valid signature, a fresh time,
+// an unseen sequence, within the member's rate), refuses bans of territory
+// and of ranges wider than the charter allows, bans at once on decisive
+// scenarios or when a quorum of members corroborates, lets only the members
+// the charter names ban and pardon by hand, and escalates repeat bans.
+//
+// It is pure: no I/O, no clock reads (times come from the reports and the
+// caller), no goroutines, no logging, no map iteration that could reach an
+// outcome. Its memory is bounded whatever the reports say: per-member state
+// is fixed in size, and the quorum candidates and ban history have caps
+// (MaxCandidates, MaxVotes, MaxHistory) past which the oldest is forgotten.
+// It must never decide a ban that touches territory.
+package arbiter
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gaissmai/bart"
+
+	"phalanx"
+	"phalanx/charter"
+	"phalanx/report"
+)
+
+// Bounds on the arbiter's memory.
+const (
+	// ReplayWindow is how many sequence numbers below a member's highest
+	// are remembered; a report further behind counts as replayed.
+	ReplayWindow = 4096
+	// MaxCandidates bounds the values awaiting a quorum.
+	MaxCandidates = 65536
+	// MaxVotes bounds the reports held by all candidates together.
+	MaxVotes = 262144
+	// MaxHistory bounds the values whose bans are remembered (for
+	// escalation and to recognise corroboration of a ban in force).
+	MaxHistory = 65536
+	// maxStarts bounds the ban starts remembered per value: past about 30
+	// doublings every ban is capped anyway.
+	maxStarts = 64
+)
+
+// Verdict is what became of a report.
+type Verdict uint8
+
+// Verdicts. The zero Verdict is never returned.
+const (
+	Decided      Verdict = iota + 1 // a ban: Outcome.Decision
+	Pardoned                        // an unban: Outcome.Pardon
+	Pending                         // a valid alert whose quorum is not yet reached
+	Refused                         // a valid report the policy does not follow: territory, too wide, not allowed
+	Rejected                        // a bad report: unknown member, bad signature, replayed, stale, rate-limited, malformed
+	Corroborated                    // a valid alert for a value already banned at the report's time: Outcome.Decision is that ban
+)
+
+// String returns the verdict's stable name.
+func (v Verdict) String() string {
+	switch v {
+	case Decided:
+		return "decided"
+	case Pardoned:
+		return "pardoned"
+	case Pending:
+		return "pending"
+	case Refused:
+		return "refused"
+	case Rejected:
+		return "rejected"
+	case Corroborated:
+		return "corroborated"
+	}
+	return fmt.Sprintf("verdict(%d)", uint8(v))
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (v Verdict) MarshalText() ([]byte, error) { return []byte(v.String()), nil }
+
+// Stable reason keys of outcomes, for counting and for people.
+const (
+	ReasonDecisive      = "decisive"       // Decided: one report of a decisive scenario
+	ReasonQuorum        = "quorum"         // Decided: a quorum of members
+	ReasonManual        = "manual"         // Decided: an operator's ban
+	ReasonPardon        = "pardon"         // Pardoned
+	ReasonQuorumPending = "quorum-pending" // Pending
+	ReasonInForce       = "in-force"       // Corroborated
+	ReasonTerritory     = "territory"      // Refused
+	ReasonTooWide       = "too-wide"       // Refused
+	ReasonNotAllowed    = "not-allowed"    // Refused: manual ban or pardon by a member the policy does not allow
+	ReasonMalformed     = "malformed"      // Rejected: fails report.Validate
+	ReasonUnknownMember = "unknown-member" // Rejected
+	ReasonBadSignature  = "bad-signature"  // Rejected
+	ReasonStale         = "stale"          // Rejected: report time too far from when the fabric stored it
+	ReasonReplayed      = "replayed"       // Rejected: sequence already seen, or too far behind
+	ReasonRateLimited   = "rate-limited"   // Rejected
+)
+
+// Outcome is the arbiter's judgement of one report.
+type Outcome struct {
+	Verdict Verdict
+	Reason  string // one of the Reason constants
+	// Decision, when Decided: Origin alliance (manual bans: OriginManual),
+	// Type "ban", Value, Scenario, Start (the deciding report's time), Until,
+	// Reason; ID 0. When Corroborated: the ban already in force.
+	Decision phalanx.Decision
+	// Pardon, when Pardoned: lift alliance and manual bans on this prefix
+	// and on the prefixes inside it.
+	Pardon netip.Prefix
+	// Reports are the IDs of the reports behind the outcome: for a quorum
+	// decision every counted report (the deciding one last), for Pending
+	// the reports so far, otherwise the judged report alone.
+	Reports []string
+}
+
+// Arbiter applies one charter to a stream of reports. It is not safe for
+// concurrent use. It is deterministic: the same charter and the same
+// (report, received) sequence give the same outcomes.
+type Arbiter struct {
+	policy    charter.Policy
+	limits    charter.Limits
+	members   map[string]*member
+	territory bart.Lite
+
+	emission int64 // rate limit: nanoseconds of report time per report
+	burst    int64 // rate limit: tolerance, nanoseconds
+
+	high int64 // the latest report time accepted, Unix nanoseconds: drives forgetting
+
+	candidates map[netip.Prefix]*candidate
+	candOrder  []orderEntry // insertion order of candidates, possibly stale
+	votes      int          // votes held by all candidates
+
+	history   map[netip.Prefix]*record
+	histOrder []orderEntry
+
+	gen      uint64 // stamps candidates and records for the order lists
+	rejected map[string]uint64
+
+	// The caps, MaxCandidates, MaxVotes and MaxHistory (tests lower them).
+	maxCandidates, maxVotes, maxHistory int
+}
+
+type member struct {
+	id       string
+	pub      ed25519.PublicKey
+	founding bool
+
+	top   uint64                    // highest sequence seen, 0 before the first
+	seen  [ReplayWindow / 64]uint64 // bit s%ReplayWindow: sequence s in (top-ReplayWindow, top] seen
+	tat   int64                     // rate limit: theoretical arrival time (GCRA), Unix ns
+	clock int64                     // rate limit: the latest report time allowed, Unix ns
+}
+
+type candidate struct {
+	gen   uint64
+	votes []vote // one per member
+}
+
+type vote struct {
+	member   string
+	at       int64 // report time, Unix ns
+	id       string
+	scenario string
+}
+
+// record remembers the bans of one value.
+type record struct {
+	gen    uint64
+	starts []int64          // ban starts, Unix ns, in arrival order (newest last)
+	last   phalanx.Decision // the ban that ends last
+}
+
+type orderEntry struct {
+	value netip.Prefix
+	gen   uint64
+}
+
+// New returns an arbiter for c, which should have passed Validate: members
+// whose keys do not decode are treated as unknown. It copies what it needs,
+// so later changes to c do not affect it (a new charter needs a new Arbiter,
+// replaying the reports).
+func New(c *charter.Charter) *Arbiter {
+	a := &Arbiter{
+		policy:     c.Policy,
+		limits:     c.Limits,
+		members:    make(map[string]*member, len(c.Members)),
+		candidates: make(map[netip.Prefix]*candidate),
+		history:    make(map[netip.Prefix]*record),
+		rejected:   make(map[string]uint64),
+
+		maxCandidates: MaxCandidates,
+		maxVotes:      MaxVotes,
+		maxHistory:    MaxHistory,
+	}
+	a.policy.Decisive = slices.Clone(c.Policy.Decisive)
+	for _, m := range c.Members {
+		if _, pub, ok := c.Member(m.ID); ok && a.members[m.ID] == nil {
+			a.members[m.ID] = &member{id: m.ID, pub: pub, founding: m.Founding}
+		}
+	}
+	for _, p := range c.TerritoryPrefixes() {
+		a.territory.Insert(p)
+	}
+	rpm := int64(max(a.limits.ReportsPerMinute, 1))
+	a.emission = max(int64(time.Minute)/rpm, 1)
+	a.burst = (rpm - 1) * a.emission
+	return a
+}
+
+// Apply judges one report. received is when the fabric stored it: the
+// report's time must lie within the charter's skew of it, so replaying the
+// durable stream after a restart does not reject old reports as stale. now
+// is the current time; it does not change any outcome (so that a replay
+// agrees with the live run): a decision that already ended at now still
+// comes out Decided with its Until in the past, and callers skip it.
+//
+// Every time the arbiter reasons about (windows, rate, escalation, the
+// forgetting of old state) is a report time, never now.
+func (a *Arbiter) Apply(r *report.Report, received, now time.Time) Outcome {
+	if r == nil {
+		return a.reject(Rejected, ReasonMalformed, "")
+	}
+	if err := r.Validate(); err != nil {
+		return a.reject(Rejected, ReasonMalformed, r.ID())
+	}
+	id := r.ID()
+	m := a.members[r.Member]
+	if m == nil {
+		return a.reject(Rejected, ReasonUnknownMember, id)
+	}
+	if err := r.Verify(m.pub); err != nil {
+		return a.reject(Rejected, ReasonBadSignature, id)
+	}
+	if d := r.Time.Sub(received); d > a.limits.Skew || d < -a.limits.Skew {
+		return a.reject(Rejected, ReasonStale, id)
+	}
+	if m.replayed(r.Seq) {
+		return a.reject(Rejected, ReasonReplayed, id)
+	}
+	// The report is authentic and fresh: its sequence is used up whatever
+	// follows, so a copy of it is "replayed", not judged twice.
+	m.mark(r.Seq)
+	t := r.Time.UnixNano() // Validate bounds Time to 2000..2199: no overflow
+	if !m.allow(t, a.emission, a.burst) {
+		return a.reject(Rejected, ReasonRateLimited, id)
+	}
+	if t > a.high {
+		a.high = t
+		a.forget()
+	}
+
+	switch r.Type {
+	case report.TypeManual, report.TypePardon:
+		if !a.policy.MayPardon(charter.Member{Founding: m.founding}) {
+			return a.reject(Refused, ReasonNotAllowed, id)
+		}
+	}
+	if a.tooWide(r.Value) {
+		return a.reject(Refused, ReasonTooWide, id)
+	}
+	if r.Type == report.TypePardon {
+		a.pardon(r.Value)
+		return Outcome{Verdict: Pardoned, Reason: ReasonPardon, Pardon: r.Value, Reports: []string{id}}
+	}
+	if a.territory.OverlapsPrefix(r.Value) {
+		return a.reject(Refused, ReasonTerritory, id)
+	}
+
+	if r.Type == report.TypeManual {
+		d := r.Duration
+		if d == 0 {
+			d = a.policy.Duration
+		}
+		d = min(d, a.policy.ManualMax)
+		reason := "manual ban by " + m.id
+		if r.Reason != "" {
+			reason += ": " + r.Reason
+		}
+		dec := a.ban(r.Value, t, phalanx.OriginManual, r.Scenario, d, reason)
+		return Outcome{Verdict: Decided, Reason: ReasonManual, Decision: dec, Reports: []string{id}}
+	}
+
+	// An alert.
+	if rec := a.history[r.Value]; rec != nil && t < rec.last.Until.UnixNano() {
+		return Outcome{Verdict: Corroborated, Reason: ReasonInForce, Decision: rec.last, Reports: []string{id}}
+	}
+	if a.policy.IsDecisive(r.Scenario) {
+		a.dropCandidate(r.Value)
+		earlier := a.earlier(r.Value, t)
+		reason := fmt.Sprintf("%s reported by %s (decisive)%s", r.Scenario, m.id, a.escalationNote(earlier))
+		dec := a.ban(r.Value, t, phalanx.OriginAlliance, r.Scenario, a.duration(earlier), reason)
+		return Outcome{Verdict: Decided, Reason: ReasonDecisive, Decision: dec, Reports: []string{id}}
+	}
+	return a.vote(r, m, t, id)
+}
+
+// vote adds an alert of a non-decisive scenario to its value's candidate
+// and decides when Quorum distinct members reported the value with report
+// times within Window of this one.
+func (a *Arbiter) vote(r *report.Report, m *member, t int64, id string) Outcome {
+	c := a.candidates[r.Value]
+	if c == nil {
+		a.evictCandidates(a.maxCandidates - 1)
+		a.gen++
+		c = &candidate{gen: a.gen}
+		a.candidates[r.Value] = c
+		a.candOrder = append(a.candOrder, orderEntry{r.Value, c.gen})
+		compactOrder(&a.candOrder, len(a.candidates), func(e orderEntry) bool {
+			cc := a.candidates[e.value]
+			return cc != nil && cc.gen == e.gen
+		})
+	}
+	// One vote per member: the latest report time counts.
+	mine := slices.IndexFunc(c.votes, func(v vote) bool { return v.member == m.id })
+	switch {
+	case mine < 0:
+		c.votes = append(c.votes, vote{member: m.id, at: t, id: id, scenario: r.Scenario})
+		a.votes++
+	case t >= c.votes[mine].at:
+		c.votes[mine] = vote{member: m.id, at: t, id: id, scenario: r.Scenario}
+	}
+	window := int64(a.policy.Window)
+	var counted []vote
+	for _, v := range c.votes {
+		if d := v.at - t; d <= window && d >= -window {
+			counted = append(counted, v)
+		}
+	}
+	// The deciding report counts even when its member's newer vote is
+	// outside the window.
+	if !slices.ContainsFunc(counted, func(v vote) bool { return v.member == m.id }) {
+		counted = append(counted, vote{member: m.id, at: t, id: id, scenario: r.Scenario})
+	}
+	if len(counted) < a.policy.Quorum {
+		ids := make([]string, len(c.votes))
+		for i, v := range c.votes {
+			ids[i] = v.id
+		}
+		if a.votes > a.maxVotes {
+			a.evictCandidates(-1)
+		}
+		return Outcome{Verdict: Pending, Reason: ReasonQuorumPending, Reports: ids}
+	}
+	// The deciding report last, the others in the order they came.
+	slices.SortStableFunc(counted, func(x, y vote) int {
+		return boolInt(x.member == m.id) - boolInt(y.member == m.id)
+	})
+	ids := make([]string, len(counted))
+	who := make([]string, len(counted))
+	for i, v := range counted {
+		ids[i] = v.id
+		who[i] = v.member + " (" + v.scenario + ")"
+	}
+	a.dropCandidate(r.Value)
+	earlier := a.earlier(r.Value, t)
+	reason := fmt.Sprintf("quorum: %d members reported it within %v: %s%s", len(counted), a.policy.Window, strings.Join(who, ", "), a.escalationNote(earlier))
+	dec := a.ban(r.Value, t, phalanx.OriginAlliance, r.Scenario, a.duration(earlier), reason)
+	return Outcome{Verdict: Decided, Reason: ReasonQuorum, Decision: dec, Reports: ids}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (a *Arbiter) reject(v Verdict, reason, id string) Outcome {
+	a.rejected[reason]++
+	o := Outcome{Verdict: v, Reason: reason}
+	if id != "" {
+		o.Reports = []string{id}
+	}
+	return o
+}
+
+// Rejected returns how many reports were rejected or refused, by reason.
+func (a *Arbiter) Rejected() map[string]uint64 {
+	out := make(map[string]uint64, len(a.rejected))
+	for k, v := range a.rejected {
+		out[k] = v
+	}
+	return out
+}
+
+// tooWide reports a range wider than the charter allows; the whole address
+// space is always too wide.
+func (a *Arbiter) tooWide(p netip.Prefix) bool {
+	if p.Bits() == 0 {
+		return true
+	}
+	if p.Addr().Is4() {
+		return p.Bits() < a.limits.MaxPrefixV4
+	}
+	return p.Bits() < a.limits.MaxPrefixV6
+}
+
+// replayed reports whether seq was seen, or is too far behind to tell.
+func (m *member) replayed(seq uint64) bool {
+	if seq > m.top {
+		return false
+	}
+	if m.top-seq >= ReplayWindow {
+		return true
+	}
+	i := seq % ReplayWindow
+	return m.seen[i/64]&(1<<(i%64)) != 0
+}
+
+func (m *member) mark(seq uint64) {
+	if seq > m.top {
+		if seq-m.top >= ReplayWindow {
+			m.seen = [ReplayWindow / 64]uint64{}
+		} else {
+			for s := m.top + 1; s < seq; s++ {
+				i := s % ReplayWindow
+				m.seen[i/64] &^= 1 << (i % 64)
+			}
+		}
+		m.top = seq
+	}
+	i := seq % ReplayWindow
+	m.seen[i/64] |= 1 << (i % 64)
+}
+
+// allow is the generic cell rate algorithm on report times: a member may
+// make burst/emission+1 reports at once and one more per emission interval.
+// Its clock is the member's latest report time, so a report dated earlier
+// (a clock stepped back) costs the same as one made now.
+func (m *member) allow(t, emission, burst int64) bool {
+	now := max(m.clock, t)
+	tat := max(m.tat, now)
+	if tat-now > burst {
+		return false
+	}
+	m.clock = now
+	m.tat = tat + emission
+	return true
+}
+
+// earlier counts the remembered bans of value that started within the
+// escalation window up to t.
+func (a *Arbiter) earlier(value netip.Prefix, t int64) int {
+	if a.policy.EscalationWindow <= 0 {
+		return 0
+	}
+	rec := a.history[value]
+	if rec == nil {
+		return 0
+	}
+	cut := t - int64(a.policy.EscalationWindow)
+	n := 0
+	for _, s := range rec.starts {
+		if s > cut && s <= t {
+			n++
+		}
+	}
+	return n
+}
+
+// duration is Duration doubled per earlier ban, capped at MaxDuration.
+func (a *Arbiter) duration(earlier int) time.Duration {
+	d := a.policy.Duration
+	for i := 0; i < earlier && d < a.policy.MaxDuration; i++ {
+		d *= 2 // d < MaxDuration ≤ 10 years: no overflow
+	}
+	return min(d, a.policy.MaxDuration)
+}
+
+func (a *Arbiter) escalationNote(earlier int) string {
+	if earlier == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %d earlier ban(s) within %v", earlier, a.policy.EscalationWindow)
+}
+
+// ban makes a decision and records it.
+func (a *Arbiter) ban(value netip.Prefix, t int64, origin phalanx.Origin, scenario string, d time.Duration, reason string) phalanx.Decision {
+	start := time.Unix(0, t).UTC()
+	dec := phalanx.Decision{
+		Origin:   origin,
+		Type:     "ban",
+		Value:    value,
+		Scenario: scenario,
+		Start:    start,
+		Until:    start.Add(d),
+		Reason:   reason,
+	}
+	rec := a.history[value]
+	if rec == nil {
+		if len(a.history) >= a.maxHistory {
+			a.evictHistory(a.maxHistory - 1)
+		}
+		rec = &record{}
+		a.history[value] = rec
+	}
+	a.gen++
+	rec.gen = a.gen
+	a.histOrder = append(a.histOrder, orderEntry{value, rec.gen})
+	compactOrder(&a.histOrder, len(a.history), func(e orderEntry) bool {
+		rr := a.history[e.value]
+		return rr != nil && rr.gen == e.gen
+	})
+	if len(rec.starts) == maxStarts {
+		rec.starts = append(rec.starts[:0], rec.starts[1:]...)
+	}
+	rec.starts = append(rec.starts, t)
+	if !dec.Until.Before(rec.last.Until) {
+		rec.last = dec
+	}
+	return dec
+}
+
+// pardon forgets the bans and pending votes of p and of every value
+// inside it, so that a later ban starts afresh.
+func (a *Arbiter) pardon(p netip.Prefix) {
+	inside := func(v netip.Prefix) bool { return v.Bits() >= p.Bits() && p.Contains(v.Addr()) }
+	for v := range a.history {
+		if inside(v) {
+			delete(a.history, v)
+		}
+	}
+	for v, c := range a.candidates {
+		if inside(v) {
+			a.votes -= len(c.votes)
+			delete(a.candidates, v)
+		}
+	}
+}
+
+func (a *Arbiter) dropCandidate(v netip.Prefix) {
+	if c := a.candidates[v]; c != nil {
+		a.votes -= len(c.votes)
+		delete(a.candidates, v)
+	}
+}
+
+// evictCandidates forgets the oldest candidates until at most keep remain
+// and the votes are within the cap (keep < 0: only the latter).
+func (a *Arbiter) evictCandidates(keep int) {
+	for len(a.candOrder) > 0 && (keep >= 0 && len(a.candidates) > keep || a.votes > a.maxVotes) {
+		e := a.candOrder[0]
+		a.candOrder = a.candOrder[1:]
+		if c := a.candidates[e.value]; c != nil && c.gen == e.gen {
+			a.votes -= len(c.votes)
+			delete(a.candidates, e.value)
+		}
+	}
+}
+
+// evictHistory forgets the least recently banned values until at most keep
+// remain.
+func (a *Arbiter) evictHistory(keep int) {
+	for len(a.histOrder) > 0 && len(a.history) > keep {
+		e := a.histOrder[0]
+		a.histOrder = a.histOrder[1:]
+		if rec := a.history[e.value]; rec != nil && rec.gen == e.gen {
+			delete(a.history, e.value)
+		}
+	}
+}
+
+// forget drops state that no later report can need, measured against the
+// latest report time: candidates whose every vote is older than Window
+// (with room for reports that arrive out of order), and ban records past
+// their escalation window whose ban has ended. It works from the front of
+// the order lists and stops at the first entry it must keep, so each call
+// does little; the caps bound what it misses.
+func (a *Arbiter) forget() {
+	margin := 2 * int64(a.limits.Skew)
+	window := int64(a.policy.Window)
+	for len(a.candOrder) > 0 {
+		e := a.candOrder[0]
+		c := a.candidates[e.value]
+		if c != nil && c.gen == e.gen {
+			newest := int64(-1 << 63)
+			for _, v := range c.votes {
+				newest = max(newest, v.at)
+			}
+			if newest+window+margin >= a.high {
+				break
+			}
+			a.votes -= len(c.votes)
+			delete(a.candidates, e.value)
+		}
+		a.candOrder = a.candOrder[1:]
+	}
+	keep := int64(a.policy.EscalationWindow)
+	for len(a.histOrder) > 0 {
+		e := a.histOrder[0]
+		rec := a.history[e.value]
+		if rec != nil && rec.gen == e.gen {
+			newest := rec.starts[len(rec.starts)-1]
+			if newest+keep+margin >= a.high || rec.last.Until.UnixNano()+margin >= a.high {
+				break
+			}
+			delete(a.history, e.value)
+		}
+		a.histOrder = a.histOrder[1:]
+	}
+}
+
+// compactOrder rewrites an order list without its stale entries once they
+// outnumber the live ones (and some), so that it stays within about twice
+// the live count.
+func compactOrder(order *[]orderEntry, liveCount int, live func(orderEntry) bool) {
+	if len(*order) <= 2*liveCount+1024 {
+		return
+	}
+	kept := make([]orderEntry, 0, liveCount+1)
+	for _, e := range *order {
+		if live(e) {
+			kept = append(kept, e)
+		}
+	}
+	*order = kept
+}
