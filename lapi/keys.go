@@ -1,0 +1,305 @@
+package lapi
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Limits on the keys file.
+const (
+	maxBouncers   = 10000
+	maxNameLen    = 64
+	maxKeysFile   = 16 << 20
+	saveLastPulls = time.Minute // how stale the file's last-pull times and cursors may get
+)
+
+// Bouncer is one registered bouncer as Keys.List shows it.
+type Bouncer struct {
+	Name     string
+	Created  time.Time
+	LastPull time.Time // zero until its first pull
+}
+
+// Keys holds the bouncers' API keys, persisted in a JSON file (mode 0600).
+// Only the SHA-256 of each key is stored; the key itself is shown once, by
+// Add. Each bouncer also has a creation time, the time of its last pull and
+// its stream cursor. Changes of keys are written at once; last pulls and
+// cursors at most once a minute and by Flush (a cursor from another run of
+// the daemon is not used anyway: each Journal has its own epoch).
+//
+// A Keys is safe for concurrent use.
+type Keys struct {
+	mu      sync.Mutex
+	path    string
+	recs    []keyRecord
+	dirty   bool      // last pulls or cursors changed since the last write
+	savedAt time.Time // when they were last written
+}
+
+type keyRecord struct {
+	Name     string    `json:"name"`
+	Hash     string    `json:"sha256"` // hex SHA-256 of the key
+	Created  time.Time `json:"created"`
+	LastPull time.Time `json:"last_pull,omitzero"`
+	Cursor   cursor    `json:"cursor,omitzero"`
+
+	sum [sha256.Size]byte
+}
+
+type keysFile struct {
+	Bouncers []keyRecord `json:"bouncers"`
+}
+
+// OpenKeys loads the keys file at path. A missing file is an empty set of
+// keys; the file is created by the first Add.
+func OpenKeys(path string) (*Keys, error) {
+	k := &Keys{path: path}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return k, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open bouncer keys: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxKeysFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read bouncer keys %s: %w", path, err)
+	}
+	if len(data) > maxKeysFile {
+		return nil, fmt.Errorf("bouncer keys %s: larger than %d bytes; is it the right file?", path, maxKeysFile)
+	}
+	var kf keysFile
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	err = dec.Decode(&kf)
+	if err == nil && dec.More() {
+		err = errors.New("data after the JSON object")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decode bouncer keys %s: %w (restore the file from a backup, or remove it and add the bouncers again)", path, err)
+	}
+	seen := make(map[string]bool, len(kf.Bouncers))
+	for i := range kf.Bouncers {
+		r := &kf.Bouncers[i]
+		if err := checkName(r.Name); err != nil {
+			return nil, fmt.Errorf("bouncer keys %s: entry %d: %w", path, i, err)
+		}
+		if seen[r.Name] {
+			return nil, fmt.Errorf("bouncer keys %s: the name %q appears twice; remove one entry", path, r.Name)
+		}
+		seen[r.Name] = true
+		sum, err := hex.DecodeString(r.Hash)
+		if err != nil || len(sum) != sha256.Size {
+			return nil, fmt.Errorf("bouncer keys %s: bouncer %q: sha256 must be 64 hex digits; delete and add the bouncer again", path, r.Name)
+		}
+		copy(r.sum[:], sum)
+	}
+	if len(kf.Bouncers) > maxBouncers {
+		return nil, fmt.Errorf("bouncer keys %s: %d bouncers, more than the limit of %d", path, len(kf.Bouncers), maxBouncers)
+	}
+	k.recs = kf.Bouncers
+	return k, nil
+}
+
+// checkName accepts 1 to 64 characters: ASCII letters, digits and . _ - @ :,
+// starting with a letter or digit, so that names are safe in logs, file
+// names and command lines.
+func checkName(name string) error {
+	if name == "" || len(name) > maxNameLen {
+		return fmt.Errorf("bouncer name must be 1 to %d characters long", maxNameLen)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || !strings.ContainsRune("._-@:", rune(c))) {
+			return fmt.Errorf("bouncer name %q: use ASCII letters, digits and . _ - @ : only, starting with a letter or digit", name)
+		}
+	}
+	return nil
+}
+
+// Add registers a bouncer named name and returns its new API key: 32
+// random bytes in hex. The key is not stored, only its hash; it cannot be
+// shown again.
+func (k *Keys) Add(name string) (key string, err error) {
+	if err := checkName(name); err != nil {
+		return "", err
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", fmt.Errorf("generate key: %w", err)
+	}
+	key = hex.EncodeToString(raw[:])
+	sum := sha256.Sum256([]byte(key))
+
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, r := range k.recs {
+		if r.Name == name {
+			return "", fmt.Errorf("a bouncer named %q exists; delete it first or choose another name", name)
+		}
+	}
+	if len(k.recs) >= maxBouncers {
+		return "", fmt.Errorf("too many bouncers (%d); delete unused ones first", len(k.recs))
+	}
+	k.recs = append(k.recs, keyRecord{
+		Name:    name,
+		Hash:    hex.EncodeToString(sum[:]),
+		Created: time.Now().UTC().Truncate(time.Second),
+		sum:     sum,
+	})
+	if err := k.saveLocked(); err != nil {
+		k.recs = k.recs[:len(k.recs)-1]
+		return "", err
+	}
+	return key, nil
+}
+
+// Delete removes the bouncer named name; its key stops working at once.
+func (k *Keys) Delete(name string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	i := slices.IndexFunc(k.recs, func(r keyRecord) bool { return r.Name == name })
+	if i < 0 {
+		return fmt.Errorf("no bouncer named %q (list them with: phalanx bouncers list)", name)
+	}
+	old := slices.Clone(k.recs)
+	k.recs = slices.Delete(k.recs, i, i+1)
+	if err := k.saveLocked(); err != nil {
+		k.recs = old
+		return err
+	}
+	return nil
+}
+
+// List returns the bouncers sorted by name.
+func (k *Keys) List() []Bouncer {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := make([]Bouncer, 0, len(k.recs))
+	for _, r := range k.recs {
+		out = append(out, Bouncer{Name: r.Name, Created: r.Created, LastPull: r.LastPull})
+	}
+	slices.SortFunc(out, func(a, b Bouncer) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Flush writes last-pull times and cursors that changed since the last
+// write. The daemon calls it when it stops.
+func (k *Keys) Flush() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.dirty {
+		return nil
+	}
+	return k.saveLocked()
+}
+
+// authenticate returns the name of the bouncer whose key is key. Every
+// stored hash is compared, in constant time, whatever matches.
+func (k *Keys) authenticate(key string) (name string, ok bool) {
+	if key == "" {
+		return "", false
+	}
+	sum := sha256.Sum256([]byte(key))
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for i := range k.recs {
+		if subtle.ConstantTimeCompare(sum[:], k.recs[i].sum[:]) == 1 {
+			name, ok = k.recs[i].Name, true
+		}
+	}
+	return name, ok
+}
+
+// cursorOf returns the stream cursor of the bouncer named name.
+func (k *Keys) cursorOf(name string) cursor {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, r := range k.recs {
+		if r.Name == name {
+			return r.Cursor
+		}
+	}
+	return cursor{}
+}
+
+// pulled notes a pull by the bouncer named name at now, and its new stream
+// cursor unless c is nil. It writes the file when the last write of pulls is
+// older than saveLastPulls.
+func (k *Keys) pulled(name string, c *cursor, now time.Time) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	i := slices.IndexFunc(k.recs, func(r keyRecord) bool { return r.Name == name })
+	if i < 0 {
+		return nil // deleted meanwhile
+	}
+	k.recs[i].LastPull = now.UTC().Truncate(time.Second)
+	if c != nil {
+		k.recs[i].Cursor = *c
+	}
+	k.dirty = true
+	if now.Sub(k.savedAt) < saveLastPulls {
+		return nil
+	}
+	k.savedAt = now
+	return k.saveLocked()
+}
+
+// saveLocked writes the file atomically: a temporary file in the same
+// directory, synced, then renamed over the old one.
+func (k *Keys) saveLocked() error {
+	data, err := json.MarshalIndent(keysFile{Bouncers: k.recs}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode bouncer keys: %w", err)
+	}
+	data = append(data, '\n')
+	dir := filepath.Dir(k.path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create the directory of bouncer keys: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, filepath.Base(k.path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write bouncer keys: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write bouncer keys: %w", err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write bouncer keys: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write bouncer keys: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write bouncer keys: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), k.path); err != nil {
+		return fmt.Errorf("write bouncer keys: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync() // best effort: the rename is durable once the directory is
+		d.Close()
+	}
+	k.dirty = false
+	return nil
+}
