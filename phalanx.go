@@ -72,6 +72,7 @@ type Event struct {
 	Source  netip.Addr // the remote address the line blames (unmapped: never an IPv4-mapped IPv6 address)
 	User    string     // the user name tried, if any; attacker-controlled
 	Line    int64      // 1-based line number in its source
+	Raw     []byte     // the whole line; valid only during the call that hands the event over
 }
 
 // Alert is a scenario that fired for one source.

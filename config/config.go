@@ -21,11 +21,58 @@ import (
 type File struct {
 	Detection scenario.Config `yaml:"detection"`
 	Decisions remedy.Config   `yaml:"decisions"`
+	Daemon    Daemon          `yaml:"daemon"`
+}
+
+// Daemon is the part of the configuration only `phalanx run` reads.
+type Daemon struct {
+	// Sources are log files to tail; "sshd:PATH" names the service. With none
+	// (and no --source flag) the daemon watches the usual sshd log files that exist.
+	Sources []string `yaml:"sources"`
+	// API is the address of the HTTP API (bouncers, admin, forward-auth).
+	API string `yaml:"api"`
+	// Enforce is "auto" (nftables when possible, otherwise none with a
+	// warning), "nftables" (fail when impossible) or "none".
+	Enforce string `yaml:"enforce"`
+	// Table is the nftables table (family inet) the enforcer owns.
+	Table string `yaml:"nftables_table"`
+	// Fabric is the address where the embedded NATS server accepts other
+	// members; empty means no listener (a one-member alliance).
+	Fabric string `yaml:"fabric"`
+	// SyncAlways makes the fabric fsync every write (survives power loss;
+	// slower). By default it syncs every second; a process crash loses nothing.
+	SyncAlways bool `yaml:"sync_always"`
+}
+
+// DefaultDaemon returns the daemon's defaults.
+func DefaultDaemon() Daemon {
+	return Daemon{API: "127.0.0.1:8080", Enforce: "auto", Table: "phalanx"}
+}
+
+// Validate checks the daemon section.
+func (d *Daemon) Validate() error {
+	switch d.Enforce {
+	case "auto", "nftables", "none":
+	default:
+		return fmt.Errorf("enforce %q: use auto, nftables or none", d.Enforce)
+	}
+	if d.API == "" {
+		return errors.New("api: give an address such as 127.0.0.1:8080")
+	}
+	if d.Table == "" || len(d.Table) > 64 {
+		return errors.New("nftables_table: give a table name of at most 64 characters")
+	}
+	for _, s := range d.Sources {
+		if s == "" {
+			return errors.New("sources: empty path")
+		}
+	}
+	return nil
 }
 
 // Default returns the configuration used when no file is given.
 func Default() File {
-	return File{Detection: scenario.DefaultConfig(), Decisions: remedy.DefaultConfig()}
+	return File{Detection: scenario.DefaultConfig(), Decisions: remedy.DefaultConfig(), Daemon: DefaultDaemon()}
 }
 
 // maxFileSize bounds what is read from a configuration file.
@@ -72,6 +119,9 @@ func (f *File) Validate() error {
 	}
 	if err := f.Decisions.Validate(); err != nil {
 		return fmt.Errorf("decisions: %w", err)
+	}
+	if err := f.Daemon.Validate(); err != nil {
+		return fmt.Errorf("daemon: %w", err)
 	}
 	return nil
 }

@@ -204,6 +204,7 @@ func (s *Stream) Line(line []byte, num int64) {
 	ev.Time = fr.Time
 	ev.Service = "sshd"
 	ev.Line = num
+	ev.Raw = line
 	p.event(ev)
 }
 

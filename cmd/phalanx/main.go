@@ -17,8 +17,18 @@ import (
 const usage = `phalanx — collective defense for server fleets
 
 Usage:
+  phalanx run [--config FILE] [--data DIR] [--api ADDR] [--enforce nftables|none] [--source PATH]...
+                                                       the member daemon (embedded defaults without flags)
   phalanx replay [--config FILE] [--events] FILE...   detect attacks in log files (- for stdin)
+  phalanx status                                       the running daemon's health and counters
+  phalanx decisions list|add|delete [--ip A|--range R] [--duration D] [--reason T]
+  phalanx bouncers add NAME|list|delete NAME          API keys for CrowdSec-compatible bouncers
+  phalanx explain ADDRESS                              why an address is (not) banned, as a timeline
+  phalanx charter show                                 the alliance charter and its hash
   phalanx version                                      print the version
+
+Client commands find the daemon through --data DIR (default as for run) or
+--api ADDR with PHALANX_TOKEN; -o json prints machine-readable output.
 
 Run "phalanx COMMAND --help" for a command's flags.
 `
@@ -45,6 +55,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[0] {
 	case "replay":
 		err = cmdReplay(ctx, args[1:], stdin, stdout, stderr)
+	case "run":
+		err = cmdRun(ctx, args[1:], stdout, stderr)
+	case "status":
+		err = cmdStatus(ctx, args[1:], stdout, stderr)
+	case "decisions":
+		err = cmdDecisions(ctx, args[1:], stdout, stderr)
+	case "bouncers":
+		err = cmdBouncers(ctx, args[1:], stdout, stderr)
+	case "explain":
+		err = cmdExplain(ctx, args[1:], stdout, stderr)
+	case "charter":
+		err = cmdCharter(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "phalanx", version)
 	case "help", "-h", "--help":

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -66,7 +67,7 @@ func FuzzParse(f *testing.F) {
 			fr := logline.Frame{Host: []byte("h"), Program: []byte("sshd"), PID: pid, Message: []byte(msg)}
 			var ev phalanx.Event
 			if !p.Parse(&fr, &ev) {
-				if ev != (phalanx.Event{}) {
+				if !reflect.DeepEqual(ev, phalanx.Event{}) {
 					t.Fatalf("Parse returned false but changed the event: %+v", ev)
 				}
 				continue

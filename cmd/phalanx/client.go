@@ -1,0 +1,392 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"phalanx/daemon"
+)
+
+// client talks to a running daemon's admin API.
+type client struct {
+	base  string
+	token string
+	json  bool
+	out   io.Writer
+}
+
+// clientFlags adds the flags every client command shares and returns a
+// function that builds the client once flags are parsed.
+func clientFlags(fs *flag.FlagSet, stdout io.Writer) func() (*client, error) {
+	dataDir := fs.String("data", daemon.DefaultDataDir(), "the daemon's data `DIR` (where its API address and admin token are)")
+	api := fs.String("api", "", "the daemon's API `ADDR`; the admin token then comes from PHALANX_TOKEN")
+	output := fs.String("o", "human", "output format: human or json")
+	return func() (*client, error) {
+		c := &client{json: *output == "json", out: stdout}
+		if *output != "human" && *output != "json" {
+			return nil, fmt.Errorf("%w: -o %q: use human or json", errUsage, *output)
+		}
+		if *api != "" {
+			c.base, c.token = *api, os.Getenv("PHALANX_TOKEN")
+			if c.token == "" {
+				info, err := daemon.ReadClientInfo(*dataDir)
+				if err != nil {
+					return nil, fmt.Errorf("with --api, set PHALANX_TOKEN to the daemon's admin token")
+				}
+				c.token = info.Token
+			}
+		} else {
+			info, err := daemon.ReadClientInfo(*dataDir)
+			if err != nil {
+				return nil, err
+			}
+			c.base, c.token = info.Addr, info.Token
+			if t := os.Getenv("PHALANX_TOKEN"); t != "" {
+				c.token = t
+			}
+		}
+		if !strings.Contains(c.base, "://") {
+			c.base = "http://" + c.base
+		}
+		return c, nil
+	}
+}
+
+func (c *client) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("reach the daemon at %s (is `phalanx run` running?): %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return fmt.Errorf("read the daemon's answer: %w", err)
+	}
+	if resp.StatusCode >= 300 {
+		var e struct{ Message string }
+		if json.Unmarshal(data, &e) == nil && e.Message != "" {
+			return errors.New(e.Message)
+		}
+		return fmt.Errorf("daemon answered %s", resp.Status)
+	}
+	if c.json {
+		_, err := c.out.Write(data)
+		return err
+	}
+	if out != nil {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	mk := clientFlags(fs, stdout)
+	if _, err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	c, err := mk()
+	if err != nil {
+		return err
+	}
+	var st daemon.Status
+	if err := c.do(ctx, "GET", "/api/status", nil, &st); err != nil || c.json {
+		return err
+	}
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "member\t%s\n", st.Member)
+	fmt.Fprintf(w, "alliance\t%s (%d members, charter %s)\n", st.Alliance, st.Members, short(st.Charter))
+	fmt.Fprintf(w, "uptime\t%s\n", st.Uptime)
+	enf := st.Enforce
+	if st.EnforceWhy != "" {
+		enf += " (" + st.EnforceWhy + ")"
+	}
+	fmt.Fprintf(w, "enforcement\t%s\n", enf)
+	fmt.Fprintf(w, "decisions\t%d active\n", st.Decisions)
+	fmt.Fprintf(w, "sources\t%s\n", strings.Join(st.Sources, ", "))
+	fmt.Fprintf(w, "pipeline\t%s\n", counts(st.Pipeline))
+	fmt.Fprintf(w, "reports\t%s\n", counts(st.Reports))
+	fmt.Fprintf(w, "fabric\tlast sequence %d\n", st.FabricSeq)
+	return w.Flush()
+}
+
+func short(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}
+
+func counts(m map[string]int64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
+	}
+	return strings.Join(parts, " ")
+}
+
+func cmdDecisions(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: phalanx decisions list|add|delete (see --help of each)", errUsage)
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("decisions "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	mk := clientFlags(fs, stdout)
+	ip := fs.String("ip", "", "an `ADDRESS`")
+	rng := fs.String("range", "", "a `CIDR` range")
+	switch sub {
+	case "list":
+		if _, err := parseArgs(fs, args); err != nil {
+			return err
+		}
+		c, err := mk()
+		if err != nil {
+			return err
+		}
+		path := "/api/decisions"
+		if *ip != "" {
+			path += "?ip=" + url.QueryEscape(*ip)
+		}
+		var ds []daemon.DecisionView
+		if err := c.do(ctx, "GET", path, nil, &ds); err != nil || c.json {
+			return err
+		}
+		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "ID\tSCOPE:VALUE\tTYPE\tORIGIN\tSCENARIO\tEXPIRES IN")
+		for _, d := range ds {
+			fmt.Fprintf(w, "%d\t%s:%s\t%s\t%s\t%s\t%s\n", d.ID, d.Scope, d.Value, d.Type, d.Origin, d.Scenario, d.Duration)
+		}
+		if len(ds) == 0 {
+			fmt.Fprintln(w, "(no active decisions)")
+		}
+		return w.Flush()
+	case "add":
+		dur := fs.String("duration", "4h", "how long, as a Go `DURATION` (4h, 90m, 168h)")
+		reason := fs.String("reason", "manual", "free `TEXT` recorded with the decision")
+		typ := fs.String("type", "ban", "decision `TYPE` (only ban)")
+		if _, err := parseArgs(fs, args); err != nil {
+			return err
+		}
+		v, err := oneValue(*ip, *rng)
+		if err != nil {
+			return err
+		}
+		c, err := mk()
+		if err != nil {
+			return err
+		}
+		var d daemon.DecisionView
+		if err := c.do(ctx, "POST", "/api/decisions", daemon.AddRequest{Value: v, Duration: *dur, Reason: *reason, Type: *typ}, &d); err != nil || c.json {
+			return err
+		}
+		fmt.Fprintf(stdout, "decision %d: %s %s:%s for %s\n", d.ID, d.Type, d.Scope, d.Value, d.Duration)
+		return nil
+	case "delete":
+		id := fs.String("id", "", "a decision `ID`")
+		if _, err := parseArgs(fs, args); err != nil {
+			return err
+		}
+		q := url.Values{}
+		if *id != "" {
+			q.Set("id", *id)
+		} else {
+			v, err := oneValue(*ip, *rng)
+			if err != nil {
+				return fmt.Errorf("%v, or --id", err)
+			}
+			q.Set("value", v)
+		}
+		c, err := mk()
+		if err != nil {
+			return err
+		}
+		var res struct{ Deleted int }
+		if err := c.do(ctx, "DELETE", "/api/decisions?"+q.Encode(), nil, &res); err != nil || c.json {
+			return err
+		}
+		fmt.Fprintf(stdout, "%d decision(s) deleted\n", res.Deleted)
+		return nil
+	}
+	return fmt.Errorf("%w: unknown subcommand decisions %q (list, add, delete)", errUsage, sub)
+}
+
+func oneValue(ip, rng string) (string, error) {
+	switch {
+	case ip != "" && rng != "":
+		return "", fmt.Errorf("%w: give --ip or --range, not both", errUsage)
+	case ip != "":
+		return ip, nil
+	case rng != "":
+		return rng, nil
+	}
+	return "", fmt.Errorf("%w: give --ip ADDRESS or --range CIDR", errUsage)
+}
+
+func cmdBouncers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: phalanx bouncers add NAME|list|delete NAME", errUsage)
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("bouncers "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	mk := clientFlags(fs, stdout)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	c, err := mk()
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "add":
+		if len(pos) != 1 {
+			return fmt.Errorf("%w: phalanx bouncers add NAME", errUsage)
+		}
+		var res struct {
+			APIKey string `json:"api_key"`
+		}
+		if err := c.do(ctx, "POST", "/api/bouncers", map[string]string{"name": pos[0]}, &res); err != nil || c.json {
+			return err
+		}
+		fmt.Fprintln(stdout, res.APIKey)
+		return nil
+	case "list":
+		var bs []map[string]any
+		if err := c.do(ctx, "GET", "/api/bouncers", nil, &bs); err != nil || c.json {
+			return err
+		}
+		enc := json.NewEncoder(stdout)
+		for _, b := range bs {
+			enc.Encode(b)
+		}
+		if len(bs) == 0 {
+			fmt.Fprintln(stdout, "(no bouncers)")
+		}
+		return nil
+	case "delete":
+		if len(pos) != 1 {
+			return fmt.Errorf("%w: phalanx bouncers delete NAME", errUsage)
+		}
+		if err := c.do(ctx, "DELETE", "/api/bouncers/"+url.PathEscape(pos[0]), nil, nil); err != nil || c.json {
+			return err
+		}
+		fmt.Fprintf(stdout, "bouncer %s deleted\n", pos[0])
+		return nil
+	}
+	return fmt.Errorf("%w: unknown subcommand bouncers %q (add, list, delete)", errUsage, sub)
+}
+
+func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	mk := clientFlags(fs, stdout)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("%w: phalanx explain ADDRESS", errUsage)
+	}
+	c, err := mk()
+	if err != nil {
+		return err
+	}
+	var ex daemon.Explanation
+	if err := c.do(ctx, "GET", "/api/explain?address="+url.QueryEscape(pos[0]), nil, &ex); err != nil || c.json {
+		return err
+	}
+	if ex.Banned {
+		fmt.Fprintf(stdout, "%s is banned:\n", ex.Address)
+		for _, d := range ex.Decisions {
+			fmt.Fprintf(stdout, "  decision %d: %s %s:%s (%s, %s) until %s (%s left)\n", d.ID, d.Type, d.Scope, d.Value, d.Origin, d.Scenario, d.Until.Format(time.RFC3339), d.Duration)
+		}
+	} else {
+		fmt.Fprintf(stdout, "%s is not banned.\n", ex.Address)
+	}
+	if len(ex.Timeline) == 0 {
+		fmt.Fprintln(stdout, "No history is recorded for it.")
+		return nil
+	}
+	fmt.Fprintln(stdout, "Timeline:")
+	for _, e := range ex.Timeline {
+		line := fmt.Sprintf("  %s  %-9s %s", e.Time.Format("2006-01-02 15:04:05.000"), e.What, e.Value)
+		if e.Member != "" {
+			line += " member=" + e.Member
+		}
+		if e.Scenario != "" {
+			line += " scenario=" + e.Scenario
+		}
+		if e.Origin != "" {
+			line += " origin=" + e.Origin
+		}
+		if !e.Until.IsZero() {
+			line += " until=" + e.Until.Format(time.RFC3339)
+		}
+		if e.Detail != "" {
+			line += " (" + e.Detail + ")"
+		}
+		fmt.Fprintln(stdout, line)
+		for _, ev := range e.Evidence {
+			fmt.Fprintf(stdout, "      | %q\n", ev)
+		}
+	}
+	return nil
+}
+
+func cmdCharter(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "show" {
+		return fmt.Errorf("%w: phalanx charter show", errUsage)
+	}
+	fs := flag.NewFlagSet("charter show", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	mk := clientFlags(fs, stdout)
+	if _, err := parseArgs(fs, args[1:]); err != nil {
+		return err
+	}
+	c, err := mk()
+	if err != nil {
+		return err
+	}
+	var ch struct{ Hash, Name, YAML string }
+	if err := c.do(ctx, "GET", "/api/charter", nil, &ch); err != nil || c.json {
+		return err
+	}
+	fmt.Fprintf(stdout, "# charter %q, hash %s\n%s", ch.Name, ch.Hash, ch.YAML)
+	return nil
+}

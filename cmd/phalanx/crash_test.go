@@ -1,0 +1,181 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"phalanx/daemon"
+)
+
+// TestMain lets a test start the phalanx command itself: the test binary
+// re-executed with PHALANX_TEST_MAIN=1 runs main with the remaining args.
+func TestMain(m *testing.M) {
+	if os.Getenv("PHALANX_TEST_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// proc is a `phalanx run` child process.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func startDaemon(t *testing.T, dataDir string, args ...string) *proc {
+	t.Helper()
+	// A stale address file would let the test talk to a dead daemon.
+	os.Remove(filepath.Join(dataDir, "api.addr"))
+	cmd := exec.Command(os.Args[0], append([]string{"run", "--data", dataDir, "--api", "127.0.0.1:0"}, args...)...)
+	cmd.Env = append(os.Environ(), "PHALANX_TEST_MAIN=1")
+	logf, err := os.OpenFile(filepath.Join(filepath.Dir(dataDir), "daemon.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logf.Close()
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() { cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() { p.kill() })
+	return p
+}
+
+func (p *proc) kill() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+func adminGet(info daemon.ClientInfo, path string, out any) error {
+	req, _ := http.NewRequest("GET", "http://"+info.Addr+path, nil)
+	req.Header.Set("Authorization", "Bearer "+info.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("status %s", resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", limit, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitServing waits until the daemon answers its status route.
+func waitServing(t *testing.T, p *proc, dataDir string) daemon.ClientInfo {
+	t.Helper()
+	var info daemon.ClientInfo
+	waitUntil(t, 30*time.Second, "the daemon to serve", func() bool {
+		select {
+		case <-p.done:
+			t.Fatalf("daemon exited: see %s", filepath.Join(filepath.Dir(dataDir), "daemon.log"))
+		default:
+		}
+		var err error
+		if info, err = daemon.ReadClientInfo(dataDir); err != nil {
+			return false
+		}
+		var st daemon.Status
+		return adminGet(info, "/api/status", &st) == nil
+	})
+	return info
+}
+
+func appendTo(t *testing.T, path string, lines ...string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(strings.Join(lines, "\n") + "\n")
+	f.Close()
+}
+
+func bruteForce(addr string, n int) []string {
+	ts := time.Now().Format(time.Stamp)
+	var out []string
+	for i := 0; i < n; i++ {
+		out = append(out, fmt.Sprintf("%s web1 sshd[%d]: Failed password for root from %s port %d ssh2", ts, 3000+i, addr, 50000+i))
+	}
+	return out
+}
+
+// TestKill9Loop kills the daemon with SIGKILL at random moments while
+// attacks are written to its log; after the last restart every attacker is
+// banned exactly once: no decision lost, none duplicated.
+func TestKill9Loop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills the daemon several times")
+	}
+	dir := t.TempDir()
+	dataDir := filepath.Join(dir, "data")
+	logPath := filepath.Join(dir, "auth.log")
+	appendTo(t, logPath, time.Now().Format(time.Stamp)+" web1 sshd[1]: Server listening on 0.0.0.0 port 22.")
+	rng := rand.New(rand.NewPCG(1, 2))
+	const rounds = 6
+	var attackers []string
+	for i := 0; i < rounds; i++ {
+		p := startDaemon(t, dataDir, "--enforce", "none", "--source", logPath)
+		waitServing(t, p, dataDir)
+		addr := fmt.Sprintf("198.51.100.%d", 10+i)
+		attackers = append(attackers, addr)
+		appendTo(t, logPath, bruteForce(addr, 8)...)
+		// Kill at a random moment: before, during or after the ban is made,
+		// published and stored.
+		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+		p.kill()
+	}
+	p := startDaemon(t, dataDir, "--enforce", "none", "--source", logPath)
+	info := waitServing(t, p, dataDir)
+	var ds []daemon.DecisionView
+	waitUntil(t, 30*time.Second, "every attacker to be banned", func() bool {
+		if adminGet(info, "/api/decisions", &ds) != nil {
+			return false
+		}
+		return len(ds) >= len(attackers)
+	})
+	count := map[string]int{}
+	for _, d := range ds {
+		count[d.Value]++
+	}
+	for _, a := range attackers {
+		if count[a] != 1 {
+			t.Errorf("%s has %d decisions, want exactly 1", a, count[a])
+		}
+	}
+	if len(ds) != len(attackers) {
+		t.Errorf("%d decisions, want %d: %+v", len(ds), len(attackers), ds)
+	}
+	// A clean stop keeps everything as well.
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("daemon did not stop on SIGTERM within 20s")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit code %d after SIGTERM, want 0", code)
+	}
+}

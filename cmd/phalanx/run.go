@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"phalanx/config"
+	"phalanx/daemon"
+)
+
+// multiFlag collects a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return fmt.Sprint([]string(*m)) }
+func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "configuration `FILE` (default: built-in defaults)")
+	dataDir := fs.String("data", daemon.DefaultDataDir(), "data `DIR`: identity, charter, fabric store, admin token")
+	api := fs.String("api", "", "HTTP API `ADDR` (default 127.0.0.1:8080)")
+	enforce := fs.String("enforce", "", "enforcement: auto, nftables or none (default auto: nftables when possible)")
+	fabricAddr := fs.String("fabric", "", "`ADDR` where the embedded NATS server accepts other members (default: none)")
+	check := fs.Bool("check", false, "validate the configuration and exit")
+	var srcs multiFlag
+	fs.Var(&srcs, "source", "log file to tail, `PATH` or sshd:PATH (repeatable; default: the usual sshd logs that exist)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: phalanx run [--config FILE] [--data DIR] [--api ADDR] [--enforce MODE] [--source PATH]...
+
+Runs the member daemon: tails sshd logs, bans attackers at once (nftables when
+run as root), publishes signed reports to the embedded fabric, and serves the
+CrowdSec-compatible bouncer API (/v1/decisions, /v1/decisions/stream) and the
+admin API that the other phalanx commands use. SIGHUP reloads the
+configuration; SIGINT or SIGTERM stop it (bans stay in the kernel).
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, rest[0])
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if *api != "" {
+		cfg.Daemon.API = *api
+	}
+	if *enforce != "" {
+		cfg.Daemon.Enforce = *enforce
+	}
+	if *fabricAddr != "" {
+		cfg.Daemon.Fabric = *fabricAddr
+	}
+	if len(srcs) > 0 {
+		cfg.Daemon.Sources = srcs
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *check {
+		fmt.Fprintln(stdout, "configuration is valid")
+		return nil
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	d, err := daemon.New(ctx, daemon.Options{DataDir: *dataDir, Config: cfg, ConfigPath: *cfgPath, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			if err := d.Reload(); err != nil {
+				log.Error("reload failed; keeping the running configuration", "err", err)
+			}
+		}
+	}()
+	return d.Run(ctx)
+}

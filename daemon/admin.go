@@ -1,0 +1,404 @@
+package daemon
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"phalanx"
+	"phalanx/report"
+)
+
+// Domain error kinds of the admin API; status maps them to HTTP statuses in
+// one place.
+var (
+	errBadRequest = errors.New("bad request")
+	errNotFound   = errors.New("not found")
+	errForbidden  = errors.New("forbidden")
+	errTerritory  = errors.New("territory")
+	errTimeout    = errors.New("timeout")
+	errTooLarge   = errors.New("request too large")
+)
+
+func status(err error) int {
+	switch {
+	case errors.Is(err, errBadRequest):
+		return http.StatusBadRequest
+	case errors.Is(err, errNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, errForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, errTerritory):
+		return http.StatusUnprocessableEntity
+	case errors.Is(err, errTimeout):
+		return http.StatusGatewayTimeout
+	case errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusInternalServerError
+}
+
+const maxAdminBody = 1 << 20
+
+func (d *Daemon) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", d.lapi.Handler())
+	admin := http.NewServeMux()
+	admin.HandleFunc("GET /api/status", d.apiStatus)
+	admin.HandleFunc("GET /api/decisions", d.apiDecisions)
+	admin.HandleFunc("POST /api/decisions", d.apiAddDecision)
+	admin.HandleFunc("DELETE /api/decisions", d.apiDeleteDecision)
+	admin.HandleFunc("GET /api/bouncers", d.apiBouncers)
+	admin.HandleFunc("POST /api/bouncers", d.apiAddBouncer)
+	admin.HandleFunc("DELETE /api/bouncers/{name}", d.apiDeleteBouncer)
+	admin.HandleFunc("GET /api/explain", d.apiExplain)
+	admin.HandleFunc("GET /api/charter", d.apiCharter)
+	admin.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeErr(w, fmt.Errorf("%w: no such route %s %s", errNotFound, r.Method, r.URL.Path))
+	})
+	mux.Handle("/api/", d.auth(admin))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "not found"})
+	})
+	return mux
+}
+
+func (d *Daemon) auth(next http.Handler) http.Handler {
+	want := []byte("Bearer " + d.token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		if subtle.ConstantTimeCompare(got, want) != 1 {
+			writeErr(w, fmt.Errorf("%w: give the admin token (Authorization: Bearer TOKEN; the CLI reads it from the data directory or PHALANX_TOKEN)", errForbidden))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxAdminBody)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, err error) {
+	writeJSON(w, status(err), map[string]string{"message": err.Error()})
+}
+
+// decodeBody decodes a JSON request body strictly; a body over the limit is
+// errTooLarge (413).
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return fmt.Errorf("%w: the body is larger than %d bytes", errTooLarge, tooBig.Limit)
+		}
+		return fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	return nil
+}
+
+// Status is what `phalanx status` shows.
+type Status struct {
+	Member     string           `json:"member"`
+	Charter    string           `json:"charter"`
+	Alliance   string           `json:"alliance"`
+	Members    int              `json:"members"`
+	Uptime     string           `json:"uptime"`
+	Enforce    string           `json:"enforce"`
+	EnforceWhy string           `json:"enforce_note,omitempty"`
+	Decisions  int              `json:"decisions"`
+	Sources    []string         `json:"sources"`
+	Pipeline   map[string]int64 `json:"pipeline"`
+	Reports    map[string]int64 `json:"reports"`
+	Rejected   map[string]int64 `json:"rejected_by_reason"`
+	FabricSeq  uint64           `json:"fabric_last_seq"`
+}
+
+func (d *Daemon) status() Status {
+	d.pipeMu.Lock()
+	c := d.pipe.Counters()
+	d.pipeMu.Unlock()
+	seq, _ := d.fab.LastSeq()
+	st := Status{
+		Member: d.id.ID, Charter: d.hash, Alliance: d.char.Name, Members: len(d.char.Members),
+		Uptime: d.now().Sub(d.start).Round(time.Second).String(), Enforce: d.enforceMode(), EnforceWhy: d.enfErr,
+		Decisions: d.table.Len(), Sources: d.srcs.paths(), FabricSeq: seq,
+		Pipeline: map[string]int64{"lines": c.Lines, "events": c.Events, "alerts": c.Alerts, "decisions": c.Decisions,
+			"refused": c.Refused, "skipped": c.SkippedTotal(), "self_bans": d.ctr.selfBans.Load()},
+		Reports: map[string]int64{"published": d.ctr.published.Load(), "publish_errors": d.ctr.publishErr.Load(),
+			"consumed": d.ctr.consumed.Load(), "duplicates": d.ctr.duplicate.Load(), "decided": d.ctr.decided.Load(),
+			"pardoned": d.ctr.pardoned.Load(), "pending": d.ctr.pending.Load(), "corroborated": d.ctr.corroborated.Load(), "refused": d.ctr.refused.Load(),
+			"rejected": d.ctr.rejected.Load(), "enforce_errors": d.ctr.enforceErr.Load()},
+		Rejected: map[string]int64{},
+	}
+	d.rejMu.Lock()
+	for k, v := range d.rejByReason {
+		st.Rejected[k] = v
+	}
+	d.rejMu.Unlock()
+	return st
+}
+
+func (d *Daemon) apiStatus(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, d.status()) }
+
+// DecisionView is a decision as the admin API shows it.
+type DecisionView struct {
+	ID       uint64    `json:"id"`
+	Origin   string    `json:"origin"`
+	Type     string    `json:"type"`
+	Scope    string    `json:"scope"`
+	Value    string    `json:"value"`
+	Scenario string    `json:"scenario"`
+	Reason   string    `json:"reason,omitempty"`
+	Start    time.Time `json:"start"`
+	Until    time.Time `json:"until"`
+	Duration string    `json:"duration"` // remaining
+}
+
+func view(x phalanx.Decision, now time.Time) DecisionView {
+	v := x.Value.String()
+	if x.Value.IsSingleIP() {
+		v = x.Value.Addr().String()
+	}
+	return DecisionView{ID: x.ID, Origin: string(x.Origin), Type: x.Type, Scope: x.Scope(), Value: v,
+		Scenario: x.Scenario, Reason: x.Reason, Start: x.Start, Until: x.Until,
+		Duration: x.Until.Sub(now).Round(time.Second).String()}
+}
+
+func (d *Daemon) apiDecisions(w http.ResponseWriter, r *http.Request) {
+	now := d.now()
+	out := []DecisionView{}
+	var filter netip.Addr
+	if s := r.URL.Query().Get("ip"); s != "" {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			writeErr(w, fmt.Errorf("%w: ip %q is not an address", errBadRequest, s))
+			return
+		}
+		filter = phalanx.Normalize(a)
+	}
+	if filter.IsValid() {
+		for _, x := range d.table.Covering(filter, now) {
+			out = append(out, view(x, now))
+		}
+	} else {
+		d.table.All(func(x phalanx.Decision) bool {
+			if x.Active(now) {
+				out = append(out, view(x, now))
+			}
+			return true
+		})
+	}
+	writeJSON(w, 200, out)
+}
+
+// AddRequest is the body of POST /api/decisions.
+type AddRequest struct {
+	Value    string `json:"value"`    // address or CIDR range
+	Duration string `json:"duration"` // Go duration, default 4h
+	Reason   string `json:"reason"`
+	Type     string `json:"type"` // only "ban"
+}
+
+func parseValue(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if p, err := netip.ParsePrefix(s); err == nil {
+		p = netip.PrefixFrom(phalanx.Normalize(p.Addr()), p.Bits())
+		if p.Addr().Is4() && p.Bits() > 32 {
+			p = netip.PrefixFrom(p.Addr(), p.Bits()-96)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%w: %q is neither an address nor a CIDR range", errBadRequest, s)
+	}
+	a = phalanx.Normalize(a)
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func (d *Daemon) apiAddDecision(w http.ResponseWriter, r *http.Request) {
+	var req AddRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	p, err := parseValue(req.Value)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if req.Type != "" && req.Type != "ban" {
+		writeErr(w, fmt.Errorf("%w: type %q: only ban is supported", errBadRequest, req.Type))
+		return
+	}
+	dur := 4 * time.Hour
+	if req.Duration != "" {
+		if dur, err = time.ParseDuration(req.Duration); err != nil || dur <= 0 {
+			writeErr(w, fmt.Errorf("%w: duration %q: give a positive duration such as 4h or 90m", errBadRequest, req.Duration))
+			return
+		}
+	}
+	if d.char.IsTerritory(p) {
+		writeErr(w, fmt.Errorf("%w: %s is territory (loopback, a member's address or the charter's territory) and is never banned", errTerritory, p))
+		return
+	}
+	if len(req.Reason) > 256 {
+		req.Reason = req.Reason[:256]
+	}
+	d.enqueue(report.Report{Type: report.TypeManual, Time: d.now().UTC(), Scenario: "manual", Value: p, Duration: dur, Reason: req.Reason})
+	got, err := d.awaitDecision(r, p, true)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, view(got, d.now()))
+}
+
+// awaitDecision waits until a decision on exactly p is (present) or is not
+// (!present) in the table: the report made the round trip through the fabric
+// and the arbiter.
+func (d *Daemon) awaitDecision(r *http.Request, p netip.Prefix, present bool) (phalanx.Decision, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var found phalanx.Decision
+		ok := false
+		for _, x := range d.table.Covering(p.Addr(), d.now()) {
+			if x.Value == p {
+				found, ok = x, true
+			}
+		}
+		if ok == present {
+			return found, nil
+		}
+		if time.Now().After(deadline) || r.Context().Err() != nil {
+			return found, fmt.Errorf("%w: the report was not decided within 10s (is the fabric healthy? see phalanx status); it is queued and will apply once published", errTimeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (d *Daemon) apiDeleteDecision(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var values []netip.Prefix
+	switch {
+	case q.Get("id") != "":
+		id, err := strconv.ParseUint(q.Get("id"), 10, 64)
+		if err != nil {
+			writeErr(w, fmt.Errorf("%w: id %q is not a number", errBadRequest, q.Get("id")))
+			return
+		}
+		x, ok := d.table.Get(id)
+		if !ok {
+			writeErr(w, fmt.Errorf("%w: no decision with id %d", errNotFound, id))
+			return
+		}
+		values = append(values, x.Value)
+	case q.Get("value") != "":
+		p, err := parseValue(q.Get("value"))
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		values = append(values, p)
+	default:
+		writeErr(w, fmt.Errorf("%w: give value= (address or range) or id=", errBadRequest))
+		return
+	}
+	deleted := 0
+	for _, p := range values {
+		n := 0
+		for _, x := range d.table.Covering(p.Addr(), d.now()) {
+			if x.Value == p {
+				n++
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		d.enqueue(report.Report{Type: report.TypePardon, Time: d.now().UTC(), Scenario: "manual", Value: p, Reason: q.Get("reason")})
+		if _, err := d.awaitDecision(r, p, false); err != nil {
+			writeErr(w, err)
+			return
+		}
+		deleted += n
+	}
+	writeJSON(w, 200, map[string]int{"deleted": deleted})
+}
+
+func (d *Daemon) apiBouncers(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, 200, d.keys.List())
+}
+
+func (d *Daemon) apiAddBouncer(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Name string `json:"name"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	key, err := d.keys.Add(req.Name)
+	if err != nil {
+		writeErr(w, fmt.Errorf("%w: %v", errBadRequest, err))
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"name": req.Name, "api_key": key})
+}
+
+func (d *Daemon) apiDeleteBouncer(w http.ResponseWriter, r *http.Request) {
+	if err := d.keys.Delete(r.PathValue("name")); err != nil {
+		writeErr(w, fmt.Errorf("%w: %v", errNotFound, err))
+		return
+	}
+	writeJSON(w, 200, map[string]string{"deleted": r.PathValue("name")})
+}
+
+// Explanation is what `phalanx explain` prints.
+type Explanation struct {
+	Address   string         `json:"address"`
+	Banned    bool           `json:"banned"`
+	Decisions []DecisionView `json:"decisions"`
+	Timeline  []entry        `json:"timeline"`
+}
+
+func (d *Daemon) apiExplain(w http.ResponseWriter, r *http.Request) {
+	s := r.URL.Query().Get("address")
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		writeErr(w, fmt.Errorf("%w: address %q is not an IP address", errBadRequest, s))
+		return
+	}
+	a = phalanx.Normalize(a)
+	now := d.now()
+	ex := Explanation{Address: a.String(), Decisions: []DecisionView{}, Timeline: d.timeline.about(a)}
+	for _, x := range d.table.Covering(a, now) {
+		ex.Decisions = append(ex.Decisions, view(x, now))
+	}
+	ex.Banned = len(ex.Decisions) > 0
+	if ex.Timeline == nil {
+		ex.Timeline = []entry{}
+	}
+	writeJSON(w, 200, ex)
+}
+
+func (d *Daemon) apiCharter(w http.ResponseWriter, r *http.Request) {
+	data, err := d.char.Marshal()
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, 200, map[string]string{"hash": d.hash, "name": d.char.Name, "yaml": string(data)})
+}

@@ -1,0 +1,403 @@
+// Package daemon wires a phalanx member together: log tails feed the
+// detection pipeline, alerts become self-defense bans at once and signed
+// reports on the fabric, the arbiter turns the ordered report stream into
+// decisions, and the decision table feeds the enforcer and the HTTP API.
+// It is the one place that builds and owns these components; it must not
+// contain policy (that is the arbiter's and the remedy's) or protocol
+// details (those live in fabric, nft and lapi).
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"phalanx"
+	"phalanx/arbiter"
+	"phalanx/charter"
+	"phalanx/config"
+	"phalanx/decision"
+	"phalanx/fabric"
+	"phalanx/identity"
+	"phalanx/lapi"
+	"phalanx/nft"
+	"phalanx/pipeline"
+	"phalanx/report"
+)
+
+// Options configure a daemon. Fields left zero take the defaults of `phalanx run`.
+type Options struct {
+	DataDir string
+	Config  config.File
+	// ConfigPath is re-read on Reload; empty means the built-in defaults.
+	ConfigPath string
+	Logger     *slog.Logger
+	// Now is the clock; nil means time.Now. Tests move it.
+	Now func() time.Time
+	// NetNS is a network namespace file descriptor for the nftables
+	// enforcer; 0 is the daemon's own. Tests enforce inside namespaces.
+	NetNS int
+}
+
+// Enforcer applies decisions at one layer. The nftables enforcer is the one
+// the daemon builds; tests may pass others.
+type Enforcer interface {
+	Apply(add, remove []phalanx.Decision, now time.Time) error
+	Reconcile(all []phalanx.Decision, now time.Time) error
+	Close() error
+}
+
+var _ Enforcer = (*nft.Enforcer)(nil)
+
+// Daemon is a running member.
+type Daemon struct {
+	opts   Options
+	log    *slog.Logger
+	now    func() time.Time
+	id     *identity.Identity
+	char   charter.Charter
+	hash   string
+	token  string
+	fab    *fabric.Fabric
+	table  *decision.Table
+	jour   *lapi.Journal
+	keys   *lapi.Keys
+	lapi   *lapi.Server
+	enf    Enforcer
+	enfErr string
+	http   *http.Server
+	ln     net.Listener
+	addr   atomic.Pointer[string] // set once the API serves and its address file is written
+	start  time.Time
+
+	mu sync.Mutex // guards table writes, journal and enforcer calls, in that order
+
+	pipeMu sync.Mutex // guards pipe and evidence
+	pipe   *pipeline.Pipeline
+	evid   *evidence
+
+	out      chan report.Report // self reports waiting to be published
+	inflight atomic.Int64       // reports enqueued and not yet stored by the fabric
+	nextSq   atomic.Uint64
+
+	arb      *arbiter.Arbiter // consumer goroutine only
+	seen     *idSet           // consumer goroutine only
+	caughtUp atomic.Bool
+	ready    chan struct{}
+
+	rejMu       sync.Mutex
+	rejLogged   map[string]time.Time // member -> last time a rejection was logged
+	rejByReason map[string]int64
+
+	timeline *timeline
+	srcs     *sources
+
+	ctr struct {
+		published, publishErr, consumed, duplicate atomic.Int64
+		decided, pardoned, pending, refused        atomic.Int64
+		corroborated                               atomic.Int64
+		rejected                                   atomic.Int64
+		selfBans, enforceErr                       atomic.Int64
+	}
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New prepares a daemon: data directory, identity, charter, fabric, table,
+// API and enforcer. Nothing is enforced or served until Run.
+func New(ctx context.Context, opts Options) (*Daemon, error) {
+	if opts.DataDir == "" {
+		opts.DataDir = DefaultDataDir()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	d := &Daemon{opts: opts, log: opts.Logger, now: opts.Now, start: opts.Now(), ready: make(chan struct{}),
+		out: make(chan report.Report, 4096), seen: newIDSet(1 << 17), evid: newEvidence(8192),
+		timeline: newTimeline(10000), rejLogged: map[string]time.Time{}, rejByReason: map[string]int64{}}
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	var err error
+	var created bool
+	d.id, created, err = identity.LoadOrCreate(filepath.Join(opts.DataDir, fileIdentity))
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	if created {
+		d.log.Info("created member identity", "member", d.id.ID)
+	}
+	if err := d.loadCharter(); err != nil {
+		return nil, err
+	}
+	if d.token, err = loadOrCreateToken(opts.DataDir); err != nil {
+		return nil, err
+	}
+	d.table = decision.NewTable()
+	d.jour = lapi.NewJournal(lapi.DefaultMaxTombstones)
+	if d.keys, err = lapi.OpenKeys(filepath.Join(opts.DataDir, fileBouncers)); err != nil {
+		return nil, fmt.Errorf("bouncer keys: %w", err)
+	}
+	d.lapi = lapi.New(lapi.Config{Logger: d.log}, d.table, d.jour, d.keys, d.now)
+	if err := d.buildPipeline(opts.Config); err != nil {
+		return nil, err
+	}
+	d.arb = arbiter.New(&d.char)
+	if err := d.openEnforcer(opts.Config.Daemon); err != nil {
+		return nil, err
+	}
+	dc := opts.Config.Daemon
+	d.fab, err = fabric.Start(ctx, fabric.Options{
+		DataDir:    filepath.Join(opts.DataDir, dirFabric),
+		Listen:     dc.Fabric,
+		SyncAlways: dc.SyncAlways,
+		Logger:     d.log.With("component", "fabric"),
+	})
+	if err != nil {
+		d.closeEnforcer()
+		return nil, fmt.Errorf("fabric: %w", err)
+	}
+	d.srcs, err = openSources(opts.DataDir, dc.Sources, d.log)
+	if err != nil {
+		d.fab.Close()
+		d.closeEnforcer()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *Daemon) loadCharter() error {
+	path := filepath.Join(d.opts.DataDir, fileCharter)
+	c, err := charter.Load(path)
+	if errors.Is(err, os.ErrNotExist) {
+		host, _ := os.Hostname()
+		founder := charter.NewMember(host, d.id.Public)
+		founder.Founding = true
+		c = charter.Default(host, founder)
+		data, err := c.Marshal()
+		if err != nil {
+			return fmt.Errorf("charter: %w", err)
+		}
+		if err := writeFileAtomic(path, data, 0o644); err != nil {
+			return fmt.Errorf("write charter: %w", err)
+		}
+		d.log.Info("wrote a one-member charter", "path", path)
+	} else if err != nil {
+		return fmt.Errorf("charter: %w", err)
+	}
+	if _, _, ok := c.Member(d.id.ID); !ok {
+		return fmt.Errorf("charter %s does not list this member (%s): add it to the charter, or use a data directory that belongs to a member", path, d.id.ID)
+	}
+	d.char = c
+	d.hash = c.Hash()
+	return nil
+}
+
+func (d *Daemon) buildPipeline(f config.File) error {
+	pc := f.Pipeline()
+	p, err := pipeline.New(pc, sink{d})
+	if err != nil {
+		return err
+	}
+	d.pipeMu.Lock()
+	d.pipe = p
+	d.pipeMu.Unlock()
+	return nil
+}
+
+func (d *Daemon) openEnforcer(dc config.Daemon) error {
+	if dc.Enforce == "none" {
+		d.enfErr = "disabled (--enforce none)"
+		d.log.Warn("enforcement is off: decisions are served by the API but nothing is blocked on this host")
+		return nil
+	}
+	e, err := nft.New(nft.Config{Table: dc.Table, Allow: d.territory(), NetNS: d.opts.NetNS, Logger: d.log.With("component", "nft")})
+	if err != nil {
+		if dc.Enforce == "nftables" {
+			return fmt.Errorf("nftables enforcer: %w", err)
+		}
+		d.enfErr = err.Error()
+		d.log.Warn("enforcement is off: nftables is not available (run as root with nftables support, or pass --enforce none to silence this)", "err", err)
+		return nil
+	}
+	d.enf = e
+	return nil
+}
+
+// territory is what the kernel accepts before any drop rule: loopback, the
+// charter's territory and every member's addresses.
+func (d *Daemon) territory() []netip.Prefix {
+	t := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	t = append(t, d.char.Territory...)
+	for _, m := range d.char.Members {
+		t = append(t, m.Addresses...)
+	}
+	t = append(t, d.opts.Config.Decisions.Allowlist...)
+	return t
+}
+
+func (d *Daemon) closeEnforcer() {
+	if d.enf != nil {
+		d.enf.Close()
+	}
+}
+
+// ID is the member id.
+func (d *Daemon) ID() string { return d.id.ID }
+
+// Addr is the address the HTTP API listens on, once Run has started it.
+func (d *Daemon) Addr() string {
+	if a := d.addr.Load(); a != nil {
+		return *a
+	}
+	return ""
+}
+
+// Ready is closed once the daemon has caught up with the report stream and
+// serves its API.
+func (d *Daemon) Ready() <-chan struct{} { return d.ready }
+
+// Table is the decision table (read-only for callers).
+func (d *Daemon) Table() *decision.Table { return d.table }
+
+// Run serves until ctx ends: it replays the report stream into the table,
+// reconciles the enforcer, starts the API and the log tails, then follows.
+func (d *Daemon) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	d.cancel = cancel
+	defer cancel()
+
+	last, err := d.fab.LastSeq()
+	if err != nil {
+		return fmt.Errorf("fabric: %w", err)
+	}
+	if last == 0 {
+		d.markCaughtUp()
+	}
+	consumeErr := make(chan error, 1)
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		consumeErr <- d.fab.Consume(ctx, 1, func(m fabric.Msg) { d.consume(m, last) })
+	}()
+	// Wait for the catch-up before serving, so the API never answers from a
+	// half-built table.
+	select {
+	case <-d.ready:
+	case err := <-consumeErr:
+		return fmt.Errorf("replay report stream: %w", err)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+
+	ln, err := net.Listen("tcp", d.opts.Config.Daemon.API)
+	if err != nil {
+		return fmt.Errorf("listen for the API on %s (choose another with --api): %w", d.opts.Config.Daemon.API, err)
+	}
+	d.ln = ln
+	if err := writeFileAtomic(filepath.Join(d.opts.DataDir, fileAPIAddr), []byte(ln.Addr().String()+"\n"), 0o644); err != nil {
+		d.log.Error("write api address file", "err", err)
+	}
+	addr := ln.Addr().String()
+	d.addr.Store(&addr)
+	d.http = &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := d.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("api server", "err", err)
+		}
+	}()
+	d.log.Info("phalanx member running", "member", d.id.ID, "api", ln.Addr().String(), "charter", d.hash[:12],
+		"enforce", d.enforceMode(), "decisions", d.table.Len())
+
+	d.wg.Add(3)
+	go func() { defer d.wg.Done(); d.publishLoop(ctx) }()
+	go func() { defer d.wg.Done(); d.expireLoop(ctx) }()
+	go func() { defer d.wg.Done(); d.srcs.run(ctx, d) }()
+
+	<-ctx.Done()
+	shut, c := context.WithTimeout(context.Background(), 5*time.Second)
+	d.http.Shutdown(shut)
+	c()
+	d.wg.Wait()
+	if d.inflight.Load() == 0 {
+		d.srcs.savePositions()
+	}
+	return nil
+}
+
+// Close releases everything New opened. The nftables table stays, so bans
+// stay enforced while the daemon restarts.
+func (d *Daemon) Close() error {
+	if d.cancel != nil {
+		d.cancel()
+	}
+	d.wg.Wait()
+	var errs []error
+	if d.fab != nil {
+		errs = append(errs, d.fab.Close())
+	}
+	if d.enf != nil {
+		errs = append(errs, d.enf.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (d *Daemon) enforceMode() string {
+	if d.enf != nil {
+		return "nftables"
+	}
+	return "none"
+}
+
+func (d *Daemon) markCaughtUp() {
+	if d.caughtUp.Swap(true) {
+		return
+	}
+	if d.enf != nil {
+		var all []phalanx.Decision
+		now := d.now()
+		d.mu.Lock()
+		d.table.All(func(x phalanx.Decision) bool {
+			if x.Active(now) {
+				all = append(all, x)
+			}
+			return true
+		})
+		if err := d.enf.Reconcile(all, now); err != nil {
+			d.ctr.enforceErr.Add(1)
+			d.log.Error("reconcile nftables sets", "err", err)
+		}
+		d.mu.Unlock()
+	}
+	close(d.ready)
+}
+
+// Reload re-reads the configuration file and swaps in a new detection
+// pipeline. Decisions, the report stream and tail positions are kept.
+func (d *Daemon) Reload() error {
+	f, err := config.Load(d.opts.ConfigPath)
+	if err != nil {
+		return err
+	}
+	if err := d.buildPipeline(f); err != nil {
+		return err
+	}
+	d.log.Info("configuration reloaded", "path", d.opts.ConfigPath)
+	return nil
+}

@@ -1,0 +1,222 @@
+package daemon_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"phalanx"
+	"phalanx/config"
+	"phalanx/daemon"
+)
+
+// member is one daemon running in the test process.
+type member struct {
+	t      *testing.T
+	d      *daemon.Daemon
+	cancel context.CancelFunc
+	done   chan error
+	dir    string
+	log    string
+}
+
+func startMember(t *testing.T, dir, logPath string) *member {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Daemon.API = "127.0.0.1:0"
+	cfg.Daemon.Enforce = "none"
+	cfg.Daemon.Sources = []string{logPath}
+	ctx, cancel := context.WithCancel(context.Background())
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	d, err := daemon.New(ctx, daemon.Options{DataDir: dir, Config: cfg, Logger: logger})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	m := &member{t: t, d: d, cancel: cancel, done: make(chan error, 1), dir: dir, log: logPath}
+	go func() { m.done <- d.Run(ctx) }()
+	select {
+	case <-d.Ready():
+	case err := <-m.done:
+		t.Fatalf("daemon stopped before it was ready: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("daemon not ready within 20s")
+	}
+	waitFor(t, 10*time.Second, "API address", func() bool { return d.Addr() != "" })
+	t.Cleanup(m.stop)
+	return m
+}
+
+func (m *member) stop() {
+	if m.cancel == nil {
+		return
+	}
+	m.cancel()
+	select {
+	case <-m.done:
+	case <-time.After(15 * time.Second):
+		m.t.Error("daemon did not stop within 15s")
+	}
+	m.d.Close()
+	m.cancel = nil
+}
+
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", limit, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func appendLines(t *testing.T, path string, lines ...string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, l := range lines {
+		if _, err := f.WriteString(l + "\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func attack(addr string, n int) []string {
+	now := time.Now()
+	var out []string
+	for i := 0; i < n; i++ {
+		out = append(out, fmt.Sprintf("%s web1 sshd[%d]: Failed password for root from %s port %d ssh2",
+			now.Format(time.Stamp), 2000+i, addr, 40000+i))
+	}
+	return out
+}
+
+func (m *member) admin(method, path string, out any) int {
+	m.t.Helper()
+	info, err := daemon.ReadClientInfo(m.dir)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	req, _ := http.NewRequest(method, "http://"+info.Addr+path, nil)
+	req.Header.Set("Authorization", "Bearer "+info.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		json.NewDecoder(resp.Body).Decode(out)
+	}
+	return resp.StatusCode
+}
+
+// waitTailing appends harmless lines until the daemon has read one: a tail
+// that starts on an existing file begins at its end, so lines written before
+// it opened the file are not read.
+func (m *member) waitTailing() {
+	m.t.Helper()
+	var st daemon.Status
+	waitFor(m.t, 10*time.Second, "the tail to read a line", func() bool {
+		appendLines(m.t, m.log, time.Now().Format(time.Stamp)+" web1 CRON[9]: (root) CMD (true)")
+		m.admin("GET", "/api/status", &st)
+		return st.Pipeline["lines"] > 0
+	})
+}
+
+func banned(d *daemon.Daemon, addr string) bool {
+	_, ok := d.Table().Lookup(netip.MustParseAddr(addr), time.Now())
+	return ok
+}
+
+func TestTailToDecisionAndRestart(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "auth.log")
+	appendLines(t, logPath, "Nov 27 00:00:00 web1 sshd[1]: Server listening on 0.0.0.0 port 22.")
+	m := startMember(t, filepath.Join(dir, "data"), logPath)
+
+	m.waitTailing()
+	appendLines(t, logPath, attack("203.0.113.77", 8)...)
+	waitFor(t, 10*time.Second, "a ban on 203.0.113.77", func() bool { return banned(m.d, "203.0.113.77") })
+	// The self-defense ban is followed by the alliance decision from the
+	// member's own signed report, round-tripped through the fabric.
+	var st daemon.Status
+	waitFor(t, 10*time.Second, "the report to be decided", func() bool {
+		m.admin("GET", "/api/status", &st)
+		return st.Reports["decided"] >= 1
+	})
+	if banned(m.d, "203.0.113.78") {
+		t.Fatal("a neighbour address is banned")
+	}
+	var ex daemon.Explanation
+	if code := m.admin("GET", "/api/explain?address=203.0.113.77", &ex); code != 200 || !ex.Banned || len(ex.Timeline) < 2 {
+		t.Fatalf("explain: %d %+v", code, ex)
+	}
+	var sawEvidence bool
+	for _, e := range ex.Timeline {
+		for _, l := range e.Evidence {
+			sawEvidence = sawEvidence || strings.Contains(l, "Failed password for root from 203.0.113.77")
+		}
+	}
+	if !sawEvidence {
+		t.Errorf("explain shows no evidence lines: %+v", ex.Timeline)
+	}
+
+	// Restart: the decision is rebuilt from the durable report stream.
+	var before phalanx.Decision
+	before, _ = m.d.Table().Lookup(netip.MustParseAddr("203.0.113.77"), time.Now())
+	m.stop()
+	m2 := startMember(t, m.dir, logPath)
+	after, ok := m2.d.Table().Lookup(netip.MustParseAddr("203.0.113.77"), time.Now())
+	if !ok {
+		t.Fatal("decision lost across a restart")
+	}
+	if !after.Until.Equal(before.Until) {
+		t.Errorf("decision until %v after restart, %v before", after.Until, before.Until)
+	}
+	if n := m2.d.Table().Len(); n != 1 {
+		t.Errorf("%d decisions after restart, want 1", n)
+	}
+}
+
+func TestAdminAuthAndErrors(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "auth.log")
+	m := startMember(t, filepath.Join(dir, "data"), logPath)
+	resp, err := http.Get("http://" + m.d.Addr() + "/api/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("status without token: %d, want 403", resp.StatusCode)
+	}
+	resp, err = http.Get("http://" + m.d.Addr() + "/nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 404 || !strings.Contains(string(body), `"message"`) {
+		t.Errorf("unknown route: %d %s", resp.StatusCode, body)
+	}
+	if code := m.admin("POST", "/api/decisions", nil); code != 400 {
+		t.Errorf("add without body: %d, want 400", code)
+	}
+}

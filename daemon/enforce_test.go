@@ -1,0 +1,171 @@
+package daemon_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"phalanx/config"
+	"phalanx/daemon"
+	"phalanx/netns"
+)
+
+// startEnforcing starts a daemon whose nftables enforcer works inside ns.
+func startEnforcing(t *testing.T, ns *netns.NS, dir, logPath string) *member {
+	t.Helper()
+	fd, err := ns.Fd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Daemon.API = "127.0.0.1:0"
+	cfg.Daemon.Enforce = "nftables"
+	cfg.Daemon.Sources = []string{logPath}
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := daemon.New(ctx, daemon.Options{DataDir: dir, Config: cfg, NetNS: fd,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	m := &member{t: t, d: d, cancel: cancel, done: make(chan error, 1), dir: dir, log: logPath}
+	go func() { m.done <- d.Run(ctx) }()
+	select {
+	case <-d.Ready():
+	case err := <-m.done:
+		t.Fatalf("daemon stopped: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("daemon not ready within 20s")
+	}
+	waitFor(t, 10*time.Second, "API address", func() bool { return d.Addr() != "" })
+	t.Cleanup(m.stop)
+	return m
+}
+
+// dialFrom tries a TCP connection from src (inside client) to dst.
+func dialFrom(client *netns.NS, src netip.Addr, dst string) error {
+	return client.Do(func() error {
+		d := net.Dialer{Timeout: 300 * time.Millisecond, LocalAddr: &net.TCPAddr{IP: src.AsSlice()}}
+		c, err := d.Dial("tcp", dst)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	})
+}
+
+// TestEnforcementInNamespace: a brute force written to the tailed log bans
+// its source in the kernel of the server's namespace; real TCP connections
+// from that source fail while a neighbour still connects.
+func TestEnforcementInNamespace(t *testing.T) {
+	server, client := netns.New(t), netns.New(t)
+	netns.Link(t, server, netip.MustParsePrefix("10.231.0.1/24"), client, netip.MustParsePrefix("10.231.0.2/24"))
+	clientIf := netns.IfName(server)
+	attacker, neighbour := netip.MustParseAddr("10.231.0.66"), netip.MustParseAddr("10.231.0.67")
+	client.AddAddr(t, clientIf, netip.PrefixFrom(attacker, 24))
+	client.AddAddr(t, clientIf, netip.PrefixFrom(neighbour, 24))
+	var ln net.Listener
+	if err := server.Do(func() (err error) { ln, err = net.Listen("tcp", "10.231.0.1:0"); return }); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	dst := ln.Addr().String()
+	// Addresses may need a moment for duplicate address detection.
+	waitFor(t, 10*time.Second, "the attacker to connect before the ban", func() bool { return dialFrom(client, attacker, dst) == nil })
+
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "auth.log")
+	m := startEnforcing(t, server, filepath.Join(dir, "data"), logPath)
+	m.waitTailing()
+	appendLines(t, logPath, attack(attacker.String(), 8)...)
+	waitFor(t, 10*time.Second, "the attacker's connections to fail", func() bool { return dialFrom(client, attacker, dst) != nil })
+	if err := dialFrom(client, neighbour, dst); err != nil {
+		t.Fatalf("the neighbour cannot connect: %v", err)
+	}
+
+	// A restart keeps the ban in the kernel and reconciles the sets.
+	m.stop()
+	if err := dialFrom(client, attacker, dst); err == nil {
+		t.Fatal("the ban was lifted while the daemon was stopped")
+	}
+	m2 := startEnforcing(t, server, m.dir, logPath)
+	if err := dialFrom(client, attacker, dst); err == nil {
+		t.Fatal("the ban was lifted by a restart")
+	}
+	// A pardon lifts it.
+	if code := m2.admin("DELETE", "/api/decisions?value="+attacker.String(), nil); code != 200 {
+		t.Fatalf("delete decision: %d", code)
+	}
+	waitFor(t, 10*time.Second, "the pardoned attacker to connect", func() bool { return dialFrom(client, attacker, dst) == nil })
+}
+
+// TestEnforcementLatency measures how long a ban takes from the line that
+// triggers it being appended to the tailed log until the element is in the
+// kernel's set: 1,000 bans. A benchmark: run with PHALANX_BENCH=1.
+func TestEnforcementLatency(t *testing.T) {
+	if os.Getenv("PHALANX_BENCH") == "" {
+		t.Skip("benchmark: set PHALANX_BENCH=1")
+	}
+	server := netns.New(t)
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "auth.log")
+	m := startEnforcing(t, server, filepath.Join(dir, "data"), logPath)
+	m.waitTailing()
+	const n = 1000
+	var lat []time.Duration
+	for i := 0; i < n; i++ {
+		addr := fmt.Sprintf("10.%d.%d.%d", 100+i/65536, (i/256)%256, i%256)
+		lines := attack(addr, 6)
+		appendLines(t, logPath, lines[:5]...)
+		start := time.Now()
+		appendLines(t, logPath, lines[5])
+		var enforced time.Time
+		waitForQuiet(10*time.Second, func() bool {
+			var ex daemon.Explanation
+			m.admin("GET", "/api/explain?address="+addr, &ex)
+			for _, e := range ex.Timeline {
+				if e.What == "enforced" {
+					enforced = e.Time
+					return true
+				}
+			}
+			return false
+		})
+		if enforced.IsZero() {
+			t.Fatalf("ban %d (%s) not enforced", i, addr)
+		}
+		lat = append(lat, enforced.Sub(start))
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	t.Logf("line appended -> element in nftables set, %d bans: p50 %v, p90 %v, p99 %v, max %v",
+		n, lat[n/2], lat[n*9/10], lat[n*99/100], lat[n-1])
+}
+
+func waitForQuiet(limit time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return errors.New("timeout")
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	return nil
+}

@@ -1,0 +1,159 @@
+package daemon
+
+import (
+	"net/netip"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"phalanx"
+)
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// idSet remembers recently seen report ids, bounded: the oldest are
+// forgotten first. The fast path and the stream deliver each report twice.
+type idSet struct {
+	max  int
+	m    map[string]struct{}
+	ring []string
+	next int
+}
+
+func newIDSet(max int) *idSet {
+	return &idSet{max: max, m: make(map[string]struct{}, 1024), ring: make([]string, max)}
+}
+
+// add reports whether id is new, and remembers it.
+func (s *idSet) add(id string) bool {
+	if _, ok := s.m[id]; ok {
+		return false
+	}
+	if old := s.ring[s.next]; old != "" {
+		delete(s.m, old)
+	}
+	s.ring[s.next] = id
+	s.next = (s.next + 1) % s.max
+	s.m[id] = struct{}{}
+	return true
+}
+
+// evidence keeps the last few raw lines per source address, so a report can
+// carry the lines behind its alert. Bounded in sources and lines.
+type evidence struct {
+	mu       sync.Mutex
+	max      int
+	bySource map[netip.Addr][]string
+	order    []netip.Addr
+}
+
+const evidencePerSource = 16
+
+func newEvidence(max int) *evidence {
+	return &evidence{max: max, bySource: map[netip.Addr][]string{}}
+}
+
+func (e *evidence) add(ev *phalanx.Event) {
+	line := ev.Raw
+	if len(line) > 1024 {
+		line = line[:1024]
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	l, ok := e.bySource[ev.Source]
+	if !ok {
+		if len(e.order) >= e.max {
+			delete(e.bySource, e.order[0])
+			e.order = e.order[1:]
+		}
+		e.order = append(e.order, ev.Source)
+	}
+	if len(l) >= evidencePerSource {
+		l = l[1:]
+	}
+	e.bySource[ev.Source] = append(l, string(line))
+}
+
+// lines returns the evidence for addr, or for every address inside group
+// when addr is unknown.
+func (e *evidence) lines(group netip.Prefix, addr netip.Addr) []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if addr.IsValid() {
+		return append([]string(nil), e.bySource[addr]...)
+	}
+	var out []string
+	for a, l := range e.bySource {
+		if group.Contains(a) {
+			out = append(out, l...)
+		}
+	}
+	if len(out) > evidencePerSource {
+		out = out[len(out)-evidencePerSource:]
+	}
+	return out
+}
+
+// entry is one step of an incident's history.
+type entry struct {
+	Time       time.Time `json:"time"`
+	What       string    `json:"what"` // alert, report, decision, enforced, refused, pardon
+	Member     string    `json:"member,omitempty"`
+	Scenario   string    `json:"scenario,omitempty"`
+	Origin     string    `json:"origin,omitempty"`
+	Value      string    `json:"value"`
+	Until      time.Time `json:"until,omitzero"`
+	DecisionID uint64    `json:"decision_id,omitempty"`
+	ReportID   string    `json:"report_id,omitempty"`
+	Detail     string    `json:"detail,omitempty"`
+	Evidence   []string  `json:"evidence,omitempty"`
+}
+
+// timeline keeps the recent history of every value, bounded in entries:
+// what `phalanx explain` prints.
+type timeline struct {
+	mu      sync.Mutex
+	max     int
+	entries []entry
+	start   int
+}
+
+func newTimeline(max int) *timeline { return &timeline{max: max} }
+
+func (t *timeline) add(v netip.Prefix, e entry) {
+	e.Value = v.String()
+	if v.IsSingleIP() {
+		e.Value = v.Addr().String()
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.entries) < t.max {
+		t.entries = append(t.entries, e)
+		return
+	}
+	t.entries[t.start] = e
+	t.start = (t.start + 1) % t.max
+}
+
+// about returns every entry whose value contains addr, in time order.
+func (t *timeline) about(addr netip.Addr) []entry {
+	t.mu.Lock()
+	var out []entry
+	for _, e := range t.entries {
+		p, err := netip.ParsePrefix(e.Value)
+		if err != nil {
+			a, err2 := netip.ParseAddr(e.Value)
+			if err2 != nil {
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if p.Contains(addr) {
+			out = append(out, e)
+		}
+	}
+	t.mu.Unlock()
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out
+}

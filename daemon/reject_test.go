@@ -1,0 +1,95 @@
+package daemon
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"phalanx/config"
+	"phalanx/identity"
+	"phalanx/report"
+)
+
+// TestForgedReportsAreRejected publishes bad reports straight onto the
+// fabric: malformed, from a stranger, signed by the wrong key, replayed,
+// stale. None is applied; each is counted by its reason.
+func TestForgedReportsAreRejected(t *testing.T) {
+	dir := t.TempDir()
+	cfg := config.Default()
+	cfg.Daemon.API = "127.0.0.1:0"
+	cfg.Daemon.Enforce = "none"
+	cfg.Daemon.Sources = []string{filepath.Join(dir, "auth.log")}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d, err := New(ctx, Options{DataDir: filepath.Join(dir, "data"), Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	go d.Run(ctx)
+	<-d.Ready()
+
+	stranger, err := identity.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(v string, seq uint64, at time.Time) report.Report {
+		return report.Report{Type: report.TypeAlert, Seq: seq, Time: at.UTC(), Scenario: "ssh-bf",
+			Value: netip.MustParsePrefix(v), First: at.UTC(), Last: at.UTC(), Count: 6}
+	}
+	now := time.Now()
+	publish := func(id string, data []byte) {
+		if _, err := d.fab.Publish(ctx, d.id.ID, id, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A valid report of our own, to have something to replay.
+	good := mk("203.0.113.1/32", 1, now)
+	good.Sign(d.id)
+	publish(good.ID(), report.Marshal(&good))
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, ok := d.table.Lookup(netip.MustParseAddr("203.0.113.1"), time.Now()); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the valid report was not applied")
+		}
+	}
+
+	publish("junk", []byte("this is not a report"))
+	fromStranger := mk("203.0.113.2/32", 1, now)
+	fromStranger.Sign(stranger)
+	publish(fromStranger.ID(), report.Marshal(&fromStranger))
+	wrongKey := mk("203.0.113.3/32", 2, now)
+	wrongKey.Sign(stranger)
+	wrongKey.Member = d.id.ID // claims to be us
+	publish(wrongKey.ID(), report.Marshal(&wrongKey))
+	replayed := mk("203.0.113.4/32", 1, now.Add(time.Second)) // our seq 1 again
+	replayed.Sign(d.id)
+	publish(replayed.ID(), report.Marshal(&replayed))
+	stale := mk("203.0.113.5/32", 3, now.Add(-time.Hour))
+	stale.Sign(d.id)
+	publish(stale.ID(), report.Marshal(&stale))
+
+	deadline := time.Now().Add(10 * time.Second)
+	for d.ctr.rejected.Load() < 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d reports rejected; status %+v", d.ctr.rejected.Load(), d.status().Rejected)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, v := range []string{"203.0.113.2", "203.0.113.3", "203.0.113.4", "203.0.113.5"} {
+		if _, ok := d.table.Lookup(netip.MustParseAddr(v), time.Now()); ok {
+			t.Errorf("%s banned by a rejected report", v)
+		}
+	}
+	rej := d.status().Rejected
+	if len(rej) < 4 {
+		t.Errorf("rejections by reason: %v; want at least 4 distinct reasons", rej)
+	}
+	t.Logf("rejected by reason: %v", rej)
+}

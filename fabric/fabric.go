@@ -1,0 +1,446 @@
+// Package fabric is phalanx's only door to NATS: it embeds a nats-server with
+// JetStream in the process, keeps the durable report stream "PHALANX" in a
+// file store under the data directory, publishes reports on a plain-subject
+// fast path and durably on the stream (retrying with the same message id so
+// the stream's duplicate window makes retries safe), and delivers both to a
+// consumer in stream order.
+//
+// It must not interpret what it carries: it neither decodes nor verifies
+// reports, and it does not decide anything. No other package of phalanx may
+// import NATS; they see only Publish, Consume and LastSeq.
+//
+// What it does about the pitfalls measured in DESIGN.md ("The fabric"):
+//   - the server installs no signal handlers and keeps no global state, so
+//     two Fabrics run in one process;
+//   - the file store syncs every SyncInterval (1 s by default, not nats'
+//     2 minutes), or after every write with SyncAlways;
+//   - publishing is synchronous per report and retried with the same
+//     Nats-Msg-Id under short timeouts, so a lost ack never loses a report;
+//   - consumers are ordered pull consumers with short expiry and 1 s idle
+//     heartbeats, so a lost connection stalls them for seconds, not 30 s;
+//   - an out-of-space store (nats-server then disables JetStream) is
+//     reported as ErrStoreDisabled at once, not as an endless retry;
+//   - a data directory is locked while a Fabric uses it: two servers on one
+//     store would corrupt it.
+//
+// Power loss and damaged files are still possible; phalanx does not rest
+// "nothing lost" on the fabric alone (members keep an outbox and detect
+// gaps), so a damaged stream delays a decision but must not stop a member
+// from starting. Start therefore comes up on a damaged store, keeping what
+// nats-server can recover, and logs what it could not.
+package fabric
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Names on the wire. Members publish reports on ReportPrefix+member; the
+// stream StreamName stores them. FastPrefix+member carries the same bytes
+// on plain NATS, delivered at once and never stored.
+const (
+	StreamName   = "PHALANX"
+	ReportPrefix = "phalanx.report."
+	FastPrefix   = "phalanx.fast."
+)
+
+// MaxMessageSize is the largest report the fabric carries, in bytes. The
+// stream refuses larger messages, and Consume drops larger fast-path
+// messages (anyone who can publish on the fabric can send them).
+const MaxMessageSize = 64 << 10
+
+// maxHeaderSize is the room the stream's size limit leaves for headers
+// (Nats-Msg-Id and the like) on top of MaxMessageSize.
+const maxHeaderSize = 1 << 10
+
+// Defaults for Options.
+const (
+	DefaultMaxAge       = 8 * 24 * time.Hour
+	DefaultSyncInterval = time.Second
+)
+
+const (
+	// duplicateWindow is how long the stream remembers message ids. It must
+	// outlast Publish's retries; receivers dedupe by report id beyond it.
+	duplicateWindow    = 10 * time.Minute
+	minDuplicateWindow = 2 * time.Minute
+	// readyTimeout bounds how long Start waits for the server when ctx has
+	// no deadline.
+	readyTimeout = 10 * time.Second
+	// apiTimeout bounds one JetStream API request on the in-process
+	// connection (stream info, stream create).
+	apiTimeout = 5 * time.Second
+	// drainTimeout bounds how long Close waits for the client to drain.
+	drainTimeout = 5 * time.Second
+)
+
+// ErrClosed is returned by calls on a Fabric after Close.
+var ErrClosed = errors.New("fabric is closed")
+
+// ErrStoreDisabled means nats-server switched JetStream off, which it does
+// when a write to its store fails for lack of disk space. Nothing more can be
+// stored until the member restarts.
+var ErrStoreDisabled = errors.New("fabric store is disabled (nats-server turns JetStream off when the disk under the data directory is full): free disk space and restart phalanx")
+
+// Options configure Start. Zero values mean the documented defaults.
+type Options struct {
+	// DataDir holds the JetStream file store (in DataDir/jetstream) and a
+	// lock file. Required. Created if missing.
+	DataDir string
+	// Listen is "" for no network listener at all (in-process connections
+	// only), or "host:port" to also accept NATS clients there; port 0 picks
+	// a free port (see ClientURL). There is no authentication yet: keep it
+	// on loopback until members have credentials and subject permissions.
+	Listen string
+	// MaxAge is how long the stream keeps reports; default DefaultMaxAge
+	// (longer than the longest ban). At least 2 minutes.
+	MaxAge time.Duration
+	// SyncAlways fsyncs every write before it is acknowledged. Without it
+	// an acknowledged write survives a crash of the process (it is in the
+	// page cache) but not a power loss within SyncInterval.
+	SyncAlways bool
+	// SyncInterval is how often the store is fsynced when SyncAlways is
+	// off; default DefaultSyncInterval.
+	SyncInterval time.Duration
+	// Logger receives the server's warnings and errors (its notices at
+	// debug level). Nil discards them.
+	Logger *slog.Logger
+}
+
+// Fabric is an embedded NATS server with the report stream, and an
+// in-process client connected to it. Its methods are safe for concurrent
+// use.
+type Fabric struct {
+	log       *slog.Logger
+	srv       *server.Server
+	nc        *nats.Conn
+	js        jetstream.JetStream
+	clientURL string
+	dataDir   string
+	unlock    func() error
+
+	life      context.Context // cancelled by Close
+	end       context.CancelFunc
+	closeOnce sync.Once
+	closeErr  error
+	ncClosed  chan struct{} // closed when the client connection is closed
+}
+
+// Start runs an embedded nats-server with JetStream on o.DataDir, waits
+// until it accepts connections, creates or updates the stream, and connects
+// an in-process client. ctx bounds the start-up (10 s when it has no
+// deadline); cancelling it later does not stop the Fabric — Close does.
+func Start(ctx context.Context, o Options) (*Fabric, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create fabric data directory: %w", err)
+	}
+	unlock, err := lockDir(o.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	life, end := context.WithCancel(context.Background())
+	f := &Fabric{
+		log:      o.Logger,
+		dataDir:  o.DataDir,
+		unlock:   unlock,
+		life:     life,
+		end:      end,
+		ncClosed: make(chan struct{}),
+	}
+	if err := f.start(ctx, o); err != nil {
+		end()
+		f.shutdown()
+		return nil, err
+	}
+	return f, nil
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.DataDir == "" {
+		return o, errors.New("fabric: no data directory given: set Options.DataDir")
+	}
+	abs, err := filepath.Abs(o.DataDir)
+	if err != nil {
+		return o, fmt.Errorf("fabric data directory %q: %w", o.DataDir, err)
+	}
+	o.DataDir = abs
+	if o.MaxAge == 0 {
+		o.MaxAge = DefaultMaxAge
+	}
+	if o.MaxAge < minDuplicateWindow {
+		return o, fmt.Errorf("fabric: MaxAge %v is shorter than the %v duplicate window: use at least %v", o.MaxAge, minDuplicateWindow, minDuplicateWindow)
+	}
+	if o.SyncInterval == 0 {
+		o.SyncInterval = DefaultSyncInterval
+	}
+	if o.SyncInterval < 0 {
+		return o, fmt.Errorf("fabric: negative SyncInterval %v: use a positive duration or 0 for the default", o.SyncInterval)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o, nil
+}
+
+// serverOptions builds the nats-server options for o.
+func serverOptions(o Options) (*server.Options, error) {
+	so := &server.Options{
+		ServerName:   "phalanx",
+		JetStream:    true,
+		StoreDir:     o.DataDir,
+		SyncInterval: o.SyncInterval,
+		SyncAlways:   o.SyncAlways,
+		NoSigs:       true, // the daemon owns signals; handlers are process-global
+		MaxPayload:   1 << 20,
+	}
+	if o.Listen == "" {
+		so.DontListen = true
+		return so, nil
+	}
+	host, port, err := net.SplitHostPort(o.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("fabric listen address %q: %w (want host:port, e.g. 127.0.0.1:4222)", o.Listen, err)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("fabric listen address %q: port must be a number from 0 to 65535", o.Listen)
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	so.Host = host
+	so.Port = int(p)
+	if p == 0 {
+		so.Port = server.RANDOM_PORT // nats-server reads port 0 as its default, 4222
+	}
+	return so, nil
+}
+
+func (f *Fabric) start(ctx context.Context, o Options) error {
+	so, err := serverOptions(o)
+	if err != nil {
+		return err
+	}
+	srv, err := server.NewServer(so)
+	if err != nil {
+		return fmt.Errorf("configure embedded nats-server: %w", err)
+	}
+	f.srv = srv
+	logs := newServerLogger(o.Logger)
+	srv.SetLoggerV2(logs, o.Logger.Enabled(ctx, slog.LevelDebug), false, false)
+
+	began := time.Now()
+	srv.Start()
+	deadline := time.Now().Add(readyTimeout)
+	if d, ok := ctx.Deadline(); ok {
+		deadline = d
+	}
+	// Poll rather than wait once: when JetStream cannot start, nats-server
+	// logs why and never becomes ready, and Start should say so at once.
+	for !srv.ReadyForConnections(20 * time.Millisecond) {
+		if msg := logs.fatal(); msg != "" {
+			advice := storeAdvice(o.DataDir)
+			if strings.Contains(strings.ToLower(msg), "listen") {
+				advice = fmt.Sprintf("choose a free fabric listen address instead of %q", o.Listen)
+			}
+			return fmt.Errorf("start embedded nats-server in %s: %s: %s", o.DataDir, msg, advice)
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("start embedded nats-server: %w", ctx.Err())
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("embedded nats-server in %s not ready after %v: check the log and that the listen address is free", o.DataDir, time.Since(began).Round(time.Millisecond))
+		}
+	}
+	if !srv.JetStreamEnabled() {
+		msg := logs.fatal()
+		if msg == "" {
+			msg = "jetstream is not enabled"
+		}
+		return fmt.Errorf("start jetstream in %s: %s: %s", o.DataDir, msg, storeAdvice(o.DataDir))
+	}
+	if so.DontListen {
+		f.clientURL = ""
+	} else if a, ok := srv.Addr().(*net.TCPAddr); ok {
+		f.clientURL = dialURL(a)
+		if !a.IP.IsLoopback() {
+			f.log.Warn("fabric listens beyond loopback without authentication: anyone who reaches it can read and publish reports",
+				"listen", a.String())
+		}
+	}
+
+	nc, err := nats.Connect("",
+		nats.InProcessServer(srv),
+		nats.Name("phalanx fabric"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(100*time.Millisecond),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subj := ""
+			if sub != nil {
+				subj = sub.Subject
+			}
+			f.log.Warn("fabric client error", "subject", subj, "err", err)
+		}),
+		nats.ClosedHandler(func(*nats.Conn) { close(f.ncClosed) }),
+	)
+	if err != nil {
+		return fmt.Errorf("connect to embedded nats-server: %w", err)
+	}
+	f.nc = nc
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(apiTimeout))
+	if err != nil {
+		return fmt.Errorf("open jetstream: %w", err)
+	}
+	f.js = js
+
+	sctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	defer cancel()
+	stream, err := f.createStream(sctx, streamConfig(o))
+	if err != nil {
+		return fmt.Errorf("create stream %s in %s: %w: %s", StreamName, o.DataDir, err, storeAdvice(o.DataDir))
+	}
+	st := stream.CachedInfo().State
+	f.log.Info("fabric started",
+		"data", o.DataDir, "listen", f.clientURL, "first_seq", st.FirstSeq, "last_seq", st.LastSeq,
+		"messages", st.Msgs, "took", time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+// createStream creates the stream or updates its configuration. When
+// nats-server could not load a damaged stream at start-up it removes the
+// stream's directory, and creating the stream again can fail while that is
+// under way; so failures are retried until ctx ends.
+func (f *Fabric) createStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	wait := firstRetryWait
+	for {
+		stream, err := f.js.CreateOrUpdateStream(ctx, cfg)
+		if err == nil {
+			return stream, nil
+		}
+		f.log.Warn("fabric stream create failed; retrying", "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+		wait = min(2*wait, maxRetryWait)
+	}
+}
+
+// storeAdvice says what to do when the store under dir cannot be used.
+func storeAdvice(dir string) string {
+	return fmt.Sprintf("check that %s is a writable directory on a disk with free space; if its contents are damaged beyond repair, move %s aside and start again (members republish their reports from their outboxes)",
+		dir, filepath.Join(dir, "jetstream"))
+}
+
+func streamConfig(o Options) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        StreamName,
+		Description: "phalanx signed reports",
+		Subjects:    []string{ReportPrefix + ">"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      o.MaxAge,
+		MaxMsgSize:  MaxMessageSize + maxHeaderSize,
+		Duplicates:  min(duplicateWindow, o.MaxAge),
+		Replicas:    1,
+		MaxMsgs:     -1,
+		MaxBytes:    -1,
+	}
+}
+
+// dialURL returns a URL a client on this host can dial to reach a listener
+// bound to a: an unspecified address (0.0.0.0, ::) becomes loopback.
+func dialURL(a *net.TCPAddr) string {
+	ip := a.IP
+	if ip == nil || ip.IsUnspecified() {
+		if ip.To4() == nil && ip != nil {
+			ip = net.IPv6loopback
+		} else {
+			ip = net.IPv4(127, 0, 0, 1)
+		}
+	}
+	u := url.URL{Scheme: "nats", Host: net.JoinHostPort(ip.String(), strconv.Itoa(a.Port))}
+	return u.String()
+}
+
+// ClientURL returns the URL NATS clients on this host can connect to, or ""
+// when the Fabric does not listen on the network.
+func (f *Fabric) ClientURL() string { return f.clientURL }
+
+// LastSeq returns the stream sequence of the last stored message, 0 when
+// the stream is empty.
+func (f *Fabric) LastSeq() (uint64, error) {
+	if f.closed() {
+		return 0, ErrClosed
+	}
+	if !f.srv.JetStreamEnabled() {
+		return 0, ErrStoreDisabled
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	defer cancel()
+	s, err := f.js.Stream(ctx, StreamName)
+	if err != nil {
+		return 0, fmt.Errorf("read stream %s: %w", StreamName, err)
+	}
+	return s.CachedInfo().State.LastSeq, nil
+}
+
+func (f *Fabric) closed() bool { return f.life.Err() != nil }
+
+// Close stops consumers, drains the client connection, shuts the server
+// down (it flushes the store) and releases the data directory. Calls to
+// Consume return; a callback already running finishes on its own.
+func (f *Fabric) Close() error {
+	f.closeOnce.Do(func() {
+		f.end()
+		f.closeErr = f.shutdown()
+	})
+	return f.closeErr
+}
+
+func (f *Fabric) shutdown() error {
+	var errs []error
+	if f.nc != nil {
+		if err := f.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			f.nc.Close()
+		}
+		select {
+		case <-f.ncClosed:
+		case <-time.After(drainTimeout):
+			errs = append(errs, fmt.Errorf("drain fabric client: not done after %v", drainTimeout))
+			f.nc.Close()
+		}
+	}
+	if f.srv != nil {
+		f.srv.Shutdown()
+		f.srv.WaitForShutdown()
+	}
+	if f.unlock != nil {
+		if err := f.unlock(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
