@@ -46,6 +46,9 @@ type Options struct {
 	// NetNS is a network namespace file descriptor for the nftables
 	// enforcer; 0 is the daemon's own. Tests enforce inside namespaces.
 	NetNS int
+	// Listener, when set, is where the API is served instead of listening
+	// on the configured address (tests serve inside a network namespace).
+	Listener net.Listener
 }
 
 // Enforcer applies decisions at one layer. The nftables enforcer is the one
@@ -303,9 +306,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return ctx.Err()
 	}
 
-	ln, err := net.Listen("tcp", d.opts.Config.Daemon.API)
-	if err != nil {
-		return fmt.Errorf("listen for the API on %s (choose another with --api): %w", d.opts.Config.Daemon.API, err)
+	ln := d.opts.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", d.opts.Config.Daemon.API); err != nil {
+			return fmt.Errorf("listen for the API on %s (choose another with --api): %w", d.opts.Config.Daemon.API, err)
+		}
 	}
 	d.ln = ln
 	if err := writeFileAtomic(filepath.Join(d.opts.DataDir, fileAPIAddr), []byte(ln.Addr().String()+"\n"), 0o644); err != nil {

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"context"
+	"net"
+	"regexp"
+
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -8,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"phalanx/netns"
 	"strings"
 	"syscall"
 	"testing"
@@ -34,9 +39,19 @@ type proc struct {
 
 func startDaemon(t *testing.T, dataDir string, args ...string) *proc {
 	t.Helper()
+	return startDaemonIn(t, nil, dataDir, args...)
+}
+
+// startDaemonIn starts `phalanx run` inside ns (nil: this namespace).
+func startDaemonIn(t *testing.T, ns *netns.NS, dataDir string, args ...string) *proc {
+	t.Helper()
 	// A stale address file would let the test talk to a dead daemon.
 	os.Remove(filepath.Join(dataDir, "api.addr"))
-	cmd := exec.Command(os.Args[0], append([]string{"run", "--data", dataDir, "--api", "127.0.0.1:0"}, args...)...)
+	args = append([]string{"run", "--data", dataDir, "--api", "127.0.0.1:0"}, args...)
+	cmd := exec.Command(os.Args[0], args...)
+	if ns != nil {
+		cmd = ns.Exec(context.Background(), os.Args[0], args...)
+	}
 	cmd.Env = append(os.Environ(), "PHALANX_TEST_MAIN=1")
 	logf, err := os.OpenFile(filepath.Join(filepath.Dir(dataDir), "daemon.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -59,9 +74,26 @@ func (p *proc) kill() {
 }
 
 func adminGet(info daemon.ClientInfo, path string, out any) error {
+	return adminGetVia(http.DefaultClient, info, path, out)
+}
+
+// clientIn returns an HTTP client whose connections are made inside ns.
+func clientIn(ns *netns.NS) *http.Client {
+	return &http.Client{Transport: &http.Transport{DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var c net.Conn
+			err := ns.Do(func() (err error) {
+				c, err = (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, network, addr)
+				return err
+			})
+			return c, err
+		}}}
+}
+
+func adminGetVia(hc *http.Client, info daemon.ClientInfo, path string, out any) error {
 	req, _ := http.NewRequest("GET", "http://"+info.Addr+path, nil)
 	req.Header.Set("Authorization", "Bearer "+info.Token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}
@@ -86,6 +118,11 @@ func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool)
 // waitServing waits until the daemon answers its status route.
 func waitServing(t *testing.T, p *proc, dataDir string) daemon.ClientInfo {
 	t.Helper()
+	return waitServingVia(t, http.DefaultClient, p, dataDir)
+}
+
+func waitServingVia(t *testing.T, hc *http.Client, p *proc, dataDir string) daemon.ClientInfo {
+	t.Helper()
 	var info daemon.ClientInfo
 	waitUntil(t, 30*time.Second, "the daemon to serve", func() bool {
 		select {
@@ -98,7 +135,7 @@ func waitServing(t *testing.T, p *proc, dataDir string) daemon.ClientInfo {
 			return false
 		}
 		var st daemon.Status
-		return adminGet(info, "/api/status", &st) == nil
+		return adminGetVia(hc, info, "/api/status", &st) == nil
 	})
 	return info
 }
@@ -177,5 +214,73 @@ func TestKill9Loop(t *testing.T) {
 	}
 	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("exit code %d after SIGTERM, want 0", code)
+	}
+}
+
+// TestKill9LoopEnforcing is TestKill9Loop with nftables enforcement inside a
+// network namespace: after the last restart the kernel's ban set holds
+// exactly the attackers, reconciled with the decision table.
+func TestKill9LoopEnforcing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills the daemon several times")
+	}
+	ns := netns.New(t)
+	hc := clientIn(ns)
+	dir := t.TempDir()
+	dataDir := filepath.Join(dir, "data")
+	logPath := filepath.Join(dir, "auth.log")
+	appendTo(t, logPath, time.Now().Format(time.Stamp)+" web1 sshd[1]: Server listening on 0.0.0.0 port 22.")
+	rng := rand.New(rand.NewPCG(3, 4))
+	const rounds = 5
+	var attackers []string
+	for i := 0; i < rounds; i++ {
+		p := startDaemonIn(t, ns, dataDir, "--enforce", "nftables", "--source", logPath)
+		waitServingVia(t, hc, p, dataDir)
+		addr := fmt.Sprintf("198.51.100.%d", 50+i)
+		attackers = append(attackers, addr)
+		appendTo(t, logPath, bruteForce(addr, 8)...)
+		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+		p.kill()
+	}
+	// A stale element the table does not know: reconciling must remove it.
+	if out, err := ns.Exec(context.Background(), "nft", "add", "element", "inet", "phalanx", "ban4", "{ 192.0.2.99 timeout 1h }").CombinedOutput(); err != nil {
+		t.Fatalf("add a stale element: %v %s", err, out)
+	}
+	p := startDaemonIn(t, ns, dataDir, "--enforce", "nftables", "--source", logPath)
+	info := waitServingVia(t, hc, p, dataDir)
+	var ds []daemon.DecisionView
+	waitUntil(t, 30*time.Second, "every attacker to be banned", func() bool {
+		return adminGetVia(hc, info, "/api/decisions", &ds) == nil && len(ds) >= len(attackers)
+	})
+	if len(ds) != len(attackers) {
+		t.Errorf("%d decisions, want %d: %+v", len(ds), len(attackers), ds)
+	}
+	elem := regexp.MustCompile(`\d+\.\d+\.\d+\.\d+`)
+	var set []string
+	waitUntil(t, 10*time.Second, "the kernel set to equal the table", func() bool {
+		out, err := ns.Exec(context.Background(), "nft", "list", "set", "inet", "phalanx", "ban4").Output()
+		if err != nil {
+			return false
+		}
+		body := string(out)
+		if i := strings.Index(body, "elements"); i >= 0 {
+			body = body[i:]
+		} else {
+			body = ""
+		}
+		set = elem.FindAllString(body, -1)
+		return len(set) == len(attackers)
+	})
+	got := map[string]bool{}
+	for _, a := range set {
+		got[a] = true
+	}
+	for _, a := range attackers {
+		if !got[a] {
+			t.Errorf("%s missing from the kernel set %v", a, set)
+		}
+	}
+	if got["192.0.2.99"] {
+		t.Error("the stale element survived reconciliation")
 	}
 }
