@@ -49,6 +49,7 @@ const maxAdminBody = 1 << 20
 func (d *Daemon) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", d.lapi.Handler())
+	mux.Handle("GET /metrics", d.met.handler())
 	admin := http.NewServeMux()
 	admin.HandleFunc("GET /api/status", d.apiStatus)
 	admin.HandleFunc("GET /api/decisions", d.apiDecisions)

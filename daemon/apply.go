@@ -14,8 +14,13 @@ import (
 // sink receives the pipeline's output, on the goroutine that feeds lines.
 type sink struct{ d *Daemon }
 
-func (s sink) Event(ev *phalanx.Event) { s.d.evid.add(ev) }
+func (s sink) Event(ev *phalanx.Event) {
+	s.d.evid.add(ev)
+	s.d.met.events.WithLabelValues(ev.Service, ev.Kind.String()).Inc()
+}
+
 func (s sink) Alert(a *phalanx.Alert) {
+	s.d.met.alerts.WithLabelValues(a.Scenario).Inc()
 	s.d.timeline.add(a.Source, entry{Time: a.Last, What: "alert", Scenario: a.Scenario, Member: s.d.id.ID,
 		Detail: itoa(a.Count) + " events"})
 }
@@ -24,7 +29,10 @@ func (s sink) Alert(a *phalanx.Alert) {
 func (s sink) Decision(dec *phalanx.Decision, a *phalanx.Alert) {
 	d := s.d
 	d.ctr.selfBans.Add(1)
-	stored := d.applyDecision(*dec)
+	stored, enforced := d.applyDecision(*dec)
+	if enforced && !d.lineRead.IsZero() {
+		d.met.enforce.WithLabelValues("self").Observe(time.Since(d.lineRead).Seconds())
+	}
 	d.timeline.add(dec.Value, entry{Time: dec.Start, What: "decision", Origin: string(dec.Origin), Scenario: dec.Scenario,
 		Member: d.id.ID, Until: stored.Until, DecisionID: stored.ID})
 	r := report.Report{
@@ -74,6 +82,7 @@ func (d *Daemon) publishLoop(ctx context.Context) {
 				_, err := d.fab.Publish(ctx, d.id.ID, r.ID(), data)
 				if err == nil {
 					d.ctr.published.Add(1)
+					d.met.reportsOut.Inc()
 					d.inflight.Add(-1)
 					break
 				}
@@ -81,6 +90,7 @@ func (d *Daemon) publishLoop(ctx context.Context) {
 					return
 				}
 				d.ctr.publishErr.Add(1)
+				d.met.publishErrs.Inc()
 				d.log.Error("publish report (will retry; local bans stay in force)", "seq", r.Seq, "err", err)
 				select {
 				case <-ctx.Done():
@@ -111,6 +121,7 @@ func (d *Daemon) consume(m fabric.Msg, catchUpTo uint64) {
 		return
 	}
 	d.ctr.consumed.Add(1)
+	d.met.reportsIn.WithLabelValues(r.Member).Inc()
 	if r.Member == d.id.ID && r.Seq > d.nextSq.Load() {
 		// After a restart, continue our own sequence where the stream left it.
 		d.nextSq.Store(r.Seq)
@@ -120,12 +131,17 @@ func (d *Daemon) consume(m fabric.Msg, catchUpTo uint64) {
 		received = d.now()
 	}
 	now := d.now()
+	d.met.lag.WithLabelValues(r.Member).Set(received.Sub(r.Time).Seconds())
 	out := d.arb.Apply(&r, received, now)
+	d.met.verdicts.WithLabelValues(out.Verdict.String()).Inc()
 	switch out.Verdict {
 	case arbiter.Decided:
 		d.ctr.decided.Add(1)
 		if out.Decision.Until.After(now) {
-			stored := d.applyDecision(out.Decision)
+			stored, enforced := d.applyDecision(out.Decision)
+			if enforced && r.Member != d.id.ID {
+				d.met.enforce.WithLabelValues("alliance").Observe(time.Since(r.Time).Seconds())
+			}
 			d.timeline.add(r.Value, entry{Time: r.Time, What: "report", Member: r.Member, Scenario: r.Scenario,
 				ReportID: id, Evidence: r.Evidence, Detail: r.Reason})
 			d.timeline.add(out.Decision.Value, entry{Time: out.Decision.Start, What: "decision", Origin: string(out.Decision.Origin),
@@ -154,7 +170,7 @@ func (d *Daemon) consume(m fabric.Msg, catchUpTo uint64) {
 
 // applyDecision stores a decision and passes the change on to the journal
 // and the enforcer.
-func (d *Daemon) applyDecision(dec phalanx.Decision) phalanx.Decision {
+func (d *Daemon) applyDecision(dec phalanx.Decision) (stored phalanx.Decision, enforced bool) {
 	now := d.now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -165,18 +181,20 @@ func (d *Daemon) applyDecision(dec phalanx.Decision) phalanx.Decision {
 		deleted = append(deleted, *replaced)
 	} else if d.table.Len() == before {
 		// The decision already there ends as late or later: nothing changed.
-		return stored
+		return stored, false
 	}
 	d.jour.Record([]phalanx.Decision{stored}, deleted)
 	if d.enf != nil && d.caughtUp.Load() {
 		if err := d.enf.Apply([]phalanx.Decision{stored}, nil, now); err != nil {
 			d.ctr.enforceErr.Add(1)
+			d.met.enforceErrs.Inc()
 			d.log.Error("enforce decision", "value", stored.Value, "err", err)
 		} else {
+			enforced = true
 			d.timeline.add(stored.Value, entry{Time: d.now(), What: "enforced", Member: d.id.ID, Detail: "nftables", DecisionID: stored.ID})
 		}
 	}
-	return stored
+	return stored, enforced
 }
 
 // pardon removes every decision on exactly p.
@@ -252,6 +270,7 @@ func (d *Daemon) reject(member, reason string, args ...any) {
 }
 
 func (d *Daemon) countReason(reason string) {
+	d.met.rejected.WithLabelValues(reason).Inc()
 	d.rejMu.Lock()
 	d.rejByReason[reason]++
 	d.rejMu.Unlock()

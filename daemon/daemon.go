@@ -103,6 +103,10 @@ type Daemon struct {
 
 	timeline *timeline
 	srcs     *sources
+	met      *metrics
+	// lineRead is when the line being fed to the pipeline was read (guarded
+	// by pipeMu): the start of the self-defense enforcement latency.
+	lineRead time.Time
 
 	ctr struct {
 		published, publishErr, consumed, duplicate atomic.Int64
@@ -150,6 +154,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.table = decision.NewTable()
+	d.met = newMetrics(d)
 	d.jour = lapi.NewJournal(lapi.DefaultMaxTombstones)
 	if d.keys, err = lapi.OpenKeys(filepath.Join(opts.DataDir, fileBouncers)); err != nil {
 		return nil, fmt.Errorf("bouncer keys: %w", err)

@@ -178,6 +178,27 @@ func TestTailToDecisionAndRestart(t *testing.T) {
 		t.Errorf("explain shows no evidence lines: %+v", ex.Timeline)
 	}
 
+	// The metrics tell the same story.
+	resp, err := http.Get("http://" + m.d.Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`phalanx_source_lines_total{source="` + logPath + `"}`,
+		`phalanx_parser_events_total{kind="auth-failure",parser="sshd"} 8`,
+		`phalanx_scenario_alerts_total{scenario="ssh-bf"} 1`,
+		`phalanx_reports_published_total 1`,
+		`phalanx_arbiter_verdicts_total{verdict=`,
+		`phalanx_decisions_active{origin="alliance",scope="Ip"} 1`,
+		`phalanx_fabric_lag_seconds{member="` + m.d.ID() + `"}`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+
 	// Restart: the decision is rebuilt from the durable report stream.
 	var before phalanx.Decision
 	before, _ = m.d.Table().Lookup(netip.MustParseAddr("203.0.113.77"), time.Now())

@@ -145,6 +145,7 @@ func (s *sources) follow(ctx context.Context, d *Daemon, f *tailed) {
 		pipe   *pipeline.Pipeline
 		stream *pipeline.Stream
 		n      int
+		lines  = d.met.lines.WithLabelValues(f.path)
 	)
 	for {
 		line, pos, err := t.Next(ctx)
@@ -163,8 +164,10 @@ func (s *sources) follow(ctx context.Context, d *Daemon, f *tailed) {
 				stream.SetReference(d.now())
 			}
 		}
+		d.lineRead = time.Now()
 		stream.Line(line, pos.Line)
 		d.pipeMu.Unlock()
+		lines.Inc()
 		n++
 		s.mu.Lock()
 		s.pos[f.path] = pos

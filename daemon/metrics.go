@@ -1,0 +1,93 @@
+package daemon
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"phalanx"
+)
+
+// metrics are the daemon's Prometheus metrics, on a registry of its own:
+// two daemons in one process never share a metric.
+type metrics struct {
+	reg         *prometheus.Registry
+	lines       *prometheus.CounterVec
+	events      *prometheus.CounterVec
+	alerts      *prometheus.CounterVec
+	reportsOut  prometheus.Counter
+	publishErrs prometheus.Counter
+	reportsIn   *prometheus.CounterVec
+	rejected    *prometheus.CounterVec
+	verdicts    *prometheus.CounterVec
+	enforce     *prometheus.HistogramVec
+	enforceErrs prometheus.Counter
+	lag         *prometheus.GaugeVec
+}
+
+func newMetrics(d *Daemon) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		lines: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phalanx_source_lines_total",
+			Help: "Lines read from each tailed log file."}, []string{"source"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phalanx_parser_events_total",
+			Help: "Events recognised, by parser and kind."}, []string{"parser", "kind"}),
+		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phalanx_scenario_alerts_total",
+			Help: "Alerts raised, by scenario."}, []string{"scenario"}),
+		reportsOut: prometheus.NewCounter(prometheus.CounterOpts{Name: "phalanx_reports_published_total",
+			Help: "Signed reports this member stored on the fabric."}),
+		publishErrs: prometheus.NewCounter(prometheus.CounterOpts{Name: "phalanx_report_publish_errors_total",
+			Help: "Failed attempts to publish a report (each is retried)."}),
+		reportsIn: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phalanx_reports_received_total",
+			Help: "Reports received from the fabric, by member (duplicates excluded)."}, []string{"member"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phalanx_reports_rejected_total",
+			Help: "Reports rejected or refused, by reason."}, []string{"reason"}),
+		verdicts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phalanx_arbiter_verdicts_total",
+			Help: "The arbiter's verdicts on reports."}, []string{"verdict"}),
+		enforce: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "phalanx_enforcement_seconds",
+			Help:    "From the line that triggered a self-defense ban (path=self), or from the report's time (path=alliance), until the kernel set holds the ban.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}},
+			[]string{"path"}),
+		enforceErrs: prometheus.NewCounter(prometheus.CounterOpts{Name: "phalanx_enforcement_errors_total",
+			Help: "Failed enforcer calls."}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "phalanx_fabric_lag_seconds",
+			Help: "For the latest report of each member: time received minus time made."}, []string{"member"}),
+	}
+	m.reg.MustRegister(m.lines, m.events, m.alerts, m.reportsOut, m.publishErrs, m.reportsIn, m.rejected,
+		m.verdicts, m.enforce, m.enforceErrs, m.lag, &decisionCollector{d: d},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// decisionCollector counts active decisions by origin at scrape time.
+type decisionCollector struct{ d *Daemon }
+
+var activeDesc = prometheus.NewDesc("phalanx_decisions_active", "Active decisions, by origin and scope.", []string{"origin", "scope"}, nil)
+
+func (c *decisionCollector) Describe(ch chan<- *prometheus.Desc) { ch <- activeDesc }
+
+func (c *decisionCollector) Collect(ch chan<- prometheus.Metric) {
+	type key struct{ origin, scope string }
+	counts := map[key]int{}
+	now := c.d.now()
+	c.d.table.All(func(x phalanx.Decision) bool {
+		if x.Active(now) {
+			counts[key{string(x.Origin), x.Scope()}]++
+		}
+		return true
+	})
+	for _, o := range []phalanx.Origin{phalanx.OriginSelf, phalanx.OriginAlliance, phalanx.OriginManual, phalanx.OriginFeed} {
+		for _, s := range []string{"Ip", "Range"} {
+			ch <- prometheus.MustNewConstMetric(activeDesc, prometheus.GaugeValue, float64(counts[key{string(o), s}]), string(o), s)
+		}
+	}
+}
+
+func seconds(d time.Duration) float64 { return d.Seconds() }
