@@ -125,6 +125,7 @@ type Status struct {
 	Reports    map[string]int64 `json:"reports"`
 	Rejected   map[string]int64 `json:"rejected_by_reason"`
 	FabricSeq  uint64           `json:"fabric_last_seq"`
+	Reloads    int64            `json:"config_reloads"`
 }
 
 func (d *Daemon) status() Status {
@@ -135,7 +136,7 @@ func (d *Daemon) status() Status {
 	st := Status{
 		Member: d.id.ID, Charter: d.hash, Alliance: d.char.Name, Members: len(d.char.Members),
 		Uptime: d.now().Sub(d.start).Round(time.Second).String(), Enforce: d.enforceMode(), EnforceWhy: d.enfErr,
-		Decisions: d.table.Len(), Sources: d.srcs.paths(), FabricSeq: seq,
+		Decisions: d.table.Len(), Sources: d.srcs.paths(), FabricSeq: seq, Reloads: d.reloads.Load(),
 		Pipeline: map[string]int64{"lines": c.Lines, "events": c.Events, "alerts": c.Alerts, "decisions": c.Decisions,
 			"refused": c.Refused, "skipped": c.SkippedTotal(), "self_bans": d.ctr.selfBans.Load()},
 		Reports: map[string]int64{"published": d.ctr.published.Load(), "publish_errors": d.ctr.publishErr.Load(),

@@ -88,6 +88,7 @@ type Daemon struct {
 	pipe   *pipeline.Pipeline
 	evid   *evidence
 
+	reloads  atomic.Int64
 	out      chan report.Report // self reports waiting to be published
 	inflight atomic.Int64       // reports enqueued and not yet stored by the fabric
 	nextSq   atomic.Uint64
@@ -408,6 +409,7 @@ func (d *Daemon) Reload() error {
 	if err := d.buildPipeline(f); err != nil {
 		return err
 	}
+	d.reloads.Add(1)
 	d.log.Info("configuration reloaded", "path", d.opts.ConfigPath)
 	return nil
 }
