@@ -29,6 +29,15 @@ type client struct {
 
 // clientFlags adds the flags every client command shares and returns a
 // function that builds the client once flags are parsed.
+// usageText sets a flag set's --help text: what the command does, then its flags.
+func usageText(fs *flag.FlagSet, text string) {
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), strings.TrimLeft(text, "\n"))
+		fmt.Fprintln(fs.Output(), "\nFlags:")
+		fs.PrintDefaults()
+	}
+}
+
 func clientFlags(fs *flag.FlagSet, stdout io.Writer) func() (*client, error) {
 	dataDir := fs.String("data", daemon.DefaultDataDir(), "the daemon's data `DIR` (where its API address and admin token are)")
 	api := fs.String("api", "", "the daemon's API `ADDR`; the admin token then comes from PHALANX_TOKEN")
@@ -111,6 +120,14 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	mk := clientFlags(fs, stdout)
+	usageText(fs, `
+Usage: phalanx status [--data DIR | --api ADDR] [-o json]
+
+Shows the running daemon's member id, alliance and charter hash, uptime,
+enforcement mode, active decisions, tailed files, and the counters of the
+pipeline (lines, events, alerts, skipped) and of the reports (published,
+received, decided, rejected by reason).
+`)
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
@@ -164,11 +181,39 @@ func cmdDecisions(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return fmt.Errorf("%w: phalanx decisions list|add|delete (see --help of each)", errUsage)
 	}
 	sub, args := args[0], args[1:]
+	if sub == "-h" || sub == "--help" || sub == "help" {
+		fmt.Fprint(stdout, "Usage: phalanx decisions list|add|delete [flags]\n\nRun \"phalanx decisions SUBCOMMAND --help\" for each one's flags.\n")
+		return nil
+	}
 	fs := flag.NewFlagSet("decisions "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	mk := clientFlags(fs, stdout)
 	ip := fs.String("ip", "", "an `ADDRESS`")
 	rng := fs.String("range", "", "a `CIDR` range")
+	switch sub {
+	case "list":
+		usageText(fs, `
+Usage: phalanx decisions list [--ip ADDRESS] [-o json]
+
+Lists the active decisions (with --ip, those that cover the address,
+ranges included): id, scope and value, type, origin, scenario, time left.
+`)
+	case "add":
+		usageText(fs, `
+Usage: phalanx decisions add --ip ADDRESS | --range CIDR [--duration 4h] [--reason TEXT]
+
+Bans an address or range on every member: the ban travels as a signed manual
+report through the fabric, like a detection. Territory (loopback, members'
+addresses, the charter's territory) is refused.
+`)
+	case "delete":
+		usageText(fs, `
+Usage: phalanx decisions delete --ip ADDRESS | --range CIDR | --id ID
+
+Lifts the bans on exactly that value (and on ranges and addresses inside a
+range) on every member, as a signed pardon.
+`)
+	}
 	switch sub {
 	case "list":
 		if _, err := parseArgs(fs, args); err != nil {
@@ -262,9 +307,20 @@ func cmdBouncers(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("%w: phalanx bouncers add NAME|list|delete NAME", errUsage)
 	}
 	sub, args := args[0], args[1:]
+	if sub == "-h" || sub == "--help" || sub == "help" {
+		sub, args = "list", []string{"--help"}
+	}
 	fs := flag.NewFlagSet("bouncers "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	mk := clientFlags(fs, stdout)
+	usageText(fs, `
+Usage: phalanx bouncers add NAME | list | delete NAME
+
+Manages the API keys of CrowdSec-compatible bouncers (firewall, nginx,
+Traefik, ...). "add" prints the new key alone on stdout; put it in the
+bouncer's configuration as api_key, with api_url http://THIS_HOST:8080/.
+Only a hash of each key is stored.
+`)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -316,6 +372,13 @@ func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	mk := clientFlags(fs, stdout)
+	usageText(fs, `
+Usage: phalanx explain ADDRESS [-o json]
+
+Says whether ADDRESS is banned and why: every decision that covers it, and
+the timeline behind them in time order: alerts, signed reports with their
+evidence lines, decisions, enforcement, refusals and pardons.
+`)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -376,6 +439,13 @@ func cmdCharter(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := flag.NewFlagSet("charter show", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	mk := clientFlags(fs, stdout)
+	usageText(fs, `
+Usage: phalanx charter show [-o json]
+
+Prints the alliance charter the daemon applies, with its hash: members and
+their keys, territory, decisive scenarios and quorum, durations and
+escalation, limits. Every member of an alliance must show the same hash.
+`)
 	if _, err := parseArgs(fs, args[1:]); err != nil {
 		return err
 	}

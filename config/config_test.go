@@ -1,0 +1,70 @@
+package config
+
+import (
+	"os"
+
+	"gopkg.in/yaml.v3"
+	"strings"
+	"testing"
+)
+
+// TestDistConfigIsTheDefaults keeps dist/phalanx.yaml honest: it must parse
+// strictly and say exactly what the built-in defaults are.
+func TestDistConfigIsTheDefaults(t *testing.T) {
+	f, err := Load("../dist/phalanx.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Compare as YAML, so that an empty list and no list are the same.
+	got, _ := yaml.Marshal(f)
+	want, _ := yaml.Marshal(Default())
+	if string(got) != string(want) {
+		t.Errorf("dist/phalanx.yaml is not the defaults:\n--- file\n%s\n--- code\n%s", got, want)
+	}
+}
+
+func TestDecodeIsStrict(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"detection:\n  ipv6_prefx: 64\n", "ipv6_prefx"},
+		{"daemon:\n  enforce: maybe\n", "enforce"},
+		{"decisions:\n  duration: -1h\n", "duration"},
+		{"detection: {}\n---\ndecisions: {}\n", "more than one YAML document"},
+		{"detection: [1, 2]\n", "decode"},
+	} {
+		f := Default()
+		err := Decode([]byte(tc.yaml), &f)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want one mentioning %q", tc.yaml, err, tc.want)
+		}
+	}
+	big := strings.Repeat("#", maxFileSize+1)
+	f := Default()
+	if err := Decode([]byte(big), &f); err == nil {
+		t.Error("an oversized file was accepted")
+	}
+	if _, err := Load("/nonexistent/phalanx.yaml"); err == nil || !os.IsNotExist(unwrapAll(err)) {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func unwrapAll(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}
+
+// FuzzDecode: configuration files are written by people, and by mistakes;
+// decoding must never panic.
+func FuzzDecode(f *testing.F) {
+	b, _ := os.ReadFile("../dist/phalanx.yaml")
+	f.Add(b)
+	f.Add([]byte("decisions:\n  allowlist: [10.0.0.0/8, '::1/128']\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := Default()
+		_ = Decode(data, &c)
+	})
+}
