@@ -74,30 +74,34 @@ func (t *Table) check() error {
 	}
 	x := &t.exact
 	used := 0
-	for pos, s := range x.slots {
-		if s == 0 {
+	for pos, g := range x.tags {
+		if g == 0 {
 			continue
 		}
 		used++
-		i := slotEntry(s)
+		i := x.heads[pos]
 		e := &t.ents[i]
 		if e.flags&flagLive == 0 || !e.key().full() {
 			return fmt.Errorf("index slot %d points at slot %d, not a live address", pos, i)
 		}
-		if h := t.hashKey(e.hi, e.lo, e.flags&flag6); h>>32 != s>>32 {
-			return fmt.Errorf("index slot %d: stale hash", pos)
+		h := t.hashKey(e.hi, e.lo, e.flags&flag6)
+		if tagOf(h) != g {
+			return fmt.Errorf("index slot %d: stale tag", pos)
 		}
-		for q := x.slotHome(s); q != uint64(pos); q = (q + 1) & x.mask() {
-			if x.slots[q] == 0 {
-				return fmt.Errorf("index slot %d unreachable from its home %d", pos, x.slotHome(s))
+		for q := x.home(h); q != uint64(pos); q = (q + 1) & x.mask() {
+			if x.tags[q] == 0 {
+				return fmt.Errorf("index slot %d unreachable from its home %d", pos, x.home(h))
 			}
 		}
+	}
+	if len(x.heads) != len(x.tags) {
+		return fmt.Errorf("index has %d tags and %d heads", len(x.tags), len(x.heads))
 	}
 	if used != x.n || used != exact {
 		return fmt.Errorf("index holds %d slots, counts %d; %d addresses stored", used, x.n, exact)
 	}
-	if x.n > 0 && 2*x.n > len(x.slots) {
-		return fmt.Errorf("index over half full: %d of %d", x.n, len(x.slots))
+	if x.n > 0 && 2*x.n > len(x.tags) {
+		return fmt.Errorf("index over half full: %d of %d", x.n, len(x.tags))
 	}
 	for i, refs := range t.labelRefs {
 		if refs != labelUse[int32(i)] {

@@ -92,7 +92,7 @@ func (t *Table) chain(k key) int32 {
 		return none
 	}
 	if pos := t.exactFind(k, t.hashKey(k.hi, k.lo, k.fam)); pos >= 0 {
-		return slotEntry(t.exact.slots[pos])
+		return t.exact.heads[pos]
 	}
 	return none
 }
@@ -116,9 +116,9 @@ func (t *Table) setChain(k key, i int32) {
 	case pos < 0:
 		t.exactInsert(h, i)
 	case i == none:
-		t.exact.remove(pos)
+		t.exactRemove(pos)
 	default:
-		t.exact.slots[pos] = packSlot(h, i)
+		t.exact.heads[pos] = i
 	}
 }
 

@@ -5,7 +5,8 @@
 // It is the index that enforcers and the decision API read, tens of
 // thousands of times a second, so reads are concurrent and cheap: the
 // decisions sit in an arena indexed by int32, single addresses in an
-// open-addressing hash index of one word per slot, ranges in a multibit
+// open-addressing hash index with a one-byte tag per slot (a clean address
+// reads only the tags), ranges in a multibit
 // trie (github.com/gaissmai/bart) behind per-family bitmaps that let most
 // clean addresses skip it.
 //
