@@ -60,6 +60,8 @@ func (d *Daemon) handler() http.Handler {
 	admin.HandleFunc("DELETE /api/bouncers/{name}", d.apiDeleteBouncer)
 	admin.HandleFunc("GET /api/explain", d.apiExplain)
 	admin.HandleFunc("GET /api/charter", d.apiCharter)
+	admin.HandleFunc("GET /api/alerts", d.apiRecent("alert"))
+	admin.HandleFunc("GET /api/reports", d.apiRecent("report"))
 	admin.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, fmt.Errorf("%w: no such route %s %s", errNotFound, r.Method, r.URL.Path))
 	})
@@ -403,4 +405,25 @@ func (d *Daemon) apiCharter(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, 200, map[string]string{"hash": d.hash, "name": d.char.Name, "yaml": string(data)})
+}
+
+// apiRecent lists the most recent timeline entries of one kind (alerts, or
+// reports with their evidence), newest last; ?limit= bounds them (default 100).
+func (d *Daemon) apiRecent(what string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		limit := 100
+		if s := r.URL.Query().Get("limit"); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 || n > 10000 {
+				writeErr(w, fmt.Errorf("%w: limit %q: give a number from 1 to 10000", errBadRequest, s))
+				return
+			}
+			limit = n
+		}
+		out := d.timeline.recent(what, limit)
+		if out == nil {
+			out = []entry{}
+		}
+		writeJSON(w, 200, out)
+	}
 }

@@ -164,6 +164,13 @@ func TestTailToDecisionAndRestart(t *testing.T) {
 	if banned(m.d, "203.0.113.78") {
 		t.Fatal("a neighbour address is banned")
 	}
+	var alerts, reports []map[string]any
+	if m.admin("GET", "/api/alerts", &alerts); len(alerts) != 1 || alerts[0]["scenario"] != "ssh-bf" {
+		t.Errorf("/api/alerts: %v", alerts)
+	}
+	if m.admin("GET", "/api/reports", &reports); len(reports) != 1 || reports[0]["evidence"] == nil {
+		t.Errorf("/api/reports: %v", reports)
+	}
 	var ex daemon.Explanation
 	if code := m.admin("GET", "/api/explain?address=203.0.113.77", &ex); code != 200 || !ex.Banned || len(ex.Timeline) < 2 {
 		t.Fatalf("explain: %d %+v", code, ex)
@@ -239,5 +246,20 @@ func TestAdminAuthAndErrors(t *testing.T) {
 	}
 	if code := m.admin("POST", "/api/decisions", nil); code != 400 {
 		t.Errorf("add without body: %d, want 400", code)
+	}
+	info, _ := daemon.ReadClientInfo(m.dir)
+	big := `{"value":"192.0.2.1","reason":"` + strings.Repeat("x", 2<<20) + `"}`
+	req, _ := http.NewRequest("POST", "http://"+info.Addr+"/api/decisions", strings.NewReader(big))
+	req.Header.Set("Authorization", "Bearer "+info.Token)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized body: %d, want 413", resp.StatusCode)
+	}
+	if code := m.admin("GET", "/api/alerts?limit=0", nil); code != 400 {
+		t.Errorf("alerts with limit=0: %d, want 400", code)
 	}
 }

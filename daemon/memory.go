@@ -157,3 +157,21 @@ func (t *timeline) about(addr netip.Addr) []entry {
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out
 }
+
+// recent returns the newest n entries of one kind, oldest first.
+func (t *timeline) recent(what string, n int) []entry {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []entry
+	size := len(t.entries)
+	for i := 0; i < size && len(out) < n; i++ {
+		e := t.entries[(t.start+size-1-i)%size]
+		if e.What == what {
+			out = append(out, e)
+		}
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}
