@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"phalanx/feed"
 	"phalanx/pipeline"
 	"phalanx/remedy"
 	"phalanx/scenario"
@@ -22,6 +23,7 @@ type File struct {
 	Detection scenario.Config `yaml:"detection"`
 	Decisions remedy.Config   `yaml:"decisions"`
 	Daemon    Daemon          `yaml:"daemon"`
+	Feeds     feed.Config     `yaml:"feeds"`
 }
 
 // Daemon is the part of the configuration only `phalanx run` reads.
@@ -72,7 +74,7 @@ func (d *Daemon) Validate() error {
 
 // Default returns the configuration used when no file is given.
 func Default() File {
-	return File{Detection: scenario.DefaultConfig(), Decisions: remedy.DefaultConfig(), Daemon: DefaultDaemon()}
+	return File{Detection: scenario.DefaultConfig(), Decisions: remedy.DefaultConfig(), Daemon: DefaultDaemon(), Feeds: feed.DefaultConfig()}
 }
 
 // maxFileSize bounds what is read from a configuration file.
@@ -122,6 +124,9 @@ func (f *File) Validate() error {
 	}
 	if err := f.Daemon.Validate(); err != nil {
 		return fmt.Errorf("daemon: %w", err)
+	}
+	if err := f.Feeds.Validate(); err != nil {
+		return fmt.Errorf("feeds: %w", err)
 	}
 	return nil
 }

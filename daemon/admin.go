@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"phalanx"
+	"phalanx/feed"
 	"phalanx/report"
 )
 
@@ -49,6 +50,7 @@ const maxAdminBody = 1 << 20
 func (d *Daemon) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", d.lapi.Handler())
+	mux.Handle("/v1/feeds/", feed.NewOut(d.table, d.keys, d.id.ID, d.now))
 	mux.Handle("GET /metrics", d.met.handler())
 	admin := http.NewServeMux()
 	admin.HandleFunc("GET /api/status", d.apiStatus)
@@ -114,20 +116,21 @@ func decodeBody(r *http.Request, v any) error {
 
 // Status is what `phalanx status` shows.
 type Status struct {
-	Member     string           `json:"member"`
-	Charter    string           `json:"charter"`
-	Alliance   string           `json:"alliance"`
-	Members    int              `json:"members"`
-	Uptime     string           `json:"uptime"`
-	Enforce    string           `json:"enforce"`
-	EnforceWhy string           `json:"enforce_note,omitempty"`
-	Decisions  int              `json:"decisions"`
-	Sources    []string         `json:"sources"`
-	Pipeline   map[string]int64 `json:"pipeline"`
-	Reports    map[string]int64 `json:"reports"`
-	Rejected   map[string]int64 `json:"rejected_by_reason"`
-	FabricSeq  uint64           `json:"fabric_last_seq"`
-	Reloads    int64            `json:"config_reloads"`
+	Member     string            `json:"member"`
+	Charter    string            `json:"charter"`
+	Alliance   string            `json:"alliance"`
+	Members    int               `json:"members"`
+	Uptime     string            `json:"uptime"`
+	Enforce    string            `json:"enforce"`
+	EnforceWhy string            `json:"enforce_note,omitempty"`
+	Decisions  int               `json:"decisions"`
+	Sources    []string          `json:"sources"`
+	Pipeline   map[string]int64  `json:"pipeline"`
+	Reports    map[string]int64  `json:"reports"`
+	Rejected   map[string]int64  `json:"rejected_by_reason"`
+	FabricSeq  uint64            `json:"fabric_last_seq"`
+	Reloads    int64             `json:"config_reloads"`
+	Feeds      []feed.FeedStatus `json:"feeds,omitempty"`
 }
 
 func (d *Daemon) status() Status {
@@ -146,6 +149,9 @@ func (d *Daemon) status() Status {
 			"pardoned": d.ctr.pardoned.Load(), "pending": d.ctr.pending.Load(), "corroborated": d.ctr.corroborated.Load(), "refused": d.ctr.refused.Load(),
 			"rejected": d.ctr.rejected.Load(), "enforce_errors": d.ctr.enforceErr.Load()},
 		Rejected: map[string]int64{},
+	}
+	if d.feeds != nil {
+		st.Feeds = d.feeds.Status()
 	}
 	d.rejMu.Lock()
 	for k, v := range d.rejByReason {

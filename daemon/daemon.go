@@ -27,6 +27,7 @@ import (
 	"phalanx/config"
 	"phalanx/decision"
 	"phalanx/fabric"
+	"phalanx/feed"
 	"phalanx/identity"
 	"phalanx/lapi"
 	"phalanx/nft"
@@ -105,6 +106,7 @@ type Daemon struct {
 	timeline *timeline
 	srcs     *sources
 	met      *metrics
+	feeds    *feed.In
 	// lineRead is when the line being fed to the pipeline was read (guarded
 	// by pipeMu): the start of the self-defense enforcement latency.
 	lineRead time.Time
@@ -178,6 +180,11 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	if err != nil {
 		d.closeEnforcer()
 		return nil, fmt.Errorf("fabric: %w", err)
+	}
+	if d.feeds, err = feed.NewIn(opts.Config.Feeds, d, d.refuseFeedValue, d.log.With("component", "feed"), nil); err != nil {
+		d.fab.Close()
+		d.closeEnforcer()
+		return nil, fmt.Errorf("feeds: %w", err)
 	}
 	d.srcs, err = openSources(opts.DataDir, dc.Sources, d.log)
 	if err != nil {
@@ -336,7 +343,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.log.Info("phalanx member running", "member", d.id.ID, "api", ln.Addr().String(), "charter", d.hash[:12],
 		"enforce", d.enforceMode(), "decisions", d.table.Len())
 
-	d.wg.Add(3)
+	d.wg.Add(4)
+	go func() { defer d.wg.Done(); d.feeds.Run(ctx) }()
 	go func() { defer d.wg.Done(); d.publishLoop(ctx) }()
 	go func() { defer d.wg.Done(); d.expireLoop(ctx) }()
 	go func() { defer d.wg.Done(); d.srcs.run(ctx, d) }()

@@ -263,3 +263,10 @@ func TestAdminAuthAndErrors(t *testing.T) {
 		t.Errorf("alerts with limit=0: %d, want 400", code)
 	}
 }
+
+func jsonDecode(t *testing.T, r io.Reader, v any) {
+	t.Helper()
+	if err := json.NewDecoder(r).Decode(v); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -303,3 +303,10 @@ func (k *Keys) saveLocked() error {
 	k.dirty = false
 	return nil
 }
+
+// Valid reports whether key is a registered bouncer's API key (for other
+// routes behind bouncer keys, such as the feeds).
+func (k *Keys) Valid(key string) bool {
+	_, ok := k.authenticate(key)
+	return ok
+}

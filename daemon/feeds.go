@@ -1,0 +1,87 @@
+package daemon
+
+import (
+	"net/netip"
+	"time"
+
+	"phalanx"
+	"phalanx/feed"
+	"phalanx/lapi"
+)
+
+var _ feed.Applier = (*Daemon)(nil)
+var _ feed.KeyChecker = (*lapi.Keys)(nil)
+
+// refuseFeedValue says whether a feed entry must not become a ban: territory,
+// or wider than the charter allows.
+func (d *Daemon) refuseFeedValue(p netip.Prefix) bool {
+	if p.Bits() == 0 || d.char.IsTerritory(p) {
+		return true
+	}
+	if p.Addr().Is4() {
+		return p.Bits() < d.char.Limits.MaxPrefixV4
+	}
+	return p.Bits() < d.char.Limits.MaxPrefixV6
+}
+
+// ApplyFeed makes the bans of one subscribed list equal prefixes, ending at
+// until: new entries are added, entries no longer listed are lifted, the rest
+// are extended. Territory was already refused by the feed's refuse check;
+// it is checked again here, because territory always wins.
+func (d *Daemon) ApplyFeed(name string, prefixes []netip.Prefix, until time.Time) {
+	now := d.now()
+	scenario := "feed/" + name
+	listed := make(map[netip.Prefix]bool, len(prefixes))
+	var add []phalanx.Decision
+	for _, p := range prefixes {
+		if d.refuseFeedValue(p) {
+			continue
+		}
+		listed[p] = true
+		add = append(add, phalanx.Decision{Origin: phalanx.OriginFeed, Type: "ban", Value: p, Scenario: scenario,
+			Start: now, Until: until, Reason: "listed in feed " + name})
+	}
+	var stale []uint64
+	d.table.All(func(x phalanx.Decision) bool {
+		if x.Origin == phalanx.OriginFeed && x.Scenario == scenario && !listed[x.Value] {
+			stale = append(stale, x.ID)
+		}
+		return true
+	})
+	d.applyBatch(add, stale, now)
+	d.log.Info("feed applied", "feed", name, "bans", len(add), "lifted", len(stale), "until", until.Format(time.RFC3339))
+}
+
+// applyBatch adds and deletes many decisions with one journal record and one
+// enforcer transaction.
+func (d *Daemon) applyBatch(add []phalanx.Decision, remove []uint64, now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var added, deleted []phalanx.Decision
+	for _, id := range remove {
+		if x, ok := d.table.Delete(id); ok {
+			deleted = append(deleted, x)
+		}
+	}
+	for _, x := range add {
+		before := d.table.Len()
+		stored, replaced := d.table.Add(x)
+		if replaced != nil {
+			deleted = append(deleted, *replaced)
+		} else if d.table.Len() == before {
+			continue
+		}
+		added = append(added, stored)
+	}
+	if len(added) == 0 && len(deleted) == 0 {
+		return
+	}
+	d.jour.Record(added, deleted)
+	if d.enf != nil && d.caughtUp.Load() {
+		if err := d.enf.Apply(added, deleted, now); err != nil {
+			d.ctr.enforceErr.Add(1)
+			d.met.enforceErrs.Inc()
+			d.log.Error("enforce feed decisions", "added", len(added), "removed", len(deleted), "err", err)
+		}
+	}
+}
