@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"phalanx/feed"
+	"phalanx/forwardauth"
 	"phalanx/pipeline"
 	"phalanx/remedy"
 	"phalanx/scenario"
@@ -20,10 +22,11 @@ import (
 
 // File is the whole configuration file.
 type File struct {
-	Detection scenario.Config `yaml:"detection"`
-	Decisions remedy.Config   `yaml:"decisions"`
-	Daemon    Daemon          `yaml:"daemon"`
-	Feeds     feed.Config     `yaml:"feeds"`
+	Detection   scenario.Config    `yaml:"detection"`
+	Decisions   remedy.Config      `yaml:"decisions"`
+	Daemon      Daemon             `yaml:"daemon"`
+	Feeds       feed.Config        `yaml:"feeds"`
+	ForwardAuth forwardauth.Config `yaml:"forward_auth"`
 }
 
 // Daemon is the part of the configuration only `phalanx run` reads.
@@ -74,7 +77,7 @@ func (d *Daemon) Validate() error {
 
 // Default returns the configuration used when no file is given.
 func Default() File {
-	return File{Detection: scenario.DefaultConfig(), Decisions: remedy.DefaultConfig(), Daemon: DefaultDaemon(), Feeds: feed.DefaultConfig()}
+	return File{Detection: scenario.DefaultConfig(), Decisions: remedy.DefaultConfig(), Daemon: DefaultDaemon(), Feeds: feed.DefaultConfig(), ForwardAuth: forwardauth.DefaultConfig()}
 }
 
 // maxFileSize bounds what is read from a configuration file.
@@ -127,6 +130,13 @@ func (f *File) Validate() error {
 	}
 	if err := f.Feeds.Validate(); err != nil {
 		return fmt.Errorf("feeds: %w", err)
+	}
+	if err := f.ForwardAuth.Validate(); err != nil {
+		return fmt.Errorf("forward_auth: %w", err)
+	}
+	if p := f.ForwardAuth.Path; strings.HasPrefix(p, "/api/") || p == "/metrics" || p == "/v1/" ||
+		strings.HasPrefix(p, "/v1/decisions") || strings.HasPrefix(p, "/v1/feeds/") || p == "/v1/usage-metrics" {
+		return fmt.Errorf("forward_auth: path %q is taken by another route of the API; choose another, such as /v1/forward-auth", p)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"phalanx"
 	"phalanx/feed"
+	"phalanx/forwardauth"
 	"phalanx/report"
 )
 
@@ -51,6 +52,10 @@ func (d *Daemon) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", d.lapi.Handler())
 	mux.Handle("/v1/feeds/", feed.NewOut(d.table, d.keys, d.id.ID, d.now))
+	// Forward-auth answers proxies without the admin token; its path is
+	// exact, so it wins over the /v1/ subtree.
+	fa := forwardauth.New(d.opts.Config.ForwardAuth, d.table, d.now, d.faMet)
+	mux.Handle(fa.Path(), fa)
 	mux.Handle("GET /metrics", d.met.handler())
 	admin := http.NewServeMux()
 	admin.HandleFunc("GET /api/status", d.apiStatus)

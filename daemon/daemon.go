@@ -28,6 +28,7 @@ import (
 	"phalanx/decision"
 	"phalanx/fabric"
 	"phalanx/feed"
+	"phalanx/forwardauth"
 	"phalanx/identity"
 	"phalanx/lapi"
 	"phalanx/nft"
@@ -106,6 +107,7 @@ type Daemon struct {
 	timeline *timeline
 	srcs     *sources
 	met      *metrics
+	faMet    *forwardauth.Metrics
 	feeds    *feed.In
 	// lineRead is when the line being fed to the pipeline was read (guarded
 	// by pipeMu): the start of the self-defense enforcement latency.
@@ -157,6 +159,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.table = decision.NewTable()
+	d.faMet = &forwardauth.Metrics{}
 	d.met = newMetrics(d)
 	d.jour = lapi.NewJournal(lapi.DefaultMaxTombstones)
 	if d.keys, err = lapi.OpenKeys(filepath.Join(opts.DataDir, fileBouncers)); err != nil {

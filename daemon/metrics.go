@@ -58,6 +58,12 @@ func newMetrics(d *Daemon) *metrics {
 	}
 	m.reg.MustRegister(m.lines, m.events, m.alerts, m.reportsOut, m.publishErrs, m.reportsIn, m.rejected,
 		m.verdicts, m.enforce, m.enforceErrs, m.lag, &decisionCollector{d: d},
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phalanx_forward_auth_allowed_total",
+			Help: "Forward-auth requests answered 200."}, func() float64 { return float64(d.faMet.Counts().Allowed) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phalanx_forward_auth_denied_total",
+			Help: "Forward-auth requests answered as banned."}, func() float64 { return float64(d.faMet.Counts().Denied) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phalanx_forward_auth_bad_headers_total",
+			Help: "Forward-auth requests from trusted proxies with malformed or missing client headers."}, func() float64 { return float64(d.faMet.Counts().BadHeader) }),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
