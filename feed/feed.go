@@ -21,7 +21,8 @@ package feed
 
 import (
 	"time"
-	"unicode/utf8"
+
+	"phalanx/jsonout"
 )
 
 const hexDigits = "0123456789abcdef"
@@ -29,57 +30,8 @@ const hexDigits = "0123456789abcdef"
 // appendJSONString appends s as a JSON string.
 func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
-	b = appendJSONEscaped(b, s)
+	b = jsonout.AppendEscaped(b, s)
 	return append(b, '"')
-}
-
-// appendJSONEscaped appends s escaped for the inside of a JSON string.
-// Invalid UTF-8 becomes U+FFFD; control characters, <, > and & are escaped,
-// as encoding/json does.
-func appendJSONEscaped(b []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			switch r {
-			case '\u2028':
-				b = append(b, `\u2028`...)
-			case '\u2029':
-				b = append(b, `\u2029`...)
-			default:
-				b = append(b, `\ufffd`...)
-			}
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	return append(b, s[start:]...)
 }
 
 // clampTime returns t in UTC between the years 0001 and 9999: a four-digit

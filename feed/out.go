@@ -1,7 +1,6 @@
 package feed
 
 import (
-	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -10,6 +9,7 @@ import (
 
 	"phalanx"
 	"phalanx/decision"
+	"phalanx/jsonout"
 )
 
 // KeyChecker says whether key is a valid bouncer API key. lapi.Keys is the
@@ -39,9 +39,6 @@ const (
 	msgMethod    = "method not allowed"
 	msgFamily    = "family must be 4 or 6 (or absent for both)"
 )
-
-// writeChunk is how many bytes of a feed are gathered before each write.
-const writeChunk = 64 << 10
 
 // out serves the feeds; NewOut builds it.
 type out struct {
@@ -78,7 +75,7 @@ func NewOut(table *decision.Table, keys KeyChecker, member string, now func() ti
 }
 
 func (o *out) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var write func(*chunkWriter, *phalanx.Decision)
+	var write func(*jsonout.Chunked, *phalanx.Decision)
 	var ctype string
 	switch r.URL.Path {
 	case PathPlain:
@@ -115,29 +112,29 @@ func (o *out) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusOK)
 	now := o.now()
-	c := &chunkWriter{w: w, buf: make([]byte, 0, writeChunk+4096)}
+	c := jsonout.NewChunked(w)
 	switch r.URL.Path {
 	case PathJSON:
-		c.str("[")
+		c.Str("[")
 	case PathSTIX:
-		c.buf = o.stix.appendBundleStart(c.buf)
-		c.buf = append(c.buf, o.identity...)
+		c.Buf = o.stix.appendBundleStart(c.Buf)
+		c.Buf = append(c.Buf, o.identity...)
 	}
 	o.each(now, family, func(d *phalanx.Decision) bool {
 		write(c, d)
-		return c.err == nil
+		return c.Err == nil
 	})
 	switch r.URL.Path {
 	case PathJSON:
-		if c.n == 0 {
-			c.str("]\n")
+		if c.N == 0 {
+			c.Str("]\n")
 		} else {
-			c.str("\n]\n")
+			c.Str("\n]\n")
 		}
 	case PathSTIX:
-		c.str("\n]}\n")
+		c.Str("\n]}\n")
 	}
-	_ = c.flush() // a client that went away is not an error of ours
+	_ = c.Flush() // a client that went away is not an error of ours
 }
 
 // each calls fn for every ban active at now in the family (0 for both),
@@ -174,19 +171,19 @@ func parseFamily(rawQuery string) (int, bool) {
 }
 
 // writePlain writes d's value on a line of its own.
-func writePlain(c *chunkWriter, d *phalanx.Decision) {
-	c.buf = appendValue(c.buf, d.Value)
-	c.buf = append(c.buf, '\n')
-	c.n++
-	c.maybeFlush()
+func writePlain(c *jsonout.Chunked, d *phalanx.Decision) {
+	c.Buf = appendValue(c.Buf, d.Value)
+	c.Buf = append(c.Buf, '\n')
+	c.N++
+	c.MaybeFlush()
 }
 
 // writeJSONItem writes d as an element of the JSON feed's array:
 //
 //	{"value":"192.0.2.1","scope":"Ip","origin":"self","scenario":"ssh-bf","until":"2026-01-01T04:00:00Z"}
-func writeJSONItem(c *chunkWriter, d *phalanx.Decision) {
-	b := c.buf
-	if c.n > 0 {
+func writeJSONItem(c *jsonout.Chunked, d *phalanx.Decision) {
+	b := c.Buf
+	if c.N > 0 {
 		b = append(b, ',')
 	}
 	b = append(b, "\n{\"value\":\""...)
@@ -200,17 +197,17 @@ func writeJSONItem(c *chunkWriter, d *phalanx.Decision) {
 	b = append(b, `,"until":"`...)
 	b = clampTime(d.Until).AppendFormat(b, time.RFC3339)
 	b = append(b, `"}`...)
-	c.buf = b
-	c.n++
-	c.maybeFlush()
+	c.Buf = b
+	c.N++
+	c.MaybeFlush()
 }
 
 // writeSTIXItem writes d as an indicator object of the bundle.
-func (o *out) writeSTIXItem(c *chunkWriter, d *phalanx.Decision) {
-	c.buf = append(c.buf, ',', '\n')
-	c.buf = o.stix.appendIndicator(c.buf, d)
-	c.n++
-	c.maybeFlush()
+func (o *out) writeSTIXItem(c *jsonout.Chunked, d *phalanx.Decision) {
+	c.Buf = append(c.Buf, ',', '\n')
+	c.Buf = o.stix.appendIndicator(c.Buf, d)
+	c.N++
+	c.MaybeFlush()
 }
 
 // appendValue appends p as the feeds write it: a single address without
@@ -239,32 +236,4 @@ func writeMessage(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
-}
-
-// chunkWriter gathers a response and writes it in chunks of writeChunk
-// bytes. After the first failed write it writes nothing more.
-type chunkWriter struct {
-	w   io.Writer
-	buf []byte
-	err error
-	n   int // items written
-}
-
-func (c *chunkWriter) str(s string) {
-	c.buf = append(c.buf, s...)
-	c.maybeFlush()
-}
-
-func (c *chunkWriter) maybeFlush() {
-	if len(c.buf) >= writeChunk {
-		_ = c.flush()
-	}
-}
-
-func (c *chunkWriter) flush() error {
-	if c.err == nil && len(c.buf) > 0 {
-		_, c.err = c.w.Write(c.buf)
-	}
-	c.buf = c.buf[:0]
-	return c.err
 }

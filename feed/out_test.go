@@ -20,6 +20,7 @@ import (
 
 	"phalanx"
 	"phalanx/decision"
+	"phalanx/jsonout"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -497,7 +498,7 @@ func TestOutStreams(t *testing.T) {
 			t.Errorf("%s: status %d, %d writes", path, w.status, len(w.writes))
 		}
 		for _, size := range w.writes {
-			if size > writeChunk+4096 {
+			if size > jsonout.ChunkSize+4096 {
 				t.Errorf("%s: a write of %d bytes", path, size)
 			}
 		}

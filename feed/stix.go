@@ -5,6 +5,8 @@ import (
 	"crypto/sha1"
 	"time"
 
+	"phalanx/jsonout"
+
 	"phalanx"
 )
 
@@ -154,11 +156,11 @@ func (p *stixProducer) appendIndicator(b []byte, d *phalanx.Decision) []byte {
 	b = append(b, `","name":"ban `...)
 	b = appendValue(b, d.Value)
 	b = append(b, `","description":"phalanx `...)
-	b = appendJSONEscaped(b, string(d.Origin))
+	b = jsonout.AppendEscaped(b, string(d.Origin))
 	b = append(b, " ban"...)
 	if s := scenarioOf(d); s != "" {
 		b = append(b, ": "...)
-		b = appendJSONEscaped(b, s)
+		b = jsonout.AppendEscaped(b, s)
 	}
 	b = append(b, `","indicator_types":["malicious-activity"],"pattern":"[ipv`...)
 	if d.Value.Addr().Is4() {

@@ -3,7 +3,8 @@ package lapi
 import (
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"phalanx/jsonout"
 
 	"phalanx"
 )
@@ -44,13 +45,13 @@ func appendDecision(b []byte, d *phalanx.Decision, now time.Time) []byte {
 	b = append(b, `","id":`...)
 	b = strconv.AppendUint(b, d.ID, 10)
 	b = append(b, `,"origin":`...)
-	b = appendString(b, originName(d.Origin))
+	b = jsonout.AppendString(b, originName(d.Origin))
 	b = append(b, `,"scenario":`...)
-	b = appendString(b, scenarioOf(d))
+	b = jsonout.AppendString(b, scenarioOf(d))
 	b = append(b, `,"scope":"`...)
 	b = append(b, d.Scope()...)
 	b = append(b, `","type":`...)
-	b = appendString(b, typeOf(d))
+	b = jsonout.AppendString(b, typeOf(d))
 	b = append(b, `,"until":"`...)
 	b = d.Until.UTC().AppendFormat(b, time.RFC3339)
 	b = append(b, `","value":"`...)
@@ -104,62 +105,4 @@ func appendSeconds(b []byte, d time.Duration) []byte {
 	}
 	b = strconv.AppendUint(b, sec, 10)
 	return append(b, 's')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string, escaping as encoding/json does:
-// quotes, backslashes, control characters, <, >, &, U+2028 and U+2029, and
-// invalid UTF-8 replaced by U+FFFD. Scenario names and reasons may carry
-// text an attacker chose.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

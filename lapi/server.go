@@ -24,13 +24,11 @@ import (
 
 	"phalanx"
 	"phalanx/decision"
+	"phalanx/jsonout"
 )
 
 // DefaultMaxBody is Config.MaxBody's default: 1 MiB.
 const DefaultMaxBody = 1 << 20
-
-// writeChunk is how many bytes of a response are gathered before each write.
-const writeChunk = 64 << 10
 
 // Config is the server's configuration.
 type Config struct {
@@ -110,7 +108,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 // writeMessage writes CrowdSec's error shape, {"message":"…"}.
 func writeMessage(w http.ResponseWriter, status int, msg string) {
-	b := append([]byte(`{"message":`), appendString(nil, msg)...)
+	b := append([]byte(`{"message":`), jsonout.AppendString(nil, msg)...)
 	b = append(b, '}')
 	w.Header().Set("Content-Type", contentJSON)
 	w.WriteHeader(status)
@@ -143,7 +141,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, name string) {
 	startup := q.Get("startup") == "true"
 	w.Header().Set("Content-Type", contentJSON)
 	w.WriteHeader(http.StatusOK)
-	out := &chunkWriter{w: w, buf: make([]byte, 0, writeChunk+1024)}
+	out := jsonout.NewChunked(w)
 
 	var next cursor
 	var nNew, nDeleted int
@@ -153,8 +151,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, name string) {
 		next = upTo
 		if ok {
 			added, deleted := delta(ch)
-			out.str(`{"new":`)
-			l := out.list()
+			out.Str(`{"new":`)
+			l := decisionList(out)
 			for i := range added {
 				d := &added[i]
 				if d.Until.After(now) && f.match(d) {
@@ -162,15 +160,15 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, name string) {
 				}
 			}
 			nNew = l.end()
-			out.str(`,"deleted":`)
-			l = out.list()
+			out.Str(`,"deleted":`)
+			l = decisionList(out)
 			for i := range deleted {
 				if f.match(&deleted[i]) {
 					l.item(&deleted[i], now)
 				}
 			}
 			nDeleted = l.end()
-			out.str(`}`)
+			out.Str(`}`)
 		} else {
 			full = true
 		}
@@ -181,20 +179,20 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, name string) {
 		// Every active decision. The cursor was taken before the table is
 		// read: a change made during the read is sent again next time,
 		// never lost.
-		out.str(`{"new":`)
-		l := out.list()
+		out.Str(`{"new":`)
+		l := decisionList(out)
 		s.table.All(func(d phalanx.Decision) bool {
 			if d.Until.After(now) && f.match(&d) {
 				l.item(&d, now)
 			}
-			return out.err == nil
+			return out.Err == nil
 		})
 		nNew = l.end()
-		out.str(`,"deleted":`)
-		out.list().end()
-		out.str(`}`)
+		out.Str(`,"deleted":`)
+		decisionList(out).end()
+		out.Str(`}`)
 	}
-	if err := out.flush(); err != nil {
+	if err := out.Flush(); err != nil {
 		// The bouncer did not get it all: keep its cursor, so that its
 		// next pull sends the same changes again.
 		s.log.Debug("bouncer stream cut", "bouncer", name, "err", err)
@@ -223,8 +221,8 @@ func (s *Server) decisions(w http.ResponseWriter, r *http.Request, name string) 
 	now := s.now()
 	w.Header().Set("Content-Type", contentJSON)
 	w.WriteHeader(http.StatusOK)
-	out := &chunkWriter{w: w, buf: make([]byte, 0, 4096)}
-	list := out.nullList()
+	out := jsonout.NewChunked(w)
+	list := nullList(out)
 	switch {
 	case l.hasValue && !l.value.IsValid():
 		// A value that is no address or range matches nothing.
@@ -247,11 +245,11 @@ func (s *Server) decisions(w http.ResponseWriter, r *http.Request, name string) 
 			if d.Active(now) && l.match(&d) {
 				list.item(&d, now)
 			}
-			return out.err == nil
+			return out.Err == nil
 		})
 	}
 	list.end()
-	if err := out.flush(); err != nil {
+	if err := out.Flush(); err != nil {
 		return
 	}
 	if err := s.keys.pulled(name, nil, now); err != nil {
@@ -285,67 +283,40 @@ func (s *Server) usageMetrics(w http.ResponseWriter, r *http.Request, name strin
 	w.WriteHeader(http.StatusCreated)
 }
 
-// chunkWriter gathers a response and writes it in chunks of writeChunk
-// bytes. After a failed write it drops everything; err says why.
-type chunkWriter struct {
-	w   io.Writer
-	buf []byte
-	err error
-}
-
-func (c *chunkWriter) str(s string) {
-	c.buf = append(c.buf, s...)
-	c.maybeFlush()
-}
-
-func (c *chunkWriter) maybeFlush() {
-	if len(c.buf) >= writeChunk {
-		_ = c.flush()
-	}
-}
-
-func (c *chunkWriter) flush() error {
-	if c.err == nil && len(c.buf) > 0 {
-		_, c.err = c.w.Write(c.buf)
-	}
-	c.buf = c.buf[:0]
-	return c.err
-}
-
 // list starts a JSON array of decisions written as "[]" when empty: the
 // stream's lists. CrowdSec 1.4 writes null there and newer versions (in
 // chunked mode) [], so bouncers meet both; Debian's firewall bouncer 0.0.25
 // was run against both (TestFirewallBouncerInterop runs it against this
 // server), and [] is the one every JSON client can iterate.
-func (c *chunkWriter) list() *listWriter { return &listWriter{c: c, empty: "[]"} }
+func decisionList(c *jsonout.Chunked) *listWriter { return &listWriter{c: c, empty: "[]"} }
 
 // nullList starts a JSON array of decisions written as null when empty:
 // /v1/decisions, where live-mode bouncers take null as "not banned", as
 // CrowdSec answers.
-func (c *chunkWriter) nullList() *listWriter { return &listWriter{c: c, empty: "null"} }
+func nullList(c *jsonout.Chunked) *listWriter { return &listWriter{c: c, empty: "null"} }
 
 type listWriter struct {
-	c     *chunkWriter
+	c     *jsonout.Chunked
 	empty string
 	n     int
 }
 
 func (l *listWriter) item(d *phalanx.Decision, now time.Time) {
 	if l.n == 0 {
-		l.c.buf = append(l.c.buf, '[')
+		l.c.Buf = append(l.c.Buf, '[')
 	} else {
-		l.c.buf = append(l.c.buf, ',')
+		l.c.Buf = append(l.c.Buf, ',')
 	}
 	l.n++
-	l.c.buf = appendDecision(l.c.buf, d, now)
-	l.c.maybeFlush()
+	l.c.Buf = appendDecision(l.c.Buf, d, now)
+	l.c.MaybeFlush()
 }
 
 func (l *listWriter) end() int {
 	if l.n == 0 {
-		l.c.str(l.empty)
+		l.c.Str(l.empty)
 	} else {
-		l.c.str("]")
+		l.c.Str("]")
 	}
 	return l.n
 }
