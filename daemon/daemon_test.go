@@ -31,16 +31,29 @@ type member struct {
 
 func startMember(t *testing.T, dir, logPath string) *member {
 	t.Helper()
+	return startWith(t, dir, logPath, nil)
+}
+
+// startWith starts a daemon on dir tailing logPath, with enforcement off and
+// the API on a free loopback port unless mod changes the configuration or
+// the options, and waits until it serves.
+func startWith(t *testing.T, dir, logPath string, mod func(*config.File, *daemon.Options)) *member {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Daemon.API = "127.0.0.1:0"
 	cfg.Daemon.Enforce = "none"
 	cfg.Daemon.Sources = []string{logPath}
-	ctx, cancel := context.WithCancel(context.Background())
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	d, err := daemon.New(ctx, daemon.Options{DataDir: dir, Config: cfg, Logger: logger})
+	opts := daemon.Options{DataDir: dir, Logger: logger}
+	if mod != nil {
+		mod(&cfg, &opts)
+	}
+	opts.Config = cfg
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := daemon.New(ctx, opts)
 	if err != nil {
 		cancel()
 		t.Fatal(err)

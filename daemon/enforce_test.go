@@ -1,11 +1,8 @@
 package daemon_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -26,29 +23,10 @@ func startEnforcing(t *testing.T, ns *netns.NS, dir, logPath string) *member {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Default()
-	cfg.Daemon.API = "127.0.0.1:0"
-	cfg.Daemon.Enforce = "nftables"
-	cfg.Daemon.Sources = []string{logPath}
-	ctx, cancel := context.WithCancel(context.Background())
-	d, err := daemon.New(ctx, daemon.Options{DataDir: dir, Config: cfg, NetNS: fd,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	m := &member{t: t, d: d, cancel: cancel, done: make(chan error, 1), dir: dir, log: logPath}
-	go func() { m.done <- d.Run(ctx) }()
-	select {
-	case <-d.Ready():
-	case err := <-m.done:
-		t.Fatalf("daemon stopped: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("daemon not ready within 20s")
-	}
-	waitFor(t, 10*time.Second, "API address", func() bool { return d.Addr() != "" })
-	t.Cleanup(m.stop)
-	return m
+	return startWith(t, dir, logPath, func(c *config.File, o *daemon.Options) {
+		c.Daemon.Enforce = "nftables"
+		o.NetNS = fd
+	})
 }
 
 // dialFrom tries a TCP connection from src (inside client) to dst.

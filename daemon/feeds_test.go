@@ -1,9 +1,7 @@
 package daemon_test
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -27,21 +25,10 @@ func TestFeedInAndOut(t *testing.T) {
 	defer srv.Close()
 
 	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.Daemon.API = "127.0.0.1:0"
-	cfg.Daemon.Enforce = "none"
-	cfg.Daemon.Sources = []string{filepath.Join(dir, "auth.log")}
-	cfg.Feeds.Sources = []feed.Source{{Name: "test", URL: srv.URL, Format: "drop", Interval: time.Hour}}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	d, err := daemon.New(ctx, daemon.Options{DataDir: filepath.Join(dir, "data"), Config: cfg,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	go d.Run(ctx)
-	<-d.Ready()
+	m := startWith(t, filepath.Join(dir, "data"), filepath.Join(dir, "auth.log"), func(c *config.File, _ *daemon.Options) {
+		c.Feeds.Sources = []feed.Source{{Name: "test", URL: srv.URL, Format: "drop", Interval: time.Hour}}
+	})
+	d := m.d
 	waitFor(t, 10*time.Second, "the feed's bans", func() bool {
 		_, a := d.Table().Lookup(netip.MustParseAddr("198.51.100.77"), time.Now())
 		_, b := d.Table().Lookup(netip.MustParseAddr("203.0.113.9"), time.Now())
@@ -60,8 +47,6 @@ func TestFeedInAndOut(t *testing.T) {
 		t.Errorf("%d decisions, want 2", n)
 	}
 
-	m := &member{t: t, d: d, dir: filepath.Join(dir, "data")}
-	waitFor(t, 10*time.Second, "API address", func() bool { return d.Addr() != "" })
 	var res map[string]string
 	if code := m.admin("POST", "/api/bouncers", nil); code != 400 {
 		t.Errorf("bouncer add without a name: %d", code)

@@ -1,15 +1,11 @@
 package daemon_test
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"phalanx/config"
 	"phalanx/daemon"
@@ -20,22 +16,10 @@ import (
 // a pardon makes it 200 again, and an untrusted peer cannot forge its way.
 func TestForwardAuthFollowsDecisions(t *testing.T) {
 	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.Daemon.API = "127.0.0.1:0"
-	cfg.Daemon.Enforce = "none"
-	cfg.Daemon.Sources = []string{filepath.Join(dir, "auth.log")}
-	cfg.ForwardAuth.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	dataDir := filepath.Join(dir, "data")
-	d, err := daemon.New(ctx, daemon.Options{DataDir: dataDir, Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	go d.Run(ctx)
-	<-d.Ready()
-	waitFor(t, 10*time.Second, "API address", func() bool { return d.Addr() != "" })
+	startWith(t, dataDir, filepath.Join(dir, "auth.log"), func(c *config.File, _ *daemon.Options) {
+		c.ForwardAuth.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	})
 	info, err := daemon.ReadClientInfo(dataDir)
 	if err != nil {
 		t.Fatal(err)

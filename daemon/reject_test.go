@@ -18,20 +18,7 @@ import (
 // fabric: malformed, from a stranger, signed by the wrong key, replayed,
 // stale. None is applied; each is counted by its reason.
 func TestForgedReportsAreRejected(t *testing.T) {
-	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.Daemon.API = "127.0.0.1:0"
-	cfg.Daemon.Enforce = "none"
-	cfg.Daemon.Sources = []string{filepath.Join(dir, "auth.log")}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	d, err := New(ctx, Options{DataDir: filepath.Join(dir, "data"), Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	go d.Run(ctx)
-	<-d.Ready()
+	d, ctx := runTestDaemon(t)
 
 	stranger, err := identity.Generate()
 	if err != nil {
@@ -92,4 +79,30 @@ func TestForgedReportsAreRejected(t *testing.T) {
 		t.Errorf("rejections by reason: %v; want at least 4 distinct reasons", rej)
 	}
 	t.Logf("rejected by reason: %v", rej)
+}
+
+// runTestDaemon starts a daemon with enforcement off and the API on a free
+// loopback port, and waits until it has caught up; it stops with the test.
+func runTestDaemon(t *testing.T) (*Daemon, context.Context) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := config.Default()
+	cfg.Daemon.API = "127.0.0.1:0"
+	cfg.Daemon.Enforce = "none"
+	cfg.Daemon.Sources = []string{filepath.Join(dir, "auth.log")}
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := New(ctx, Options{DataDir: filepath.Join(dir, "data"), Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); d.Close() })
+	go d.Run(ctx)
+	<-d.Ready()
+	for deadline := time.Now().Add(10 * time.Second); d.Addr() == ""; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the API did not start within 10s")
+		}
+	}
+	return d, ctx
 }

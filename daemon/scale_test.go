@@ -1,14 +1,11 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -16,7 +13,6 @@ import (
 	"time"
 
 	"phalanx"
-	"phalanx/config"
 )
 
 func rssMiB(t *testing.T) float64 {
@@ -41,23 +37,7 @@ func TestScale1M(t *testing.T) {
 	if os.Getenv("PHALANX_BENCH") == "" {
 		t.Skip("benchmark: set PHALANX_BENCH=1")
 	}
-	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.Daemon.API = "127.0.0.1:0"
-	cfg.Daemon.Enforce = "none"
-	cfg.Daemon.Sources = []string{filepath.Join(dir, "auth.log")}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	d, err := New(ctx, Options{DataDir: filepath.Join(dir, "data"), Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	go d.Run(ctx)
-	<-d.Ready()
-	for d.Addr() == "" {
-		time.Sleep(time.Millisecond)
-	}
+	d, _ := runTestDaemon(t)
 	runtime.GC()
 	t.Logf("idle daemon: RSS %.1f MiB", rssMiB(t))
 

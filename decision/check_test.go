@@ -12,25 +12,51 @@ import (
 )
 
 // check verifies the table's internal invariants: every index agrees with
-// the arena, the heap is a heap, and the range filters cover every range.
+// the entries, the heap is a heap, and the range filters cover every range.
 func (t *Table) check() error {
-	live := 0
+	live, apart := 0, 0
 	chains := map[key][]int32{}
 	labelUse := map[int32]int32{}
+	x := &t.exact
+	if len(x.ents) != len(x.tags) {
+		return fmt.Errorf("index has %d tags and %d entries", len(x.tags), len(x.ents))
+	}
+	refs := make([]int32, 0, len(t.ents)+len(x.tags))
 	for i := range t.ents {
-		e := &t.ents[i]
+		refs = append(refs, int32(i))
+	}
+	for pos := range x.tags {
+		refs = append(refs, xref(pos))
+	}
+	for _, i := range refs {
+		e := t.at(i)
 		if e.flags&flagLive == 0 {
+			if i < none && (x.tags[xpos(i)] != 0 || *e != (entry{})) {
+				return fmt.Errorf("index slot %d: tag %d on a dead entry %+v", xpos(i), x.tags[xpos(i)], *e)
+			}
 			continue
 		}
 		live++
-		if j, ok := t.byID[e.id]; !ok || j != int32(i) {
-			return fmt.Errorf("slot %d (id %d): byID has %d, %v", i, e.id, j, ok)
+		if v, ok := t.byID[e.id]; !ok || v != t.whereIs(i) {
+			return fmt.Errorf("entry %d (id %d): byID has %#x, %v", i, e.id, v, ok)
 		}
-		if int(e.heap) >= len(t.expiry) || t.expiry[e.heap] != int32(i) {
-			return fmt.Errorf("slot %d: heap position %d wrong", i, e.heap)
+		if j, ok := t.find(e.id); !ok || j != i {
+			return fmt.Errorf("entry %d (id %d): find gives %d, %v", i, e.id, j, ok)
 		}
-		chains[e.key()] = append(chains[e.key()], int32(i))
+		if e.heap < 0 || int(e.heap) >= len(t.expiry) || t.expiry[e.heap] != i {
+			return fmt.Errorf("entry %d: heap position %d wrong", i, e.heap)
+		}
+		chains[e.key()] = append(chains[e.key()], i)
 		labelUse[e.label]++
+		if e.flags&flagReason != 0 {
+			apart++
+			if _, ok := t.reasons[e.id]; !ok || t.labels[e.label].reason != "" {
+				return fmt.Errorf("entry %d (id %d): reason kept apart is missing or doubled", i, e.id)
+			}
+		}
+	}
+	if apart != len(t.reasons) {
+		return fmt.Errorf("%d reasons kept apart; %d entries say so", len(t.reasons), apart)
 	}
 	if live != t.n || len(t.byID) != t.n || len(t.expiry) != t.n {
 		return fmt.Errorf("counts: live %d, n %d, byID %d, heap %d", live, t.n, len(t.byID), len(t.expiry))
@@ -48,9 +74,14 @@ func (t *Table) check() error {
 	exact, ranges := 0, 0
 	for k, members := range chains {
 		seen := 0
-		for i := t.chain(k); i != none; i = t.ents[i].next {
-			if t.ents[i].key() != k {
-				return fmt.Errorf("chain of %v holds %v", k.prefix(), t.ents[i].key().prefix())
+		head := t.chain(k)
+		for i := head; i != none; i = t.at(i).next {
+			if t.at(i).key() != k {
+				return fmt.Errorf("chain of %v holds %v", k.prefix(), t.at(i).key().prefix())
+			}
+			// Only an address's first entry lives in the index.
+			if (i < none) != (i == head && k.full()) {
+				return fmt.Errorf("chain of %v: entry %d in the wrong store", k.prefix(), i)
 			}
 			seen++
 		}
@@ -72,36 +103,31 @@ func (t *Table) check() error {
 	if t.ranges.Size() != ranges {
 		return fmt.Errorf("trie holds %d prefixes; %d ranges stored", t.ranges.Size(), ranges)
 	}
-	x := &t.exact
 	used := 0
 	for pos, g := range x.tags {
 		if g == 0 {
 			continue
 		}
 		used++
-		i := x.heads[pos]
-		e := &t.ents[i]
+		e := &x.ents[pos]
 		if e.flags&flagLive == 0 || !e.key().full() {
-			return fmt.Errorf("index slot %d points at slot %d, not a live address", pos, i)
+			return fmt.Errorf("index slot %d does not hold a live address", pos)
 		}
-		h := t.hashKey(e.hi, e.lo, e.flags&flag6)
+		h := t.entryHash(e)
 		if tagOf(h) != g {
 			return fmt.Errorf("index slot %d: stale tag", pos)
 		}
-		for q := x.home(h); q != uint64(pos); q = (q + 1) & x.mask() {
+		for q := x.home(h); q != pos; q = x.next(q) {
 			if x.tags[q] == 0 {
 				return fmt.Errorf("index slot %d unreachable from its home %d", pos, x.home(h))
 			}
 		}
 	}
-	if len(x.heads) != len(x.tags) {
-		return fmt.Errorf("index has %d tags and %d heads", len(x.tags), len(x.heads))
-	}
 	if used != x.n || used != exact {
 		return fmt.Errorf("index holds %d slots, counts %d; %d addresses stored", used, x.n, exact)
 	}
-	if x.n > 0 && 2*x.n > len(x.tags) {
-		return fmt.Errorf("index over half full: %d of %d", x.n, len(x.tags))
+	if x.n > 0 && 5*x.n > 4*len(x.tags) {
+		return fmt.Errorf("index over 4/5 full: %d of %d", x.n, len(x.tags))
 	}
 	for i, refs := range t.labelRefs {
 		if refs != labelUse[int32(i)] {
@@ -238,9 +264,120 @@ func TestLookupAllocates(t *testing.T) {
 }
 
 func TestEntrySize(t *testing.T) {
-	// The layout comment on entry, the memory budget and the two-line fetch
-	// in exactHead all assume 80 bytes.
-	if n := unsafe.Sizeof(entry{}); n != 80 {
-		t.Errorf("entry is %d bytes; want 80", n)
+	// The layout comment on entry, the memory budget and the one-line
+	// read in exactHead all assume 64 bytes.
+	if n := unsafe.Sizeof(entry{}); n != 64 {
+		t.Errorf("entry is %d bytes; want 64", n)
+	}
+}
+
+// All must see every decision stored throughout exactly once even when the
+// exact index grows and shifts entries between its chunks.
+func TestAllWhileIndexMoves(t *testing.T) {
+	tab := NewTable()
+	want := map[uint64]bool{}
+	for i := range 3 * allChunk {
+		d := mustAdd(t, tab, ban(fmt.Sprintf("10.1.%d.%d/32", i/256, i%256), time.Hour))
+		want[d.ID] = true
+		if i%3 == 0 { // a second Type, so that deletes promote chain tails
+			c := ban(fmt.Sprintf("10.1.%d.%d/32", i/256, i%256), time.Hour)
+			c.Type = "captcha"
+			want[mustAdd(t, tab, c).ID] = true
+		}
+	}
+	seen := map[uint64]int{}
+	added, grew := 0, 0
+	tab.All(func(d phalanx.Decision) bool {
+		seen[d.ID]++
+		if want[d.ID] && d.Type == "ban" && d.ID%3 == 0 {
+			tab.Delete(d.ID) // shifts or promotes
+			delete(want, d.ID)
+		}
+		if len(seen)%8 != 0 {
+			return true
+		}
+		size := len(tab.exact.tags)
+		for range 40 { // enough to make the index grow a few times
+			a := netip.AddrFrom4([4]byte{10, 2, byte(added >> 8), byte(added)})
+			mustAdd(t, tab, ban(netip.PrefixFrom(a, 32).String(), time.Hour))
+			added++
+		}
+		if len(tab.exact.tags) != size {
+			grew++
+		}
+		return true
+	})
+	if grew == 0 {
+		t.Fatal("the index never grew during All; the test proves nothing")
+	}
+	for id := range want {
+		if seen[id] != 1 {
+			t.Fatalf("decision %d seen %d times", id, seen[id])
+		}
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("decision %d seen %d times", id, n)
+		}
+	}
+	if err := tab.check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Past maxLabels labels, new reasons are kept apart; every path must still
+// return them and drop them.
+func TestManyReasons(t *testing.T) {
+	tab := NewTable()
+	n := maxLabels + 300
+	ids := make([]uint64, n)
+	for i := range n {
+		d := ban(fmt.Sprintf("10.3.%d.%d/32", i/256, i%256), time.Hour)
+		d.Reason = fmt.Sprintf("reason %d", i)
+		ids[i] = mustAdd(t, tab, d).ID
+	}
+	if len(tab.reasons) != n-maxLabels {
+		t.Fatalf("%d reasons apart, %d labels: the cap did not apply", len(tab.reasons), len(tab.labelIdx))
+	}
+	if err := tab.check(); err != nil {
+		t.Fatal(err)
+	}
+	want := func(i int) string { return fmt.Sprintf("reason %d", i) }
+	for _, i := range []int{0, maxLabels - 1, maxLabels, n - 1} {
+		a := netip.AddrFrom4([4]byte{10, 3, byte(i / 256), byte(i % 256)})
+		if d, ok := tab.Lookup(a, t0); !ok || d.Reason != want(i) {
+			t.Errorf("Lookup(%v).Reason = %q; want %q", a, d.Reason, want(i))
+		}
+		if d, ok := tab.Get(ids[i]); !ok || d.Reason != want(i) {
+			t.Errorf("Get(%d).Reason = %q; want %q", ids[i], d.Reason, want(i))
+		}
+	}
+	// A later decision replacing one with its reason apart.
+	r := maxLabels + 100 // kept apart
+	d := ban(fmt.Sprintf("10.3.%d.%d/32", r/256, r%256), 2*time.Hour)
+	d.Reason = "replacement"
+	if s, old := tab.Add(d); old == nil || s.Reason != "replacement" || old.Reason != want(r) {
+		t.Errorf("Add replaced %+v with %+v", old, s)
+	}
+	seen := 0
+	tab.All(func(d phalanx.Decision) bool {
+		if d.Reason == "" {
+			t.Errorf("All gave %d without its reason", d.ID)
+		}
+		seen++
+		return true
+	})
+	if seen != n {
+		t.Errorf("All gave %d decisions; want %d", seen, n)
+	}
+	for _, id := range ids {
+		tab.Delete(id)
+	}
+	tab.DeleteValue(d.Value)
+	if tab.Len() != 0 || len(tab.reasons) != 0 || len(tab.labelIdx) != 0 {
+		t.Errorf("after deleting all: Len %d, reasons apart %d, labels %d", tab.Len(), len(tab.reasons), len(tab.labelIdx))
+	}
+	if err := tab.check(); err != nil {
+		t.Fatal(err)
 	}
 }

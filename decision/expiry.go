@@ -4,20 +4,20 @@ package decision
 // that a deleted or replaced decision leaves the heap in O(log n).
 
 func (t *Table) push(i int32) {
-	t.ents[i].heap = int32(len(t.expiry))
+	t.at(i).heap = int32(len(t.expiry))
 	t.expiry = append(t.expiry, i)
 	t.up(len(t.expiry) - 1)
 }
 
 func (t *Table) less(a, b int) bool {
-	x, y := &t.ents[t.expiry[a]], &t.ents[t.expiry[b]]
+	x, y := t.at(t.expiry[a]), t.at(t.expiry[b])
 	return before(x.untilSec, x.untilNsec, y.untilSec, y.untilNsec)
 }
 
 func (t *Table) swap(a, b int) {
 	t.expiry[a], t.expiry[b] = t.expiry[b], t.expiry[a]
-	t.ents[t.expiry[a]].heap = int32(a)
-	t.ents[t.expiry[b]].heap = int32(b)
+	t.at(t.expiry[a]).heap = int32(a)
+	t.at(t.expiry[b]).heap = int32(b)
 }
 
 func (t *Table) up(j int) {

@@ -13,27 +13,27 @@ const maxSlots = math.MaxInt32
 
 // Entry flags.
 const (
-	flag6    uint8 = 1 << iota // the value is an IPv6 prefix
-	flagLive                   // the slot holds a stored decision
+	flag6      uint8 = 1 << iota // the value is an IPv6 prefix
+	flagLive                     // the slot holds a stored decision
+	flagReason                   // the Reason is in Table.reasons, not in the label
 )
 
-// entry is one stored decision in the arena, 80 bytes. Everything a lookup
-// returns is in it or in the few interned labels, so that a hit reads one
-// place in the arena: two cache lines, which the first and last fields
-// straddle, so that a lookup, reading both at once, fetches both lines in
-// parallel. Times are Unix seconds and nanoseconds, which hold every
-// time.Time (UnixNano would overflow outside 1678-2262).
+// entry is one stored decision, 64 bytes: one cache line, as the index
+// slots that hold entries are aligned to lines (a large slice starts on a
+// page). Everything a lookup returns is in it or in its interned label
+// (Reason included, see label), so that a hit reads one line. Times are Unix seconds
+// and nanoseconds, which hold every time.Time (UnixNano would overflow
+// outside 1678-2262).
 type entry struct {
 	lo        uint64 // the prefix's address, big-endian halves; IPv4 in the low 32 bits of lo
 	hi        uint64
 	id        uint64
-	reason    string
 	startSec  int64
 	untilSec  int64
 	startNsec int32
 	untilNsec int32
 	label     int32 // index into Table.labels
-	next      int32 // next entry in the same chain, or the next free slot
+	next      int32 // next entry in the same chain (in the arena), or the next free arena slot
 	heap      int32 // position in Table.expiry
 	bits      uint8
 	flags     uint8
@@ -82,8 +82,11 @@ func (k key) full() bool { return k.fam == 0 && k.bits == 32 || k.fam != 0 && k.
 
 // Entries are kept in chains, linked through entry.next: one chain per
 // prefix, holding its decisions of different Types in the order they came.
+// An address's chain starts in its exact index slot and goes on in the
+// arena; a range's chain lies in the arena, its first entry named by the
+// trie.
 
-// chain returns the first entry of k's chain.
+// chain returns the reference of k's first entry, or none.
 func (t *Table) chain(k key) int32 {
 	if !k.full() {
 		if i, ok := t.ranges.Get(k.prefix()); ok {
@@ -92,45 +95,35 @@ func (t *Table) chain(k key) int32 {
 		return none
 	}
 	if pos := t.exactFind(k, t.hashKey(k.hi, k.lo, k.fam)); pos >= 0 {
-		return t.exact.heads[pos]
+		return xref(pos)
 	}
 	return none
 }
 
-// setChain makes i the first entry of k's chain; none removes the chain.
-func (t *Table) setChain(k key, i int32) {
-	if !k.full() {
-		p := k.prefix()
-		if i != none {
-			t.ranges.Insert(p, i)
-			t.cover(k.fam).set(k, true)
-			return
-		}
-		t.ranges.Delete(p)
-		t.uncover(k)
+// setRange makes arena slot i the first entry of the range k's chain; none
+// removes the chain.
+func (t *Table) setRange(k key, i int32) {
+	p := k.prefix()
+	if i != none {
+		t.ranges.Insert(p, i)
+		t.cover(k.fam).set(k, true)
 		return
 	}
-	h := t.hashKey(k.hi, k.lo, k.fam)
-	pos := t.exactFind(k, h)
-	switch {
-	case pos < 0:
-		t.exactInsert(h, i)
-	case i == none:
-		t.exactRemove(pos)
-	default:
-		t.exact.heads[pos] = i
-	}
+	t.ranges.Delete(p)
+	t.uncover(k)
 }
 
 // active returns the entry of the chain at head that is active at (ns, nn)
 // and ends last, or none.
 func (t *Table) active(head int32, ns int64, nn int32) int32 {
 	best := none
-	for i := head; i != none; i = t.ents[i].next {
-		e := &t.ents[i]
-		if e.activeAt(ns, nn) && (best == none || before(t.ents[best].untilSec, t.ents[best].untilNsec, e.untilSec, e.untilNsec)) {
-			best = i
+	var b *entry
+	for i := head; i != none; {
+		e := t.at(i)
+		if e.activeAt(ns, nn) && (b == nil || before(b.untilSec, b.untilNsec, e.untilSec, e.untilNsec)) {
+			best, b = i, e
 		}
+		i = e.next
 	}
 	return best
 }

@@ -3,12 +3,13 @@
 // a longest-prefix match over exact addresses and ranges, IPv4 and IPv6.
 //
 // It is the index that enforcers and the decision API read, tens of
-// thousands of times a second, so reads are concurrent and cheap: the
-// decisions sit in an arena indexed by int32, single addresses in an
-// open-addressing hash index with a one-byte tag per slot (a clean address
-// reads only the tags), ranges in a multibit
-// trie (github.com/gaissmai/bart) behind per-family bitmaps that let most
-// clean addresses skip it.
+// thousands of times a second, so reads are concurrent and cheap: decisions
+// on single addresses sit in the slots of an open-addressing hash index,
+// with a one-byte tag per slot in front (a clean address reads only the
+// tags, a banned one a single 64-byte slot after them); decisions on ranges
+// sit in an arena indexed by int32, found through a multibit trie
+// (github.com/gaissmai/bart) behind per-family bitmaps that let most clean
+// addresses skip it.
 //
 // It must not decide anything: it stores what it is given (the arbiter and
 // operators decide, and they check territory), does no I/O, reads no clock
@@ -41,19 +42,20 @@ const allChunk = 512
 type Table struct {
 	mu sync.RWMutex
 
-	ents     []entry // arena; slots are reused through the free list
+	ents     []entry // arena of range entries and chain tails; slots are reused through the free list
 	freeSlot int32   // head of the free list threaded through entry.next
 
-	exact  exactIndex        // single addresses -> chain
+	exact  exactIndex        // single addresses: their chains' first entries
 	seed   [2]uint64         // hashKey's key
 	ranges bart.Table[int32] // other prefixes -> chain
 	cover4 blocks            // which IPv4 /20 blocks a range overlaps
 	cover6 blocks            // which IPv6 /24 blocks a range overlaps
-	byID   map[uint64]int32
+	byID   map[uint64]uint64 // where each decision is (see find)
 
 	expiry []int32 // min-heap of slots by Until
 
 	labels    []label
+	reasons   map[uint64]string // by ID, the reasons kept out of labels
 	labelRefs []int32
 	labelIdx  map[label]int32
 	labelFree []int32
@@ -69,8 +71,9 @@ func NewTable() *Table {
 		cover4:   blocks{width: 20},
 		cover6:   blocks{width: 24},
 		seed:     [2]uint64{rand.Uint64(), rand.Uint64()},
-		byID:     make(map[uint64]int32),
+		byID:     make(map[uint64]uint64),
 		labelIdx: make(map[label]int32),
+		reasons:  make(map[uint64]string),
 	}
 }
 
@@ -117,14 +120,14 @@ func (t *Table) Add(d phalanx.Decision) (stored phalanx.Decision, replaced *phal
 	defer t.mu.Unlock()
 
 	same := none
-	for i := t.chain(k); i != none; i = t.ents[i].next {
-		if t.labels[t.ents[i].label].typ == d.Type {
+	for i := t.chain(k); i != none; i = t.at(i).next {
+		if t.labels[t.at(i).label].typ == d.Type {
 			same = i
 			break
 		}
 	}
 	if d.ID != 0 {
-		if i, ok := t.byID[d.ID]; ok && i != same {
+		if i, ok := t.find(d.ID); ok && i != same {
 			d.ID = 0
 		}
 	}
@@ -136,7 +139,7 @@ func (t *Table) Add(d phalanx.Decision) (stored phalanx.Decision, replaced *phal
 	if same == none {
 		return t.decision(t.insert(&d, k)), nil
 	}
-	e := &t.ents[same]
+	e := t.at(same)
 	us, un := stamp(d.Until)
 	if !before(e.untilSec, e.untilNsec, us, un) {
 		return t.decision(same), nil
@@ -150,7 +153,7 @@ func (t *Table) Add(d phalanx.Decision) (stored phalanx.Decision, replaced *phal
 func (t *Table) Delete(id uint64) (phalanx.Decision, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	i, ok := t.byID[id]
+	i, ok := t.find(id)
 	if !ok {
 		return phalanx.Decision{}, false
 	}
@@ -208,7 +211,7 @@ func (t *Table) Check(addr netip.Addr, now time.Time) (id uint64, typ string, ok
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	if i := t.lookup(addr, ns, nn); i != none {
-		e := &t.ents[i]
+		e := t.at(i)
 		id, typ, ok = e.id, t.labels[e.label].typ, true
 	}
 	return id, typ, ok
@@ -271,14 +274,14 @@ func (t *Table) Covering(addr netip.Addr, now time.Time) []phalanx.Decision {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	var out []phalanx.Decision
-	for i := t.chain(k); i != none; i = t.ents[i].next {
-		if t.ents[i].activeAt(ns, nn) {
+	for i := t.chain(k); i != none; i = t.at(i).next {
+		if t.at(i).activeAt(ns, nn) {
 			out = append(out, t.decision(i))
 		}
 	}
 	for _, head := range t.ranges.Supernets(netip.PrefixFrom(addr, addr.BitLen())) {
-		for i := head; i != none; i = t.ents[i].next {
-			if t.ents[i].activeAt(ns, nn) {
+		for i := head; i != none; i = t.at(i).next {
+			if t.at(i).activeAt(ns, nn) {
 				out = append(out, t.decision(i))
 			}
 		}
@@ -296,7 +299,7 @@ func (t *Table) Expire(now time.Time) []phalanx.Decision {
 	var out []phalanx.Decision
 	for len(t.expiry) > 0 {
 		i := t.expiry[0]
-		e := &t.ents[i]
+		e := t.at(i)
 		if before(ns, nn, e.untilSec, e.untilNsec) {
 			break
 		}
@@ -317,11 +320,50 @@ func (t *Table) Len() int {
 func (t *Table) Get(id uint64) (phalanx.Decision, bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	i, ok := t.byID[id]
+	i, ok := t.find(id)
 	if !ok {
 		return phalanx.Decision{}, false
 	}
 	return t.decision(i), true
+}
+
+// find returns the entry of the decision with the given ID. byID holds,
+// for a decision on a range, its arena slot shifted left by one (ranges
+// never move); for one on an address, the address's hash, which is odd
+// and leads to its chain, so that entries can move in the exact index
+// without touching the map.
+func (t *Table) find(id uint64) (int32, bool) {
+	v, ok := t.byID[id]
+	if !ok {
+		return none, false
+	}
+	if v&1 == 0 {
+		return int32(v >> 1), true
+	}
+	x := &t.exact
+	if x.n == 0 {
+		return none, false
+	}
+	tag := tagOf(v)
+	for pos := x.home(v); x.tags[pos] != 0; pos = x.next(pos) {
+		if x.tags[pos] != tag || t.entryHash(&x.ents[pos]) != v {
+			continue
+		}
+		for i := xref(pos); i != none; i = t.at(i).next {
+			if t.at(i).id == id {
+				return i, true
+			}
+		}
+	}
+	return none, false
+}
+
+// whereIs is the byID value of entry i.
+func (t *Table) whereIs(i int32) uint64 {
+	if e := t.at(i); e.key().full() {
+		return t.entryHash(e)
+	}
+	return uint64(i) << 1
 }
 
 // All calls fn for every stored decision, in no particular order, until fn
@@ -329,33 +371,73 @@ func (t *Table) Get(id uint64) (phalanx.Decision, bool) {
 // table: a decision stored for the whole iteration is seen exactly once, one
 // added or removed meanwhile may or may not be seen.
 func (t *Table) All(fn func(phalanx.Decision) bool) {
+	// Ranges come from the arena, where they never move, in slot order.
+	// Addresses come chain by chain in the order of their hash, which
+	// does not change while they are stored, although their index slots
+	// do (see exactIndex): a chunk takes the chains whose hash lies in
+	// [from, from+span), found between the home of from and the first
+	// empty slot after the home of the interval's end.
 	buf := make([]phalanx.Decision, 0, allChunk)
-	for pos := 0; ; {
+	arena := 0
+	var from uint64
+	done := false
+	for !done {
 		buf = buf[:0]
 		t.mu.RLock()
-		for ; pos < len(t.ents) && len(buf) < allChunk; pos++ {
-			if t.ents[pos].flags&flagLive != 0 {
-				buf = append(buf, t.decision(int32(pos)))
+		for ; arena < len(t.ents) && len(buf) < allChunk; arena++ {
+			if e := &t.ents[arena]; e.flags&flagLive != 0 && !e.key().full() {
+				buf = append(buf, t.decision(int32(arena)))
 			}
 		}
-		done := pos >= len(t.ents)
+		if arena == len(t.ents) && len(buf) < allChunk {
+			var last uint64
+			buf, last = t.appendChains(buf, from)
+			done = last == ^uint64(0)
+			from = last + 1
+		}
 		t.mu.RUnlock()
 		for _, d := range buf {
 			if !fn(d) {
 				return
 			}
 		}
-		if done {
-			return
+	}
+}
+
+// appendChains appends the decisions on the addresses whose hash lies in
+// [from, last], an interval that holds about allChunk of them, and returns
+// last.
+func (t *Table) appendChains(buf []phalanx.Decision, from uint64) ([]phalanx.Decision, uint64) {
+	x := &t.exact
+	last := ^uint64(0)
+	if x.n == 0 {
+		return buf, last
+	}
+	if span := ^uint64(0) / uint64(x.n) * allChunk; span/allChunk == ^uint64(0)/uint64(x.n) && span > 0 && from <= last-span {
+		last = from + span - 1
+	}
+	a, b := x.home(from), x.home(last)
+	for pos, steps := a, 0; steps < len(x.tags); pos, steps = x.next(pos), steps+1 {
+		if x.tags[pos] == 0 {
+			if (pos-a+len(x.tags))%len(x.tags) > b-a {
+				break // past the last home of the interval and its cluster
+			}
+			continue
+		}
+		if h := t.entryHash(&x.ents[pos]); h >= from && h <= last {
+			for i := xref(pos); i != none; i = t.at(i).next {
+				buf = append(buf, t.decision(i))
+			}
 		}
 	}
+	return buf, last
 }
 
 // decision rebuilds the stored decision in slot i.
 func (t *Table) decision(i int32) phalanx.Decision {
 	var d phalanx.Decision
 	t.fill(&d, i)
-	d.Value = t.ents[i].key().prefix()
+	d.Value = t.at(i).key().prefix()
 	return d
 }
 
@@ -364,7 +446,7 @@ func (t *Table) decision(i int32) phalanx.Decision {
 // must store and load again, and which measurably slows lookups).
 func (t *Table) fillOn(d *phalanx.Decision, i int32, addr netip.Addr) {
 	t.fill(d, i)
-	if bits := int(t.ents[i].bits); bits == addr.BitLen() {
+	if bits := int(t.at(i).bits); bits == addr.BitLen() {
 		d.Value = netip.PrefixFrom(addr, bits)
 	} else {
 		d.Value, _ = addr.Prefix(bits)
@@ -373,7 +455,7 @@ func (t *Table) fillOn(d *phalanx.Decision, i int32, addr netip.Addr) {
 
 // fill sets every field of d but Value from slot i.
 func (t *Table) fill(d *phalanx.Decision, i int32) {
-	e := &t.ents[i]
+	e := t.at(i)
 	l := &t.labels[e.label]
 	d.ID = e.id
 	d.Origin = l.origin
@@ -381,7 +463,10 @@ func (t *Table) fill(d *phalanx.Decision, i int32) {
 	d.Scenario = l.scenario
 	d.Start = unstamp(e.startSec, e.startNsec)
 	d.Until = unstamp(e.untilSec, e.untilNsec)
-	d.Reason = e.reason
+	d.Reason = l.reason
+	if e.flags&flagReason != 0 {
+		d.Reason = t.reasons[e.id]
+	}
 }
 
 // freshID returns an ID higher than any seen, skipping IDs in use should
@@ -397,18 +482,24 @@ func (t *Table) freshID() uint64 {
 
 // insert stores d (normalised, ID set) on k, at the end of k's chain.
 func (t *Table) insert(d *phalanx.Decision, k key) int32 {
-	i := t.alloc()
-	e := &t.ents[i]
-	*e = entry{hi: k.hi, lo: k.lo, next: none, bits: k.bits, flags: flagLive | k.fam}
-	t.store(i, d)
-	if head := t.chain(k); head == none {
-		t.setChain(k, i)
+	head := t.chain(k)
+	var i int32
+	if head == none && k.full() {
+		i = t.exactAdd(k)
 	} else {
+		i = t.alloc()
+	}
+	*t.at(i) = entry{hi: k.hi, lo: k.lo, next: none, bits: k.bits, flags: flagLive | k.fam}
+	t.store(i, d)
+	switch {
+	case head != none:
 		last := head
-		for t.ents[last].next != none {
-			last = t.ents[last].next
+		for t.at(last).next != none {
+			last = t.at(last).next
 		}
-		t.ents[last].next = i
+		t.at(last).next = i
+	case !k.full():
+		t.setRange(k, i)
 	}
 	t.push(i)
 	t.n++
@@ -418,52 +509,84 @@ func (t *Table) insert(d *phalanx.Decision, k key) int32 {
 // overwrite puts d, a later-ending decision of the same Type and Value, in
 // the place of the one in slot i.
 func (t *Table) overwrite(i int32, d *phalanx.Decision) {
-	e := &t.ents[i]
-	delete(t.byID, e.id)
-	t.releaseLabel(e.label)
+	e := t.at(i)
+	t.release(e)
 	t.store(i, d)
 	t.down(int(e.heap)) // Until only grew
 }
 
-// store sets the fields of slot i that come from d, except the prefix.
+// store sets the fields of entry i that come from d, except the prefix.
 func (t *Table) store(i int32, d *phalanx.Decision) {
-	e := &t.ents[i]
+	e := t.at(i)
 	e.id = d.ID
 	e.startSec, e.startNsec = stamp(d.Start)
 	e.untilSec, e.untilNsec = stamp(d.Until)
-	e.label = t.acquireLabel(label{origin: d.Origin, typ: d.Type, scenario: d.Scenario})
-	e.reason = d.Reason
-	t.byID[d.ID] = i
+	l := label{origin: d.Origin, typ: d.Type, scenario: d.Scenario, reason: d.Reason}
+	e.flags &^= flagReason
+	if _, ok := t.labelIdx[l]; !ok && len(t.labelIdx) >= maxLabels {
+		l.reason = ""
+		e.flags |= flagReason
+		t.reasons[d.ID] = d.Reason
+	}
+	e.label = t.acquireLabel(l)
+	t.byID[d.ID] = t.whereIs(i)
 }
 
-// remove deletes the entry in slot i from every index and frees the slot.
+// release drops what entry e holds outside the entry: its ID, its label
+// and any reason kept apart.
+func (t *Table) release(e *entry) {
+	delete(t.byID, e.id)
+	if e.flags&flagReason != 0 {
+		delete(t.reasons, e.id)
+	}
+	t.releaseLabel(e.label)
+}
+
+// remove deletes entry i from every index and frees its slot.
 func (t *Table) remove(i int32) {
-	e := &t.ents[i]
+	e := t.at(i)
+	t.heapRemove(int(e.heap))
+	t.release(e)
+	t.n--
+	if i < none {
+		// The first entry of an address's chain, in its index slot: the
+		// next entry, if any, takes the slot.
+		pos := xpos(i)
+		if next := e.next; next != none {
+			*e = t.ents[next]
+			t.relink(pos)
+			t.free(next)
+			return
+		}
+		t.exactRemove(pos)
+		return
+	}
 	k := e.key()
 	if head := t.chain(k); head == i {
-		t.setChain(k, e.next)
+		t.setRange(k, e.next)
 	} else {
 		prev := head
-		for t.ents[prev].next != i {
-			prev = t.ents[prev].next
+		for t.at(prev).next != i {
+			prev = t.at(prev).next
 		}
-		t.ents[prev].next = e.next
+		t.at(prev).next = e.next
 	}
-	t.heapRemove(int(e.heap))
-	delete(t.byID, e.id)
-	t.releaseLabel(e.label)
-	*e = entry{next: t.freeSlot}
+	t.free(i)
+}
+
+// free returns arena slot i to the free list.
+func (t *Table) free(i int32) {
+	t.ents[i] = entry{next: t.freeSlot}
 	t.freeSlot = i
-	t.n--
 }
 
 func (t *Table) alloc() int32 {
 	if i := t.freeSlot; i != none {
-		t.freeSlot = t.ents[i].next
+		t.freeSlot = t.at(i).next
 		return i
 	}
 	if len(t.ents) == maxSlots {
-		// 2^31 decisions would take 160 GiB of arena; nothing gets near.
+		// 2^31 decisions would take 128 GiB of arena; nothing gets near.
 		panic("decision: table full")
 	}
 	t.ents = append(t.ents, entry{})
@@ -471,12 +594,21 @@ func (t *Table) alloc() int32 {
 }
 
 // label is the low-cardinality part of a decision, interned: a table of a
-// million bans from one scenario stores these strings once.
+// million bans from one scenario stores these strings once. Reason is part
+// of it, so that an entry fits a cache line and a lookup reads nothing
+// else: reasons are usually few (a scenario's or a feed's text). Once there
+// are maxLabels labels, a decision whose label would be new keeps its
+// Reason in Table.reasons instead, so that a table whose every decision has
+// its own reason costs a map entry a decision, not a label; a lookup that
+// returns such a decision reads the map too.
 type label struct {
 	origin   phalanx.Origin
 	typ      string
 	scenario string
+	reason   string
 }
+
+const maxLabels = 4096
 
 func (t *Table) acquireLabel(l label) int32 {
 	if i, ok := t.labelIdx[l]; ok {

@@ -279,7 +279,7 @@ func TestDelete(t *testing.T) {
 	}
 	// Freed slots are reused.
 	n := len(tab.ents)
-	mustAdd(t, tab, ban("10.9.9.9/32", time.Hour))
+	mustAdd(t, tab, ban("10.9.9.0/24", time.Hour))
 	if len(tab.ents) != n {
 		t.Errorf("arena grew from %d to %d with free slots", n, len(tab.ents))
 	}
