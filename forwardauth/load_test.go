@@ -28,7 +28,12 @@ const (
 // judged by their connection, once as behind nginx, with X-Real-IP and
 // X-Forwarded-For naming addresses of which half are banned. It runs only
 // with PHALANX_BENCH=1, by hand: wrk and the server share the machine, so
-// the figures depend on what else runs.
+// the figures depend on what else runs. On two cores, give each its own:
+//
+//	GOMAXPROCS=1 PHALANX_WRK_CONNS="-t1 -c8" PHALANX_BENCH=1 go test -run TestLoadWrk -v ./forwardauth
+//
+// (with both on both cores, the scheduler's switching alone puts the p99 of
+// an empty net/http handler above 4 ms here).
 func TestLoadWrk(t *testing.T) {
 	if os.Getenv("PHALANX_BENCH") != "1" {
 		t.Skip("a load measurement: run with PHALANX_BENCH=1 (needs wrk: apt-get install -y wrk)")
@@ -87,7 +92,12 @@ end
 	} {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		args := append([]string{"-t2", "-c64", "-d10s", "--latency"}, run.args...)
+		// PHALANX_WRK_CONNS sets wrk's threads and connections, e.g. "-t1 -c8".
+		conns := []string{"-t2", "-c64"}
+		if v := os.Getenv("PHALANX_WRK_CONNS"); v != "" {
+			conns = strings.Fields(v)
+		}
+		args := append(append(conns, "-d10s", "--latency"), run.args...)
 		args = append(args, run.url)
 		out, err := exec.Command(wrk, args...).CombinedOutput()
 		t.Logf("%s: wrk %s\n%s", run.name, strings.Join(args, " "), out)
