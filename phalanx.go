@@ -128,3 +128,17 @@ func (d *Decision) Active(now time.Time) bool { return !now.Before(d.Start) && n
 func Normalize(addr netip.Addr) netip.Addr {
 	return addr.Unmap().WithZone("")
 }
+
+// NormalizePrefix returns p with a zone dropped, an IPv4-mapped IPv6 prefix
+// of /96 or longer turned into its IPv4 prefix, and host bits masked; false
+// for an invalid prefix. Every table and enforcer keys values this way.
+func NormalizePrefix(p netip.Prefix) (netip.Prefix, bool) {
+	if !p.IsValid() {
+		return netip.Prefix{}, false
+	}
+	a, bits := p.Addr().WithZone(""), p.Bits()
+	if a.Is4In6() && bits >= 96 {
+		a, bits = a.Unmap(), bits-96
+	}
+	return netip.PrefixFrom(a, bits).Masked(), true
+}

@@ -230,11 +230,8 @@ type AddRequest struct {
 func parseValue(s string) (netip.Prefix, error) {
 	s = strings.TrimSpace(s)
 	if p, err := netip.ParsePrefix(s); err == nil {
-		p = netip.PrefixFrom(phalanx.Normalize(p.Addr()), p.Bits())
-		if p.Addr().Is4() && p.Bits() > 32 {
-			p = netip.PrefixFrom(p.Addr(), p.Bits()-96)
-		}
-		return p.Masked(), nil
+		p, _ = phalanx.NormalizePrefix(p)
+		return p, nil
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {

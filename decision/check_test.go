@@ -8,6 +8,8 @@ import (
 	"time"
 	"unsafe"
 
+	"phalanx/benchaddr"
+
 	"phalanx"
 )
 
@@ -143,7 +145,7 @@ func TestExactIndexChurn(t *testing.T) {
 	present := map[netip.Addr]uint64{}
 	for round := range 4 {
 		for range 3000 {
-			a := randPublic(rng, rng.IntN(2) == 0)
+			a := benchaddr.Public(rng, rng.IntN(2) == 0)
 			if _, ok := present[a]; ok {
 				continue
 			}

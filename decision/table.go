@@ -77,22 +77,6 @@ func NewTable() *Table {
 	}
 }
 
-// Normalize returns p as the table stores it: zone dropped, an IPv4-mapped
-// IPv6 prefix of 96 bits or more turned into IPv4, host bits masked off. It
-// reports false for an invalid prefix, which the table never stores. (An
-// IPv6 prefix shorter than /96 stays IPv6 even if it covers the mapped
-// space: it applies to IPv6 addresses only, as lookups unmap addresses.)
-func Normalize(p netip.Prefix) (netip.Prefix, bool) {
-	if !p.IsValid() {
-		return netip.Prefix{}, false
-	}
-	a, bits := p.Addr().WithZone(""), p.Bits()
-	if a.Is4In6() && bits >= 96 {
-		a, bits = a.Unmap(), bits-96
-	}
-	return netip.PrefixFrom(a, bits).Masked(), true
-}
-
 // Add inserts d, assigning an ID when d.ID is 0, and returns the decision as
 // stored.
 //
@@ -110,7 +94,7 @@ func Normalize(p netip.Prefix) (netip.Prefix, bool) {
 //
 // A d with an invalid Value is not stored: Add returns the zero Decision.
 func (t *Table) Add(d phalanx.Decision) (stored phalanx.Decision, replaced *phalanx.Decision) {
-	p, ok := Normalize(d.Value)
+	p, ok := phalanx.NormalizePrefix(d.Value)
 	if !ok {
 		return phalanx.Decision{}, nil
 	}
@@ -166,7 +150,7 @@ func (t *Table) Delete(id uint64) (phalanx.Decision, bool) {
 // once normalised, and returns them. Decisions on prefixes inside or around
 // p stay.
 func (t *Table) DeleteValue(p netip.Prefix) []phalanx.Decision {
-	p, ok := Normalize(p)
+	p, ok := phalanx.NormalizePrefix(p)
 	if !ok {
 		return nil
 	}

@@ -36,7 +36,7 @@ func mustAdd(t *testing.T, tab *Table, d phalanx.Decision) phalanx.Decision {
 	return s
 }
 
-func TestNormalize(t *testing.T) {
+func TestNormalizePrefix(t *testing.T) {
 	tests := []struct {
 		in, want string
 		ok       bool
@@ -51,16 +51,16 @@ func TestNormalize(t *testing.T) {
 		{"2001:db8::1/128", "2001:db8::1/128", true},
 	}
 	for _, tt := range tests {
-		got, ok := Normalize(netip.MustParsePrefix(tt.in))
+		got, ok := phalanx.NormalizePrefix(netip.MustParsePrefix(tt.in))
 		if ok != tt.ok || got.String() != tt.want {
-			t.Errorf("Normalize(%s) = %v, %v; want %s, %v", tt.in, got, ok, tt.want, tt.ok)
+			t.Errorf("phalanx.NormalizePrefix(%s) = %v, %v; want %s, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
 	}
-	if _, ok := Normalize(netip.Prefix{}); ok {
-		t.Error("Normalize(zero prefix) reported ok")
+	if _, ok := phalanx.NormalizePrefix(netip.Prefix{}); ok {
+		t.Error("phalanx.NormalizePrefix(zero prefix) reported ok")
 	}
-	if _, ok := Normalize(netip.PrefixFrom(netip.MustParseAddr("192.0.2.1"), 33)); ok {
-		t.Error("Normalize(192.0.2.1/33) reported ok")
+	if _, ok := phalanx.NormalizePrefix(netip.PrefixFrom(netip.MustParseAddr("192.0.2.1"), 33)); ok {
+		t.Error("phalanx.NormalizePrefix(192.0.2.1/33) reported ok")
 	}
 }
 
@@ -406,7 +406,7 @@ func TestAll(t *testing.T) {
 type model struct{ ds []phalanx.Decision }
 
 func (m *model) add(d phalanx.Decision) {
-	d.Value, _ = Normalize(d.Value)
+	d.Value, _ = phalanx.NormalizePrefix(d.Value)
 	for i, o := range m.ds {
 		if o.Type == d.Type && o.Value == d.Value {
 			if d.Until.After(o.Until) {
@@ -419,7 +419,7 @@ func (m *model) add(d phalanx.Decision) {
 }
 
 func (m *model) deleteValue(p netip.Prefix) int {
-	p, _ = Normalize(p)
+	p, _ = phalanx.NormalizePrefix(p)
 	n := len(m.ds)
 	m.ds = slices.DeleteFunc(m.ds, func(d phalanx.Decision) bool { return d.Value == p })
 	return n - len(m.ds)

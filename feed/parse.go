@@ -11,7 +11,7 @@ import (
 	"net/netip"
 	"slices"
 
-	"phalanx/decision"
+	"phalanx"
 )
 
 // Formats of subscribed lists.
@@ -160,5 +160,5 @@ func parseEntry(s []byte) (netip.Prefix, bool) {
 		}
 		p = netip.PrefixFrom(a, a.BitLen())
 	}
-	return decision.Normalize(p)
+	return phalanx.NormalizePrefix(p)
 }

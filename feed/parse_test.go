@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"phalanx/decision"
+	"phalanx"
 )
 
 func TestParse(t *testing.T) {
@@ -138,7 +138,7 @@ func FuzzParse(f *testing.F) {
 		}
 		var out bytes.Buffer
 		for i, p := range got {
-			if n, ok := decision.Normalize(p); !ok || n != p {
+			if n, ok := phalanx.NormalizePrefix(p); !ok || n != p {
 				t.Fatalf("entry %v is not normalised", p)
 			}
 			if i > 0 && comparePrefix(got[i-1], p) >= 0 {

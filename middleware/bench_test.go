@@ -2,7 +2,6 @@ package middleware
 
 import (
 	"context"
-	"math"
 	"math/rand/v2"
 	"net/http/httptest"
 	"net/netip"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"phalanx"
+	"phalanx/benchaddr"
 	"phalanx/decision"
 	"phalanx/lapi"
 )
@@ -25,62 +25,9 @@ const (
 	benchQueries = 1 << 21 // 2Mi addresses, 48 MiB of netip.Addr: larger than any cache here
 )
 
-type benchData struct {
-	addrs   []netip.Addr
-	ranges  []netip.Prefix
-	queries []netip.Addr // half banned addresses, half random ones
-}
-
-var benchOnce = sync.OnceValue(func() *benchData {
-	rng := rand.New(rand.NewPCG(2026, 5))
-	d := &benchData{}
-	seen := make(map[netip.Addr]bool, benchAddrs)
-	for len(d.addrs) < benchAddrs {
-		a := randPublic(rng, len(d.addrs)%2 == 0)
-		if !seen[a] {
-			seen[a] = true
-			d.addrs = append(d.addrs, a)
-		}
-	}
-	seenP := make(map[netip.Prefix]bool, benchRanges)
-	for len(d.ranges) < benchRanges {
-		v4 := len(d.ranges)%2 == 0
-		p := netip.PrefixFrom(randPublic(rng, v4), rangeBits(rng, v4)).Masked()
-		if !seenP[p] {
-			seenP[p] = true
-			d.ranges = append(d.ranges, p)
-		}
-	}
-	d.queries = make([]netip.Addr, benchQueries)
-	for i := range d.queries {
-		if rng.IntN(2) == 0 {
-			d.queries[i] = d.addrs[rng.IntN(len(d.addrs))]
-		} else {
-			d.queries[i] = randPublic(rng, rng.IntN(2) == 0)
-		}
-	}
-	return d
+var benchOnce = sync.OnceValue(func() *benchaddr.Set {
+	return benchaddr.Generate(5, benchAddrs, benchRanges, benchQueries)
 })
-
-// randPublic returns a random IPv4 address, or an IPv6 address in 2000::/3.
-func randPublic(rng *rand.Rand, v4 bool) netip.Addr {
-	if v4 {
-		return addr4(rng.Uint32())
-	}
-	return addr6(rng.Uint64()&^(7<<61)|1<<61, rng.Uint64())
-}
-
-// rangeBits draws a range length, /8../31 for IPv4 and /32../127 for IPv6,
-// narrow ranges far more often than wide ones, as in real block lists.
-func rangeBits(rng *rand.Rand, v4 bool) int {
-	lo, hi, step := 8, 31, 2.0
-	if !v4 {
-		lo, hi, step = 32, 127, 8.0
-	}
-	n := float64(hi - lo + 1)
-	x := step * math.Log2(1+rng.Float64()*(math.Exp2(n/step)-1))
-	return min(lo+int(x), hi)
-}
 
 func heapAlloc() uint64 {
 	runtime.GC()
@@ -117,24 +64,24 @@ func benchGuard(b *testing.B, addrs []netip.Addr, ranges []netip.Prefix, until t
 // heap the loaded structure takes.
 func BenchmarkBanned(b *testing.B) {
 	d := benchOnce()
-	mask := len(d.queries) - 1
+	mask := len(d.Queries) - 1
 	until := time.Now().Add(24 * time.Hour)
 
 	before := heapAlloc()
-	floor := make(map[netip.Addr]struct{}, len(d.addrs))
-	for _, a := range d.addrs {
+	floor := make(map[netip.Addr]struct{}, len(d.Addrs))
+	for _, a := range d.Addrs {
 		floor[a] = struct{}{}
 	}
 	floorBytes := heapAlloc() - before
 
 	before = heapAlloc()
-	g := benchGuard(b, d.addrs, nil, until)
+	g := benchGuard(b, d.Addrs, nil, until)
 	guardBytes := heapAlloc() - before
 
 	b.Run("map", func(b *testing.B) {
 		hits := 0
 		for i := 0; b.Loop(); i++ {
-			if _, ok := floor[d.queries[i&mask]]; ok {
+			if _, ok := floor[d.Queries[i&mask]]; ok {
 				hits++
 			}
 		}
@@ -144,7 +91,7 @@ func BenchmarkBanned(b *testing.B) {
 	b.Run("guard", func(b *testing.B) {
 		hits := 0
 		for i := 0; b.Loop(); i++ {
-			if g.Banned(d.queries[i&mask]) {
+			if g.Banned(d.Queries[i&mask]) {
 				hits++
 			}
 		}
@@ -158,7 +105,7 @@ func BenchmarkBanned(b *testing.B) {
 		defer g.tab.clock.Store(unixNow(time.Now()))
 		hits := 0
 		for i := 0; b.Loop(); i++ {
-			if g.Banned(d.queries[i&mask]) {
+			if g.Banned(d.Queries[i&mask]) {
 				hits++
 			}
 		}
@@ -166,9 +113,9 @@ func BenchmarkBanned(b *testing.B) {
 	})
 	b.Run("map-parallel", func(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
-			i, hits := rand.IntN(len(d.queries)), 0
+			i, hits := rand.IntN(len(d.Queries)), 0
 			for pb.Next() {
-				if _, ok := floor[d.queries[i&mask]]; ok {
+				if _, ok := floor[d.Queries[i&mask]]; ok {
 					hits++
 				}
 				i++
@@ -178,9 +125,9 @@ func BenchmarkBanned(b *testing.B) {
 	})
 	b.Run("guard-parallel", func(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
-			i, hits := rand.IntN(len(d.queries)), 0
+			i, hits := rand.IntN(len(d.Queries)), 0
 			for pb.Next() {
-				if g.Banned(d.queries[i&mask]) {
+				if g.Banned(d.Queries[i&mask]) {
 					hits++
 				}
 				i++
@@ -190,12 +137,12 @@ func BenchmarkBanned(b *testing.B) {
 	})
 	g = nil
 	before = heapAlloc()
-	gr := benchGuard(b, d.addrs, d.ranges, until)
+	gr := benchGuard(b, d.Addrs, d.Ranges, until)
 	rangedBytes := heapAlloc() - before
 	b.Run("guard+ranges", func(b *testing.B) {
 		hits := 0
 		for i := 0; b.Loop(); i++ {
-			if gr.Banned(d.queries[i&mask]) {
+			if gr.Banned(d.Queries[i&mask]) {
 				hits++
 			}
 		}
@@ -205,14 +152,14 @@ func BenchmarkBanned(b *testing.B) {
 	gr = nil
 	tab := decision.NewTable()
 	dec := phalanx.Decision{Origin: phalanx.OriginFeed, Type: "ban", Start: time.Now().Add(-time.Hour), Until: until}
-	for _, a := range d.addrs {
+	for _, a := range d.Addrs {
 		dec.Value = netip.PrefixFrom(a, a.BitLen())
 		tab.Add(dec)
 	}
 	b.Run("table-check", func(b *testing.B) {
 		hits, now := 0, time.Now()
 		for i := 0; b.Loop(); i++ {
-			if _, _, ok := tab.Check(d.queries[i&mask], now); ok {
+			if _, _, ok := tab.Check(d.Queries[i&mask], now); ok {
 				hits++
 			}
 		}
@@ -237,7 +184,7 @@ func BenchmarkStartupPull(b *testing.B) {
 	tab := decision.NewTable()
 	now := time.Now()
 	dec := phalanx.Decision{Origin: phalanx.OriginSelf, Type: "ban", Scenario: "crowdsecurity/ssh-bf", Start: now, Until: now.Add(4 * time.Hour)}
-	for _, a := range d.addrs {
+	for _, a := range d.Addrs {
 		dec.Value = netip.PrefixFrom(a, a.BitLen())
 		tab.Add(dec)
 	}
@@ -252,8 +199,8 @@ func BenchmarkStartupPull(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	if s := g.Stats(); s.Addresses != len(d.addrs) {
-		b.Fatalf("%d addresses in the copy, want %d", s.Addresses, len(d.addrs))
+	if s := g.Stats(); s.Addresses != len(d.Addrs) {
+		b.Fatalf("%d addresses in the copy, want %d", s.Addresses, len(d.Addrs))
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(d.addrs)), "ns/decision")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(d.Addrs)), "ns/decision")
 }

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"phalanx/decision"
+	"phalanx"
 )
 
 // DefaultMaxBody is Config.MaxBody's default: 256 MiB, a startup pull of
@@ -203,7 +203,7 @@ func parseValue(s string) (netip.Prefix, bool) {
 		a = a.WithZone("")
 		p = netip.PrefixFrom(a, a.BitLen())
 	}
-	return decision.Normalize(p)
+	return phalanx.NormalizePrefix(p)
 }
 
 // skipValue reads and drops one value of any kind.

@@ -37,7 +37,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"phalanx/decision"
+	"phalanx"
 )
 
 // Defaults and bounds of the pull loop.
@@ -134,7 +134,7 @@ func New(c Config) (*Guard, error) {
 		g.maxBody = DefaultMaxBody
 	}
 	for _, p := range c.TrustedProxies {
-		n, ok := decision.Normalize(p)
+		n, ok := phalanx.NormalizePrefix(p)
 		if !ok {
 			return nil, fmt.Errorf("middleware: Config.TrustedProxies holds an invalid prefix %q: give ranges such as 10.0.0.0/8 or 127.0.0.1/32", p)
 		}

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"phalanx/benchaddr"
 )
 
 // model is the obvious copy of the bans: a map from prefix to until.
@@ -72,32 +74,21 @@ type universe struct {
 func newUniverse(rng *rand.Rand) *universe {
 	u := &universe{}
 	for range 400 {
-		u.addrs = append(u.addrs, randPublic(rng, true), randPublic(rng, false))
+		u.addrs = append(u.addrs, benchaddr.Public(rng, true), benchaddr.Public(rng, false))
 	}
 	for range 40 {
 		for _, v4 := range []bool{true, false} {
-			a := randPublic(rng, v4)
-			p := netip.PrefixFrom(a, rangeBits(rng, v4)).Masked()
+			a := benchaddr.Public(rng, v4)
+			p := netip.PrefixFrom(a, benchaddr.RangeBits(rng, v4)).Masked()
 			u.ranges = append(u.ranges, p)
-			u.probes = append(u.probes, p.Addr(), randIn(rng, p))
+			u.probes = append(u.probes, p.Addr(), benchaddr.In(rng, p))
 		}
 	}
 	u.probes = append(u.probes, u.addrs...)
 	for range 200 {
-		u.probes = append(u.probes, randPublic(rng, rng.IntN(2) == 0))
+		u.probes = append(u.probes, benchaddr.Public(rng, rng.IntN(2) == 0))
 	}
 	return u
-}
-
-func randIn(rng *rand.Rand, p netip.Prefix) netip.Addr {
-	a := randPublic(rng, p.Addr().Is4())
-	b, pb := a.AsSlice(), p.Addr().AsSlice()
-	for i := range p.Bits() {
-		m := byte(0x80) >> (i % 8)
-		b[i/8] = b[i/8]&^m | pb[i/8]&m
-	}
-	r, _ := netip.AddrFromSlice(b)
-	return r
 }
 
 func (u *universe) randBan(rng *rand.Rand, now uint32) ban {
@@ -277,7 +268,7 @@ func TestTableConcurrentReads(t *testing.T) {
 		var added []ban
 		var deleted []netip.Prefix
 		for range 50 {
-			a := randPublic(rng, rng.IntN(2) == 0)
+			a := benchaddr.Public(rng, rng.IntN(2) == 0)
 			added = append(added, ban{netip.PrefixFrom(a, a.BitLen()), until})
 			if rng.IntN(4) == 0 {
 				deleted = append(deleted, netip.PrefixFrom(a, a.BitLen()).Masked())

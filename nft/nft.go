@@ -166,26 +166,13 @@ func explain(err error) error {
 	return fmt.Errorf("nftables: %w (phalanx needs root or CAP_NET_ADMIN and a kernel with nf_tables; pass --enforce none to run without)", err)
 }
 
-// normalize returns p as the sets hold it: no zone, an IPv4-mapped IPv6
-// prefix of /96 or longer as IPv4, host bits cleared.
-func normalize(p netip.Prefix) (netip.Prefix, bool) {
-	if !p.IsValid() {
-		return netip.Prefix{}, false
-	}
-	a, bits := p.Addr().WithZone(""), p.Bits()
-	if a.Is4In6() && bits >= 96 {
-		a, bits = a.Unmap(), bits-96
-	}
-	return netip.PrefixFrom(a, bits).Masked(), true
-}
-
 // target says where a decision goes: ok is false for decisions the kernel
 // does not enforce (types other than ban, invalid values).
 func target(d *phalanx.Decision) (p netip.Prefix, fam int, ok bool) {
 	if d.Type != "" && !strings.EqualFold(d.Type, "ban") {
 		return netip.Prefix{}, 0, false
 	}
-	p, ok = normalize(d.Value)
+	p, ok = phalanx.NormalizePrefix(d.Value)
 	if !ok {
 		return p, 0, false
 	}
@@ -382,7 +369,7 @@ func (e *Enforcer) SetAllow(ps []netip.Prefix) error {
 	}
 	norm := make([]netip.Prefix, 0, len(ps))
 	for _, p := range ps {
-		n, ok := normalize(p)
+		n, ok := phalanx.NormalizePrefix(p)
 		if !ok {
 			return fmt.Errorf("allowlist entry %v is not a valid prefix", p)
 		}
