@@ -231,6 +231,10 @@ func (d *Daemon) buildPipeline(f config.File) error {
 	if err != nil {
 		return err
 	}
+	p.SetBanned(func(v netip.Prefix) bool {
+		_, ok := d.table.Lookup(v.Addr(), d.now())
+		return ok
+	})
 	d.pipeMu.Lock()
 	d.pipe = p
 	d.pipeMu.Unlock()

@@ -283,3 +283,23 @@ func jsonDecode(t *testing.T, r io.Reader, v any) {
 		t.Fatal(err)
 	}
 }
+
+// TestPardonedAttackerIsBannedAgain: after a pardon, the same attacker's
+// next brute force is banned again (the pipeline must not think the lifted
+// ban still runs).
+func TestPardonedAttackerIsBannedAgain(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "auth.log")
+	m := startMember(t, filepath.Join(dir, "data"), logPath)
+	m.waitTailing()
+	appendLines(t, logPath, attack("203.0.113.88", 8)...)
+	waitFor(t, 10*time.Second, "the first ban", func() bool { return banned(m.d, "203.0.113.88") })
+	if code := m.admin("DELETE", "/api/decisions?value=203.0.113.88", nil); code != 200 {
+		t.Fatalf("pardon: %d", code)
+	}
+	if banned(m.d, "203.0.113.88") {
+		t.Fatal("still banned after the pardon")
+	}
+	appendLines(t, logPath, attack("203.0.113.88", 8)...)
+	waitFor(t, 10*time.Second, "the ban after the pardon", func() bool { return banned(m.d, "203.0.113.88") })
+}

@@ -91,6 +91,7 @@ type Pipeline struct {
 	// attacker's further lines are what a firewall would have stopped.
 	active    map[netip.Prefix]time.Time
 	pruneSize int
+	banned    func(netip.Prefix) bool // replaces active when set
 }
 
 // New validates cfg and builds a pipeline that reports to sink.
@@ -114,6 +115,12 @@ func New(cfg Config, sink Sink) (*Pipeline, error) {
 	}
 	return &Pipeline{cfg: cfg, engine: eng, policy: pol, sink: sink, active: map[netip.Prefix]time.Time{}, pruneSize: 1024}, nil
 }
+
+// SetBanned replaces the pipeline's own memory of the bans it made with a
+// check of the real decision table (the daemon's), so that a ban lifted by
+// a pardon is not still taken as running: an attacker pardoned and back is
+// banned again.
+func (p *Pipeline) SetBanned(banned func(v netip.Prefix) bool) { p.banned = banned }
 
 // Policy returns the pipeline's remedy policy (for territory checks).
 func (p *Pipeline) Policy() *remedy.Policy { return p.policy }
@@ -223,7 +230,7 @@ func (p *Pipeline) event(ev *phalanx.Event) {
 		if p.sink != nil {
 			p.sink.Alert(a)
 		}
-		if until, ok := p.active[a.Source]; ok && a.Last.Before(until) {
+		if p.alreadyBanned(a) {
 			p.c.Banned++
 			continue
 		}
@@ -258,4 +265,12 @@ func (p *Pipeline) remember(d phalanx.Decision) {
 		}
 	}
 	p.pruneSize = max(1024, 2*len(p.active))
+}
+
+func (p *Pipeline) alreadyBanned(a *phalanx.Alert) bool {
+	if p.banned != nil {
+		return p.banned(a.Source)
+	}
+	until, ok := p.active[a.Source]
+	return ok && a.Last.Before(until)
 }
