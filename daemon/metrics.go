@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -95,5 +94,3 @@ func (c *decisionCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
-
-func seconds(d time.Duration) float64 { return d.Seconds() }

@@ -158,15 +158,6 @@ func (x *exact4) rebuilt(n int) *exact4 {
 // sparse reports whether x has become mostly empty and should shrink.
 func (x *exact4) sparse() bool { return len(x.slots) > minSlots && 16*x.live < len(x.slots) }
 
-// all calls fn for every live ban (tests).
-func (x *exact4) all(fn func(a, until uint32)) {
-	for i := range x.slots {
-		if w := x.slots[i].Load(); uint32(w) > untilDead {
-			fn(uint32(w>>32), uint32(w))
-		}
-	}
-}
-
 // slot6 is one IPv6 slot. The writer fills hi and lo before until, and a
 // reader reads until first: an until other than 0 means hi and lo are set,
 // and they never change while the index lives.
@@ -278,15 +269,6 @@ func (x *exact6) rebuilt(n int) *exact6 {
 
 func (x *exact6) sparse() bool { return len(x.slots) > minSlots && 16*x.live < len(x.slots) }
 
-func (x *exact6) all(fn func(hi, lo uint64, until uint32)) {
-	for i := range x.slots {
-		s := &x.slots[i]
-		if u := s.until.Load(); u > untilDead {
-			fn(s.hi.Load(), s.lo.Load(), uint32(u))
-		}
-	}
-}
-
 // key4 returns an IPv4 address as a number.
 func key4(a netip.Addr) uint32 {
 	b := a.As4()
@@ -310,17 +292,4 @@ func be64(b []byte) uint64 {
 	_ = b[7]
 	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
 		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
-}
-
-func addr4(v uint32) netip.Addr {
-	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
-}
-
-func addr6(hi, lo uint64) netip.Addr {
-	var b [16]byte
-	for i := range 8 {
-		b[i] = byte(hi >> (56 - 8*i))
-		b[8+i] = byte(lo >> (56 - 8*i))
-	}
-	return netip.AddrFrom16(b)
 }
