@@ -53,7 +53,9 @@ type Msg struct {
 // dedupes by report id like any repeat.
 //
 // Consume returns ctx.Err() when ctx ends, ErrClosed when the Fabric is
-// closed, and an error if it cannot start consuming. Lost connections and
+// closed, and an error if it cannot start consuming (a clustered Fabric
+// keeps trying instead, while the cluster elects leaders or creates the
+// stream). Lost connections and
 // deleted consumers are recovered from without gaps or repeats.
 func (f *Fabric) Consume(ctx context.Context, from uint64, fn func(Msg)) error {
 	if f.closed() {
@@ -100,7 +102,12 @@ func (f *Fabric) Consume(ctx context.Context, from uint64, fn func(Msg)) error {
 
 	it, err := f.openStream(ctx, from)
 	if err != nil {
-		return f.consumeErr(parent, err)
+		if !f.clustered || errors.Is(err, ErrStoreDisabled) {
+			return f.consumeErr(parent, err)
+		}
+		// A cluster may still be electing leaders or creating the
+		// stream: keep trying in readStream.
+		f.log.Debug("fabric consumer waits for the stream", "from", from, "err", err)
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()

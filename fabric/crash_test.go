@@ -68,6 +68,9 @@ func childMain(mode string) int {
 		f.Close()
 		return 0
 	}
+	if mode == "member" {
+		return clusterChild(dir)
+	}
 	fmt.Fprintln(os.Stderr, "child: unknown mode", mode)
 	return 2
 }

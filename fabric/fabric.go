@@ -23,6 +23,16 @@
 //   - a data directory is locked while a Fabric uses it: two servers on one
 //     store would corrupt it.
 //
+// Cluster mode (Options.Cluster, Routes, Replicas) joins the members'
+// embedded servers into one NATS cluster, ClusterName, with JetStream
+// clustering: the stream is created once, by whichever member gets there
+// first, with up to Options.Replicas copies, and raised to that many when
+// enough members are up. Plain fast-path subjects flow over the routes at
+// once; the stream needs a JetStream meta leader, that is a majority of the
+// members, so a clustered Start returns before the stream is usable and
+// Ready waits for it. A member that was down catches up from the stream's
+// other replicas when it returns.
+//
 // Power loss and damaged files are still possible; phalanx does not rest
 // "nothing lost" on the fabric alone (members keep an outbox and detect
 // gaps), so a damaged stream delays a decision but must not stop a member
@@ -32,6 +42,8 @@ package fabric
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -103,7 +115,9 @@ type Options struct {
 	DataDir string
 	// Listen is "" for no network listener at all (in-process connections
 	// only), or "host:port" to also accept NATS clients there; port 0 picks
-	// a free port (see ClientURL). There is no authentication yet: keep it
+	// a free port (see ClientURL). A clustered Fabric always listens: ""
+	// then means a free port on 127.0.0.1, since nats-server does not
+	// start routing without a client listener. There is no authentication yet: keep it
 	// on loopback until members have credentials and subject permissions.
 	Listen string
 	// MaxAge is how long the stream keeps reports; default DefaultMaxAge
@@ -119,19 +133,55 @@ type Options struct {
 	// Logger receives the server's warnings and errors (its notices at
 	// debug level). Nil discards them.
 	Logger *slog.Logger
+
+	// Name is the server's name, unique among the members of a cluster
+	// (1 to 128 letters, digits, '-' or '_'); the member id is a good
+	// choice. Default: derived from DataDir, so it stays the same across
+	// restarts on the same data directory. JetStream's Raft groups know a
+	// server by it: do not change it once a member has joined.
+	Name string
+	// Cluster is "" for a fabric of this member alone, or "host:port"
+	// where this server accepts cluster routes from the other members'
+	// servers (port 0 picks a free port, see ClusterURL). All members
+	// then form the NATS cluster ClusterName with JetStream clustering.
+	// There is no authentication yet: keep it on loopback or a private
+	// network until members have credentials.
+	Cluster string
+	// Routes are the other members' cluster addresses, e.g.
+	// "nats://127.0.0.1:6222"; it may also list this member's own, so
+	// every member can be given the same list. Required with Cluster: a
+	// clustered JetStream server needs at least one configured route.
+	Routes []string
+	// Replicas is how many members keep a copy of the stream: 1 by
+	// default, 3 once three members exist. The stream is created with as
+	// many replicas as the cluster can place (at most Replicas) and
+	// updated to Replicas when enough members are up. More than 1 needs
+	// Cluster.
+	Replicas int
 }
+
+// ClusterName is the name of the NATS cluster the members' servers form.
+const ClusterName = "phalanx"
+
+// maxReplicas is JetStream's limit on stream replicas.
+const maxReplicas = 5
 
 // Fabric is an embedded NATS server with the report stream, and an
 // in-process client connected to it. Its methods are safe for concurrent
 // use.
 type Fabric struct {
-	log       *slog.Logger
-	srv       *server.Server
-	nc        *nats.Conn
-	js        jetstream.JetStream
-	clientURL string
-	dataDir   string
-	unlock    func() error
+	log        *slog.Logger
+	srv        *server.Server
+	nc         *nats.Conn
+	js         jetstream.JetStream
+	clientURL  string
+	clusterURL string
+	name       string
+	dataDir    string
+	unlock     func() error
+	clustered  bool
+	streamCfg  jetstream.StreamConfig
+	tasks      sync.WaitGroup // background work Close waits for
 
 	life      context.Context // cancelled by Close
 	end       context.CancelFunc
@@ -144,6 +194,10 @@ type Fabric struct {
 // until it accepts connections, creates or updates the stream, and connects
 // an in-process client. ctx bounds the start-up (10 s when it has no
 // deadline); cancelling it later does not stop the Fabric — Close does.
+//
+// A clustered Fabric (Options.Cluster) does not wait for the stream: it
+// creates it in the background once a majority of the members are up. Call
+// Ready to wait for that; Publish and Consume wait (retry) on their own.
 func Start(ctx context.Context, o Options) (*Fabric, error) {
 	o, err := o.withDefaults()
 	if err != nil {
@@ -158,12 +212,15 @@ func Start(ctx context.Context, o Options) (*Fabric, error) {
 	}
 	life, end := context.WithCancel(context.Background())
 	f := &Fabric{
-		log:      o.Logger,
-		dataDir:  o.DataDir,
-		unlock:   unlock,
-		life:     life,
-		end:      end,
-		ncClosed: make(chan struct{}),
+		log:       o.Logger,
+		dataDir:   o.DataDir,
+		name:      o.Name,
+		clustered: o.Cluster != "",
+		streamCfg: streamConfig(o),
+		unlock:    unlock,
+		life:      life,
+		end:       end,
+		ncClosed:  make(chan struct{}),
 	}
 	if err := f.start(ctx, o); err != nil {
 		end()
@@ -197,13 +254,58 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Name == "" {
+		sum := sha256.Sum256([]byte(o.DataDir))
+		o.Name = "phalanx-" + hex.EncodeToString(sum[:6])
+	}
+	if !ValidMember(o.Name) {
+		return o, fmt.Errorf("fabric: invalid server name %q: use 1 to %d letters, digits, '-' or '_'", o.Name, maxMemberLen)
+	}
+	if o.Replicas == 0 {
+		o.Replicas = 1
+	}
+	if o.Replicas < 1 || o.Replicas > maxReplicas {
+		return o, fmt.Errorf("fabric: Replicas %d out of range: use 1 to %d", o.Replicas, maxReplicas)
+	}
+	if o.Cluster == "" && (o.Replicas > 1 || len(o.Routes) > 0) {
+		return o, errors.New("fabric: Replicas above 1 and Routes need clustering: set Options.Cluster to the address this member accepts cluster routes on")
+	}
+	if o.Cluster != "" && len(o.Routes) == 0 {
+		return o, errors.New("fabric: clustering needs the other members' cluster addresses: set Options.Routes (it may include this member's own)")
+	}
+	for _, r := range o.Routes {
+		u, err := url.Parse(r)
+		if err != nil || u.Host == "" || u.Port() == "" || (u.Scheme != "nats" && u.Scheme != "nats-route") || (u.Path != "" && u.Path != "/") {
+			return o, fmt.Errorf("fabric: route %q: want nats://host:port, e.g. nats://10.0.0.2:6222", r)
+		}
+	}
 	return o, nil
+}
+
+// hostPort splits a listen address "host:port" for nats-server: an empty
+// host means all interfaces, port 0 a free port.
+func hostPort(what, addr, example string) (string, int, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("fabric %s address %q: %w (want host:port, e.g. %s)", what, addr, err, example)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return "", 0, fmt.Errorf("fabric %s address %q: port must be a number from 0 to 65535", what, addr)
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	if p == 0 {
+		return host, server.RANDOM_PORT, nil // nats-server reads port 0 as its default port
+	}
+	return host, int(p), nil
 }
 
 // serverOptions builds the nats-server options for o.
 func serverOptions(o Options) (*server.Options, error) {
 	so := &server.Options{
-		ServerName:   "phalanx",
+		ServerName:   o.Name,
 		JetStream:    true,
 		StoreDir:     o.DataDir,
 		SyncInterval: o.SyncInterval,
@@ -211,26 +313,32 @@ func serverOptions(o Options) (*server.Options, error) {
 		NoSigs:       true, // the daemon owns signals; handlers are process-global
 		MaxPayload:   1 << 20,
 	}
-	if o.Listen == "" {
+	if o.Cluster != "" {
+		host, port, err := hostPort("cluster", o.Cluster, "127.0.0.1:6222")
+		if err != nil {
+			return nil, err
+		}
+		so.Cluster.Name = ClusterName
+		so.Cluster.Host = host
+		so.Cluster.Port = port
+		so.Routes = server.RoutesFromStr(strings.Join(o.Routes, ","))
+	}
+	listen := o.Listen
+	if listen == "" && o.Cluster != "" {
+		// nats-server starts routing only once its client listener is up
+		// (with DontListen it never does, and Shutdown then hangs).
+		listen = "127.0.0.1:0"
+	}
+	if listen == "" {
 		so.DontListen = true
 		return so, nil
 	}
-	host, port, err := net.SplitHostPort(o.Listen)
+	host, port, err := hostPort("listen", listen, "127.0.0.1:4222")
 	if err != nil {
-		return nil, fmt.Errorf("fabric listen address %q: %w (want host:port, e.g. 127.0.0.1:4222)", o.Listen, err)
-	}
-	p, err := strconv.ParseUint(port, 10, 16)
-	if err != nil {
-		return nil, fmt.Errorf("fabric listen address %q: port must be a number from 0 to 65535", o.Listen)
-	}
-	if host == "" {
-		host = "0.0.0.0"
+		return nil, err
 	}
 	so.Host = host
-	so.Port = int(p)
-	if p == 0 {
-		so.Port = server.RANDOM_PORT // nats-server reads port 0 as its default, 4222
-	}
+	so.Port = port
 	return so, nil
 }
 
@@ -260,6 +368,9 @@ func (f *Fabric) start(ctx context.Context, o Options) error {
 			advice := storeAdvice(o.DataDir)
 			if strings.Contains(strings.ToLower(msg), "listen") {
 				advice = fmt.Sprintf("choose a free fabric listen address instead of %q", o.Listen)
+				if o.Cluster != "" {
+					advice = fmt.Sprintf("choose a free fabric listen address instead of %q and a free cluster address instead of %q", o.Listen, o.Cluster)
+				}
 			}
 			return fmt.Errorf("start embedded nats-server in %s: %s: %s", o.DataDir, msg, advice)
 		}
@@ -310,6 +421,24 @@ func (f *Fabric) start(ctx context.Context, o Options) error {
 		return fmt.Errorf("open jetstream: %w", err)
 	}
 	f.js = js
+
+	if f.clustered {
+		if a := srv.ClusterAddr(); a != nil {
+			f.clusterURL = dialURL(a)
+			if !a.IP.IsLoopback() {
+				f.log.Warn("fabric accepts cluster routes beyond loopback without authentication: anyone who reaches it can join the fabric",
+					"cluster", a.String())
+			}
+		}
+		// The stream can be created only once a JetStream meta leader is
+		// elected, which needs a majority of the members: do it in the
+		// background so that members can start in any order.
+		f.tasks.Go(f.keepStream)
+		f.log.Info("fabric started in cluster mode",
+			"name", o.Name, "data", o.DataDir, "listen", f.clientURL, "cluster", f.clusterURL,
+			"routes", o.Routes, "replicas", o.Replicas, "took", time.Since(began).Round(time.Millisecond))
+		return nil
+	}
 
 	sctx, cancel := context.WithTimeout(ctx, apiTimeout)
 	defer cancel()
@@ -364,7 +493,7 @@ func streamConfig(o Options) jetstream.StreamConfig {
 		MaxAge:      o.MaxAge,
 		MaxMsgSize:  MaxMessageSize + maxHeaderSize,
 		Duplicates:  min(duplicateWindow, o.MaxAge),
-		Replicas:    1,
+		Replicas:    o.Replicas,
 		MaxMsgs:     -1,
 		MaxBytes:    -1,
 	}
@@ -388,6 +517,13 @@ func dialURL(a *net.TCPAddr) string {
 // ClientURL returns the URL NATS clients on this host can connect to, or ""
 // when the Fabric does not listen on the network.
 func (f *Fabric) ClientURL() string { return f.clientURL }
+
+// ClusterURL returns the URL other members' servers can route to (for
+// their Options.Routes), or "" when the Fabric is not clustered.
+func (f *Fabric) ClusterURL() string { return f.clusterURL }
+
+// Name returns the server's name (Options.Name or its default).
+func (f *Fabric) Name() string { return f.name }
 
 // LastSeq returns the stream sequence of the last stored message, 0 when
 // the stream is empty.
@@ -415,6 +551,7 @@ func (f *Fabric) closed() bool { return f.life.Err() != nil }
 func (f *Fabric) Close() error {
 	f.closeOnce.Do(func() {
 		f.end()
+		f.tasks.Wait()
 		f.closeErr = f.shutdown()
 	})
 	return f.closeErr

@@ -1,0 +1,165 @@
+package fabric
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+const (
+	// keepFirstWait and keepMaxWait pace keepStream's attempts while the
+	// cluster forms; members come up minutes apart, so it never gives up.
+	keepFirstWait = 250 * time.Millisecond
+	keepMaxWait   = 5 * time.Second
+	// JetStream API error codes keepStream acts on.
+	errNoPeers        = 10005 // no suitable peers for placement
+	errInsufficient   = 10023 // insufficient resources
+	errStreamExists   = 10058 // stream name already in use with a different configuration
+	readyPollInterval = 100 * time.Millisecond
+)
+
+// keepStream creates the stream once the cluster has a JetStream meta
+// leader, with as many replicas as the cluster can place (at most
+// Options.Replicas), and updates it until it has Options.Replicas. It runs
+// until then or until Close. Every member runs it; creating or updating to
+// the same configuration twice is harmless.
+func (f *Fabric) keepStream() {
+	want := f.streamCfg.Replicas
+	wait := keepFirstWait
+	began := time.Now()
+	var lastErr string
+	for {
+		have, err := f.ensureStream(f.life, want)
+		if f.closed() {
+			return
+		}
+		if err == nil && have == want {
+			f.log.Info("fabric stream ready", "stream", StreamName, "replicas", have,
+				"took", time.Since(began).Round(time.Millisecond))
+			return
+		}
+		switch {
+		case err != nil && err.Error() != lastErr:
+			lastErr = err.Error()
+			f.log.Debug("fabric stream not ready yet (waiting for members to join)", "replicas", have, "want", want, "err", err)
+		case err == nil && have > 0:
+			f.log.Debug("fabric stream has fewer replicas than wanted (waiting for members to join)", "replicas", have, "want", want)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-f.life.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		wait = min(2*wait, keepMaxWait)
+	}
+}
+
+// ensureStream makes one attempt to create or update the stream. It
+// returns the stream's replicas afterwards (0 when there is no stream).
+func (f *Fabric) ensureStream(ctx context.Context, want int) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	defer cancel()
+	s, err := f.js.Stream(ctx, StreamName)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return f.createReplicated(ctx, want)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read stream %s: %w", StreamName, err)
+	}
+	cur := s.CachedInfo().Config
+	if cur.Replicas == want && sameConfig(cur, f.streamCfg) {
+		return want, nil
+	}
+	cfg := f.streamCfg
+	if _, err := f.js.UpdateStream(ctx, cfg); err == nil {
+		f.log.Info("fabric stream updated", "stream", StreamName, "replicas", want, "was", cur.Replicas)
+		return want, nil
+	} else if sameConfig(cur, cfg) {
+		return cur.Replicas, fmt.Errorf("update stream %s to %d replicas: %w", StreamName, want, err)
+	}
+	// Apply the rest of the configuration at least.
+	cfg.Replicas = cur.Replicas
+	if _, err := f.js.UpdateStream(ctx, cfg); err != nil {
+		return cur.Replicas, fmt.Errorf("update stream %s: %w", StreamName, err)
+	}
+	return cur.Replicas, fmt.Errorf("update stream %s to %d replicas: not yet possible", StreamName, want)
+}
+
+// createReplicated creates the stream with want replicas, or with fewer
+// when the cluster cannot place that many yet.
+func (f *Fabric) createReplicated(ctx context.Context, want int) (int, error) {
+	cfg := f.streamCfg
+	for r := want; r >= 1; r-- {
+		cfg.Replicas = r
+		_, err := f.js.CreateStream(ctx, cfg)
+		if err == nil {
+			f.log.Info("fabric stream created", "stream", StreamName, "replicas", r, "want", want)
+			return r, nil
+		}
+		var apiErr *jetstream.APIError
+		if !errors.As(err, &apiErr) {
+			return 0, fmt.Errorf("create stream %s: %w", StreamName, err)
+		}
+		switch apiErr.ErrorCode {
+		case errNoPeers, errInsufficient:
+			continue // too few members for r replicas: try fewer
+		case errStreamExists:
+			return 0, nil // another member was quicker; the next pass updates it
+		}
+		return 0, fmt.Errorf("create stream %s with %d replicas: %w", StreamName, r, err)
+	}
+	return 0, fmt.Errorf("create stream %s: the cluster cannot place even one replica", StreamName)
+}
+
+// sameConfig reports whether a and b agree on everything streamConfig sets
+// except the replicas.
+func sameConfig(a, b jetstream.StreamConfig) bool {
+	return a.Description == b.Description && slices.Equal(a.Subjects, b.Subjects) &&
+		a.Storage == b.Storage && a.Retention == b.Retention && a.Discard == b.Discard &&
+		a.MaxAge == b.MaxAge && a.MaxMsgSize == b.MaxMsgSize && a.Duplicates == b.Duplicates &&
+		a.MaxMsgs == b.MaxMsgs && a.MaxBytes == b.MaxBytes
+}
+
+// Ready waits until the stream can be used through this member: for a
+// clustered Fabric, until the cluster has elected a JetStream meta leader,
+// the stream exists and has a leader. Start alone does not wait for that,
+// since it needs a majority of the members. Ready returns at once for a
+// Fabric that is not clustered.
+func (f *Fabric) Ready(ctx context.Context) error {
+	var lastErr error
+	for {
+		if f.closed() {
+			return ErrClosed
+		}
+		if !f.srv.JetStreamEnabled() {
+			return ErrStoreDisabled
+		}
+		actx, cancel := context.WithTimeout(ctx, apiTimeout)
+		s, err := f.js.Stream(actx, StreamName)
+		cancel()
+		if err == nil {
+			info := s.CachedInfo()
+			if info.Cluster == nil || info.Cluster.Leader != "" {
+				return nil
+			}
+			err = errors.New("stream has no leader yet")
+		}
+		lastErr = err
+		t := time.NewTimer(readyPollInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("fabric stream %s not ready: %w (last error: %w); check that a majority of the members' servers are up and reach each other's cluster addresses", StreamName, ctx.Err(), lastErr)
+		case <-f.life.Done():
+			t.Stop()
+			return ErrClosed
+		case <-t.C:
+		}
+	}
+}
