@@ -420,6 +420,10 @@ func TestClusterLeaderCrash(t *testing.T) {
 		t.Fatalf("first publish after the crash got sequence %d, want 6", seq)
 	}
 	publishN(t, pub.f, "p", 7, 4)
+	// After a leader's crash the consumer learns of it from missed
+	// heartbeats and must wait for the new leader: give it time on a busy
+	// machine.
+	waitFor(t, "10 stream messages after the crash", 60*time.Second, func() bool { return len(cs.streamMsgs()) >= 10 })
 	checkSeqs(t, cs.waitStream(t, 10), 1, body)
 	n := len(cs.fastOn(FastPrefix + "tick"))
 	cs.waitFast(t, FastPrefix+"tick", n+20)
