@@ -77,7 +77,7 @@ func (f *Fabric) ensureStream(ctx context.Context, want int) (int, error) {
 		return want, nil
 	}
 	cfg := f.streamCfg
-	if _, err := f.js.UpdateStream(ctx, cfg); err == nil {
+	if _, err := f.adminJS.UpdateStream(ctx, cfg); err == nil {
 		f.log.Info("fabric stream updated", "stream", StreamName, "replicas", want, "was", cur.Replicas)
 		return want, nil
 	} else if sameConfig(cur, cfg) {
@@ -85,7 +85,7 @@ func (f *Fabric) ensureStream(ctx context.Context, want int) (int, error) {
 	}
 	// Apply the rest of the configuration at least.
 	cfg.Replicas = cur.Replicas
-	if _, err := f.js.UpdateStream(ctx, cfg); err != nil {
+	if _, err := f.adminJS.UpdateStream(ctx, cfg); err != nil {
 		return cur.Replicas, fmt.Errorf("update stream %s: %w", StreamName, err)
 	}
 	return cur.Replicas, fmt.Errorf("update stream %s to %d replicas: not yet possible", StreamName, want)
@@ -97,7 +97,7 @@ func (f *Fabric) createReplicated(ctx context.Context, want int) (int, error) {
 	cfg := f.streamCfg
 	for r := want; r >= 1; r-- {
 		cfg.Replicas = r
-		_, err := f.js.CreateStream(ctx, cfg)
+		_, err := f.adminJS.CreateStream(ctx, cfg)
 		if err == nil {
 			f.log.Info("fabric stream created", "stream", StreamName, "replicas", r, "want", want)
 			return r, nil

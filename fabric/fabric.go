@@ -33,6 +33,12 @@
 // Ready waits for it. A member that was down catches up from the stream's
 // other replicas when it returns.
 //
+// Authentication (Options.Members and Seed) is opt-in: with it, only the
+// members' nkey users (their ed25519 keys) may use the client listener,
+// each may publish only its own reports, and none may create, change,
+// delete or purge the stream. The in-process connection authenticates as
+// this member. Cluster routes are not authenticated.
+//
 // Power loss and damaged files are still possible; phalanx does not rest
 // "nothing lost" on the fabric alone (members keep an outbox and detect
 // gaps), so a damaged stream delays a decision but must not stop a member
@@ -117,8 +123,9 @@ type Options struct {
 	// only), or "host:port" to also accept NATS clients there; port 0 picks
 	// a free port (see ClientURL). A clustered Fabric always listens: ""
 	// then means a free port on 127.0.0.1, since nats-server does not
-	// start routing without a client listener. There is no authentication yet: keep it
-	// on loopback until members have credentials and subject permissions.
+	// start routing without a client listener. Without Members anyone
+	// who reaches it may connect and do anything: keep it on loopback
+	// then.
 	Listen string
 	// MaxAge is how long the stream keeps reports; default DefaultMaxAge
 	// (longer than the longest ban). At least 2 minutes.
@@ -144,8 +151,8 @@ type Options struct {
 	// where this server accepts cluster routes from the other members'
 	// servers (port 0 picks a free port, see ClusterURL). All members
 	// then form the NATS cluster ClusterName with JetStream clustering.
-	// There is no authentication yet: keep it on loopback or a private
-	// network until members have credentials.
+	// Routes are not authenticated (not even with Members): keep it on
+	// loopback or a private network.
 	Cluster string
 	// Routes are the other members' cluster addresses, e.g.
 	// "nats://127.0.0.1:6222"; it may also list this member's own, so
@@ -158,6 +165,21 @@ type Options struct {
 	// updated to Replicas when enough members are up. More than 1 needs
 	// Cluster.
 	Replicas int
+
+	// Seed is this member's 32-byte ed25519 seed (its identity). It is
+	// used only with Members: the in-process connection then
+	// authenticates as this member's nkey user, so Publish works only for
+	// this member's id.
+	Seed []byte
+	// Members, when not empty, switches on authentication on the client
+	// listener: only these members' nkey users (their ed25519 keys) may
+	// connect, and each may publish only its own reports (ReportPrefix+ID
+	// and FastPrefix+ID), read stream info, run ordered pull consumers on
+	// the stream and subscribe to everyone's reports. No member may
+	// create, update, delete or purge the stream; this Fabric creates and
+	// updates it on a separate in-process-only connection. Seed's public
+	// key must be among them.
+	Members []Member
 }
 
 // ClusterName is the name of the NATS cluster the members' servers form.
@@ -174,6 +196,10 @@ type Fabric struct {
 	srv        *server.Server
 	nc         *nats.Conn
 	js         jetstream.JetStream
+	adminNC    *nats.Conn          // in-process connection that manages the stream, when auth is on
+	adminJS    jetstream.JetStream // creates and updates the stream: js without auth
+	self       string              // this member's id with Members, else ""
+	auth       *auth
 	clientURL  string
 	clusterURL string
 	name       string
@@ -203,6 +229,10 @@ func Start(ctx context.Context, o Options) (*Fabric, error) {
 	if err != nil {
 		return nil, err
 	}
+	au, err := newAuth(o)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create fabric data directory: %w", err)
 	}
@@ -221,6 +251,10 @@ func Start(ctx context.Context, o Options) (*Fabric, error) {
 		life:      life,
 		end:       end,
 		ncClosed:  make(chan struct{}),
+		auth:      au,
+	}
+	if au != nil {
+		f.self = au.self
 	}
 	if err := f.start(ctx, o); err != nil {
 		end()
@@ -303,7 +337,7 @@ func hostPort(what, addr, example string) (string, int, error) {
 }
 
 // serverOptions builds the nats-server options for o.
-func serverOptions(o Options) (*server.Options, error) {
+func serverOptions(o Options, au *auth) (*server.Options, error) {
 	so := &server.Options{
 		ServerName:   o.Name,
 		JetStream:    true,
@@ -312,6 +346,9 @@ func serverOptions(o Options) (*server.Options, error) {
 		SyncAlways:   o.SyncAlways,
 		NoSigs:       true, // the daemon owns signals; handlers are process-global
 		MaxPayload:   1 << 20,
+	}
+	if au != nil {
+		so.Nkeys = au.users
 	}
 	if o.Cluster != "" {
 		host, port, err := hostPort("cluster", o.Cluster, "127.0.0.1:6222")
@@ -343,7 +380,7 @@ func serverOptions(o Options) (*server.Options, error) {
 }
 
 func (f *Fabric) start(ctx context.Context, o Options) error {
-	so, err := serverOptions(o)
+	so, err := serverOptions(o, f.auth)
 	if err != nil {
 		return err
 	}
@@ -392,13 +429,25 @@ func (f *Fabric) start(ctx context.Context, o Options) error {
 		f.clientURL = ""
 	} else if a, ok := srv.Addr().(*net.TCPAddr); ok {
 		f.clientURL = dialURL(a)
-		if !a.IP.IsLoopback() {
+		if !a.IP.IsLoopback() && f.auth == nil {
 			f.log.Warn("fabric listens beyond loopback without authentication: anyone who reaches it can read and publish reports",
 				"listen", a.String())
 		}
 	}
 
-	nc, err := nats.Connect("",
+	var authOpt, adminOpt []nats.Option
+	if f.auth != nil {
+		o, err := nkeyOption(f.auth.kp)
+		if err != nil {
+			return err
+		}
+		a, err := nkeyOption(f.auth.admin)
+		if err != nil {
+			return err
+		}
+		authOpt, adminOpt = []nats.Option{o}, []nats.Option{a}
+	}
+	nc, err := nats.Connect("", append(authOpt,
 		nats.InProcessServer(srv),
 		nats.Name("phalanx fabric"),
 		nats.MaxReconnects(-1),
@@ -411,7 +460,7 @@ func (f *Fabric) start(ctx context.Context, o Options) error {
 			f.log.Warn("fabric client error", "subject", subj, "err", err)
 		}),
 		nats.ClosedHandler(func(*nats.Conn) { close(f.ncClosed) }),
-	)
+	)...)
 	if err != nil {
 		return fmt.Errorf("connect to embedded nats-server: %w", err)
 	}
@@ -420,7 +469,22 @@ func (f *Fabric) start(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("open jetstream: %w", err)
 	}
-	f.js = js
+	f.js, f.adminJS = js, js
+	if f.auth != nil {
+		anc, err := nats.Connect("", append(adminOpt,
+			nats.InProcessServer(srv),
+			nats.Name("phalanx fabric admin"),
+			nats.MaxReconnects(-1),
+			nats.ReconnectWait(100*time.Millisecond),
+		)...)
+		if err != nil {
+			return fmt.Errorf("connect to embedded nats-server (stream manager): %w", err)
+		}
+		f.adminNC = anc
+		if f.adminJS, err = jetstream.New(anc, jetstream.WithDefaultTimeout(apiTimeout)); err != nil {
+			return fmt.Errorf("open jetstream (stream manager): %w", err)
+		}
+	}
 
 	if f.clustered {
 		if a := srv.ClusterAddr(); a != nil {
@@ -460,7 +524,7 @@ func (f *Fabric) start(ctx context.Context, o Options) error {
 func (f *Fabric) createStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
 	wait := firstRetryWait
 	for {
-		stream, err := f.js.CreateOrUpdateStream(ctx, cfg)
+		stream, err := f.adminJS.CreateOrUpdateStream(ctx, cfg)
 		if err == nil {
 			return stream, nil
 		}
@@ -559,6 +623,9 @@ func (f *Fabric) Close() error {
 
 func (f *Fabric) shutdown() error {
 	var errs []error
+	if f.adminNC != nil {
+		f.adminNC.Close()
+	}
 	if f.nc != nil {
 		if err := f.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 			f.nc.Close()

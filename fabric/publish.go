@@ -30,6 +30,11 @@ const (
 // when the server started) is used up, or the disk itself is full.
 var ErrStoreFull = errors.New("fabric store is full: free disk space under the data directory (or shorten MaxAge) and restart phalanx")
 
+// ErrPermission means the fabric's server refused an operation this
+// member is not permitted (see Options.Members), such as publishing
+// another member's reports.
+var ErrPermission = errors.New("not permitted on the fabric")
+
 // ValidMember reports whether member can name a member on the fabric: 1 to
 // 128 ASCII letters, digits, '-' or '_' (one NATS subject token).
 func ValidMember(member string) bool {
@@ -56,6 +61,9 @@ func ValidMember(member string) bool {
 // already holds (within its 10 minute duplicate window) stores nothing and
 // returns the first copy's sequence.
 //
+// With Options.Members, member must be this member's own id; Publish
+// returns an error wrapping ErrPermission otherwise.
+//
 // It gives up at once, without retrying, on invalid arguments, on
 // ErrStoreFull, ErrStoreDisabled and ErrClosed, and when the stream refuses
 // the message as malformed.
@@ -67,6 +75,10 @@ func (f *Fabric) Publish(ctx context.Context, member, msgID string, data []byte)
 		return 0, fmt.Errorf("publish report: message id must be 1 to %d bytes, got %d", maxMsgIDLen, len(msgID))
 	case len(data) > MaxMessageSize:
 		return 0, fmt.Errorf("publish report %s: %d bytes is larger than the fabric's limit of %d", msgID, len(data), MaxMessageSize)
+	case f.self != "" && member != f.self:
+		// The server would refuse it too (and the stream write would
+		// then only time out): say so at once.
+		return 0, fmt.Errorf("publish report %s: %w: this fabric connection is member %s and may publish only its own reports, not member %s's", msgID, ErrPermission, f.self, member)
 	}
 	if f.closed() {
 		return 0, ErrClosed
@@ -123,6 +135,9 @@ func (f *Fabric) Publish(ctx context.Context, member, msgID string, data []byte)
 func (f *Fabric) permanent(err error) error {
 	if errors.Is(err, nats.ErrConnectionClosed) && f.closed() {
 		return ErrClosed
+	}
+	if errors.Is(err, nats.ErrPermissionViolation) {
+		return fmt.Errorf("%w: %w", ErrPermission, err)
 	}
 	if errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, nats.ErrBadSubject) {
 		return err
