@@ -159,39 +159,34 @@ func bruteForce(addr string, n int) []string {
 	return out
 }
 
-// TestKill9Loop kills the daemon with SIGKILL at random moments while
-// attacks are written to its log; after the last restart every attacker is
-// banned exactly once: no decision lost, none duplicated.
-func TestKill9Loop(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts and kills the daemon several times")
-	}
-	dir := t.TempDir()
-	dataDir := filepath.Join(dir, "data")
-	logPath := filepath.Join(dir, "auth.log")
+// killLoop starts `phalanx run` (inside ns; here when ns is nil) rounds
+// times; each time it writes a brute force by a new attacker to the tailed
+// log and kills the daemon with SIGKILL at a random moment: before, during
+// or after the ban is made, published and stored. It returns the attackers.
+func killLoop(t *testing.T, ns *netns.NS, hc *http.Client, dataDir, logPath string, rounds int, seed uint64, args ...string) []string {
+	t.Helper()
 	appendTo(t, logPath, time.Now().Format(time.Stamp)+" web1 sshd[1]: Server listening on 0.0.0.0 port 22.")
-	rng := rand.New(rand.NewPCG(1, 2))
-	const rounds = 6
+	rng := rand.New(rand.NewPCG(seed, seed+1))
 	var attackers []string
 	for i := 0; i < rounds; i++ {
-		p := startDaemon(t, dataDir, "--enforce", "none", "--source", logPath)
-		waitServing(t, p, dataDir)
-		addr := fmt.Sprintf("198.51.100.%d", 10+i)
+		p := startDaemonIn(t, ns, dataDir, args...)
+		waitServingVia(t, hc, p, dataDir)
+		addr := fmt.Sprintf("198.51.100.%d", 10*int(seed)+i)
 		attackers = append(attackers, addr)
 		appendTo(t, logPath, bruteForce(addr, 8)...)
-		// Kill at a random moment: before, during or after the ban is made,
-		// published and stored.
 		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
 		p.kill()
 	}
-	p := startDaemon(t, dataDir, "--enforce", "none", "--source", logPath)
-	info := waitServing(t, p, dataDir)
+	return attackers
+}
+
+// bannedOnce waits until the daemon holds a decision for every attacker and
+// checks that each has exactly one and that there are no others.
+func bannedOnce(t *testing.T, hc *http.Client, info daemon.ClientInfo, attackers []string) {
+	t.Helper()
 	var ds []daemon.DecisionView
 	waitUntil(t, 30*time.Second, "every attacker to be banned", func() bool {
-		if adminGet(info, "/api/decisions", &ds) != nil {
-			return false
-		}
-		return len(ds) >= len(attackers)
+		return adminGetVia(hc, info, "/api/decisions", &ds) == nil && len(ds) >= len(attackers)
 	})
 	count := map[string]int{}
 	for _, d := range ds {
@@ -205,6 +200,21 @@ func TestKill9Loop(t *testing.T) {
 	if len(ds) != len(attackers) {
 		t.Errorf("%d decisions, want %d: %+v", len(ds), len(attackers), ds)
 	}
+}
+
+// TestKill9Loop kills the daemon with SIGKILL at random moments while
+// attacks are written to its log; after the last restart every attacker is
+// banned exactly once: no decision lost, none duplicated.
+func TestKill9Loop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills the daemon several times")
+	}
+	dir := t.TempDir()
+	dataDir, logPath := filepath.Join(dir, "data"), filepath.Join(dir, "auth.log")
+	args := []string{"--enforce", "none", "--source", logPath}
+	attackers := killLoop(t, nil, http.DefaultClient, dataDir, logPath, 6, 1, args...)
+	p := startDaemonIn(t, nil, dataDir, args...)
+	bannedOnce(t, http.DefaultClient, waitServing(t, p, dataDir), attackers)
 	// A clean stop keeps everything as well.
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -227,34 +237,15 @@ func TestKill9LoopEnforcing(t *testing.T) {
 	ns := netns.New(t)
 	hc := clientIn(ns)
 	dir := t.TempDir()
-	dataDir := filepath.Join(dir, "data")
-	logPath := filepath.Join(dir, "auth.log")
-	appendTo(t, logPath, time.Now().Format(time.Stamp)+" web1 sshd[1]: Server listening on 0.0.0.0 port 22.")
-	rng := rand.New(rand.NewPCG(3, 4))
-	const rounds = 5
-	var attackers []string
-	for i := 0; i < rounds; i++ {
-		p := startDaemonIn(t, ns, dataDir, "--enforce", "nftables", "--source", logPath)
-		waitServingVia(t, hc, p, dataDir)
-		addr := fmt.Sprintf("198.51.100.%d", 50+i)
-		attackers = append(attackers, addr)
-		appendTo(t, logPath, bruteForce(addr, 8)...)
-		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
-		p.kill()
-	}
+	dataDir, logPath := filepath.Join(dir, "data"), filepath.Join(dir, "auth.log")
+	args := []string{"--enforce", "nftables", "--source", logPath}
+	attackers := killLoop(t, ns, hc, dataDir, logPath, 5, 3, args...)
 	// A stale element the table does not know: reconciling must remove it.
 	if out, err := ns.Exec(context.Background(), "nft", "add", "element", "inet", "phalanx", "ban4", "{ 192.0.2.99 timeout 1h }").CombinedOutput(); err != nil {
 		t.Fatalf("add a stale element: %v %s", err, out)
 	}
-	p := startDaemonIn(t, ns, dataDir, "--enforce", "nftables", "--source", logPath)
-	info := waitServingVia(t, hc, p, dataDir)
-	var ds []daemon.DecisionView
-	waitUntil(t, 30*time.Second, "every attacker to be banned", func() bool {
-		return adminGetVia(hc, info, "/api/decisions", &ds) == nil && len(ds) >= len(attackers)
-	})
-	if len(ds) != len(attackers) {
-		t.Errorf("%d decisions, want %d: %+v", len(ds), len(attackers), ds)
-	}
+	p := startDaemonIn(t, ns, dataDir, args...)
+	bannedOnce(t, hc, waitServingVia(t, hc, p, dataDir), attackers)
 	elem := regexp.MustCompile(`\d+\.\d+\.\d+\.\d+`)
 	var set []string
 	waitUntil(t, 10*time.Second, "the kernel set to equal the table", func() bool {
