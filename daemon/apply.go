@@ -168,41 +168,60 @@ func (d *Daemon) consume(m fabric.Msg, catchUpTo uint64) {
 	}
 }
 
-// applyDecision stores a decision and passes the change on to the journal
-// and the enforcer.
-func (d *Daemon) applyDecision(dec phalanx.Decision) (stored phalanx.Decision, enforced bool) {
+// apply is the one way the table changes outside expiry: it deletes the
+// decisions with the given ids, adds the given decisions, and passes what
+// changed on to the journal (one record) and the enforcer (one
+// transaction). It returns what the table holds for each added decision (the
+// decision already there when it ends as late or later) and whether the
+// kernel took a change.
+func (d *Daemon) apply(add []phalanx.Decision, remove []uint64, what string) (stored []phalanx.Decision, enforced bool) {
 	now := d.now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	before := d.table.Len()
-	stored, replaced := d.table.Add(dec)
-	var deleted []phalanx.Decision
-	if replaced != nil {
-		deleted = append(deleted, *replaced)
-	} else if d.table.Len() == before {
-		// The decision already there ends as late or later: nothing changed.
-		return stored, false
-	}
-	d.jour.Record([]phalanx.Decision{stored}, deleted)
-	if d.enf != nil && d.caughtUp.Load() {
-		if err := d.enf.Apply([]phalanx.Decision{stored}, nil, now); err != nil {
-			d.ctr.enforceErr.Add(1)
-			d.met.enforceErrs.Inc()
-			d.log.Error("enforce decision", "value", stored.Value, "err", err)
-		} else {
-			enforced = true
-			d.timeline.add(stored.Value, entry{Time: d.now(), What: "enforced", Member: d.id.ID, Detail: "nftables", DecisionID: stored.ID})
+	var added, deleted []phalanx.Decision
+	for _, id := range remove {
+		if x, ok := d.table.Delete(id); ok {
+			deleted = append(deleted, x)
 		}
 	}
-	return stored, enforced
+	for _, x := range add {
+		before := d.table.Len()
+		st, replaced := d.table.Add(x)
+		stored = append(stored, st)
+		if replaced != nil {
+			deleted = append(deleted, *replaced)
+		} else if d.table.Len() == before {
+			continue // nothing changed
+		}
+		added = append(added, st)
+	}
+	if len(added) == 0 && len(deleted) == 0 {
+		return stored, false
+	}
+	d.jour.Record(added, deleted)
+	if d.enf == nil || !d.caughtUp.Load() {
+		return stored, false
+	}
+	if err := d.enf.Apply(added, deleted, now); err != nil {
+		d.ctr.enforceErr.Add(1)
+		d.met.enforceErrs.Inc()
+		d.log.Error("enforce "+what, "added", len(added), "removed", len(deleted), "err", err)
+		return stored, false
+	}
+	return stored, true
 }
 
-// pardon removes every decision on exactly p.
+// applyDecision stores one decision and enforces it.
+func (d *Daemon) applyDecision(dec phalanx.Decision) (phalanx.Decision, bool) {
+	stored, enforced := d.apply([]phalanx.Decision{dec}, nil, "decision")
+	if enforced {
+		d.timeline.add(stored[0].Value, entry{Time: d.now(), What: "enforced", Member: d.id.ID, Detail: "nftables", DecisionID: stored[0].ID})
+	}
+	return stored[0], enforced
+}
+
+// pardon lifts the bans on p and on every range or address inside it.
 func (d *Daemon) pardon(p netip.Prefix) {
-	now := d.now()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	// A pardon lifts the bans on p and on every range or address inside it.
 	var ids []uint64
 	d.table.All(func(x phalanx.Decision) bool {
 		if x.Value.Bits() >= p.Bits() && p.Contains(x.Value.Addr()) {
@@ -210,21 +229,8 @@ func (d *Daemon) pardon(p netip.Prefix) {
 		}
 		return true
 	})
-	var removed []phalanx.Decision
-	for _, id := range ids {
-		if x, ok := d.table.Delete(id); ok {
-			removed = append(removed, x)
-		}
-	}
-	if len(removed) == 0 {
-		return
-	}
-	d.jour.Record(nil, removed)
-	if d.enf != nil && d.caughtUp.Load() {
-		if err := d.enf.Apply(nil, removed, now); err != nil {
-			d.ctr.enforceErr.Add(1)
-			d.log.Error("lift decision", "value", p, "err", err)
-		}
+	if len(ids) > 0 {
+		d.apply(nil, ids, "pardon")
 	}
 }
 

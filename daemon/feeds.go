@@ -48,40 +48,6 @@ func (d *Daemon) ApplyFeed(name string, prefixes []netip.Prefix, until time.Time
 		}
 		return true
 	})
-	d.applyBatch(add, stale, now)
+	d.apply(add, stale, "feed decisions")
 	d.log.Info("feed applied", "feed", name, "bans", len(add), "lifted", len(stale), "until", until.Format(time.RFC3339))
-}
-
-// applyBatch adds and deletes many decisions with one journal record and one
-// enforcer transaction.
-func (d *Daemon) applyBatch(add []phalanx.Decision, remove []uint64, now time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var added, deleted []phalanx.Decision
-	for _, id := range remove {
-		if x, ok := d.table.Delete(id); ok {
-			deleted = append(deleted, x)
-		}
-	}
-	for _, x := range add {
-		before := d.table.Len()
-		stored, replaced := d.table.Add(x)
-		if replaced != nil {
-			deleted = append(deleted, *replaced)
-		} else if d.table.Len() == before {
-			continue
-		}
-		added = append(added, stored)
-	}
-	if len(added) == 0 && len(deleted) == 0 {
-		return
-	}
-	d.jour.Record(added, deleted)
-	if d.enf != nil && d.caughtUp.Load() {
-		if err := d.enf.Apply(added, deleted, now); err != nil {
-			d.ctr.enforceErr.Add(1)
-			d.met.enforceErrs.Inc()
-			d.log.Error("enforce feed decisions", "added", len(added), "removed", len(deleted), "err", err)
-		}
-	}
 }
