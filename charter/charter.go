@@ -21,9 +21,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -85,6 +87,11 @@ type Member struct {
 	PublicKey string         `yaml:"public_key"`          // ed25519 public key, standard base64
 	Founding  bool           `yaml:"founding,omitempty"`  // founding members may pardon (by default)
 	Addresses []netip.Prefix `yaml:"addresses,omitempty"` // the member's own addresses: territory
+	// Fabric is "host:port" where the member's embedded NATS server
+	// accepts other members: NATS clients (joining members, leaf nodes)
+	// at port and cluster routes at port+1. Empty for a member that
+	// accepts no one (it connects to the others).
+	Fabric string `yaml:"fabric,omitempty"`
 }
 
 // Policy says when reports become bans and how long bans last.
@@ -273,6 +280,11 @@ func (c *Charter) Validate() error {
 				bad("%s: addresses[%d]: %w", where, j, err)
 			}
 		}
+		if m.Fabric != "" {
+			if _, _, err := FabricPorts(m.Fabric); err != nil {
+				bad("%s: fabric: %w", where, err)
+			}
+		}
 	}
 	if len(c.Members) > 0 && !founding {
 		bad("members: none is founding; mark at least one with founding: true")
@@ -411,6 +423,27 @@ func decodeKey(s string) (ed25519.PublicKey, error) {
 	return ed25519.PublicKey(b), nil
 }
 
+// FabricPorts splits a member's fabric address "host:port" into the
+// address NATS clients dial (host:port) and the cluster route address
+// (host:port+1). host must be an IP address or a DNS name, port 1 to 65534.
+func FabricPorts(addr string) (client, route string, err error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", "", fmt.Errorf("%q: write host:port, such as 192.0.2.10:7422", addr)
+	}
+	if host == "" || len(host) > 253 || strings.ContainsAny(host, " /@?#") {
+		return "", "", fmt.Errorf("%q: the host must be this member's address or DNS name, such as 192.0.2.10:7422", addr)
+	}
+	if a, err := netip.ParseAddr(host); err == nil && (a.IsUnspecified() || a.Zone() != "") {
+		return "", "", fmt.Errorf("%q: other members cannot dial %s; write an address they can reach", addr, host)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65534 {
+		return "", "", fmt.Errorf("%q: port must be 1 to 65534 (port+1 takes the cluster routes)", addr)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p)), net.JoinHostPort(host, strconv.Itoa(p+1)), nil
+}
+
 // Member returns the member with the given ID and its decoded public key.
 // It reports false for an unknown ID or a key that does not decode.
 func (c *Charter) Member(id string) (Member, ed25519.PublicKey, bool) {
@@ -536,6 +569,7 @@ func (c *Charter) Hash() string {
 		}
 		b = append(b, boolByte(m.Founding))
 		b = appendPrefixes(b, m.Addresses)
+		b = appendString(b, m.Fabric)
 	}
 	b = appendPrefixes(b, c.Territory)
 	p := c.Policy

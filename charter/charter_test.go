@@ -484,3 +484,28 @@ func FuzzParse(f *testing.F) {
 		_ = c.IsTerritory(netip.MustParsePrefix("192.0.2.1/32"))
 	})
 }
+
+func TestFabricPorts(t *testing.T) {
+	for _, tc := range []struct{ in, client, route, err string }{
+		{in: "192.0.2.10:7422", client: "192.0.2.10:7422", route: "192.0.2.10:7423"},
+		{in: "[2001:db8::1]:4222", client: "[2001:db8::1]:4222", route: "[2001:db8::1]:4223"},
+		{in: "member-a.example:1", client: "member-a.example:1", route: "member-a.example:2"},
+		{in: "192.0.2.10", err: "write host:port"},
+		{in: ":7422", err: "the host must be"},
+		{in: "0.0.0.0:7422", err: "cannot dial"},
+		{in: "192.0.2.10:65535", err: "port must be"},
+		{in: "192.0.2.10:0", err: "port must be"},
+		{in: "192.0.2.10:x", err: "port must be"},
+	} {
+		c, r, err := FabricPorts(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("FabricPorts(%q) error = %v, want one containing %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || c != tc.client || r != tc.route {
+			t.Errorf("FabricPorts(%q) = %q, %q, %v; want %q, %q", tc.in, c, r, err, tc.client, tc.route)
+		}
+	}
+}
