@@ -60,6 +60,7 @@ const (
 	Refused                         // a valid report the policy does not follow: territory, too wide, not allowed
 	Rejected                        // a bad report: unknown member, bad signature, replayed, stale, rate-limited, malformed
 	Corroborated                    // a valid alert for a value already banned at the report's time: Outcome.Decision is that ban
+	Noted                           // a valid enforcement record: it asks for nothing
 )
 
 // String returns the verdict's stable name.
@@ -77,6 +78,8 @@ func (v Verdict) String() string {
 		return "rejected"
 	case Corroborated:
 		return "corroborated"
+	case Noted:
+		return "noted"
 	}
 	return fmt.Sprintf("verdict(%d)", uint8(v))
 }
@@ -92,6 +95,7 @@ const (
 	ReasonPardon        = "pardon"         // Pardoned
 	ReasonQuorumPending = "quorum-pending" // Pending
 	ReasonInForce       = "in-force"       // Corroborated
+	ReasonEnforced      = "enforced"       // Noted
 	ReasonTerritory     = "territory"      // Refused
 	ReasonTooWide       = "too-wide"       // Refused
 	ReasonNotAllowed    = "not-allowed"    // Refused: manual ban or pardon by a member the policy does not allow
@@ -200,19 +204,41 @@ func New(c *charter.Charter) *Arbiter {
 		maxVotes:      MaxVotes,
 		maxHistory:    MaxHistory,
 	}
+	a.Amend(c)
+	return a
+}
+
+// Amend switches the arbiter to charter c for the reports that follow (an
+// amendment took effect at this point of the stream): members c adds are
+// known from now on, members it removes are unknown (their reports are
+// rejected), and policy, limits and territory are c's. What the arbiter
+// knows is kept: the sequences and rate state of members that stay, votes
+// already cast, and the history of bans.
+func (a *Arbiter) Amend(c *charter.Charter) {
+	a.policy = c.Policy
+	a.limits = c.Limits
 	a.policy.Decisive = slices.Clone(c.Policy.Decisive)
+	old := a.members
+	a.members = make(map[string]*member, len(c.Members))
 	for _, m := range c.Members {
-		if _, pub, ok := c.Member(m.ID); ok && a.members[m.ID] == nil {
-			a.members[m.ID] = &member{id: m.ID, pub: pub, founding: m.Founding}
+		_, pub, ok := c.Member(m.ID)
+		if !ok || a.members[m.ID] != nil {
+			continue
 		}
+		if prev := old[m.ID]; prev != nil && prev.pub.Equal(pub) {
+			prev.founding = m.Founding
+			a.members[m.ID] = prev
+			continue
+		}
+		a.members[m.ID] = &member{id: m.ID, pub: pub, founding: m.Founding}
 	}
+	a.territory = bart.Lite{}
 	for _, p := range c.TerritoryPrefixes() {
 		a.territory.Insert(p)
 	}
 	rpm := int64(max(a.limits.ReportsPerMinute, 1))
 	a.emission = max(int64(time.Minute)/rpm, 1)
 	a.burst = (rpm - 1) * a.emission
-	return a
 }
 
 // Apply judges one report. received is when the fabric stored it: the
@@ -248,6 +274,12 @@ func (a *Arbiter) Apply(r *report.Report, received, now time.Time) Outcome {
 	// The report is authentic and fresh: its sequence is used up whatever
 	// follows, so a copy of it is "replayed", not judged twice.
 	m.mark(r.Seq)
+	if r.Type == report.TypeEnforced {
+		// Not rate limited: a member enforces every alliance decision, so
+		// its records come at the alliance's decision rate, and they
+		// change nothing.
+		return Outcome{Verdict: Noted, Reason: ReasonEnforced, Reports: []string{id}}
+	}
 	t := r.Time.UnixNano() // Validate bounds Time to 2000..2199: no overflow
 	if !m.allow(t, a.emission, a.burst) {
 		return a.reject(Rejected, ReasonRateLimited, id)

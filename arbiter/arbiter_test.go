@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -545,7 +546,7 @@ func TestPardon(t *testing.T) {
 
 func TestVerdictString(t *testing.T) {
 	seen := map[string]bool{}
-	for v := Decided; v <= Corroborated; v++ {
+	for v := Decided; v <= Noted; v++ {
 		s := v.String()
 		if strings.HasPrefix(s, "verdict(") || seen[s] {
 			t.Errorf("verdict %d has name %q", v, s)
@@ -599,9 +600,11 @@ func stream(t testing.TB, f *fixture, n int, seed uint64) []struct {
 			typ = report.TypeManual
 		case 1:
 			typ = report.TypePardon
+		case 2:
+			typ = report.TypeEnforced
 		}
 		r := f.report(id, typ, value, scenarios[rng.IntN(len(scenarios))], when)
-		if typ != report.TypeAlert {
+		if typ == report.TypeManual || typ == report.TypePardon {
 			r.Scenario = "manual"
 			r.Sign(id)
 		}
@@ -653,7 +656,7 @@ func TestDeterminism(t *testing.T) {
 		t.Errorf("rejection counts differ: %v, %v", a1.Rejected(), a2.Rejected())
 	}
 	// The stream exercises every verdict (else the test proves little).
-	for v := Decided; v <= Corroborated; v++ {
+	for v := Decided; v <= Noted; v++ {
 		if verdicts[v] == 0 {
 			t.Errorf("no %v outcome in the stream: %v", v, verdicts)
 		}
@@ -767,4 +770,48 @@ func FuzzApply(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestEnforcedIsNoted(t *testing.T) {
+	f := newFixture(t, func(c *charter.Charter) { c.Limits.ReportsPerMinute = 1 })
+	a := New(&f.c)
+	// Enforcement records are not rate limited and decide nothing.
+	for i := range 5 {
+		r := f.report(f.b, report.TypeEnforced, "203.0.113.9/32", "nftables", t0.Add(time.Duration(i)*time.Millisecond))
+		expect(t, apply(a, r), Noted, ReasonEnforced)
+	}
+	// They are still authenticated and not replayable.
+	r := f.report(f.b, report.TypeEnforced, "203.0.113.9/32", "nftables", t0)
+	expect(t, apply(a, r), Noted, ReasonEnforced)
+	expect(t, apply(a, r), Rejected, ReasonReplayed)
+	x := f.report(f.x, report.TypeEnforced, "203.0.113.9/32", "nftables", t0)
+	expect(t, apply(a, x), Rejected, ReasonUnknownMember)
+	// The member's alert is still judged (and not rate limited by them).
+	expect(t, apply(a, f.alert(f.b, "203.0.113.10/32", "ssh-bf", t0.Add(time.Second))), Decided, ReasonDecisive)
+}
+
+func TestAmend(t *testing.T) {
+	f := newFixture(t)
+	a := New(&f.c)
+	expect(t, apply(a, f.alert(f.c2, "203.0.113.9/32", "ssh-bf", t0)), Decided, ReasonDecisive)
+	seen := f.alert(f.b, "203.0.113.10/32", "ssh-bf", t0.Add(time.Second))
+	expect(t, apply(a, seen), Decided, ReasonDecisive)
+
+	// Amendment: C removed, X added, 203.0.113.0/28 becomes territory.
+	next := f.c
+	next.Version++
+	next.Members = []charter.Member{f.c.Members[0], f.c.Members[1], charter.NewMember("x", f.x.Public)}
+	next.Territory = append(slices.Clone(f.c.Territory), netip.MustParsePrefix("203.0.113.16/28"))
+	if err := next.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	a.Amend(&next)
+
+	expect(t, apply(a, f.alert(f.c2, "203.0.113.40/32", "ssh-bf", t0.Add(2*time.Second))), Rejected, ReasonUnknownMember)
+	expect(t, apply(a, f.alert(f.x, "203.0.113.41/32", "ssh-bf", t0.Add(2*time.Second))), Decided, ReasonDecisive)
+	expect(t, apply(a, f.alert(f.b, "203.0.113.17/32", "ssh-bf", t0.Add(2*time.Second))), Refused, ReasonTerritory)
+	// B's sequence state survived the amendment: its old report is a replay.
+	expect(t, apply(a, seen), Rejected, ReasonReplayed)
+	// The ban history survived too.
+	expect(t, apply(a, f.alert(f.b, "203.0.113.9/32", "ssh-bf", t0.Add(3*time.Second))), Corroborated, ReasonInForce)
 }

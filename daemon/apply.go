@@ -159,6 +159,14 @@ func (d *Daemon) consume(m fabric.Msg, catchUpTo uint64) {
 		d.ctr.pending.Add(1)
 		d.timeline.add(r.Value, entry{Time: r.Time, What: "report", Member: r.Member, Scenario: r.Scenario,
 			ReportID: id, Evidence: r.Evidence, Detail: "pending quorum"})
+	case arbiter.Noted:
+		// Another member's enforcement: a timeline entry, kept only for
+		// values banned here, so records cannot crowd out real entries.
+		if r.Member != d.id.ID {
+			if _, ok := d.table.Lookup(r.Value.Addr(), now); ok {
+				d.timeline.add(r.Value, entry{Time: r.Time, What: "enforced", Member: r.Member, Detail: r.Scenario, ReportID: id})
+			}
+		}
 	case arbiter.Refused:
 		d.ctr.refused.Add(1)
 		d.countReason(out.Reason)

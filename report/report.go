@@ -1,6 +1,7 @@
 // Package report defines the signed statements members publish on the
 // fabric: an alert (one of the member's scenarios fired), a manual ban or a
-// pardon (an operator's), each signed with the member's ed25519 key.
+// pardon (an operator's), and an enforcement record (the member applied a
+// decision), each signed with the member's ed25519 key.
 //
 // It fixes the wire form, a canonical binary encoding (Body) followed by
 // the signature, and decodes it strictly: reports arrive from other hosts
@@ -59,6 +60,10 @@ const (
 	TypeAlert  Type = iota + 1 // a scenario fired: ban Value, as the charter decides
 	TypeManual                 // an operator's ban of Value for Duration
 	TypePardon                 // an operator's unban of Value
+	// TypeEnforced records that the member applied a decision on Value at
+	// one of its layers (Scenario names the layer, such as "nftables") at
+	// Time. It asks for nothing; it is the member's entry in the timeline.
+	TypeEnforced
 	typeEnd
 )
 
@@ -71,6 +76,8 @@ func (t Type) String() string {
 		return "manual"
 	case TypePardon:
 		return "pardon"
+	case TypeEnforced:
+		return "enforced"
 	}
 	return fmt.Sprintf("type(%d)", uint8(t))
 }
@@ -403,8 +410,8 @@ func (r *Report) Validate() error {
 			return fmt.Errorf("%w: count %d is out of range 1..%d", ErrLimit, r.Count, MaxCount)
 		}
 	default:
-		if r.Type == TypePardon && r.Duration != 0 {
-			return fmt.Errorf("%w: a pardon carries no duration, got %v", ErrMalformed, r.Duration)
+		if (r.Type == TypePardon || r.Type == TypeEnforced) && r.Duration != 0 {
+			return fmt.Errorf("%w: a %s report carries no duration, got %v", ErrMalformed, r.Type, r.Duration)
 		}
 		if r.Duration < 0 || r.Duration > MaxDuration {
 			return fmt.Errorf("%w: duration %v is out of range 0..%v", ErrLimit, r.Duration, MaxDuration)

@@ -62,6 +62,13 @@ func pardon() Report {
 	}
 }
 
+func enforced() Report {
+	return Report{
+		Seq: 3, Time: t0, Type: TypeEnforced, Scenario: "nftables",
+		Value: netip.MustParsePrefix("203.0.113.9/32"), Reason: "alliance ban",
+	}
+}
+
 func signed(t testing.TB, r Report) Report {
 	t.Helper()
 	r.Sign(testIdentity(t, 1))
@@ -94,7 +101,7 @@ func TestRoundTrip(t *testing.T) {
 	v6.Value = netip.MustParsePrefix("2001:db8::/64")
 	local := alert()
 	local.Time = t0.In(time.FixedZone("X", 3600))
-	for name, r := range map[string]Report{"alert": alert(), "manual": manual(), "pardon": pardon(), "ipv6 range": v6, "local time": local} {
+	for name, r := range map[string]Report{"alert": alert(), "manual": manual(), "pardon": pardon(), "enforced": enforced(), "ipv6 range": v6, "local time": local} {
 		t.Run(name, func(t *testing.T) {
 			r := signed(t, r)
 			if err := r.Validate(); err != nil {
@@ -336,6 +343,8 @@ func TestUnmarshalRejects(t *testing.T) {
 		{"manual with window", mk(manual, func(r *Report) { r.First, r.Last = t0, t0 }), ErrMalformed},
 		{"manual with count", mk(manual, func(r *Report) { r.Count = 3 }), ErrMalformed},
 		{"pardon duration", mk(pardon, func(r *Report) { r.Duration = time.Hour }), ErrMalformed},
+		{"enforced duration", mk(enforced, func(r *Report) { r.Duration = time.Hour }), ErrMalformed},
+		{"enforced with count", mk(enforced, func(r *Report) { r.Count = 1 }), ErrMalformed},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -453,7 +462,7 @@ func TestValidateUnsigned(t *testing.T) {
 }
 
 func TestTypeString(t *testing.T) {
-	for ty, want := range map[Type]string{TypeAlert: "alert", TypeManual: "manual", TypePardon: "pardon", 0: "type(0)", 200: "type(200)"} {
+	for ty, want := range map[Type]string{TypeAlert: "alert", TypeManual: "manual", TypePardon: "pardon", TypeEnforced: "enforced", 0: "type(0)", 200: "type(200)"} {
 		if got := ty.String(); got != want {
 			t.Errorf("Type(%d).String() = %q, want %q", uint8(ty), got, want)
 		}
