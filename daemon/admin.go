@@ -143,8 +143,9 @@ func (d *Daemon) status() Status {
 	c := d.pipe.Counters()
 	d.pipeMu.Unlock()
 	seq, _ := d.fab.LastSeq()
+	cs := d.charter()
 	st := Status{
-		Member: d.id.ID, Charter: d.hash, Alliance: d.char.Name, Members: len(d.char.Members),
+		Member: d.id.ID, Charter: cs.hash, Alliance: cs.c.Name, Members: len(cs.c.Members),
 		Uptime: d.now().Sub(d.start).Round(time.Second).String(), Enforce: d.enforceMode(), EnforceWhy: d.enfErr,
 		Decisions: d.table.Len(), Sources: d.srcs.paths(), FabricSeq: seq, Reloads: d.reloads.Load(),
 		Pipeline: map[string]int64{"lines": c.Lines, "events": c.Events, "alerts": c.Alerts, "decisions": c.Decisions,
@@ -263,7 +264,7 @@ func (d *Daemon) apiAddDecision(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if d.char.IsTerritory(p) {
+	if d.charter().c.IsTerritory(p) {
 		writeErr(w, fmt.Errorf("%w: %s is territory (loopback, a member's address or the charter's territory) and is never banned", errTerritory, p))
 		return
 	}
@@ -407,12 +408,13 @@ func (d *Daemon) apiExplain(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Daemon) apiCharter(w http.ResponseWriter, r *http.Request) {
-	data, err := d.char.Marshal()
+	cs := d.charter()
+	data, err := cs.c.Marshal()
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, 200, map[string]string{"hash": d.hash, "name": d.char.Name, "yaml": string(data)})
+	writeJSON(w, 200, map[string]string{"hash": cs.hash, "name": cs.c.Name, "yaml": string(data)})
 }
 
 // apiRecent lists the most recent timeline entries of one kind (alerts, or

@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"time"
 
 	"phalanx"
@@ -29,7 +31,7 @@ func (s sink) Alert(a *phalanx.Alert) {
 func (s sink) Decision(dec *phalanx.Decision, a *phalanx.Alert) {
 	d := s.d
 	d.ctr.selfBans.Add(1)
-	stored, enforced := d.applyDecision(*dec)
+	stored, _, enforced := d.applyDecision(*dec)
 	if enforced && !d.lineRead.IsZero() {
 		d.met.enforce.WithLabelValues("self").Observe(time.Since(d.lineRead).Seconds())
 	}
@@ -55,61 +57,131 @@ func (s sink) Refused(a *phalanx.Alert, err error) {
 	s.d.log.Info("refused a decision", "source", a.Source, "scenario", a.Scenario, "reason", err)
 }
 
-// enqueue hands a report to the publisher. It blocks when the publisher is
-// far behind (the fabric is down): reports are never dropped.
+// enqueue signs r with this member's next sequence and stores it in the
+// outbox, durably, before it returns; the publisher then sends it on. If
+// the outbox cannot store it (a full or failing disk), the report is kept
+// in memory and published from there: it then survives a fabric outage but
+// not a crash, and the tail positions stop moving until it is published,
+// so that its lines are read again after a crash.
 func (d *Daemon) enqueue(r report.Report) {
-	d.inflight.Add(1)
+	d.outMu.Lock()
+	r.Seq = d.nextSq.Add(1)
+	r.Sign(d.id)
+	data := report.Marshal(&r)
+	if err := d.ob.Append(r.Seq, r.Time, data); err != nil {
+		d.unsaved = append(d.unsaved, data)
+		d.inflight.Add(1)
+		d.ctr.publishErr.Add(1)
+		d.log.Error("store a report in the outbox (keeping it in memory until published)", "seq", r.Seq, "err", err)
+	}
+	d.outMu.Unlock()
 	select {
-	case d.out <- r:
+	case d.kick <- struct{}{}:
 	default:
-		d.log.Warn("report queue is full; waiting for the fabric")
-		d.out <- r
 	}
 }
 
-// publishLoop signs and publishes self reports in order, retrying each until
-// the fabric has stored it.
+// publishLoop publishes the outbox in sequence order, each report until the
+// fabric has stored it. A joining member first waits until the amendment
+// that admitted it is stored, so that no member sees its reports before it
+// knows the member.
 func (d *Daemon) publishLoop(ctx context.Context) {
-	for {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for d.pendingAmendment() {
 		select {
 		case <-ctx.Done():
 			return
-		case r := <-d.out:
-			r.Seq = d.nextSq.Add(1)
-			r.Sign(d.id)
-			data := report.Marshal(&r)
-			for {
-				_, err := d.fab.Publish(ctx, d.id.ID, r.ID(), data)
-				if err == nil {
-					d.ctr.published.Add(1)
-					d.met.reportsOut.Inc()
-					d.inflight.Add(-1)
-					break
-				}
-				if ctx.Err() != nil {
-					return
-				}
-				d.ctr.publishErr.Add(1)
-				d.met.publishErrs.Inc()
-				d.log.Error("publish report (will retry; local bans stay in force)", "seq", r.Seq, "err", err)
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(time.Second):
+		case <-tick.C:
+		}
+	}
+	for {
+		for seq := d.ob.Published() + 1; seq <= d.ob.Last(); seq++ {
+			data, ok := d.ob.Get(seq)
+			if ok && !d.publish(ctx, seq, data) {
+				return
+			}
+			if seq%64 == 0 || seq == d.ob.Last() {
+				if err := d.ob.MarkPublished(seq); err != nil {
+					d.log.Error("outbox: record what was published", "err", err)
 				}
 			}
 		}
+		d.outMu.Lock()
+		unsaved := d.unsaved
+		d.unsaved = nil
+		d.outMu.Unlock()
+		for i, data := range unsaved {
+			if !d.publish(ctx, 0, data) {
+				d.outMu.Lock()
+				d.unsaved = append(unsaved[i:], d.unsaved...)
+				d.outMu.Unlock()
+				return
+			}
+			d.inflight.Add(-1)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.kick:
+		case <-tick.C:
+		}
 	}
+}
+
+// publish sends one signed report until the fabric stores it; false when
+// ctx ended first.
+func (d *Daemon) publish(ctx context.Context, seq uint64, data []byte) bool {
+	r, err := report.Unmarshal(data)
+	if err != nil {
+		d.log.Error("outbox holds a damaged report; skipping it", "seq", seq, "err", err)
+		return true
+	}
+	for {
+		_, err := d.fab.Publish(ctx, d.id.ID, r.ID(), data)
+		if err == nil {
+			d.ctr.published.Add(1)
+			d.met.reportsOut.Inc()
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		d.ctr.publishErr.Add(1)
+		d.met.publishErrs.Inc()
+		d.log.Error("publish report (will retry; local bans stay in force)", "seq", r.Seq, "err", err)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// pendingAmendment reports whether this member still has to publish the
+// amendment that admitted it.
+func (d *Daemon) pendingAmendment() bool {
+	_, err := os.Stat(filepath.Join(d.opts.DataDir, filePendingAmendment))
+	return err == nil
 }
 
 // consume judges one message of the report stream. It runs on the fabric's
 // consumer goroutine only.
-func (d *Daemon) consume(m fabric.Msg, catchUpTo uint64) {
-	defer func() {
-		if !d.caughtUp.Load() && m.Seq >= catchUpTo {
-			d.markCaughtUp()
-		}
-	}()
+func (d *Daemon) consume(m fabric.Msg) {
+	d.consumeMu.Lock()
+	defer d.consumeMu.Unlock()
+	if m.Seq != 0 {
+		defer func() {
+			d.consumed.Store(m.Seq)
+			if to := d.catchUpTo.Load(); to != 0 && m.Seq >= to {
+				d.finishCatchUp()
+			}
+		}()
+	}
+	if len(m.Data) > 0 && m.Data[0] == kindAmendment {
+		d.consumeAmendment(m)
+		return
+	}
 	r, err := report.Unmarshal(m.Data)
 	if err != nil {
 		d.reject("?", report.Reason(err), "seq", m.Seq, "err", err)
@@ -134,11 +206,14 @@ func (d *Daemon) consume(m fabric.Msg, catchUpTo uint64) {
 	d.met.lag.WithLabelValues(r.Member).Set(received.Sub(r.Time).Seconds())
 	out := d.arb.Apply(&r, received, now)
 	d.met.verdicts.WithLabelValues(out.Verdict.String()).Inc()
+	if r.Member != d.id.ID && authentic(out) {
+		d.gaps.saw(r.Member, r.Seq, now)
+	}
 	switch out.Verdict {
 	case arbiter.Decided:
 		d.ctr.decided.Add(1)
 		if out.Decision.Until.After(now) {
-			stored, enforced := d.applyDecision(out.Decision)
+			stored, _, enforced := d.applyDecision(out.Decision)
 			if enforced && r.Member != d.id.ID {
 				d.met.enforce.WithLabelValues("alliance").Observe(time.Since(r.Time).Seconds())
 			}
@@ -176,13 +251,26 @@ func (d *Daemon) consume(m fabric.Msg, catchUpTo uint64) {
 	}
 }
 
+// authentic reports whether the arbiter found the report signed by a
+// member, whatever it made of it: such a report uses up its sequence.
+func authentic(o arbiter.Outcome) bool {
+	if o.Verdict != arbiter.Rejected {
+		return true
+	}
+	switch o.Reason {
+	case arbiter.ReasonReplayed, arbiter.ReasonRateLimited, arbiter.ReasonStale:
+		return true
+	}
+	return false
+}
+
 // apply is the one way the table changes outside expiry: it deletes the
 // decisions with the given ids, adds the given decisions, and passes what
 // changed on to the journal (one record) and the enforcer (one
 // transaction). It returns what the table holds for each added decision (the
 // decision already there when it ends as late or later) and whether the
 // kernel took a change.
-func (d *Daemon) apply(add []phalanx.Decision, remove []uint64, what string) (stored []phalanx.Decision, enforced bool) {
+func (d *Daemon) apply(add []phalanx.Decision, remove []uint64, what string) (stored []phalanx.Decision, changed, enforced bool) {
 	now := d.now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -204,29 +292,46 @@ func (d *Daemon) apply(add []phalanx.Decision, remove []uint64, what string) (st
 		added = append(added, st)
 	}
 	if len(added) == 0 && len(deleted) == 0 {
-		return stored, false
+		return stored, false, false
 	}
 	d.jour.Record(added, deleted)
 	if d.enf == nil || !d.caughtUp.Load() {
-		return stored, false
+		return stored, true, false
 	}
 	if err := d.enf.Apply(added, deleted, now); err != nil {
 		d.ctr.enforceErr.Add(1)
 		d.met.enforceErrs.Inc()
 		d.log.Error("enforce "+what, "added", len(added), "removed", len(deleted), "err", err)
-		return stored, false
+		return stored, true, false
 	}
-	return stored, true
+	return stored, true, true
 }
 
-// applyDecision stores one decision and enforces it.
-func (d *Daemon) applyDecision(dec phalanx.Decision) (phalanx.Decision, bool) {
-	stored, enforced := d.apply([]phalanx.Decision{dec}, nil, "decision")
-	if enforced {
-		d.timeline.add(stored[0].Value, entry{Time: d.now(), What: "enforced", Member: d.id.ID, Detail: "nftables", DecisionID: stored[0].ID})
+// applyDecision stores one decision and enforces it. Once the member has
+// caught up with the stream, a decision that changed the table is recorded
+// as enforced here (in the kernel, or by the API alone when nftables is
+// off), in the timeline and on the fabric for the other members'.
+func (d *Daemon) applyDecision(dec phalanx.Decision) (stored phalanx.Decision, changed, enforced bool) {
+	all, changed, enforced := d.apply([]phalanx.Decision{dec}, nil, "decision")
+	stored = all[0]
+	if changed && d.caughtUp.Load() {
+		layer := layerAPI
+		if enforced {
+			layer = layerNftables
+		}
+		now := d.now()
+		d.timeline.add(stored.Value, entry{Time: now, What: "enforced", Member: d.id.ID, Detail: layer, DecisionID: stored.ID})
+		d.enqueue(report.Report{Type: report.TypeEnforced, Time: now.UTC(), Scenario: layer, Value: stored.Value,
+			Reason: string(stored.Origin) + " ban until " + stored.Until.UTC().Format(time.RFC3339)})
 	}
-	return stored[0], enforced
+	return stored, changed, enforced
 }
+
+// Layers named in enforcement records.
+const (
+	layerNftables = "nftables" // the kernel drops the address
+	layerAPI      = "api"      // served to bouncers and forward-auth only (nftables off)
+)
 
 // pardon lifts the bans on p and on every range or address inside it.
 func (d *Daemon) pardon(p netip.Prefix) {
@@ -242,9 +347,11 @@ func (d *Daemon) pardon(p netip.Prefix) {
 	}
 }
 
-// expireLoop drops ended decisions from the table every second; the kernel
-// drops its elements by their own timeouts.
+// expireLoop drops ended decisions from the table every second (the kernel
+// drops its elements by their own timeouts) and trims the outbox every
+// minute.
 func (d *Daemon) expireLoop(ctx context.Context) {
+	n := 0
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -257,6 +364,11 @@ func (d *Daemon) expireLoop(ctx context.Context) {
 				d.jour.Record(nil, gone)
 			}
 			d.mu.Unlock()
+			if n++; n%60 == 0 {
+				if err := d.ob.Trim(d.now()); err != nil {
+					d.log.Error("trim the outbox", "err", err)
+				}
+			}
 		}
 	}
 }

@@ -32,8 +32,8 @@ import (
 	"phalanx/identity"
 	"phalanx/lapi"
 	"phalanx/nft"
+	"phalanx/outbox"
 	"phalanx/pipeline"
-	"phalanx/report"
 )
 
 // Options configure a daemon. Fields left zero take the defaults of `phalanx run`.
@@ -51,6 +51,10 @@ type Options struct {
 	// Listener, when set, is where the API is served instead of listening
 	// on the configured address (tests serve inside a network namespace).
 	Listener net.Listener
+	// Observe, when set, receives every timeline entry as the member
+	// records it (phalanx demo prints them). It must return quickly; it
+	// runs on the goroutine that made the entry.
+	Observe func(Entry)
 }
 
 // Enforcer applies decisions at one layer. The nftables enforcer is the one
@@ -69,8 +73,8 @@ type Daemon struct {
 	log    *slog.Logger
 	now    func() time.Time
 	id     *identity.Identity
-	char   charter.Charter
-	hash   string
+	cs     atomic.Pointer[charterState] // the charter in force; amendments swap it
+	secret string                       // the alliance's route secret; "" for a member alone
 	token  string
 	fab    *fabric.Fabric
 	table  *decision.Table
@@ -91,14 +95,23 @@ type Daemon struct {
 	evid   *evidence
 
 	reloads  atomic.Int64
-	out      chan report.Report // self reports waiting to be published
-	inflight atomic.Int64       // reports enqueued and not yet stored by the fabric
+	ob       *outbox.Outbox // this member's signed reports, kept until safe to drop
+	outMu    sync.Mutex     // orders sequence numbers with outbox appends; guards unsaved
+	unsaved  [][]byte       // reports the outbox could not store, published from memory
+	kick     chan struct{}  // wakes the publisher
+	inflight atomic.Int64   // len(unsaved) plus those being published
 	nextSq   atomic.Uint64
 
-	arb      *arbiter.Arbiter // consumer goroutine only
-	seen     *idSet           // consumer goroutine only
-	caughtUp atomic.Bool
-	ready    chan struct{}
+	consumeMu   sync.Mutex       // one report judged at a time: the stream's, the fast path's and repaired ones
+	gaps        *gaps            // how far each member's sequence has arrived
+	arb         *arbiter.Arbiter // under consumeMu
+	seen        *idSet           // under consumeMu
+	caughtUp    atomic.Bool      // the enforcer takes changes
+	catchUpTo   atomic.Uint64    // the stream sequence the table must reach before reconciling; 0 = not known yet
+	consumed    atomic.Uint64    // the last stream sequence consumed
+	catchUpOnce sync.Once
+	readyOnce   sync.Once
+	ready       chan struct{}
 
 	rejMu       sync.Mutex
 	rejLogged   map[string]time.Time // member -> last time a rejection was logged
@@ -122,12 +135,16 @@ type Daemon struct {
 	}
 
 	cancel context.CancelFunc
+	life   context.Context // Run's context: background work started by handlers ends with it
 	wg     sync.WaitGroup
+
+	amendMu       sync.Mutex      // serialises charter changes made by this member (joins)
+	streamCharter charter.Charter // the charter in force at the consumer's point of the stream; under consumeMu
 }
 
 // New prepares a daemon: data directory, identity, charter, fabric, table,
 // API and enforcer. Nothing is enforced or served until Run.
-func New(ctx context.Context, opts Options) (*Daemon, error) {
+func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	if opts.DataDir == "" {
 		opts.DataDir = DefaultDataDir()
 	}
@@ -138,12 +155,11 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		opts.Now = time.Now
 	}
 	d := &Daemon{opts: opts, log: opts.Logger, now: opts.Now, start: opts.Now(), ready: make(chan struct{}),
-		out: make(chan report.Report, 4096), seen: newIDSet(1 << 17), evid: newEvidence(8192),
-		timeline: newTimeline(10000), rejLogged: map[string]time.Time{}, rejByReason: map[string]int64{}}
+		gaps: newGaps(), kick: make(chan struct{}, 1), seen: newIDSet(1 << 17), evid: newEvidence(8192),
+		timeline: &timeline{max: 10000, observe: opts.Observe}, rejLogged: map[string]time.Time{}, rejByReason: map[string]int64{}}
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	var err error
 	var created bool
 	d.id, created, err = identity.LoadOrCreate(filepath.Join(opts.DataDir, fileIdentity))
 	if err != nil {
@@ -155,9 +171,29 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	if err := d.loadCharter(); err != nil {
 		return nil, err
 	}
+	if d.secret, err = readRouteSecret(opts.DataDir); err != nil {
+		return nil, err
+	}
+	if d.secret == "" && opts.Config.Daemon.Fabric != "" {
+		return nil, errors.New("--fabric is for members of a multi-host alliance: create one with `phalanx alliance init --data DIR` (before the first run), or join one with `phalanx run --join TOKEN --fabric HOST:PORT`")
+	}
+	if d.secret != "" {
+		if err := d.setOwnFabric(opts.Config.Daemon.Fabric); err != nil {
+			return nil, err
+		}
+	}
 	if d.token, err = loadOrCreateToken(opts.DataDir); err != nil {
 		return nil, err
 	}
+	if d.ob, err = outbox.Open(filepath.Join(opts.DataDir, dirOutbox), outbox.Options{Logger: d.log.With("component", "outbox")}); err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			d.ob.Close()
+		}
+	}()
+	d.nextSq.Store(d.ob.Last())
 	d.table = decision.NewTable()
 	d.faMet = &forwardauth.Metrics{}
 	d.met = newMetrics(d)
@@ -169,17 +205,18 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	if err := d.buildPipeline(opts.Config); err != nil {
 		return nil, err
 	}
-	d.arb = arbiter.New(&d.char)
+	d.arb = arbiter.New(&d.charter().c)
+	d.streamCharter = d.charter().c
 	if err := d.openEnforcer(opts.Config.Daemon); err != nil {
 		return nil, err
 	}
 	dc := opts.Config.Daemon
-	d.fab, err = fabric.Start(ctx, fabric.Options{
-		DataDir:    filepath.Join(opts.DataDir, dirFabric),
-		Listen:     dc.Fabric,
-		SyncAlways: dc.SyncAlways,
-		Logger:     d.log.With("component", "fabric"),
-	})
+	fo, err := d.fabricOptions(d.secret)
+	if err != nil {
+		d.closeEnforcer()
+		return nil, err
+	}
+	d.fab, err = fabric.Start(ctx, fo)
 	if err != nil {
 		d.closeEnforcer()
 		return nil, fmt.Errorf("fabric: %w", err)
@@ -220,9 +257,22 @@ func (d *Daemon) loadCharter() error {
 	if _, _, ok := c.Member(d.id.ID); !ok {
 		return fmt.Errorf("charter %s does not list this member (%s): add it to the charter, or use a data directory that belongs to a member", path, d.id.ID)
 	}
-	d.char = c
-	d.hash = c.Hash()
+	d.setCharter(c)
 	return nil
+}
+
+// charterState is a charter in force and its hash; never changed once
+// stored.
+type charterState struct {
+	c    charter.Charter
+	hash string
+}
+
+// charter returns the charter in force. Callers must not change it.
+func (d *Daemon) charter() *charterState { return d.cs.Load() }
+
+func (d *Daemon) setCharter(c charter.Charter) {
+	d.cs.Store(&charterState{c: c, hash: c.Hash()})
 }
 
 func (d *Daemon) buildPipeline(f config.File) error {
@@ -264,8 +314,9 @@ func (d *Daemon) openEnforcer(dc config.Daemon) error {
 // charter's territory and every member's addresses.
 func (d *Daemon) territory() []netip.Prefix {
 	t := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
-	t = append(t, d.char.Territory...)
-	for _, m := range d.char.Members {
+	c := &d.charter().c
+	t = append(t, c.Territory...)
+	for _, m := range c.Members {
 		t = append(t, m.Addresses...)
 	}
 	t = append(t, d.opts.Config.Decisions.Allowlist...)
@@ -301,21 +352,18 @@ func (d *Daemon) Table() *decision.Table { return d.table }
 func (d *Daemon) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	d.cancel = cancel
+	d.life = ctx
 	defer cancel()
 
-	last, err := d.fab.LastSeq()
-	if err != nil {
-		return fmt.Errorf("fabric: %w", err)
-	}
-	if last == 0 {
-		d.markCaughtUp()
-	}
 	consumeErr := make(chan error, 1)
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		consumeErr <- d.fab.Consume(ctx, 1, func(m fabric.Msg) { d.consume(m, last) })
+		consumeErr <- d.fab.Consume(ctx, 1, d.consume)
 	}()
+	if err := d.startCatchUp(ctx); err != nil {
+		return err
+	}
 	// Wait for the catch-up before serving, so the API never answers from a
 	// half-built table.
 	select {
@@ -326,6 +374,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return ctx.Err()
 	}
 
+	var err error
 	ln := d.opts.Listener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", d.opts.Config.Daemon.API); err != nil {
@@ -347,10 +396,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.log.Error("api server", "err", err)
 		}
 	}()
-	d.log.Info("phalanx member running", "member", d.id.ID, "api", ln.Addr().String(), "charter", d.hash[:12],
+	d.log.Info("phalanx member running", "member", d.id.ID, "api", ln.Addr().String(), "charter", d.charter().hash[:12],
 		"enforce", d.enforceMode(), "decisions", d.table.Len())
 
-	d.wg.Add(4)
+	d.publishPending()
+	d.wg.Add(6)
+	go func() { defer d.wg.Done(); d.serveJoins(ctx) }()
+	go func() { defer d.wg.Done(); d.repairLoop(ctx) }()
 	go func() { defer d.wg.Done(); d.feeds.Run(ctx) }()
 	go func() { defer d.wg.Done(); d.publishLoop(ctx) }()
 	go func() { defer d.wg.Done(); d.expireLoop(ctx) }()
@@ -378,6 +430,9 @@ func (d *Daemon) Close() error {
 	if d.fab != nil {
 		errs = append(errs, d.fab.Close())
 	}
+	if d.ob != nil {
+		errs = append(errs, d.ob.Close())
+	}
 	if d.enf != nil {
 		errs = append(errs, d.enf.Close())
 	}
@@ -391,27 +446,87 @@ func (d *Daemon) enforceMode() string {
 	return "none"
 }
 
-func (d *Daemon) markCaughtUp() {
-	if d.caughtUp.Swap(true) {
-		return
+// startCatchUp finds how far the report stream reaches, so that the
+// consumer knows when the table has caught up with it. A clustered fabric
+// needs a majority of the members for its stream; when it has none within
+// clusterWait (a lone founder, or most members down), the member serves at
+// once from what it has, enforces new decisions as they come, and leaves
+// the kernel's sets alone (no reconcile, which would lift bans the table
+// does not know yet) until the stream is back and replayed.
+func (d *Daemon) startCatchUp(ctx context.Context) error {
+	wait := func(ctx context.Context) error { return nil }
+	if d.secret != "" {
+		wait = d.fab.Ready
 	}
-	if d.enf != nil {
-		var all []phalanx.Decision
-		now := d.now()
-		d.mu.Lock()
-		d.table.All(func(x phalanx.Decision) bool {
-			if x.Active(now) {
-				all = append(all, x)
-			}
-			return true
-		})
-		if err := d.enf.Reconcile(all, now); err != nil {
-			d.ctr.enforceErr.Add(1)
-			d.log.Error("reconcile nftables sets", "err", err)
+	find := func() error {
+		last, err := d.fab.LastSeq()
+		if err != nil {
+			return fmt.Errorf("fabric: %w", err)
 		}
-		d.mu.Unlock()
+		d.catchUpTo.Store(max(last, 1))
+		if last == 0 || d.consumed.Load() >= last {
+			d.finishCatchUp()
+		}
+		return nil
 	}
-	close(d.ready)
+	var err error
+	if d.secret != "" && len(routeURLs(&d.charter().c)) < 2 {
+		err = errors.New("this member is alone in its alliance")
+	} else {
+		wctx, cancel := context.WithTimeout(ctx, clusterWait)
+		err = wait(wctx)
+		cancel()
+		if err == nil {
+			return find()
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	d.log.Warn("the fabric's report stream is not available yet (it needs a majority of the alliance's members): serving and enforcing what this member decides; reports wait in the outbox", "err", err)
+	d.caughtUp.Store(true)
+	d.readyOnce.Do(func() { close(d.ready) })
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := d.fab.Ready(ctx); err != nil {
+			return
+		}
+		if err := find(); err != nil {
+			d.log.Error("find the end of the report stream", "err", err)
+		}
+	}()
+	return nil
+}
+
+// clusterWait is how long a clustered member waits for the report stream
+// before it serves without it.
+const clusterWait = 10 * time.Second
+
+// finishCatchUp runs once the table holds the report stream up to where it
+// ended when the member started: the enforcer is reconciled with the table
+// and the API starts serving.
+func (d *Daemon) finishCatchUp() {
+	d.catchUpOnce.Do(func() {
+		d.caughtUp.Store(true)
+		if d.enf != nil {
+			var all []phalanx.Decision
+			now := d.now()
+			d.mu.Lock()
+			d.table.All(func(x phalanx.Decision) bool {
+				if x.Active(now) {
+					all = append(all, x)
+				}
+				return true
+			})
+			if err := d.enf.Reconcile(all, now); err != nil {
+				d.ctr.enforceErr.Add(1)
+				d.log.Error("reconcile nftables sets", "err", err)
+			}
+			d.mu.Unlock()
+		}
+		d.readyOnce.Do(func() { close(d.ready) })
+	})
 }
 
 // Reload re-reads the configuration file and swaps in a new detection

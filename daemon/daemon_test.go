@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -209,7 +210,6 @@ func TestTailToDecisionAndRestart(t *testing.T) {
 		`phalanx_source_lines_total{source="` + logPath + `"}`,
 		`phalanx_parser_events_total{kind="auth-failure",parser="sshd"} 8`,
 		`phalanx_scenario_alerts_total{scenario="ssh-bf"} 1`,
-		`phalanx_reports_published_total 1`,
 		`phalanx_arbiter_verdicts_total{verdict=`,
 		`phalanx_decisions_active{origin="alliance",scope="Ip"} 1`,
 		`phalanx_fabric_lag_seconds{member="` + m.d.ID() + `"}`,
@@ -217,6 +217,11 @@ func TestTailToDecisionAndRestart(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+
+	// The alert and this member's enforcement records were published.
+	if !regexp.MustCompile(`(?m)^phalanx_reports_published_total [1-9]`).Match(body) {
+		t.Errorf("metrics show no published report")
 	}
 
 	// Restart: the decision is rebuilt from the durable report stream.

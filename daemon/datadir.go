@@ -19,6 +19,7 @@ const (
 	fileBouncers  = "bouncers.json"
 	filePositions = "positions.json"
 	dirFabric     = "fabric"
+	dirOutbox     = "outbox"
 )
 
 // DefaultDataDir is where the daemon keeps its state when --data is not

@@ -15,13 +15,14 @@ var _ feed.KeyChecker = (*lapi.Keys)(nil)
 // refuseFeedValue says whether a feed entry must not become a ban: territory,
 // or wider than the charter allows.
 func (d *Daemon) refuseFeedValue(p netip.Prefix) bool {
-	if p.Bits() == 0 || d.char.IsTerritory(p) {
+	c := &d.charter().c
+	if p.Bits() == 0 || c.IsTerritory(p) {
 		return true
 	}
 	if p.Addr().Is4() {
-		return p.Bits() < d.char.Limits.MaxPrefixV4
+		return p.Bits() < c.Limits.MaxPrefixV4
 	}
-	return p.Bits() < d.char.Limits.MaxPrefixV6
+	return p.Bits() < c.Limits.MaxPrefixV6
 }
 
 // ApplyFeed makes the bans of one subscribed list equal prefixes, ending at

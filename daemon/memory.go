@@ -95,6 +95,10 @@ func (e *evidence) lines(group netip.Prefix, addr netip.Addr) []string {
 	return out
 }
 
+// Entry is one step of an incident's history, as `phalanx explain` shows
+// it and Options.Observe receives it.
+type Entry = entry
+
 // entry is one step of an incident's history.
 type entry struct {
 	Time       time.Time `json:"time"`
@@ -113,18 +117,20 @@ type entry struct {
 // timeline keeps the recent history of every value, bounded in entries:
 // what `phalanx explain` prints.
 type timeline struct {
+	observe func(Entry) // Options.Observe; nil for none
 	mu      sync.Mutex
 	max     int
 	entries []entry
 	start   int
 }
 
-func newTimeline(max int) *timeline { return &timeline{max: max} }
-
 func (t *timeline) add(v netip.Prefix, e entry) {
 	e.Value = v.String()
 	if v.IsSingleIP() {
 		e.Value = v.Addr().String()
+	}
+	if t.observe != nil {
+		t.observe(e)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -25,6 +25,9 @@ type metrics struct {
 	enforce     *prometheus.HistogramVec
 	enforceErrs prometheus.Counter
 	lag         *prometheus.GaugeVec
+	joins       *prometheus.CounterVec
+	repaired    prometheus.Counter
+	gapsLost    prometheus.Counter
 }
 
 func newMetrics(d *Daemon) *metrics {
@@ -54,9 +57,15 @@ func newMetrics(d *Daemon) *metrics {
 			Help: "Failed enforcer calls."}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "phalanx_fabric_lag_seconds",
 			Help: "For the latest report of each member: time received minus time made."}, []string{"member"}),
+		joins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phalanx_join_requests_total",
+			Help: "Join requests this member answered, by result (admitted, refused)."}, []string{"result"}),
+		repaired: prometheus.NewCounter(prometheus.CounterOpts{Name: "phalanx_reports_repaired_total",
+			Help: "Reports the fabric lost that this member got from their authors' outboxes."}),
+		gapsLost: prometheus.NewCounter(prometheus.CounterOpts{Name: "phalanx_reports_unrepaired_total",
+			Help: "Reports missing from a member's sequence that could not be repaired within 10 minutes."}),
 	}
 	m.reg.MustRegister(m.lines, m.events, m.alerts, m.reportsOut, m.publishErrs, m.reportsIn, m.rejected,
-		m.verdicts, m.enforce, m.enforceErrs, m.lag, &decisionCollector{d: d},
+		m.verdicts, m.enforce, m.enforceErrs, m.lag, m.joins, m.repaired, m.gapsLost, &decisionCollector{d: d},
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phalanx_forward_auth_allowed_total",
 			Help: "Forward-auth requests answered 200."}, func() float64 { return float64(d.faMet.Counts().Allowed) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phalanx_forward_auth_denied_total",

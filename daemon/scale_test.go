@@ -51,8 +51,8 @@ func TestScale1M(t *testing.T) {
 		} else {
 			a = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: byte(i >> 8), 15: byte(i), 10: byte(i >> 16), 11: byte(i >> 24)})
 		}
-		_, _ = d.applyDecision(phalanx.Decision{Origin: phalanx.OriginAlliance, Type: "ban", Value: netip.PrefixFrom(a, a.BitLen()),
-			Scenario: "ssh-bf", Start: now, Until: now.Add(4 * time.Hour)})
+		d.apply([]phalanx.Decision{{Origin: phalanx.OriginAlliance, Type: "ban", Value: netip.PrefixFrom(a, a.BitLen()),
+			Scenario: "ssh-bf", Start: now, Until: now.Add(4 * time.Hour)}}, nil, "bench")
 	}
 	t.Logf("applied %d decisions in %v", d.table.Len(), time.Since(start))
 	runtime.GC()

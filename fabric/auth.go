@@ -3,12 +3,18 @@ package fabric
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
+	"sync"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
+
+	"phalanx/identity"
 )
 
 // Member is a member of the fabric as the charter lists it: its id (the
@@ -19,24 +25,92 @@ type Member struct {
 	PublicKey ed25519.PublicKey
 }
 
-// inProcessOnly is nats-server's connection type for in-process
-// connections (jwt.ConnectionTypeInProcess).
-const inProcessOnly = "IN_PROCESS"
+const (
+	// guestLifetime is how long a guest connection may stay: long enough
+	// for one join request, short enough that a guest cannot linger.
+	guestLifetime = 2 * time.Minute
+	// kickGrace is how long SetMembers keeps trying to close a connection
+	// it authorized but nats-server has not registered yet (a leaf node
+	// is registered only after its CONNECT is authorized).
+	kickGrace = 10 * time.Second
+	// responseExpiry is how long a member may take to answer a request
+	// it received (nats-server's response permission).
+	responseExpiry = time.Minute
+	// pruneFloor is the size from which the gate forgets connections
+	// that have closed.
+	pruneFloor = 1024
+)
 
 // auth is what Start derives from Options.Seed and Options.Members.
 type auth struct {
 	self  string        // this member's id
 	kp    nkeys.KeyPair // this member's nkey user
 	admin nkeys.KeyPair // in-process only user that creates and updates the stream
-	users []*server.NkeyUser
+	gate  *gate
 }
 
-// newAuth checks o.Seed and o.Members and builds the nkey users: one per
-// member with the member's permissions, and a fresh administrative user
-// that only in-process connections may use. It returns nil when
-// o.Members is empty (no authentication).
+// gate decides who may connect (nats-server's CustomClientAuthentication):
+// it verifies the nkey signature of the server's nonce itself, then admits
+// the in-process stream manager, the current members (with their
+// permissions, as clients or as leaf nodes) and guests (Options.Guest). It
+// remembers which connection belongs to which member, so that SetMembers
+// can close a removed member's connections.
+type gate struct {
+	admin string                       // the stream manager's nkey
+	guest func(ed25519.PublicKey) bool // nil: no guests
+	srv   *server.Server               // set before the server starts
+
+	mu      sync.Mutex
+	members map[string]string // nkey -> member id
+	conns   map[uint64]conn   // client id -> the member it authenticated as
+	pruneAt int
+}
+
+// conn is a member's connection the gate admitted.
+type conn struct {
+	nkey, id string
+	at       time.Time
+}
+
+var _ server.Authentication = (*gate)(nil)
+
+// memberSet checks ms and returns their nkeys mapped to their ids, and the
+// id of the member whose key is own (or "").
+func memberSet(ms []Member, own ed25519.PublicKey) (map[string]string, string, error) {
+	set := make(map[string]string, len(ms))
+	ids := make(map[string]bool, len(ms))
+	self := ""
+	for _, m := range ms {
+		if !ValidMember(m.ID) {
+			return nil, "", fmt.Errorf("fabric: invalid member id %q: use 1 to %d letters, digits, '-' or '_'", m.ID, maxMemberLen)
+		}
+		if len(m.PublicKey) != ed25519.PublicKeySize {
+			return nil, "", fmt.Errorf("fabric: member %s: public key has %d bytes, want %d", m.ID, len(m.PublicKey), ed25519.PublicKeySize)
+		}
+		pub, err := nkeys.Encode(nkeys.PrefixByteUser, m.PublicKey)
+		if err != nil {
+			return nil, "", fmt.Errorf("fabric: member %s: encode nkey: %w", m.ID, err)
+		}
+		if _, dup := set[string(pub)]; dup || ids[m.ID] {
+			return nil, "", fmt.Errorf("fabric: member %s or its key is listed twice in the members: list each member once", m.ID)
+		}
+		set[string(pub)], ids[m.ID] = m.ID, true
+		if bytes.Equal(m.PublicKey, own) {
+			self = m.ID
+		}
+	}
+	return set, self, nil
+}
+
+// newAuth checks o.Seed and o.Members and builds the gate: the members
+// with their permissions, and a fresh administrative user that only
+// in-process connections may use. It returns nil when o.Members is empty
+// (no authentication).
 func newAuth(o Options) (*auth, error) {
 	if len(o.Members) == 0 {
+		if o.Guest != nil {
+			return nil, errors.New("fabric: Options.Guest needs authentication: set Options.Members and Options.Seed too")
+		}
 		return nil, nil
 	}
 	if len(o.Seed) != ed25519.SeedSize {
@@ -47,32 +121,14 @@ func newAuth(o Options) (*auth, error) {
 		return nil, fmt.Errorf("fabric: nkey from seed: %w", err)
 	}
 	own := ed25519.NewKeyFromSeed(o.Seed).Public().(ed25519.PublicKey)
-	a := &auth{kp: kp}
-	ids := make(map[string]bool, len(o.Members))
-	keys := make(map[string]bool, len(o.Members))
-	for _, m := range o.Members {
-		if !ValidMember(m.ID) {
-			return nil, fmt.Errorf("fabric: invalid member id %q: use 1 to %d letters, digits, '-' or '_'", m.ID, maxMemberLen)
-		}
-		if len(m.PublicKey) != ed25519.PublicKeySize {
-			return nil, fmt.Errorf("fabric: member %s: public key has %d bytes, want %d", m.ID, len(m.PublicKey), ed25519.PublicKeySize)
-		}
-		pub, err := nkeys.Encode(nkeys.PrefixByteUser, m.PublicKey)
-		if err != nil {
-			return nil, fmt.Errorf("fabric: member %s: encode nkey: %w", m.ID, err)
-		}
-		if ids[m.ID] || keys[string(pub)] {
-			return nil, fmt.Errorf("fabric: member %s or its key is listed twice in Options.Members: list each member once", m.ID)
-		}
-		ids[m.ID], keys[string(pub)] = true, true
-		if bytes.Equal(m.PublicKey, own) {
-			a.self = m.ID
-		}
-		a.users = append(a.users, &server.NkeyUser{Nkey: string(pub), Permissions: memberPermissions(m.ID)})
+	set, self, err := memberSet(o.Members, own)
+	if err != nil {
+		return nil, err
 	}
-	if a.self == "" {
+	if self == "" {
 		return nil, errors.New("fabric: the public key of Options.Seed is not in Options.Members: add this member to the list")
 	}
+	a := &auth{self: self, kp: kp}
 	if a.admin, err = nkeys.CreateUser(); err != nil {
 		return nil, fmt.Errorf("fabric: create in-process user: %w", err)
 	}
@@ -80,45 +136,241 @@ func newAuth(o Options) (*auth, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fabric: in-process user: %w", err)
 	}
-	a.users = append(a.users, &server.NkeyUser{
-		Nkey:                   adminPub,
-		AllowedConnectionTypes: map[string]struct{}{inProcessOnly: {}},
-	})
+	a.gate = &gate{
+		admin:   adminPub,
+		guest:   o.Guest,
+		members: set,
+		conns:   make(map[uint64]conn),
+		pruneAt: pruneFloor,
+	}
 	return a, nil
 }
 
-// memberPermissions are what member id may do: publish its own reports and
-// what a publisher and an ordered pull consumer of the stream need, read
-// everyone's reports, and nothing else (in particular not create, update,
-// delete or purge the stream, nor delete its messages).
-func memberPermissions(id string) *server.Permissions {
-	api := "$JS.API."
-	return &server.Permissions{
-		Publish: &server.SubjectPermission{
-			Allow: []string{
-				ReportPrefix + id,
-				FastPrefix + id,
-				api + "INFO",
-				api + "STREAM.INFO." + StreamName,
-				api + "CONSUMER.CREATE." + StreamName + ".>",
-				api + "CONSUMER.INFO." + StreamName + ".>",
-				api + "CONSUMER.DELETE." + StreamName + ".>",
-				api + "CONSUMER.MSG.NEXT." + StreamName + ".>",
-				"$JS.ACK." + StreamName + ".>",
-				"$JS.FC." + StreamName + ".>",
-			},
-			// Not needed with an allow list; kept so that a widened
-			// allow list cannot let these through.
-			Deny: []string{
-				api + "STREAM.DELETE.>", api + "STREAM.PURGE.>", api + "STREAM.UPDATE.>",
-				api + "STREAM.CREATE.>", api + "STREAM.MSG.DELETE.>",
-			},
-		},
-		Subscribe: &server.SubjectPermission{
-			Allow: []string{ReportPrefix + ">", FastPrefix + ">", "_INBOX.>"},
-		},
+// Check implements server.Authentication. It is called for every client
+// and leaf node connection's CONNECT, with no server lock held.
+func (g *gate) Check(c server.ClientAuthentication) bool {
+	o := c.GetOpts()
+	if o == nil || !verifyNonce(o.Nkey, o.Sig, c.GetNonce()) {
+		return false
+	}
+	kind := c.Kind()
+	if kind != server.CLIENT && kind != server.LEAF {
+		return false
+	}
+	if o.Nkey == g.admin {
+		if kind != server.CLIENT || !inProcess(c.RemoteAddress()) {
+			return false
+		}
+		c.RegisterUser(&server.User{Username: "phalanx-stream-manager"}) // no permissions: all
+		return true
+	}
+
+	g.mu.Lock()
+	id, isMember := g.members[o.Nkey]
+	if isMember {
+		g.conns[c.GetID()] = conn{nkey: o.Nkey, id: id, at: time.Now()}
+		if len(g.conns) >= g.pruneAt {
+			g.pruneLocked()
+		}
+	}
+	g.mu.Unlock()
+	if isMember {
+		perms := memberPermissions(id)
+		if kind == server.LEAF {
+			perms = leafPermissions(id)
+		}
+		c.RegisterUser(&server.User{Username: id, Permissions: perms})
+		return true
+	}
+
+	if g.guest == nil || kind != server.CLIENT {
+		return false
+	}
+	raw, err := nkeys.Decode(nkeys.PrefixByteUser, []byte(o.Nkey))
+	if err != nil || len(raw) != ed25519.PublicKeySize {
+		return false
+	}
+	pub := ed25519.PublicKey(raw)
+	if !g.guest(pub) {
+		return false
+	}
+	c.RegisterUser(&server.User{
+		Username:           "guest-" + identity.MemberID(pub),
+		Permissions:        guestPermissions(identity.MemberID(pub)),
+		ConnectionDeadline: time.Now().Add(guestLifetime),
+	})
+	return true
+}
+
+// verifyNonce reports whether sig is nkey's signature of nonce, as
+// nats-server checks an nkey user (base64 URL encoding, or standard as a
+// fallback).
+func verifyNonce(nkey, sig string, nonce []byte) bool {
+	if nkey == "" || sig == "" || len(nonce) == 0 || !nkeys.IsValidPublicUserKey(nkey) {
+		return false
+	}
+	s, err := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil {
+		if s, err = base64.StdEncoding.DecodeString(sig); err != nil {
+			return false
+		}
+	}
+	pk, err := nkeys.FromPublicKey(nkey)
+	if err != nil {
+		return false
+	}
+	return pk.Verify(nonce, s) == nil
+}
+
+// inProcess reports whether a connection's remote address is an in-process
+// pipe (nats-server serves in-process connections over net.Pipe).
+func inProcess(a net.Addr) bool { return a != nil && a.Network() == "pipe" }
+
+// pruneLocked forgets connections that have closed. g.mu is held.
+func (g *gate) pruneLocked() {
+	if g.srv != nil {
+		for cid, c := range g.conns {
+			if time.Since(c.at) > kickGrace && !g.alive(cid) {
+				delete(g.conns, cid)
+			}
+		}
+	}
+	g.pruneAt = max(pruneFloor, 2*len(g.conns))
+}
+
+// alive reports whether the server still has the client or leaf node cid.
+func (g *gate) alive(cid uint64) bool {
+	return g.srv.GetClient(cid) != nil || g.srv.GetLeafNode(cid) != nil
+}
+
+// swap makes set the members and returns the connections of members that
+// are no longer in it (or now under another id); it forgets them.
+func (g *gate) swap(set map[string]string) map[uint64]conn {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.members = set
+	stale := make(map[uint64]conn)
+	for cid, c := range g.conns {
+		if set[c.nkey] != c.id {
+			stale[cid] = c
+			delete(g.conns, cid)
+		}
+	}
+	g.pruneLocked()
+	return stale
+}
+
+// SetMembers replaces the members while the Fabric runs (a charter
+// amendment added or removed some). A removed member's connections, as a
+// client or a leaf node, are closed and it can no longer connect; an added
+// one can connect at once with a member's permissions. ms must list this
+// member (with the id it had at Start). SetMembers needs authentication
+// (Options.Members).
+func (f *Fabric) SetMembers(ms []Member) error {
+	if f.auth == nil {
+		return errors.New("fabric: SetMembers needs authentication: start the fabric with Options.Members and Options.Seed")
+	}
+	if f.closed() {
+		return ErrClosed
+	}
+	own, err := f.auth.kp.PublicKey()
+	if err != nil {
+		return fmt.Errorf("fabric: own nkey: %w", err)
+	}
+	set, _, err := memberSet(ms, nil)
+	if err != nil {
+		return err
+	}
+	if set[own] != f.self {
+		return fmt.Errorf("fabric: the new members do not list this member as %s: keep it in the list with its id (stop the fabric instead if this member was removed)", f.self)
+	}
+	stale := f.auth.gate.swap(set)
+	removed := make(map[string]bool)
+	for cid, c := range stale {
+		removed[c.id] = true
+		if f.srv.DisconnectClientByID(cid) == nil || time.Since(c.at) > kickGrace {
+			continue
+		}
+		// Authorized, but not yet registered by the server (a leaf node
+		// in its handshake): keep trying for a moment.
+		f.tasks.Go(func() { f.kickLater(cid, c.at.Add(kickGrace)) })
+	}
+	f.log.Info("fabric members changed", "members", len(set), "closed_connections_of", len(removed))
+	return nil
+}
+
+// kickLater closes connection cid once the server has registered it, or
+// gives up at deadline (the connection went away on its own).
+func (f *Fabric) kickLater(cid uint64, deadline time.Time) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for time.Now().Before(deadline) {
+		if f.srv.DisconnectClientByID(cid) == nil {
+			return
+		}
+		select {
+		case <-f.life.Done():
+			return
+		case <-t.C:
+		}
 	}
 }
+
+// memberPermissions are what member id may do as a client: publish its
+// own reports and what a publisher and an ordered pull consumer of the
+// stream need (directly, or in the hub's JetStream domain for a leaf
+// member), read everyone's reports, send requests to any member and
+// answer the requests sent to itself (through nats-server's response
+// permission: a one-time right to publish on the reply subject of a
+// request it received, not a blanket right to publish on inboxes), and
+// nothing else (in particular not create, update, delete or purge the
+// stream, nor delete its messages, nor answer join requests).
+func memberPermissions(id string) *server.Permissions {
+	allow := []string{
+		ReportPrefix + id,
+		FastPrefix + id,
+		RequestPrefix + "*.*",
+		"$JS.ACK." + StreamName + ".>",
+		"$JS.FC." + StreamName + ".>",
+	}
+	var deny []string
+	for _, api := range []string{"$JS.API.", "$JS." + HubDomain + ".API."} {
+		allow = append(allow,
+			api+"INFO",
+			api+"STREAM.INFO."+StreamName,
+			api+"CONSUMER.CREATE."+StreamName+".>",
+			api+"CONSUMER.INFO."+StreamName+".>",
+			api+"CONSUMER.DELETE."+StreamName+".>",
+			api+"CONSUMER.MSG.NEXT."+StreamName+".>")
+		// Not needed with an allow list; kept so that a widened allow
+		// list cannot let these through.
+		deny = append(deny,
+			api+"STREAM.DELETE.>", api+"STREAM.PURGE.>", api+"STREAM.UPDATE.>",
+			api+"STREAM.CREATE.>", api+"STREAM.MSG.DELETE.>")
+	}
+	return &server.Permissions{
+		Publish: &server.SubjectPermission{Allow: allow, Deny: deny},
+		Subscribe: &server.SubjectPermission{
+			Allow: []string{ReportPrefix + ">", FastPrefix + ">", "_INBOX.>", RequestPrefix + id + ".>"},
+		},
+		Response: &server.ResponsePermission{MaxMsgs: 1, Expires: responseExpiry},
+	}
+}
+
+// guestPermissions are what a guest with member id id (the id of its
+// invite key) may do: publish its join request and receive the answer on
+// its own inboxes ("_INBOX."+id+".>", which RequestJoin uses), nothing
+// else. Its inboxes are its own so that no other guest can read the
+// answer, which carries the route secret.
+func guestPermissions(id string) *server.Permissions {
+	return &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: []string{JoinPrefix + id}},
+		Subscribe: &server.SubjectPermission{Allow: []string{guestInbox(id) + ".>"}},
+	}
+}
+
+// guestInbox is the inbox prefix of the guest with invite id id.
+func guestInbox(id string) string { return "_INBOX." + id }
 
 // nkeyOption returns the nats.go option that authenticates a
 // connection as kp.

@@ -325,13 +325,14 @@ func TestAuthCluster(t *testing.T) {
 	var ms []*member
 	for i, p := range ports {
 		ms = append(ms, startMember(t, Options{
-			DataDir:  t.TempDir(),
-			Name:     ids[i],
-			Cluster:  fmt.Sprintf("127.0.0.1:%d", p),
-			Routes:   routes,
-			Replicas: 3,
-			Seed:     keys[i].seed,
-			Members:  members,
+			DataDir:     t.TempDir(),
+			Name:        ids[i],
+			Cluster:     fmt.Sprintf("127.0.0.1:%d", p),
+			Routes:      routes,
+			Replicas:    3,
+			Seed:        keys[i].seed,
+			Members:     members,
+			RouteSecret: testSecret,
 		}))
 	}
 	for _, m := range ms {

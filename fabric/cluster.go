@@ -23,21 +23,38 @@ const (
 )
 
 // keepStream creates the stream once the cluster has a JetStream meta
-// leader, with as many replicas as the cluster can place (at most
-// Options.Replicas), and updates it until it has Options.Replicas. It runs
-// until then or until Close. Every member runs it; creating or updating to
-// the same configuration twice is harmless.
+// leader, with as many replicas as the cluster can place (at most the
+// wanted replicas), and updates it until it has the wanted replicas. Then
+// it waits for SetReplicas to want another number, until Close. Every
+// member runs it; creating or updating to the same configuration twice is
+// harmless. It never lowers the stream's replicas to Options.Replicas (a
+// member that starts with an old charter must not shrink the stream);
+// only SetReplicas lowers them.
 func (f *Fabric) keepStream() {
-	want := f.streamCfg.Replicas
+	for {
+		f.reachReplicas()
+		select {
+		case <-f.life.Done():
+			return
+		case <-f.kick:
+		}
+	}
+}
+
+// reachReplicas tries until the stream has the wanted replicas or the
+// Fabric is closed.
+func (f *Fabric) reachReplicas() {
 	wait := keepFirstWait
 	began := time.Now()
 	var lastErr string
 	for {
-		have, err := f.ensureStream(f.life, want)
+		cfg, lower := f.wantedStream()
+		want := cfg.Replicas
+		have, err := f.ensureStream(f.life, cfg, lower)
 		if f.closed() {
 			return
 		}
-		if err == nil && have == want {
+		if err == nil && (have == want || have > want && !lower) {
 			f.log.Info("fabric stream ready", "stream", StreamName, "replicas", have,
 				"took", time.Since(began).Round(time.Millisecond))
 			return
@@ -54,29 +71,73 @@ func (f *Fabric) keepStream() {
 		case <-f.life.Done():
 			t.Stop()
 			return
+		case <-f.kick:
+			t.Stop()
+			wait = keepFirstWait // SetReplicas: try the new number at once
+			continue
 		case <-t.C:
 		}
 		wait = min(2*wait, keepMaxWait)
 	}
 }
 
-// ensureStream makes one attempt to create or update the stream. It
-// returns the stream's replicas afterwards (0 when there is no stream).
-func (f *Fabric) ensureStream(ctx context.Context, want int) (int, error) {
+// wantedStream returns the stream configuration wanted now, and whether
+// SetReplicas asked for it (only then may the replicas be lowered).
+func (f *Fabric) wantedStream() (jetstream.StreamConfig, bool) {
+	f.cfgMu.Lock()
+	defer f.cfgMu.Unlock()
+	return f.streamCfg, f.lowerReplicas
+}
+
+// SetReplicas changes how many members keep a copy of the stream while
+// the Fabric runs (the alliance grew from one member to three, say); n is
+// clamped to 1 to 5. The Fabric updates the stream in the background, as
+// soon as the cluster can place that many replicas (see Options.Replicas);
+// lowering works too. Members should agree on n: each updates the stream
+// to its own number. Without Options.Cluster the stream has one copy and
+// SetReplicas only logs a warning for n above 1.
+func (f *Fabric) SetReplicas(n int) {
+	n = min(max(n, 1), maxReplicas)
+	if !f.clustered {
+		if n > 1 {
+			f.log.Warn("fabric is not clustered: the stream keeps one copy", "replicas", n)
+		}
+		return
+	}
+	f.cfgMu.Lock()
+	changed := f.streamCfg.Replicas != n || !f.lowerReplicas
+	f.streamCfg.Replicas = n
+	f.lowerReplicas = true
+	f.cfgMu.Unlock()
+	if changed {
+		select {
+		case f.kick <- struct{}{}:
+		default: // keepStream has a kick pending already
+		}
+	}
+}
+
+// ensureStream makes one attempt to create or update the stream to cfg
+// (keeping more replicas than cfg's unless lower). It returns the stream's
+// replicas afterwards (0 when there is no stream).
+func (f *Fabric) ensureStream(ctx context.Context, cfg jetstream.StreamConfig, lower bool) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
 	defer cancel()
 	s, err := f.js.Stream(ctx, StreamName)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return f.createReplicated(ctx, want)
+		return f.createReplicated(ctx, cfg)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("read stream %s: %w", StreamName, err)
 	}
 	cur := s.CachedInfo().Config
-	if cur.Replicas == want && sameConfig(cur, f.streamCfg) {
+	if cur.Replicas > cfg.Replicas && !lower {
+		cfg.Replicas = cur.Replicas
+	}
+	want := cfg.Replicas
+	if cur.Replicas == want && sameConfig(cur, cfg) {
 		return want, nil
 	}
-	cfg := f.streamCfg
 	if _, err := f.adminJS.UpdateStream(ctx, cfg); err == nil {
 		f.log.Info("fabric stream updated", "stream", StreamName, "replicas", want, "was", cur.Replicas)
 		return want, nil
@@ -93,8 +154,8 @@ func (f *Fabric) ensureStream(ctx context.Context, want int) (int, error) {
 
 // createReplicated creates the stream with want replicas, or with fewer
 // when the cluster cannot place that many yet.
-func (f *Fabric) createReplicated(ctx context.Context, want int) (int, error) {
-	cfg := f.streamCfg
+func (f *Fabric) createReplicated(ctx context.Context, cfg jetstream.StreamConfig) (int, error) {
+	want := cfg.Replicas
 	for r := want; r >= 1; r-- {
 		cfg.Replicas = r
 		_, err := f.adminJS.CreateStream(ctx, cfg)
@@ -137,7 +198,7 @@ func (f *Fabric) Ready(ctx context.Context) error {
 		if f.closed() {
 			return ErrClosed
 		}
-		if !f.srv.JetStreamEnabled() {
+		if f.storeDisabled() {
 			return ErrStoreDisabled
 		}
 		actx, cancel := context.WithTimeout(ctx, apiTimeout)

@@ -102,7 +102,7 @@ func (f *Fabric) Consume(ctx context.Context, from uint64, fn func(Msg)) error {
 
 	it, err := f.openStream(ctx, from)
 	if err != nil {
-		if !f.clustered || errors.Is(err, ErrStoreDisabled) {
+		if !f.clustered && !f.leaf || errors.Is(err, ErrStoreDisabled) {
 			return f.consumeErr(parent, err)
 		}
 		// A cluster may still be electing leaders or creating the
@@ -145,14 +145,14 @@ func (f *Fabric) openStream(ctx context.Context, from uint64) (jetstream.Message
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = from
 	}
-	if !f.srv.JetStreamEnabled() {
+	if f.storeDisabled() {
 		return nil, fmt.Errorf("consume stream %s from %d: %w", StreamName, from, ErrStoreDisabled)
 	}
 	actx, cancel := context.WithTimeout(ctx, apiTimeout)
 	defer cancel()
 	cons, err := f.js.OrderedConsumer(actx, StreamName, cfg)
 	if err != nil {
-		if !f.srv.JetStreamEnabled() {
+		if f.storeDisabled() {
 			err = ErrStoreDisabled
 		}
 		return nil, fmt.Errorf("consume stream %s from %d: %w", StreamName, from, err)

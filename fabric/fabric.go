@@ -27,7 +27,9 @@
 // embedded servers into one NATS cluster, ClusterName, with JetStream
 // clustering: the stream is created once, by whichever member gets there
 // first, with up to Options.Replicas copies, and raised to that many when
-// enough members are up. Plain fast-path subjects flow over the routes at
+// enough members are up. SetReplicas changes the wanted copies while the
+// Fabric runs (the alliance grows from one member to three); only it
+// lowers them, never a restart with a smaller Options.Replicas. Plain fast-path subjects flow over the routes at
 // once; the stream needs a JetStream meta leader, that is a majority of the
 // members, so a clustered Start returns before the stream is usable and
 // Ready waits for it. A member that was down catches up from the stream's
@@ -37,7 +39,45 @@
 // members' nkey users (their ed25519 keys) may use the client listener,
 // each may publish only its own reports, and none may create, change,
 // delete or purge the stream. The in-process connection authenticates as
-// this member. Cluster routes are not authenticated.
+// this member.
+//
+// Members change while the Fabric runs: SetMembers replaces them (charter
+// amendments add and remove members); a removed member's connections are
+// closed at once and it cannot connect again, an added one can connect at
+// once. To make that possible the server authenticates clients through
+// nats-server's CustomClientAuthentication hook (with AlwaysEnableNonce),
+// not its static nkey users: the hook verifies the nkey signature of the
+// server's nonce itself, looks the key up in the current member set, and
+// remembers each member's connections so that SetMembers can close them.
+// ReloadOptions could swap static nkey users too, but it re-applies the
+// whole server configuration (cluster, JetStream, leaf nodes) to change
+// one list, and cannot ask the daemon about an unknown key at connect
+// time, which guests need.
+//
+// Guests join (Options.Guest, ServeJoin, RequestJoin): a new member dials
+// a member's fabric address with the invite's key as its nkey; when Guest
+// accepts that key, the connection may only publish one subject,
+// JoinPrefix+identity.MemberID(invite key), and receive the answer on its
+// own inbox, for two minutes. ServeJoin hands those requests to the
+// daemon, one at a time, on the in-process stream manager's connection
+// (members can neither read nor answer join requests), and answers only
+// to the guest's own inbox.
+//
+// Members ask each other (Serve, Request; gap repair): requests to member
+// M of kind K travel on RequestPrefix+M+"."+K. A member may send requests
+// to anyone but subscribe only to its own request subjects, and it
+// answers through nats-server's response permission (once, within a
+// minute, to the reply subject of a request it received), not through a
+// right to publish on any inbox. Requests are at most MaxRequestSize,
+// answers MaxReplySize.
+//
+// Cluster routes authenticate with the alliance's shared route secret
+// (Options.RouteSecret, required with Cluster and Members): a server that
+// does not know it gets no route, so nothing it publishes reaches the
+// members and it never becomes a JetStream peer. Routes are not
+// encrypted. nats-server lets a brand-new cluster elect its first
+// JetStream meta leader only when every server in Routes is up, so a
+// new alliance starts with the routes of the members that exist.
 //
 // Power loss and damaged files are still possible; phalanx does not rest
 // "nothing lost" on the fabric alone (members keep an outbox and detect
@@ -48,6 +88,8 @@ package fabric
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -65,6 +107,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 )
 
 // Names on the wire. Members publish reports on ReportPrefix+member; the
@@ -74,12 +117,21 @@ const (
 	StreamName   = "PHALANX"
 	ReportPrefix = "phalanx.report."
 	FastPrefix   = "phalanx.fast."
+	// JoinPrefix+invite carries a guest's join request (see ServeJoin and
+	// RequestJoin); invite is identity.MemberID of the invite's key.
+	JoinPrefix = "phalanx.join."
+	// RequestPrefix+member+"."+kind carries requests to member (see Serve
+	// and Request).
+	RequestPrefix = "phalanx.req."
 )
 
 // MaxMessageSize is the largest report the fabric carries, in bytes. The
 // stream refuses larger messages, and Consume drops larger fast-path
 // messages (anyone who can publish on the fabric can send them).
 const MaxMessageSize = 64 << 10
+
+// MaxReplySize is the largest answer Serve sends and Request accepts.
+const MaxReplySize = 1 << 20
 
 // maxHeaderSize is the room the stream's size limit leaves for headers
 // (Nats-Msg-Id and the like) on top of MaxMessageSize.
@@ -104,6 +156,8 @@ const (
 	apiTimeout = 5 * time.Second
 	// drainTimeout bounds how long Close waits for the client to drain.
 	drainTimeout = 5 * time.Second
+	// leafReconnect is how soon a leaf member dials the hub again.
+	leafReconnect = time.Second
 )
 
 // ErrClosed is returned by calls on a Fabric after Close.
@@ -151,8 +205,8 @@ type Options struct {
 	// where this server accepts cluster routes from the other members'
 	// servers (port 0 picks a free port, see ClusterURL). All members
 	// then form the NATS cluster ClusterName with JetStream clustering.
-	// Routes are not authenticated (not even with Members): keep it on
-	// loopback or a private network.
+	// Routes authenticate with RouteSecret; without it they are not
+	// authenticated: keep Cluster on loopback or a private network then.
 	Cluster string
 	// Routes are the other members' cluster addresses, e.g.
 	// "nats://127.0.0.1:6222"; it may also list this member's own, so
@@ -163,8 +217,16 @@ type Options struct {
 	// default, 3 once three members exist. The stream is created with as
 	// many replicas as the cluster can place (at most Replicas) and
 	// updated to Replicas when enough members are up. More than 1 needs
-	// Cluster.
+	// Cluster. SetReplicas changes it while the Fabric runs.
 	Replicas int
+	// RouteSecret is the alliance's shared route secret (the members'
+	// fabric.secret): a cluster route is accepted only from a server that
+	// knows it, and this server presents it on the routes it dials. It is
+	// not sent as such: the route password is an HMAC-SHA256 of a fixed
+	// label under it. Any string of at least 16 bytes; required with
+	// Cluster and Members, ignored without Cluster. Routes are not
+	// encrypted.
+	RouteSecret string
 
 	// Seed is this member's 32-byte ed25519 seed (its identity). It is
 	// used only with Members: the in-process connection then
@@ -178,12 +240,56 @@ type Options struct {
 	// the stream and subscribe to everyone's reports. No member may
 	// create, update, delete or purge the stream; this Fabric creates and
 	// updates it on a separate in-process-only connection. Seed's public
-	// key must be among them.
+	// key must be among them. SetMembers replaces them while the Fabric
+	// runs.
 	Members []Member
+	// Guest, with Members, admits a client whose nkey is not a member's
+	// when Guest(its public key) reports true: a guest may only publish
+	// its join request on JoinPrefix+identity.MemberID(key) and receive
+	// the answer on its own inboxes, for at most 2 minutes (see
+	// RequestJoin and ServeJoin). Guest is called on every such connect,
+	// from nats-server's goroutines, and must be quick and safe for
+	// concurrent use. Nil admits no guests. Guests cannot attach as leaf
+	// nodes.
+	Guest func(pub ed25519.PublicKey) bool
+
+	// LeafListen is "" for none, or "host:port" where this server accepts
+	// leaf node connections from members' servers (their Options.Hub);
+	// port 0 picks a free port (see LeafURL). Leaf nodes authenticate
+	// with member nkeys and get a member's permissions; needs Members.
+	LeafListen string
+	// Hub lists the leaf URLs ("nats://host:port") of a hub cluster's
+	// servers (their LeafListen). This member's server then connects to
+	// the hub as a leaf node, authenticated with Seed's key, and keeps no
+	// stream of its own: the stream lives in the hub (JetStream domain
+	// HubDomain) and Publish, Consume, LastSeq and Ready go through the
+	// leaf connection. Needs Seed; excludes Cluster and LeafListen.
+	Hub []string
 }
+
+// HubDomain is the JetStream domain of the servers that keep the stream;
+// leaf members (Options.Hub) reach the stream's API through it.
+const HubDomain = "phalanx"
 
 // ClusterName is the name of the NATS cluster the members' servers form.
 const ClusterName = "phalanx"
+
+const (
+	// routeUser is the user cluster routes authenticate as.
+	routeUser = "phalanx"
+	// routeLabel is what the route password is the HMAC of.
+	routeLabel = "phalanx fabric route password v1"
+	// minRouteSecret is the shortest RouteSecret accepted.
+	minRouteSecret = 16
+)
+
+// routePassword derives the cluster routes' password from the route
+// secret, so that any secret (even raw bytes) makes a printable password.
+func routePassword(secret string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(routeLabel))
+	return hex.EncodeToString(m.Sum(nil))
+}
 
 // maxReplicas is JetStream's limit on stream replicas.
 const maxReplicas = 5
@@ -206,8 +312,14 @@ type Fabric struct {
 	dataDir    string
 	unlock     func() error
 	clustered  bool
-	streamCfg  jetstream.StreamConfig
-	tasks      sync.WaitGroup // background work Close waits for
+	leaf       bool // Options.Hub: the stream lives in the hub
+	leafURL    string
+
+	cfgMu         sync.Mutex
+	streamCfg     jetstream.StreamConfig // the wanted stream; Replicas changes with SetReplicas
+	lowerReplicas bool                   // SetReplicas was called: the stream may shrink
+	kick          chan struct{}          // wakes keepStream after SetReplicas
+	tasks         sync.WaitGroup         // background work Close waits for
 
 	life      context.Context // cancelled by Close
 	end       context.CancelFunc
@@ -246,11 +358,13 @@ func Start(ctx context.Context, o Options) (*Fabric, error) {
 		dataDir:   o.DataDir,
 		name:      o.Name,
 		clustered: o.Cluster != "",
+		leaf:      len(o.Hub) > 0,
 		streamCfg: streamConfig(o),
 		unlock:    unlock,
 		life:      life,
 		end:       end,
 		ncClosed:  make(chan struct{}),
+		kick:      make(chan struct{}, 1),
 		auth:      au,
 	}
 	if au != nil {
@@ -304,6 +418,12 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Cluster == "" && (o.Replicas > 1 || len(o.Routes) > 0) {
 		return o, errors.New("fabric: Replicas above 1 and Routes need clustering: set Options.Cluster to the address this member accepts cluster routes on")
 	}
+	if o.Cluster != "" && len(o.Members) > 0 && o.RouteSecret == "" {
+		return o, errors.New("fabric: an authenticated cluster needs the route secret: set Options.RouteSecret to the alliance's shared secret (fabric.secret)")
+	}
+	if o.RouteSecret != "" && len(o.RouteSecret) < minRouteSecret {
+		return o, fmt.Errorf("fabric: RouteSecret has %d bytes: use at least %d (the alliance's random fabric.secret)", len(o.RouteSecret), minRouteSecret)
+	}
 	if o.Cluster != "" && len(o.Routes) == 0 {
 		return o, errors.New("fabric: clustering needs the other members' cluster addresses: set Options.Routes (it may include this member's own)")
 	}
@@ -311,6 +431,23 @@ func (o Options) withDefaults() (Options, error) {
 		u, err := url.Parse(r)
 		if err != nil || u.Host == "" || u.Port() == "" || (u.Scheme != "nats" && u.Scheme != "nats-route") || (u.Path != "" && u.Path != "/") {
 			return o, fmt.Errorf("fabric: route %q: want nats://host:port, e.g. nats://10.0.0.2:6222", r)
+		}
+	}
+	if o.LeafListen != "" && len(o.Members) == 0 {
+		return o, errors.New("fabric: LeafListen needs authentication: set Options.Members and Options.Seed, so that only members attach as leaf nodes")
+	}
+	if len(o.Hub) > 0 {
+		switch {
+		case len(o.Seed) != ed25519.SeedSize:
+			return o, fmt.Errorf("fabric: Hub needs this member's identity: set Options.Seed to its %d-byte ed25519 seed", ed25519.SeedSize)
+		case o.Cluster != "" || o.LeafListen != "":
+			return o, errors.New("fabric: a leaf member (Options.Hub) keeps no stream: leave Cluster and LeafListen empty")
+		}
+		for _, h := range o.Hub {
+			u, err := url.Parse(h)
+			if err != nil || u.Host == "" || u.Port() == "" || (u.Scheme != "nats" && u.Scheme != "nats-leaf") || (u.Path != "" && u.Path != "/") || u.User != nil {
+				return o, fmt.Errorf("fabric: hub %q: want nats://host:port (a hub server's leaf address), e.g. nats://10.0.0.2:7422", h)
+			}
 		}
 	}
 	return o, nil
@@ -345,10 +482,39 @@ func serverOptions(o Options, au *auth) (*server.Options, error) {
 		SyncInterval: o.SyncInterval,
 		SyncAlways:   o.SyncAlways,
 		NoSigs:       true, // the daemon owns signals; handlers are process-global
-		MaxPayload:   1 << 20,
+		MaxPayload:   MaxReplySize + maxHeaderSize,
+	}
+	if len(o.Hub) > 0 {
+		so.JetStream = false // the stream lives in the hub
+		kp, err := nkeys.FromRawSeed(nkeys.PrefixByteUser, o.Seed)
+		if err != nil {
+			return nil, fmt.Errorf("fabric: nkey from seed: %w", err)
+		}
+		seed, err := kp.Seed()
+		if err != nil {
+			return nil, fmt.Errorf("fabric: nkey seed: %w", err)
+		}
+		remote := &server.RemoteLeafOpts{Nkey: string(seed)}
+		for _, h := range o.Hub {
+			u, _ := url.Parse(h) // checked by withDefaults
+			remote.URLs = append(remote.URLs, u)
+		}
+		so.LeafNode.Remotes = []*server.RemoteLeafOpts{remote}
+		so.LeafNode.ReconnectInterval = leafReconnect
+	} else {
+		so.JetStreamDomain = HubDomain
+	}
+	if o.LeafListen != "" {
+		host, port, err := hostPort("leaf", o.LeafListen, "127.0.0.1:7422")
+		if err != nil {
+			return nil, err
+		}
+		so.LeafNode.Host = host
+		so.LeafNode.Port = port
 	}
 	if au != nil {
-		so.Nkeys = au.users
+		so.CustomClientAuthentication = au.gate
+		so.AlwaysEnableNonce = true // the gate verifies nkey signatures of the nonce
 	}
 	if o.Cluster != "" {
 		host, port, err := hostPort("cluster", o.Cluster, "127.0.0.1:6222")
@@ -359,9 +525,16 @@ func serverOptions(o Options, au *auth) (*server.Options, error) {
 		so.Cluster.Host = host
 		so.Cluster.Port = port
 		so.Routes = server.RoutesFromStr(strings.Join(o.Routes, ","))
+		if o.RouteSecret != "" {
+			so.Cluster.Username = routeUser
+			so.Cluster.Password = routePassword(o.RouteSecret)
+			for _, r := range so.Routes {
+				r.User = url.UserPassword(so.Cluster.Username, so.Cluster.Password)
+			}
+		}
 	}
 	listen := o.Listen
-	if listen == "" && o.Cluster != "" {
+	if listen == "" && (o.Cluster != "" || len(o.Hub) > 0) {
 		// nats-server starts routing only once its client listener is up
 		// (with DontListen it never does, and Shutdown then hangs).
 		listen = "127.0.0.1:0"
@@ -389,6 +562,9 @@ func (f *Fabric) start(ctx context.Context, o Options) error {
 		return fmt.Errorf("configure embedded nats-server: %w", err)
 	}
 	f.srv = srv
+	if f.auth != nil {
+		f.auth.gate.srv = srv
+	}
 	logs := newServerLogger(o.Logger)
 	srv.SetLoggerV2(logs, o.Logger.Enabled(ctx, slog.LevelDebug), false, false)
 
@@ -418,7 +594,7 @@ func (f *Fabric) start(ctx context.Context, o Options) error {
 			return fmt.Errorf("embedded nats-server in %s not ready after %v: check the log and that the listen address is free", o.DataDir, time.Since(began).Round(time.Millisecond))
 		}
 	}
-	if !srv.JetStreamEnabled() {
+	if !srv.JetStreamEnabled() && !f.leaf {
 		msg := logs.fatal()
 		if msg == "" {
 			msg = "jetstream is not enabled"
@@ -466,6 +642,9 @@ func (f *Fabric) start(ctx context.Context, o Options) error {
 	}
 	f.nc = nc
 	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(apiTimeout))
+	if f.leaf {
+		js, err = jetstream.NewWithDomain(nc, HubDomain, jetstream.WithDefaultTimeout(apiTimeout))
+	}
 	if err != nil {
 		return fmt.Errorf("open jetstream: %w", err)
 	}
@@ -486,10 +665,27 @@ func (f *Fabric) start(ctx context.Context, o Options) error {
 		}
 	}
 
+	if o.LeafListen != "" {
+		// nats-server has no accessor for the leaf listener's address; its
+		// monitoring data carries the bound port.
+		v, err := srv.Varz(&server.VarzOptions{})
+		if err != nil {
+			return fmt.Errorf("read leaf node address: %w", err)
+		}
+		f.leafURL = dialURL(&net.TCPAddr{IP: net.ParseIP(v.LeafNode.Host), Port: v.LeafNode.Port})
+	}
+	if f.leaf {
+		// The hub keeps the stream: nothing to create here. Ready waits
+		// until it is reachable through the leaf connection.
+		f.log.Info("fabric started as a leaf of the hub",
+			"name", o.Name, "data", o.DataDir, "listen", f.clientURL, "hub", o.Hub,
+			"took", time.Since(began).Round(time.Millisecond))
+		return nil
+	}
 	if f.clustered {
 		if a := srv.ClusterAddr(); a != nil {
 			f.clusterURL = dialURL(a)
-			if !a.IP.IsLoopback() {
+			if !a.IP.IsLoopback() && o.RouteSecret == "" {
 				f.log.Warn("fabric accepts cluster routes beyond loopback without authentication: anyone who reaches it can join the fabric",
 					"cluster", a.String())
 			}
@@ -586,6 +782,14 @@ func (f *Fabric) ClientURL() string { return f.clientURL }
 // their Options.Routes), or "" when the Fabric is not clustered.
 func (f *Fabric) ClusterURL() string { return f.clusterURL }
 
+// LeafURL returns the URL leaf members' servers can connect to (for their
+// Options.Hub), or "" without Options.LeafListen.
+func (f *Fabric) LeafURL() string { return f.leafURL }
+
+// storeDisabled reports whether nats-server switched this member's
+// JetStream off (a leaf member has none: its stream is the hub's).
+func (f *Fabric) storeDisabled() bool { return !f.leaf && !f.srv.JetStreamEnabled() }
+
 // Name returns the server's name (Options.Name or its default).
 func (f *Fabric) Name() string { return f.name }
 
@@ -595,7 +799,7 @@ func (f *Fabric) LastSeq() (uint64, error) {
 	if f.closed() {
 		return 0, ErrClosed
 	}
-	if !f.srv.JetStreamEnabled() {
+	if f.storeDisabled() {
 		return 0, ErrStoreDisabled
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)

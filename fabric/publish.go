@@ -95,7 +95,7 @@ func (f *Fabric) Publish(ctx context.Context, member, msgID string, data []byte)
 		if f.closed() {
 			return 0, ErrClosed
 		}
-		if !f.srv.JetStreamEnabled() {
+		if f.storeDisabled() {
 			return 0, fmt.Errorf("publish report %s: %w", msgID, ErrStoreDisabled)
 		}
 		actx, cancel := context.WithTimeout(ctx, publishAttemptTimeout)
@@ -142,7 +142,7 @@ func (f *Fabric) permanent(err error) error {
 	if errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, nats.ErrBadSubject) {
 		return err
 	}
-	if !f.srv.JetStreamEnabled() {
+	if f.storeDisabled() {
 		return ErrStoreDisabled
 	}
 	var apiErr *jetstream.APIError

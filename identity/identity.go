@@ -90,6 +90,16 @@ func fromPrivate(priv ed25519.PrivateKey) *Identity {
 	return &Identity{ID: MemberID(pub), Public: pub, private: priv}
 }
 
+// Seed returns a copy of the 32-byte private seed, which the fabric turns
+// into this member's NATS nkey; nil for an Identity without a private key.
+// Handle it like the key file.
+func (id *Identity) Seed() []byte {
+	if id == nil || len(id.private) != ed25519.PrivateKeySize {
+		return nil
+	}
+	return append([]byte(nil), id.private.Seed()...)
+}
+
 // Sign returns the ed25519 signature of msg. It returns nil for an Identity
 // without a private key (the zero Identity); such a signature never verifies.
 func (id *Identity) Sign(msg []byte) []byte {

@@ -313,3 +313,22 @@ func TestZeroIdentityCannotSign(t *testing.T) {
 		t.Errorf("nil identity signed: %x", sig)
 	}
 }
+
+func TestSeed(t *testing.T) {
+	seed := bytes.Repeat([]byte{7}, ed25519.SeedSize)
+	id, err := FromSeed(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := id.Seed()
+	if !bytes.Equal(got, seed) {
+		t.Fatalf("Seed() = %x, want %x", got, seed)
+	}
+	got[0] ^= 1
+	if !bytes.Equal(id.Seed(), seed) {
+		t.Fatal("Seed() returned the identity's own buffer")
+	}
+	if (&Identity{}).Seed() != nil {
+		t.Fatal("zero identity has a seed")
+	}
+}

@@ -25,6 +25,11 @@ Usage:
   phalanx bouncers add NAME|list|delete NAME          API keys for CrowdSec-compatible bouncers
   phalanx explain ADDRESS                              why an address is (not) banned, as a timeline
   phalanx charter show                                 the alliance charter and its hash
+  phalanx alliance init [--name NAME] [--fabric HOST:PORT]
+                                                       found a multi-host alliance (new data dir)
+  phalanx alliance invite [--expires 24h]             print a one-time join token
+  phalanx run --join TOKEN --fabric HOST:PORT          a new member's first start
+  phalanx demo [--attacker ADDR] [--keep]              see an alliance of three ban an attacker, on loopback
   phalanx version                                      print the version
 
 Client commands find the daemon through --data DIR (default as for run) or
@@ -67,6 +72,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdExplain(ctx, args[1:], stdout, stderr)
 	case "charter":
 		err = cmdCharter(ctx, args[1:], stdout, stderr)
+	case "alliance":
+		err = cmdAlliance(ctx, args[1:], stdout, stderr)
+	case "demo":
+		err = cmdDemo(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "phalanx", version)
 	case "help", "-h", "--help":

@@ -135,10 +135,11 @@ func TestFullDisk(t *testing.T) {
 		var st daemon.Status
 		return adminGet(info, "/api/status", &st) == nil && st.Reports["publish_errors"] > 0
 	})
-	logData, _ := os.ReadFile(filepath.Join(dir, "daemon.log"))
-	if !strings.Contains(string(logData), "publish report") {
-		t.Errorf("the log says nothing clear about publishing:\n%s", logData)
-	}
+	var logData []byte
+	waitUntil(t, 30*time.Second, "the log to say clearly that storing and publishing failed", func() bool {
+		logData, _ = os.ReadFile(filepath.Join(dir, "daemon.log"))
+		return strings.Contains(string(logData), "publish report") && strings.Contains(string(logData), "store a report in the outbox")
+	})
 
 	// Make room and restart: the ban comes back and is stored this time.
 	p.kill()

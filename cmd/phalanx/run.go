@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"phalanx/config"
 	"phalanx/daemon"
@@ -27,12 +28,16 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	dataDir := fs.String("data", daemon.DefaultDataDir(), "data `DIR`: identity, charter, fabric store, admin token")
 	api := fs.String("api", "", "HTTP API `ADDR` (default 127.0.0.1:8080)")
 	enforce := fs.String("enforce", "", "enforcement: auto, nftables or none (default auto: nftables when possible)")
-	fabricAddr := fs.String("fabric", "", "`ADDR` where the embedded NATS server accepts other members (default: none)")
+	fabricAddr := fs.String("fabric", "", "`HOST:PORT` where this member's fabric accepts other members (port+1 takes cluster routes); alliance members only")
+	join := fs.String("join", "", "join the alliance that issued `TOKEN` (phalanx alliance invite) at this first start; needs --fabric")
+	var addrs prefixFlag
+	fs.Var(&addrs, "address", "with --join: this member's own `ADDRESS` or prefix, never banned by the alliance (repeatable)")
 	check := fs.Bool("check", false, "validate the configuration and exit")
 	var srcs multiFlag
 	fs.Var(&srcs, "source", "log file to tail, `PATH` or sshd:PATH (repeatable; default: the usual sshd logs that exist)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: phalanx run [--config FILE] [--data DIR] [--api ADDR] [--enforce MODE] [--source PATH]...
+                   [--fabric HOST:PORT] [--join TOKEN [--address A]...]
 
 Runs the member daemon: tails sshd logs, bans attackers at once (nftables when
 run as root), publishes signed reports to the embedded fabric, and serves the
@@ -75,6 +80,15 @@ Flags:
 		return nil
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if *join != "" {
+		joined, err := daemon.Join(ctx, *dataDir, daemon.JoinOptions{Token: *join, Fabric: *fabricAddr, Addresses: addrs, Now: time.Now()})
+		if err != nil {
+			return err
+		}
+		if joined {
+			log.Info("joined the alliance", "data", *dataDir)
+		}
+	}
 	d, err := daemon.New(ctx, daemon.Options{DataDir: *dataDir, Config: cfg, ConfigPath: *cfgPath, Logger: log})
 	if err != nil {
 		return err

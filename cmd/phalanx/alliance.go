@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"time"
+
+	"phalanx/daemon"
+)
+
+// prefixFlag collects repeatable --address flags.
+type prefixFlag []netip.Prefix
+
+func (p *prefixFlag) String() string { return fmt.Sprint([]netip.Prefix(*p)) }
+func (p *prefixFlag) Set(s string) error {
+	pfx, err := netip.ParsePrefix(s)
+	if err != nil {
+		a, aerr := netip.ParseAddr(s)
+		if aerr != nil {
+			return fmt.Errorf("%q is neither an address nor a prefix (such as 192.0.2.10 or 192.0.2.0/24)", s)
+		}
+		pfx = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+	}
+	*p = append(*p, pfx.Masked())
+	return nil
+}
+
+func cmdAlliance(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: phalanx alliance init|invite (see phalanx alliance init --help)", errUsage)
+	}
+	switch args[0] {
+	case "init":
+		return cmdAllianceInit(args[1:], stdout, stderr)
+	case "invite":
+		return cmdAllianceInvite(args[1:], stdout, stderr)
+	}
+	return fmt.Errorf("%w: unknown alliance command %q: use init or invite", errUsage, args[0])
+}
+
+func cmdAllianceInit(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("alliance init", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data", daemon.DefaultDataDir(), "data `DIR` of the founding member (new, before its first run)")
+	name := fs.String("name", "", "the alliance's `NAME` (letters, digits, - and _; default the host name)")
+	fabricAddr := fs.String("fabric", "", "`HOST:PORT` where this member's fabric accepts the others (port+1 takes cluster routes); may be given to the first run instead")
+	var addrs prefixFlag
+	fs.Var(&addrs, "address", "this member's own `ADDRESS` or prefix, never banned by the alliance (repeatable)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: phalanx alliance init [--data DIR] [--name NAME] [--fabric HOST:PORT] [--address A]...
+
+Makes the data directory the founding member of a new alliance: its identity,
+a charter that lists it alone (every scenario decisive), and the secret the
+members' fabric servers authenticate each other with. Then start it with
+phalanx run --fabric HOST:PORT and invite members with phalanx alliance invite.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, rest[0])
+	}
+	c, err := daemon.InitAlliance(*dataDir, daemon.InitOptions{Name: *name, Fabric: *fabricAddr, Addresses: addrs, Now: time.Now()})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "alliance %s founded in %s (charter %s)\n", c.Name, *dataDir, shortHash(c.Hash()))
+	if *fabricAddr == "" {
+		fmt.Fprintf(stdout, "next: phalanx run --data %s --fabric HOST:PORT\n", *dataDir)
+	} else {
+		fmt.Fprintf(stdout, "next: phalanx run --data %s, then phalanx alliance invite --data %s\n", *dataDir, *dataDir)
+	}
+	return nil
+}
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+func cmdAllianceInvite(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("alliance invite", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data", daemon.DefaultDataDir(), "data `DIR` of a founding member")
+	expires := fs.Duration("expires", 24*time.Hour, "how long the token is valid (`DURATION`)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: phalanx alliance invite [--data DIR] [--expires 24h]
+
+Prints a one-time join token for a new member; on the new host run
+phalanx run --join TOKEN --fabric HOST:PORT. The token admits one member
+and is a secret until used: pass it like a password.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, rest[0])
+	}
+	tok, err := daemon.Invite(*dataDir, *expires, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok.String())
+	return nil
+}

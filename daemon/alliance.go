@@ -1,0 +1,352 @@
+package daemon
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"phalanx/alliance"
+	"phalanx/charter"
+	"phalanx/fabric"
+	"phalanx/identity"
+)
+
+// Files of an alliance member in the data directory.
+const (
+	// fileRouteSecret holds the alliance's route secret: its presence makes
+	// the member clustered.
+	fileRouteSecret = "fabric.secret"
+	// filePendingAmendment holds the amendment that admitted a joining
+	// member until the member has published it.
+	filePendingAmendment = "amendment.pending"
+	// maxReplicas is how many members keep a copy of the report stream.
+	maxReplicas = 3
+)
+
+// InitOptions configure InitAlliance.
+type InitOptions struct {
+	Name      string         // the alliance's name; default: the host name
+	Fabric    string         // this member's fabric address "host:port" (charter.FabricPorts); may be set later by `run --fabric`
+	Addresses []netip.Prefix // this member's own addresses (territory)
+	Now       time.Time
+}
+
+// InitAlliance makes the data directory dir the founding member of a new
+// alliance: it creates the identity, a charter listing this member alone
+// (founding, every scenario decisive), and the route secret that the
+// members' fabric servers authenticate each other with. It refuses a data
+// directory that already holds a charter or a fabric store.
+func InitAlliance(dir string, o InitOptions) (charter.Charter, error) {
+	for _, f := range []string{fileCharter, dirFabric} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return charter.Charter{}, fmt.Errorf("%s already holds a member (%s exists): init an alliance in a new data directory (--data DIR), before its first run", dir, f)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return charter.Charter{}, fmt.Errorf("create data directory: %w", err)
+	}
+	id, _, err := identity.LoadOrCreate(filepath.Join(dir, fileIdentity))
+	if err != nil {
+		return charter.Charter{}, fmt.Errorf("identity: %w", err)
+	}
+	host, _ := os.Hostname()
+	name := o.Name
+	if name == "" {
+		name = sanitizeName(host)
+	}
+	founder := charter.NewMember(host, id.Public, o.Addresses...)
+	founder.Fabric = o.Fabric
+	c := charter.Default(name, founder)
+	if err := c.Validate(); err != nil {
+		return charter.Charter{}, fmt.Errorf("charter: %w", err)
+	}
+	if err := writeCharter(dir, &c); err != nil {
+		return charter.Charter{}, err
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return charter.Charter{}, fmt.Errorf("route secret: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, fileRouteSecret), []byte(hex.EncodeToString(raw[:])+"\n"), 0o600); err != nil {
+		return charter.Charter{}, fmt.Errorf("write route secret: %w", err)
+	}
+	return c, nil
+}
+
+// sanitizeName turns a host name into a valid alliance name.
+func sanitizeName(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('-')
+		}
+		if b.Len() >= charter.MaxNameLen {
+			break
+		}
+	}
+	if b.Len() == 0 {
+		return "phalanx"
+	}
+	return b.String()
+}
+
+func writeCharter(dir string, c *charter.Charter) error {
+	data, err := c.Marshal()
+	if err != nil {
+		return fmt.Errorf("charter: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, fileCharter), data, 0o644); err != nil {
+		return fmt.Errorf("write charter: %w", err)
+	}
+	return nil
+}
+
+// readRouteSecret returns the alliance's route secret, or "" for a member
+// that is not in a multi-host alliance.
+func readRouteSecret(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, fileRouteSecret))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read route secret (run as the daemon's user): %w", err)
+	}
+	s := strings.TrimSpace(string(b))
+	if len(s) < 32 {
+		return "", fmt.Errorf("route secret %s is too short: copy it again from another member", filepath.Join(dir, fileRouteSecret))
+	}
+	return s, nil
+}
+
+// Invite records a one-time invitation in data directory dir and returns
+// its join token. The member must be founding, clustered (InitAlliance or
+// a join made it so) and some member must have a fabric address.
+func Invite(dir string, ttl time.Duration, now time.Time) (alliance.Token, error) {
+	if ttl <= 0 || ttl > 30*24*time.Hour {
+		return alliance.Token{}, fmt.Errorf("invite lifetime %v: use 1s to 720h", ttl)
+	}
+	secret, err := readRouteSecret(dir)
+	if err != nil {
+		return alliance.Token{}, err
+	}
+	if secret == "" {
+		return alliance.Token{}, fmt.Errorf("%s is not a member of a multi-host alliance: create one with `phalanx alliance init --data DIR --fabric HOST:PORT` in a new data directory", dir)
+	}
+	id, _, err := identity.LoadOrCreate(filepath.Join(dir, fileIdentity))
+	if err != nil {
+		return alliance.Token{}, fmt.Errorf("identity: %w", err)
+	}
+	c, err := charter.Load(filepath.Join(dir, fileCharter))
+	if err != nil {
+		return alliance.Token{}, err
+	}
+	me, _, ok := c.Member(id.ID)
+	if !ok || !me.Founding {
+		return alliance.Token{}, errors.New("only founding members may invite: run `phalanx alliance invite` on a founding member")
+	}
+	addrs := fabricClients(&c)
+	if len(addrs) == 0 {
+		return alliance.Token{}, errors.New("no member has a fabric address yet: start this member with `phalanx run --fabric HOST:PORT` first")
+	}
+	tok, err := alliance.NewToken(id, &c, addrs, now.Add(ttl), rand.Reader)
+	if err != nil {
+		return alliance.Token{}, err
+	}
+	err = alliance.AddInvite(dir, alliance.Invite{ID: tok.InviteID(), PublicKey: tok.InviteKey(), Created: now, Expires: tok.Expires})
+	if err != nil {
+		return alliance.Token{}, fmt.Errorf("record invite: %w", err)
+	}
+	return tok, nil
+}
+
+// fabricClients returns the members' fabric client addresses, founding
+// members first.
+func fabricClients(c *charter.Charter) []string {
+	var first, rest []string
+	for _, m := range c.Members {
+		client, _, err := charter.FabricPorts(m.Fabric)
+		if m.Fabric == "" || err != nil {
+			continue
+		}
+		if m.Founding {
+			first = append(first, client)
+		} else {
+			rest = append(rest, client)
+		}
+	}
+	return append(first, rest...)
+}
+
+// JoinOptions configure Join.
+type JoinOptions struct {
+	Token     string
+	Name      string         // for people; default the host name
+	Fabric    string         // this member's fabric address "host:port" (required)
+	Addresses []netip.Prefix // this member's own addresses (territory)
+	Now       time.Time
+}
+
+// Join makes data directory dir a new member of the alliance that issued
+// the token: it creates the identity, asks a member named in the token to
+// admit it, checks the reply against the token, and stores the charter that
+// lists it, the route secret, and the amendment that admitted it (which the
+// daemon publishes when it first runs). A data directory that already
+// belongs to the token's alliance is left as it is, so `run --join` may
+// stay in a service file.
+func Join(ctx context.Context, dir string, o JoinOptions) (joined bool, err error) {
+	tok, err := alliance.ParseToken(o.Token, o.Now)
+	if c, lerr := charter.Load(filepath.Join(dir, fileCharter)); lerr == nil {
+		if c.Name == tok.Alliance || err != nil && strings.Contains(err.Error(), "expired") {
+			return false, nil // already a member: a restart with --join still given
+		}
+		return false, fmt.Errorf("%s already belongs to alliance %q: join with a new data directory (--data DIR)", dir, c.Name)
+	}
+	if err != nil {
+		return false, fmt.Errorf("join token: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, dirFabric)); err == nil {
+		return false, fmt.Errorf("%s has run as a member of its own before: join with a new data directory (--data DIR)", dir)
+	}
+	if o.Fabric == "" {
+		return false, errors.New("--join needs --fabric HOST:PORT: the address where this member's fabric accepts the other members")
+	}
+	if _, _, err := charter.FabricPorts(o.Fabric); err != nil {
+		return false, fmt.Errorf("--fabric: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return false, fmt.Errorf("create data directory: %w", err)
+	}
+	id, _, err := identity.LoadOrCreate(filepath.Join(dir, fileIdentity))
+	if err != nil {
+		return false, fmt.Errorf("identity: %w", err)
+	}
+	name := o.Name
+	if name == "" {
+		name, _ = os.Hostname()
+	}
+	req, err := alliance.NewJoinRequest(id, name, o.Addresses, o.Fabric, tok)
+	if err != nil {
+		return false, err
+	}
+	raw, err := fabric.RequestJoin(ctx, tok.Fabric, tok.InviteSeed, req.Marshal())
+	if err != nil {
+		return false, fmt.Errorf("join: %w", err)
+	}
+	reply, err := alliance.ParseJoinReply(raw)
+	if err != nil {
+		return false, fmt.Errorf("join reply: %w", err)
+	}
+	if reply.Error != "" {
+		return false, fmt.Errorf("join refused: %s", reply.Error)
+	}
+	c, am, err := reply.Accept(tok, id)
+	if err != nil {
+		return false, fmt.Errorf("join reply: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, fileRouteSecret), []byte(reply.RouteSecret+"\n"), 0o600); err != nil {
+		return false, fmt.Errorf("write route secret: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, filePendingAmendment), am.Marshal(), 0o600); err != nil {
+		return false, fmt.Errorf("write amendment: %w", err)
+	}
+	if err := writeCharter(dir, &c); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// fabricOptions derives the clustered fabric's options from the charter.
+func (d *Daemon) fabricOptions(secret string) (fabric.Options, error) {
+	dc := d.opts.Config.Daemon
+	o := fabric.Options{
+		DataDir:    filepath.Join(d.opts.DataDir, dirFabric),
+		SyncAlways: dc.SyncAlways,
+		Logger:     d.log.With("component", "fabric"),
+	}
+	if secret == "" {
+		o.Listen = dc.Fabric
+		return o, nil
+	}
+	c := &d.charter().c
+	me, _, _ := c.Member(d.id.ID)
+	if me.Fabric == "" {
+		return o, errors.New("this member has no fabric address in the charter: start it once with --fabric HOST:PORT")
+	}
+	client, route, err := charter.FabricPorts(me.Fabric)
+	if err != nil {
+		return o, fmt.Errorf("charter: this member's fabric: %w", err)
+	}
+	o.Name = d.id.ID
+	o.Listen, o.Cluster = client, route
+	o.Routes = routeURLs(c)
+	o.RouteSecret = secret
+	o.Replicas = replicas(c)
+	o.Seed = d.id.Seed()
+	o.Members = fabricMembers(c)
+	dir := d.opts.DataDir
+	o.Guest = func(pub ed25519.PublicKey) bool { return alliance.ValidInvite(dir, pub, time.Now()) }
+	return o, nil
+}
+
+func routeURLs(c *charter.Charter) []string {
+	var out []string
+	for _, m := range c.Members {
+		if _, route, err := charter.FabricPorts(m.Fabric); m.Fabric != "" && err == nil {
+			out = append(out, "nats://"+route)
+		}
+	}
+	return out
+}
+
+func replicas(c *charter.Charter) int {
+	return max(1, min(maxReplicas, len(routeURLs(c))))
+}
+
+func fabricMembers(c *charter.Charter) []fabric.Member {
+	out := make([]fabric.Member, 0, len(c.Members))
+	for _, m := range c.Members {
+		if _, pub, ok := c.Member(m.ID); ok {
+			out = append(out, fabric.Member{ID: m.ID, PublicKey: pub})
+		}
+	}
+	return out
+}
+
+// setOwnFabric records --fabric in the charter of a member that is alone
+// in its alliance; a member with others needs an amendment instead.
+func (d *Daemon) setOwnFabric(addr string) error {
+	cur := d.charter().c
+	me, _, _ := cur.Member(d.id.ID)
+	if addr == "" || me.Fabric == addr {
+		return nil
+	}
+	if _, _, err := charter.FabricPorts(addr); err != nil {
+		return fmt.Errorf("--fabric: %w", err)
+	}
+	if len(cur.Members) > 1 {
+		return fmt.Errorf("--fabric %s differs from this member's fabric address in the charter (%s); with other members, that takes a charter amendment: run without --fabric", addr, me.Fabric)
+	}
+	next := cur
+	next.Members = []charter.Member{me}
+	next.Members[0].Fabric = addr
+	next.Version++
+	if err := next.Validate(); err != nil {
+		return fmt.Errorf("charter: %w", err)
+	}
+	if err := writeCharter(d.opts.DataDir, &next); err != nil {
+		return err
+	}
+	d.setCharter(next)
+	d.log.Info("recorded this member's fabric address in the charter", "fabric", addr, "version", next.Version)
+	return nil
+}

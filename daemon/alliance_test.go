@@ -1,0 +1,165 @@
+package daemon_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"phalanx/charter"
+	"phalanx/config"
+	"phalanx/daemon"
+)
+
+// freePortPair returns a loopback fabric address whose port and port+1 are
+// both free (clients and cluster routes).
+func freePortPair(t *testing.T) string {
+	t.Helper()
+	for range 50 {
+		l1, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := l1.Addr().(*net.TCPAddr).Port
+		l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1))
+		l1.Close()
+		if err != nil {
+			continue
+		}
+		l2.Close()
+		if p+1 <= 65534 {
+			return fmt.Sprintf("127.0.0.1:%d", p)
+		}
+	}
+	t.Fatal("no free port pair on 127.0.0.1")
+	return ""
+}
+
+// alliance is three members formed the way operators form one: init on A,
+// then an invite and a join for B and C.
+type alliance struct {
+	members []*member
+}
+
+func formAlliance(t *testing.T, n int) *alliance {
+	t.Helper()
+	base := t.TempDir()
+	al := &alliance{}
+	dirA := filepath.Join(base, "a")
+	if _, err := daemon.InitAlliance(dirA, daemon.InitOptions{Name: "test-fleet", Fabric: freePortPair(t), Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	al.members = append(al.members, startMember(t, dirA, filepath.Join(base, "a.log")))
+	for i := 1; i < n; i++ {
+		tok, err := daemon.Invite(dirA, time.Hour, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(base, string(rune('a'+i)))
+		fab := freePortPair(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		joined, err := daemon.Join(ctx, dir, daemon.JoinOptions{Token: tok.String(), Fabric: fab, Now: time.Now()})
+		cancel()
+		if err != nil || !joined {
+			t.Fatalf("member %d join: joined %v, err %v", i, joined, err)
+		}
+		al.members = append(al.members, startWith(t, dir, filepath.Join(base, string(rune('a'+i))+".log"),
+			func(c *config.File, _ *daemon.Options) { c.Daemon.Fabric = fab }))
+	}
+	return al
+}
+
+// sameCharter waits until every member holds a charter of n members with
+// the same hash.
+func (al *alliance) sameCharter(t *testing.T, n int) {
+	t.Helper()
+	waitFor(t, 30*time.Second, fmt.Sprintf("every member to hold the same charter of %d members", n), func() bool {
+		var hash string
+		for _, m := range al.members {
+			var st daemon.Status
+			if m.admin("GET", "/api/status", &st) != 200 || st.Members != n {
+				return false
+			}
+			if hash == "" {
+				hash = st.Charter
+			} else if st.Charter != hash {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestAllianceFormsAndShares(t *testing.T) {
+	if testing.Short() {
+		t.Skip("forms a three-member alliance")
+	}
+	al := formAlliance(t, 3)
+	al.sameCharter(t, 3)
+	a, b, c := al.members[0], al.members[1], al.members[2]
+
+	// The charter on disk is the one in force, on every member.
+	for _, m := range al.members {
+		ch, err := charter.Load(filepath.Join(m.dir, "charter.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ch.Members) != 3 || ch.Version < 3 {
+			t.Fatalf("%s: charter on disk has %d members, version %d", m.dir, len(ch.Members), ch.Version)
+		}
+	}
+
+	// An attack seen by B alone is banned on A and C.
+	b.waitTailing()
+	appendLines(t, b.log, attack("203.0.113.77", 6)...)
+	for _, m := range []*member{a, b, c} {
+		waitFor(t, 20*time.Second, "the ban on "+m.dir, func() bool { return banned(m.d, "203.0.113.77") })
+	}
+
+	// explain on C names the detector and every member's enforcement.
+	waitFor(t, 20*time.Second, "every member's enforcement in C's timeline", func() bool {
+		var ex struct {
+			Timeline []struct {
+				What, Member string
+			} `json:"timeline"`
+		}
+		c.admin("GET", "/api/explain?address=203.0.113.77", &ex)
+		enforced := map[string]bool{}
+		report := false
+		for _, e := range ex.Timeline {
+			switch e.What {
+			case "enforced":
+				enforced[e.Member] = true
+			case "report":
+				report = report || e.Member == b.d.ID()
+			}
+		}
+		return report && enforced[a.d.ID()] && enforced[b.d.ID()] && enforced[c.d.ID()]
+	})
+
+	// A pardon on the founding member lifts the ban everywhere.
+	if code := a.admin("DELETE", "/api/decisions?value=203.0.113.77", nil); code != 200 {
+		t.Fatalf("pardon: status %d", code)
+	}
+	for _, m := range []*member{a, b, c} {
+		waitFor(t, 20*time.Second, "the pardon on "+m.dir, func() bool { return !banned(m.d, "203.0.113.77") })
+	}
+
+	// A used invite does not admit a second member.
+	tok, err := daemon.Invite(a.dir, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := daemon.Join(ctx, filepath.Join(t.TempDir(), "d"), daemon.JoinOptions{Token: tok.String(), Fabric: freePortPair(t), Now: time.Now()}); err != nil {
+		t.Fatalf("first use of an invite: %v", err)
+	}
+	_, err = daemon.Join(ctx, filepath.Join(t.TempDir(), "e"), daemon.JoinOptions{Token: tok.String(), Fabric: freePortPair(t), Now: time.Now()})
+	if err == nil || !strings.Contains(err.Error(), "used") {
+		t.Fatalf("second use of an invite: err = %v, want one saying it was used", err)
+	}
+}

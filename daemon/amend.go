@@ -1,0 +1,190 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"time"
+
+	"phalanx/alliance"
+	"phalanx/charter"
+	"phalanx/fabric"
+)
+
+// kindAmendment is the first byte of an amendment on the stream; a report's
+// is report.Version.
+const kindAmendment = 0xA1
+
+// Reasons for rejected amendments, counted with the reports' reasons.
+const (
+	reasonBadAmendment = "bad-amendment"
+	reasonOldAmendment = "old-amendment"
+)
+
+// consumeAmendment applies an amendment from the stream: it must amend the
+// charter the arbiter holds at this point of the stream. It runs on the
+// consumer goroutine.
+func (d *Daemon) consumeAmendment(m fabric.Msg) {
+	am, err := alliance.ParseAmendment(m.Data[1:])
+	if err != nil {
+		d.reject("?", reasonBadAmendment, "seq", m.Seq, "err", err)
+		return
+	}
+	next, err := am.Verify(&d.streamCharter)
+	if err != nil {
+		if am.Prev != d.streamCharter.Hash() && d.knownCharter(am) {
+			d.ctr.duplicate.Add(1) // an amendment already in force (replay, or fast path then stream)
+			return
+		}
+		d.reject(am.Signer, reasonBadAmendment, "seq", m.Seq, "err", err)
+		return
+	}
+	d.arb.Amend(&next)
+	d.streamCharter = next
+	d.timelineAmendment(next, am)
+	if next.Version > d.charter().c.Version {
+		d.adopt(next)
+	}
+}
+
+// knownCharter reports whether am leads to a charter no newer than the one
+// in force on the stream.
+func (d *Daemon) knownCharter(am alliance.Amendment) bool {
+	c, err := charter.Parse(am.Charter)
+	return err == nil && c.Version <= d.streamCharter.Version
+}
+
+func (d *Daemon) timelineAmendment(next charter.Charter, am alliance.Amendment) {
+	d.log.Info("charter amended", "version", next.Version, "members", len(next.Members), "signer", am.Signer)
+}
+
+// adopt makes next the charter in force for the API, the fabric's
+// permissions and the data directory. Stream order (the arbiter) is
+// handled by the caller.
+func (d *Daemon) adopt(next charter.Charter) {
+	d.amendMu.Lock()
+	defer d.amendMu.Unlock()
+	if next.Version <= d.charter().c.Version {
+		return
+	}
+	if err := writeCharter(d.opts.DataDir, &next); err != nil {
+		d.log.Error("store the amended charter", "err", err)
+	}
+	d.setCharter(next)
+	if d.secret == "" {
+		return
+	}
+	if err := d.fab.SetMembers(fabricMembers(&next)); err != nil {
+		d.log.Error("update the fabric's members", "err", err)
+	}
+	d.fab.SetReplicas(replicas(&next))
+}
+
+// handleJoin admits a new member that presents an invite of this member.
+// It runs on the fabric's join goroutine, one request at a time.
+func (d *Daemon) handleJoin(inviteID string, raw []byte) []byte {
+	refuse := func(msg string) []byte {
+		d.met.joins.WithLabelValues("refused").Inc()
+		d.log.Warn("refused a join request", "invite", inviteID, "reason", msg)
+		return alliance.JoinReply{Error: msg}.Marshal()
+	}
+	now := d.now()
+	invites, err := alliance.ListInvites(d.opts.DataDir)
+	if err != nil {
+		return refuse("the inviting member cannot read its invites; ask its operator")
+	}
+	var inv *alliance.Invite
+	for i := range invites {
+		if invites[i].ID == inviteID {
+			inv = &invites[i]
+		}
+	}
+	if inv == nil {
+		return nil // another member's invite (every member sees every join request), or none
+	}
+	req, err := alliance.ParseJoinRequest(raw, inv.PublicKey)
+	if err != nil {
+		return refuse("bad join request: " + err.Error())
+	}
+	d.amendMu.Lock()
+	cur := d.charter().c
+	d.amendMu.Unlock()
+	if me, _, ok := cur.Member(d.id.ID); !ok || !me.Founding {
+		return refuse("the inviting member is no longer founding: ask a founding member for a new invite")
+	}
+	next, err := alliance.AddMember(&cur, req.Member)
+	if err != nil {
+		return refuse(err.Error())
+	}
+	am, err := alliance.NewAmendment(d.id, &cur, &next)
+	if err != nil {
+		return refuse("sign the amendment: " + err.Error())
+	}
+	if _, err := alliance.UseInvite(d.opts.DataDir, inviteID, req.Member.ID, now); err != nil {
+		return refuse(err.Error())
+	}
+	d.adopt(next)
+	d.publishAmendment(am)
+	charterYAML, err := next.Marshal()
+	if err != nil {
+		return refuse("encode the charter: " + err.Error())
+	}
+	d.met.joins.WithLabelValues("admitted").Inc()
+	d.log.Info("admitted a new member", "member", req.Member.ID, "name", req.Member.Name, "fabric", req.Member.Fabric, "version", next.Version)
+	return alliance.JoinReply{Charter: charterYAML, Amendment: am.Marshal(), RouteSecret: d.secret}.Marshal()
+}
+
+// publishAmendment stores am on the stream, retrying in the background
+// until it is stored (a lone founder's stream waits for its first peer).
+func (d *Daemon) publishAmendment(am alliance.Amendment) {
+	data := append([]byte{kindAmendment}, am.Marshal()...)
+	msgID := "amend-" + am.Prev
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		ctx := d.life
+		for {
+			_, err := d.fab.Publish(ctx, d.id.ID, msgID, data)
+			if err == nil {
+				os.Remove(filepath.Join(d.opts.DataDir, filePendingAmendment))
+				return
+			}
+			if ctx.Err() != nil || errors.Is(err, fabric.ErrClosed) {
+				return
+			}
+			d.log.Debug("publish amendment (will retry)", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+}
+
+// publishPending publishes the amendment that admitted this member, kept
+// by Join, so that every member learns of it even if the inviting member
+// failed before it could.
+func (d *Daemon) publishPending() {
+	data, err := os.ReadFile(filepath.Join(d.opts.DataDir, filePendingAmendment))
+	if err != nil {
+		return
+	}
+	am, err := alliance.ParseAmendment(data)
+	if err != nil {
+		d.log.Error("the pending amendment is damaged; the inviting member publishes it", "err", err)
+		return
+	}
+	d.publishAmendment(am)
+}
+
+// serveJoins answers join requests while ctx lasts.
+func (d *Daemon) serveJoins(ctx context.Context) {
+	if d.secret == "" {
+		return
+	}
+	if err := d.fab.ServeJoin(ctx, d.handleJoin); err != nil && ctx.Err() == nil {
+		d.log.Error("serve join requests", "err", err)
+	}
+}

@@ -1,0 +1,321 @@
+package daemon
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"phalanx/fabric"
+	"phalanx/report"
+)
+
+// Gap repair: every member numbers its reports 1, 2, 3, ... and keeps them
+// in its outbox. A receiver that sees a member's sequence skip asks that
+// member for the missing reports (kind "repair"); members also compare how
+// far they have each member's sequence (kind "seqs"), which catches reports
+// lost at the end of a sequence, where no later report shows the gap. So a
+// fabric that loses acknowledged messages delays a decision; it does not
+// lose it.
+const (
+	repairKind     = "repair"
+	seqsKind       = "seqs"
+	repairMaxRange = 256             // reports per repair request
+	repairMaxReply = 1 << 20         // bytes per repair reply
+	gapGrace       = 2 * time.Second // a gap younger than this may still fill from the stream
+	gapGiveUp      = 10 * time.Minute
+	repairEvery    = time.Second
+	compareEvery   = 10 * time.Second
+	maxAbove       = 1 << 16 // sequences held above a gap, per member
+)
+
+// seqTrack is how far one member's sequence has been received.
+type seqTrack struct {
+	low   uint64              // every sequence up to low has been received
+	above map[uint64]struct{} // received sequences above low+1
+	since time.Time           // when the oldest open gap was noticed; zero when none
+}
+
+// gaps tracks every other member's sequence. Safe for concurrent use.
+type gaps struct {
+	mu sync.Mutex
+	m  map[string]*seqTrack
+}
+
+func newGaps() *gaps { return &gaps{m: map[string]*seqTrack{}} }
+
+// saw records an authentic report of member with sequence seq.
+func (g *gaps) saw(member string, seq uint64, now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	t := g.m[member]
+	if t == nil {
+		// The first report seen sets the baseline: older history is the
+		// stream's, which may have aged out.
+		g.m[member] = &seqTrack{low: seq, above: map[uint64]struct{}{}}
+		return
+	}
+	switch {
+	case seq <= t.low:
+		return
+	case seq == t.low+1:
+		t.low = seq
+		for {
+			if _, ok := t.above[t.low+1]; !ok {
+				break
+			}
+			delete(t.above, t.low+1)
+			t.low++
+		}
+	default:
+		t.above[seq] = struct{}{}
+		if len(t.above) > maxAbove {
+			t.skip()
+		}
+	}
+	if len(t.above) == 0 {
+		t.since = time.Time{}
+	} else if t.since.IsZero() {
+		t.since = now
+	}
+}
+
+// skip gives up the oldest gap: low moves to just below the lowest
+// sequence held above it, and on over what follows contiguously.
+func (t *seqTrack) skip() (lost uint64) {
+	if len(t.above) == 0 {
+		return 0
+	}
+	lowest := slices.Min(slices.Collect(maps.Keys(t.above)))
+	lost = lowest - t.low - 1
+	t.low = lowest - 1
+	for {
+		if _, ok := t.above[t.low+1]; !ok {
+			break
+		}
+		delete(t.above, t.low+1)
+		t.low++
+	}
+	return lost
+}
+
+// missing returns, for each member whose oldest gap is older than grace,
+// the first missing range (at most repairMaxRange), and gives up gaps older
+// than giveUp (returning how many sequences were lost that way).
+func (g *gaps) missing(now time.Time) (want map[string][2]uint64, lost uint64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	want = map[string][2]uint64{}
+	for member, t := range g.m {
+		if len(t.above) == 0 || now.Sub(t.since) < gapGrace {
+			continue
+		}
+		if now.Sub(t.since) > gapGiveUp {
+			lost += t.skip()
+			t.since = now
+			if len(t.above) == 0 {
+				t.since = time.Time{}
+			}
+			continue
+		}
+		lowest := slices.Min(slices.Collect(maps.Keys(t.above)))
+		want[member] = [2]uint64{t.low + 1, min(lowest-1, t.low+repairMaxRange)}
+	}
+	return want, lost
+}
+
+// lows returns how far each member's sequence has been received.
+func (g *gaps) lows() map[string]uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make(map[string]uint64, len(g.m))
+	for member, t := range g.m {
+		out[member] = t.low
+	}
+	return out
+}
+
+// low returns how far member's sequence has been received (0 if never).
+func (g *gaps) low(member string) uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if t := g.m[member]; t != nil {
+		return t.low
+	}
+	return 0
+}
+
+func encodeRange(from, to uint64) []byte {
+	b := binary.BigEndian.AppendUint64(nil, from)
+	return binary.BigEndian.AppendUint64(b, to)
+}
+
+// serveRepair answers another member's request for a range of this
+// member's reports from the outbox.
+func (d *Daemon) serveRepair(req []byte) []byte {
+	if len(req) != 16 {
+		return nil
+	}
+	from, to := binary.BigEndian.Uint64(req), binary.BigEndian.Uint64(req[8:])
+	if from == 0 || to < from || to-from >= repairMaxRange {
+		return nil
+	}
+	var out []byte
+	d.ob.Range(from, to, repairMaxRange, func(_ uint64, data []byte) bool {
+		if len(out)+4+len(data) > repairMaxReply {
+			return false
+		}
+		out = binary.BigEndian.AppendUint32(out, uint32(len(data)))
+		out = append(out, data...)
+		return true
+	})
+	return out
+}
+
+// serveSeqs answers how far this member has received every member's
+// sequence, its own included.
+func (d *Daemon) serveSeqs([]byte) []byte {
+	lows := d.gaps.lows()
+	lows[d.id.ID] = d.ob.Last()
+	var out []byte
+	for member, low := range lows {
+		out = append(out, byte(len(member)))
+		out = append(out, member...)
+		out = binary.BigEndian.AppendUint64(out, low)
+	}
+	return out
+}
+
+func decodeSeqs(b []byte) map[string]uint64 {
+	out := map[string]uint64{}
+	for len(b) > 0 {
+		n := int(b[0])
+		if len(b) < 1+n+8 || n == 0 {
+			return out
+		}
+		member := string(b[1 : 1+n])
+		out[member] = binary.BigEndian.Uint64(b[1+n:])
+		b = b[1+n+8:]
+	}
+	return out
+}
+
+// repairLoop fills gaps in other members' sequences: from the member
+// itself (its outbox) when a gap outlives gapGrace, and by comparing with
+// the other members every compareEvery.
+func (d *Daemon) repairLoop(ctx context.Context) {
+	if d.secret == "" {
+		return
+	}
+	for _, kind := range []string{repairKind, seqsKind} {
+		h := d.serveRepair
+		if kind == seqsKind {
+			h = d.serveSeqs
+		}
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			if err := d.fab.Serve(ctx, kind, h); err != nil && ctx.Err() == nil && !errors.Is(err, fabric.ErrClosed) {
+				d.log.Error("serve "+kind+" requests", "err", err)
+			}
+		}()
+	}
+	tick := time.NewTicker(repairEvery)
+	defer tick.Stop()
+	lastCompare := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		want, lost := d.gaps.missing(time.Now())
+		if lost > 0 {
+			d.met.gapsLost.Add(float64(lost))
+			d.log.Error("gave up repairing reports: their members did not answer for "+gapGiveUp.String(), "reports", lost)
+		}
+		if time.Since(lastCompare) >= compareEvery {
+			lastCompare = time.Now()
+			for member, r := range d.compare(ctx) {
+				if _, ok := want[member]; !ok {
+					want[member] = r
+				}
+			}
+		}
+		for member, r := range want {
+			d.repair(ctx, member, r[0], r[1])
+		}
+	}
+}
+
+// compare asks every other member how far it has each member's sequence,
+// and returns ranges this member lacks (reports lost at the end of a
+// sequence show up no other way).
+func (d *Daemon) compare(ctx context.Context) map[string][2]uint64 {
+	want := map[string][2]uint64{}
+	cs := d.charter()
+	for _, m := range cs.c.Members {
+		if m.ID == d.id.ID {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		raw, err := d.fab.Request(rctx, m.ID, seqsKind, nil)
+		cancel()
+		if err != nil {
+			continue
+		}
+		for member, theirs := range decodeSeqs(raw) {
+			if member == d.id.ID {
+				continue
+			}
+			if _, _, ok := cs.c.Member(member); !ok {
+				continue
+			}
+			mine := d.gaps.low(member)
+			if theirs > mine {
+				want[member] = [2]uint64{mine + 1, min(theirs, mine+repairMaxRange)}
+			}
+		}
+	}
+	return want
+}
+
+// repair asks member for its reports from..to and judges those that come
+// back like any report.
+func (d *Daemon) repair(ctx context.Context, member string, from, to uint64) {
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	raw, err := d.fab.Request(rctx, member, repairKind, encodeRange(from, to))
+	cancel()
+	if err != nil {
+		d.log.Debug("repair request failed (will retry)", "member", member, "from", from, "to", to, "err", err)
+		return
+	}
+	n := 0
+	for len(raw) >= 4 {
+		size := int(binary.BigEndian.Uint32(raw))
+		if size > len(raw)-4 || size > report.MaxSize {
+			break
+		}
+		data := raw[4 : 4+size]
+		raw = raw[4+size:]
+		r, err := report.Unmarshal(data)
+		if err != nil || r.Member != member || r.Seq < from || r.Seq > to {
+			d.reject(member, reasonBadRepair, "err", err)
+			continue
+		}
+		// A repaired report has no storage time of its own: it is judged
+		// at its own time (the signature stands behind it).
+		d.consume(fabric.Msg{Data: data, Time: r.Time})
+		n++
+	}
+	if n > 0 {
+		d.met.repaired.Add(float64(n))
+		d.log.Info("repaired reports missing from the fabric", "member", member, "from", from, "to", to, "reports", n)
+	}
+}
+
+// reasonBadRepair counts repair replies that were not the asked reports.
+const reasonBadRepair = "bad-repair"
