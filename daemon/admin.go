@@ -67,6 +67,7 @@ func (d *Daemon) handler() http.Handler {
 	admin.HandleFunc("DELETE /api/bouncers/{name}", d.apiDeleteBouncer)
 	admin.HandleFunc("GET /api/explain", d.apiExplain)
 	admin.HandleFunc("GET /api/charter", d.apiCharter)
+	admin.HandleFunc("DELETE /api/alliance/members/{id}", d.apiRemoveMember)
 	admin.HandleFunc("GET /api/alerts", d.apiRecent("alert"))
 	admin.HandleFunc("GET /api/reports", d.apiRecent("report"))
 	admin.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
@@ -405,6 +406,15 @@ func (d *Daemon) apiExplain(w http.ResponseWriter, r *http.Request) {
 		ex.Timeline = []entry{}
 	}
 	writeJSON(w, 200, ex)
+}
+
+func (d *Daemon) apiRemoveMember(w http.ResponseWriter, r *http.Request) {
+	next, err := d.RemoveMember(r.PathValue("id"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"hash": next.Hash(), "version": next.Version, "members": len(next.Members)})
 }
 
 func (d *Daemon) apiCharter(w http.ResponseWriter, r *http.Request) {

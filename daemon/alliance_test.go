@@ -162,4 +162,28 @@ func TestAllianceFormsAndShares(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "used") {
 		t.Fatalf("second use of an invite: err = %v, want one saying it was used", err)
 	}
+
+	// Removing C (an amendment by the founding member): A and B ignore
+	// C's reports from then on, while C still defends itself.
+	if code := c.admin("DELETE", "/api/alliance/members/"+a.d.ID(), nil); code != 403 {
+		t.Fatalf("a member that is not founding removed another: status %d, want 403", code)
+	}
+	if code := a.admin("DELETE", "/api/alliance/members/"+c.d.ID(), nil); code != 200 {
+		t.Fatalf("remove C: status %d", code)
+	}
+	rest := &alliance{members: []*member{a, b}}
+	rest.sameCharter(t, 3) // A, B and the member that joined with the used invite
+	c.waitTailing()
+	appendLines(t, c.log, attack("203.0.113.88", 6)...)
+	waitFor(t, 20*time.Second, "C's self-defense ban", func() bool { return banned(c.d, "203.0.113.88") })
+	for _, m := range []*member{a, b} {
+		waitFor(t, 20*time.Second, "C's report rejected as a stranger's on "+m.dir, func() bool {
+			var st daemon.Status
+			m.admin("GET", "/api/status", &st)
+			return st.Rejected["unknown-member"] >= 2 // C's enforcement record and its alert
+		})
+		if banned(m.d, "203.0.113.88") {
+			t.Fatalf("%s banned on the report of a removed member", m.dir)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -43,6 +44,9 @@ func (d *Daemon) consumeAmendment(m fabric.Msg) {
 	d.arb.Amend(&next)
 	d.streamCharter = next
 	d.timelineAmendment(next, am)
+	if _, _, ok := next.Member(d.id.ID); !ok {
+		d.log.Error("this member was removed from the alliance: the others ignore its reports from now on; it keeps enforcing what it decides itself", "signer", am.Signer, "version", next.Version)
+	}
 	if next.Version > d.charter().c.Version {
 		d.adopt(next)
 	}
@@ -72,7 +76,7 @@ func (d *Daemon) adopt(next charter.Charter) {
 		d.log.Error("store the amended charter", "err", err)
 	}
 	d.setCharter(next)
-	if d.secret == "" {
+	if _, _, ok := next.Member(d.id.ID); d.secret == "" || !ok {
 		return
 	}
 	if err := d.fab.SetMembers(fabricMembers(&next)); err != nil {
@@ -133,6 +137,40 @@ func (d *Daemon) handleJoin(inviteID string, raw []byte) []byte {
 	d.met.joins.WithLabelValues("admitted").Inc()
 	d.log.Info("admitted a new member", "member", req.Member.ID, "name", req.Member.Name, "fabric", req.Member.Fabric, "version", next.Version)
 	return alliance.JoinReply{Charter: charterYAML, Amendment: am.Marshal(), RouteSecret: d.secret}.Marshal()
+}
+
+// RemoveMember amends the charter to drop member id, as this (founding)
+// member: every member verifies the amendment and rejects the removed
+// member's reports from that point of the stream on, and the fabric no
+// longer lets it connect. It returns the new charter.
+func (d *Daemon) RemoveMember(id string) (charter.Charter, error) {
+	if d.secret == "" {
+		return charter.Charter{}, fmt.Errorf("%w: this member is alone; there is no one to remove", errBadRequest)
+	}
+	if id == d.id.ID {
+		return charter.Charter{}, fmt.Errorf("%w: a member cannot remove itself; ask another founding member", errBadRequest)
+	}
+	d.amendMu.Lock()
+	cur := d.charter().c
+	d.amendMu.Unlock()
+	if me, _, ok := cur.Member(d.id.ID); !ok || !me.Founding {
+		return charter.Charter{}, fmt.Errorf("%w: only founding members may amend the charter", errForbidden)
+	}
+	if _, _, ok := cur.Member(id); !ok {
+		return charter.Charter{}, fmt.Errorf("%w: no member %s in the charter (phalanx charter show lists them)", errNotFound, id)
+	}
+	next, err := alliance.RemoveMember(&cur, id)
+	if err != nil {
+		return charter.Charter{}, fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	am, err := alliance.NewAmendment(d.id, &cur, &next)
+	if err != nil {
+		return charter.Charter{}, err
+	}
+	d.adopt(next)
+	d.publishAmendment(am)
+	d.log.Info("removed a member from the alliance", "member", id, "version", next.Version)
+	return next, nil
 }
 
 // publishAmendment stores am on the stream, retrying in the background

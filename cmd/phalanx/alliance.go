@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"net/url"
 	"time"
 
 	"phalanx/daemon"
@@ -30,15 +31,17 @@ func (p *prefixFlag) Set(s string) error {
 
 func cmdAlliance(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: phalanx alliance init|invite (see phalanx alliance init --help)", errUsage)
+		return fmt.Errorf("%w: phalanx alliance init|invite|remove (see phalanx alliance init --help)", errUsage)
 	}
 	switch args[0] {
 	case "init":
 		return cmdAllianceInit(args[1:], stdout, stderr)
 	case "invite":
 		return cmdAllianceInvite(args[1:], stdout, stderr)
+	case "remove":
+		return cmdAllianceRemove(ctx, args[1:], stdout, stderr)
 	}
-	return fmt.Errorf("%w: unknown alliance command %q: use init or invite", errUsage, args[0])
+	return fmt.Errorf("%w: unknown alliance command %q: use init, invite or remove", errUsage, args[0])
 }
 
 func cmdAllianceInit(args []string, stdout, stderr io.Writer) error {
@@ -116,5 +119,40 @@ Flags:
 		return err
 	}
 	fmt.Fprintln(stdout, tok.String())
+	return nil
+}
+
+func cmdAllianceRemove(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("alliance remove", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	mk := clientFlags(fs, stdout)
+	usageText(fs, `
+Usage: phalanx alliance remove MEMBER_ID [-o json]
+
+Asks the running daemon (a founding member) to amend the charter without
+MEMBER_ID (phalanx charter show lists the ids). Every member verifies the
+amendment; the removed member's reports are ignored from then on and the
+fabric no longer lets it connect.
+`)
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return fmt.Errorf("%w: give one member id", errUsage)
+	}
+	c, err := mk()
+	if err != nil {
+		return err
+	}
+	var out struct {
+		Hash    string `json:"hash"`
+		Version int    `json:"version"`
+		Members int    `json:"members"`
+	}
+	if err := c.do(ctx, "DELETE", "/api/alliance/members/"+url.PathEscape(rest[0]), nil, &out); err != nil || c.json {
+		return err
+	}
+	fmt.Fprintf(stdout, "removed %s: charter version %d, %d members, hash %s\n", rest[0], out.Version, out.Members, shortHash(out.Hash))
 	return nil
 }
