@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -185,5 +186,55 @@ func TestAllianceFormsAndShares(t *testing.T) {
 		if banned(m.d, "203.0.113.88") {
 			t.Fatalf("%s banned on the report of a removed member", m.dir)
 		}
+	}
+}
+
+// TestLoneFounderReportsReachNewMembers: a founding member alone bans at
+// once; its report waits in the outbox (the stream needs a majority) until
+// a member joins, long enough to be stale by then, and is reissued as of
+// now, so the newcomer bans the attacker too.
+func TestLoneFounderReportsReachNewMembers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("forms an alliance")
+	}
+	base := t.TempDir()
+	dirA := filepath.Join(base, "a")
+	c, err := daemon.InitAlliance(dirA, daemon.InitOptions{Name: "lone", Fabric: freePortPair(t), Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A short skew makes the wait short: reports older than 5 s when the
+	// fabric stores them are stale.
+	c.Limits.Skew = 5 * time.Second
+	data, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dirA, "charter.yaml"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := startMember(t, dirA, filepath.Join(base, "a.log"))
+	a.waitTailing()
+	appendLines(t, a.log, attack("203.0.113.90", 6)...)
+	waitFor(t, 10*time.Second, "A's self-defense ban", func() bool { return banned(a.d, "203.0.113.90") })
+	made := time.Now()
+	waitFor(t, 10*time.Second, "the report to age past half the skew", func() bool { return time.Since(made) > 3*time.Second })
+
+	tok, err := daemon.Invite(dirA, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirB, fab := filepath.Join(base, "b"), freePortPair(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := daemon.Join(ctx, dirB, daemon.JoinOptions{Token: tok.String(), Fabric: fab, Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	b := startWith(t, dirB, filepath.Join(base, "b.log"), func(c *config.File, _ *daemon.Options) { c.Daemon.Fabric = fab })
+	waitFor(t, 30*time.Second, "B to ban the lone founder's attacker", func() bool { return banned(b.d, "203.0.113.90") })
+	var st daemon.Status
+	b.admin("GET", "/api/status", &st)
+	if st.Rejected["stale"] == 0 {
+		t.Errorf("B rejected no stale report; the ban did not come from a reissued one (rejected: %v)", st.Rejected)
 	}
 }

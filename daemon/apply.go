@@ -137,6 +137,7 @@ func (d *Daemon) publish(ctx context.Context, seq uint64, data []byte) bool {
 		d.log.Error("outbox holds a damaged report; skipping it", "seq", seq, "err", err)
 		return true
 	}
+	defer d.reissueLate(&r)
 	for {
 		_, err := d.fab.Publish(ctx, d.id.ID, r.ID(), data)
 		if err == nil {
@@ -156,6 +157,34 @@ func (d *Daemon) publish(ctx context.Context, seq uint64, data []byte) bool {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// reissueLate makes a fresh copy of a report that waited in the outbox for
+// longer than half the charter's skew (the fabric was down, or the member
+// was alone): the members reject the original as stale, since its time is
+// too far from when the fabric stored it, and a member must not backdate.
+// The copy says the same thing as of now: an alert or a manual ban whose
+// value this member still bans, or a pardon. Enforcement records are not
+// copied; they are history.
+func (d *Daemon) reissueLate(r *report.Report) {
+	now := d.now()
+	if now.Sub(r.Time) <= d.charter().c.Limits.Skew/2 {
+		return
+	}
+	switch r.Type {
+	case report.TypeAlert, report.TypeManual:
+		if _, ok := d.table.Lookup(r.Value.Addr(), now); !ok {
+			return
+		}
+	case report.TypePardon:
+	default:
+		return
+	}
+	c := *r
+	c.Time = now.UTC()
+	c.Sig = nil
+	d.log.Info("reissuing a report that waited too long to be published", "seq", r.Seq, "made", r.Time, "value", r.Value)
+	d.enqueue(c)
 }
 
 // pendingAmendment reports whether this member still has to publish the

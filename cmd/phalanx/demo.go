@@ -98,23 +98,29 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	playErr := dm.play(ctx)
 
-	p.flush()
+	interrupted := playErr != nil && ctx.Err() != nil
 	if playErr != nil {
-		// Say what happened before the (slow) stop, so Ctrl-C feels prompt.
 		p.printf("\n")
 	}
+	if interrupted {
+		p.printf("interrupted: ")
+	}
+	if len(dm.members) > 0 {
+		p.printf("stopping the members ...")
+	}
 	stopErr := dm.stop()
+	if len(dm.members) > 0 {
+		p.printf(" stopped\n")
+	}
 	p.flush()
 	close(stopPrinter)
 	<-printerDone
 	logf.Close()
 
-	interrupted := playErr != nil && ctx.Err() != nil
 	switch {
-	case playErr != nil && !interrupted:
+	case playErr != nil && !interrupted || stopErr != nil:
 		// Keep everything for a look at what went wrong.
 		fmt.Fprintf(stderr, "the members' log is %s (the temporary directory %s is kept; remove it when done)\n", logPath, base)
-		return playErr
 	case *keep:
 		fmt.Fprintf(stdout, "kept %s: data directories a, b and c, the attacked log a.log, and the members' log members.log\n", base)
 	default:
@@ -122,11 +128,13 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			fmt.Fprintf(stderr, "remove %s: %v\n", base, err)
 		}
 	}
-	if interrupted {
-		return errors.New("interrupted: the members are stopped")
-	}
-	if stopErr != nil {
-		return fmt.Errorf("stop the members: %w (their log was %s)", stopErr, logPath)
+	switch {
+	case interrupted:
+		return errors.New("interrupted")
+	case playErr != nil:
+		return playErr
+	case stopErr != nil:
+		return fmt.Errorf("stop the members: %w", stopErr)
 	}
 	return nil
 }
@@ -298,7 +306,7 @@ func (dm *demo) play(ctx context.Context) error {
 	p.printf("\nsummary\n")
 	p.printf("  detected on A → banned on B and C in %s ms\n", banMS)
 	p.printf("  pardon on A → lifted on every member in %s ms\n", pardonMS)
-	p.printf("\nnext: form an alliance of your own hosts with the README's section \"alliance in five minutes\"\n")
+	p.printf("\nnext: form an alliance of your own hosts with the README section \"An alliance in five minutes\"\n")
 	p.printf("      (phalanx alliance init, phalanx alliance invite, phalanx run --join TOKEN).\n")
 	if n := p.dropped.Load(); n > 0 {
 		p.printf("(%d timeline entries were not shown: the printer fell behind)\n", n)
