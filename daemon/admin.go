@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -134,7 +135,8 @@ type Status struct {
 	Pipeline   map[string]int64  `json:"pipeline"`
 	Reports    map[string]int64  `json:"reports"`
 	Rejected   map[string]int64  `json:"rejected_by_reason"`
-	FabricSeq  uint64            `json:"fabric_last_seq"`
+	FabricSeq  uint64            `json:"fabric_last_seq"`                // the last stream sequence this member has judged
+	Leader     string            `json:"fabric_stream_leader,omitempty"` // member id whose server leads the report stream ("" when none answers within 500 ms)
 	Reloads    int64             `json:"config_reloads"`
 	Feeds      []feed.FeedStatus `json:"feeds,omitempty"`
 }
@@ -143,12 +145,15 @@ func (d *Daemon) status() Status {
 	d.pipeMu.Lock()
 	c := d.pipe.Counters()
 	d.pipeMu.Unlock()
-	seq, _ := d.fab.LastSeq()
+	seq := d.consumed.Load() // not the fabric's LastSeq: that blocks while the stream has no majority
 	cs := d.charter()
+	lctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	leader := d.fab.StreamLeader(lctx)
+	cancel()
 	st := Status{
 		Member: d.id.ID, Charter: cs.hash, Alliance: cs.c.Name, Members: len(cs.c.Members),
 		Uptime: d.now().Sub(d.start).Round(time.Second).String(), Enforce: d.enforceMode(), EnforceWhy: d.enfErr,
-		Decisions: d.table.Len(), Sources: d.srcs.paths(), FabricSeq: seq, Reloads: d.reloads.Load(),
+		Decisions: d.table.Len(), Sources: d.srcs.paths(), FabricSeq: seq, Leader: leader, Reloads: d.reloads.Load(),
 		Pipeline: map[string]int64{"lines": c.Lines, "events": c.Events, "alerts": c.Alerts, "decisions": c.Decisions,
 			"refused": c.Refused, "skipped": c.SkippedTotal(), "self_bans": d.ctr.selfBans.Load()},
 		Reports: map[string]int64{"published": d.ctr.published.Load(), "publish_errors": d.ctr.publishErr.Load(),

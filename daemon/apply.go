@@ -75,6 +75,14 @@ func (d *Daemon) enqueue(r report.Report) {
 		d.log.Error("store a report in the outbox (keeping it in memory until published)", "seq", r.Seq, "err", err)
 	}
 	d.outMu.Unlock()
+	// The fast path at once, so that this report reaches the members even
+	// while an earlier one waits for the stream; a joining member waits
+	// until the members know it.
+	if d.admitted.Load() {
+		if err := d.fab.PublishFast(d.id.ID, data); err != nil {
+			d.log.Debug("fast path publish failed (the stream carries the report)", "seq", r.Seq, "err", err)
+		}
+	}
 	select {
 	case d.kick <- struct{}{}:
 	default:
@@ -95,6 +103,7 @@ func (d *Daemon) publishLoop(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
+	d.admitted.Store(true)
 	for {
 		for seq := d.ob.Published() + 1; seq <= d.ob.Last(); seq++ {
 			data, ok := d.ob.Get(seq)
@@ -237,6 +246,11 @@ func (d *Daemon) consume(m fabric.Msg) {
 	d.met.verdicts.WithLabelValues(out.Verdict.String()).Inc()
 	if r.Member != d.id.ID && authentic(out) {
 		d.gaps.saw(r.Member, r.Seq, now)
+	}
+	if out.Verdict == arbiter.Rejected && out.Reason == arbiter.ReasonUnknownMember {
+		// Perhaps a new member whose admission this member has not seen
+		// yet: judge the stream's copy again when it comes.
+		d.seen.forget(id)
 	}
 	switch out.Verdict {
 	case arbiter.Decided:

@@ -99,6 +99,7 @@ type Daemon struct {
 	outMu    sync.Mutex     // orders sequence numbers with outbox appends; guards unsaved
 	unsaved  [][]byte       // reports the outbox could not store, published from memory
 	kick     chan struct{}  // wakes the publisher
+	admitted atomic.Bool    // the members know this member: its reports may go out
 	inflight atomic.Int64   // len(unsaved) plus those being published
 	nextSq   atomic.Uint64
 
@@ -194,6 +195,7 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		}
 	}()
 	d.nextSq.Store(d.ob.Last())
+	d.admitted.Store(!d.pendingAmendment())
 	d.table = decision.NewTable()
 	d.faMet = &forwardauth.Metrics{}
 	d.met = newMetrics(d)

@@ -25,6 +25,9 @@ func newIDSet(max int) *idSet {
 	return &idSet{max: max, m: make(map[string]struct{}, 1024), ring: make([]string, max)}
 }
 
+// forget drops id, so that a later copy counts as new.
+func (s *idSet) forget(id string) { delete(s.m, id) }
+
 // add reports whether id is new, and remembers it.
 func (s *idSet) add(id string) bool {
 	if _, ok := s.m[id]; ok {

@@ -201,6 +201,14 @@ func TestCluster(t *testing.T) {
 	if leader == nil || len(survivors) != 2 {
 		t.Fatalf("stream leader %q is none of %s, %s, %s", info.Cluster.Leader, a.f.Name(), b.f.Name(), c.f.Name())
 	}
+	for _, m := range ms {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		got := m.f.StreamLeader(ctx)
+		cancel()
+		if got != info.Cluster.Leader {
+			t.Errorf("%s: StreamLeader() = %q, want %q", m.f.Name(), got, info.Cluster.Leader)
+		}
+	}
 	pub, sub := survivors[0], survivors[1]
 	last, err := pub.f.LastSeq()
 	if err != nil {

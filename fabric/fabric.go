@@ -7,7 +7,10 @@
 //
 // It must not interpret what it carries: it neither decodes nor verifies
 // reports, and it does not decide anything. No other package of phalanx may
-// import NATS; they see only Publish, Consume and LastSeq.
+// import NATS; they see only the Fabric's methods: Publish, Consume,
+// LastSeq and Ready for reports; SetMembers and SetReplicas for charter
+// amendments; ServeJoin and RequestJoin for joining; Serve and Request
+// between members.
 //
 // What it does about the pitfalls measured in DESIGN.md ("The fabric"):
 //   - the server installs no signal handlers and keeps no global state, so
@@ -29,10 +32,11 @@
 // first, with up to Options.Replicas copies, and raised to that many when
 // enough members are up. SetReplicas changes the wanted copies while the
 // Fabric runs (the alliance grows from one member to three); only it
-// lowers them, never a restart with a smaller Options.Replicas. Plain fast-path subjects flow over the routes at
-// once; the stream needs a JetStream meta leader, that is a majority of the
-// members, so a clustered Start returns before the stream is usable and
-// Ready waits for it. A member that was down catches up from the stream's
+// lowers them, never a restart with a smaller Options.Replicas. Plain
+// fast-path subjects flow over the routes at once; the stream needs a
+// JetStream meta leader, that is a majority of the members, so a
+// clustered Start returns before the stream is usable and Ready waits
+// for it. A member that was down catches up from the stream's
 // other replicas when it returns.
 //
 // Authentication (Options.Members and Seed) is opt-in: with it, only the
@@ -78,6 +82,19 @@
 // encrypted. nats-server lets a brand-new cluster elect its first
 // JetStream meta leader only when every server in Routes is up, so a
 // new alliance starts with the routes of the members that exist.
+//
+// Leaf nodes scale the fabric out: a hub of a few clustered members keeps
+// the stream (Options.LeafListen accepts leaf connections, authenticated
+// with member nkeys like clients), and the other members' servers attach
+// to it as leaf nodes (Options.Hub) without JetStream of their own. The
+// hub's servers run JetStream in the domain HubDomain; a leaf member
+// reaches the stream's API as $JS.<HubDomain>.API (nats-server never
+// forwards the plain $JS.API over a leaf connection of an ordinary
+// account), and its reports, fast-path messages and consumer deliveries
+// flow over the leaf connection. A leaf connection has a member's
+// permissions, as the leaf sees them; nats-server applies no response
+// permissions to leaf connections, so Serve on a leaf member cannot
+// answer (its Requests work).
 //
 // Power loss and damaged files are still possible; phalanx does not rest
 // "nothing lost" on the fabric alone (members keep an outbox and detect
@@ -809,6 +826,23 @@ func (f *Fabric) LastSeq() (uint64, error) {
 		return 0, fmt.Errorf("read stream %s: %w", StreamName, err)
 	}
 	return s.CachedInfo().State.LastSeq, nil
+}
+
+// StreamLeader returns the name (Options.Name) of the server that leads
+// the stream's replicas, this one's for a Fabric that is not clustered, or
+// "" when the stream has no leader or does not answer before ctx ends.
+func (f *Fabric) StreamLeader(ctx context.Context) string {
+	if f.closed() || f.storeDisabled() {
+		return ""
+	}
+	s, err := f.js.Stream(ctx, StreamName)
+	if err != nil {
+		return ""
+	}
+	if c := s.CachedInfo().Cluster; c != nil {
+		return c.Leader
+	}
+	return f.name
 }
 
 func (f *Fabric) closed() bool { return f.life.Err() != nil }

@@ -52,6 +52,27 @@ func ValidMember(member string) bool {
 	return true
 }
 
+// PublishFast sends data on the fast path alone (FastPrefix+member: plain
+// NATS, delivered at once to the members connected now, never stored). A
+// member calls it the moment it makes a report, so that the report reaches
+// the others while an earlier one still waits for the stream (a stream
+// leader election takes seconds); Publish stores it later. The same
+// argument checks as Publish apply.
+func (f *Fabric) PublishFast(member string, data []byte) error {
+	switch {
+	case !ValidMember(member):
+		return fmt.Errorf("publish report: invalid member %q: use 1 to %d letters, digits, '-' or '_'", member, maxMemberLen)
+	case len(data) > MaxMessageSize:
+		return fmt.Errorf("publish report: %d bytes is larger than the fabric's limit of %d", len(data), MaxMessageSize)
+	case f.self != "" && member != f.self:
+		return fmt.Errorf("publish report: %w: this fabric connection is member %s and may publish only its own reports, not member %s's", ErrPermission, f.self, member)
+	}
+	if f.closed() {
+		return ErrClosed
+	}
+	return f.nc.Publish(FastPrefix+member, data)
+}
+
 // Publish sends data as a report of member: first on the fast path
 // FastPrefix+member (plain NATS, delivered at once, not stored), then to the
 // stream on ReportPrefix+member with Nats-Msg-Id msgID. It retries the
