@@ -69,6 +69,11 @@ func (d *Daemon) timelineAmendment(next charter.Charter, am alliance.Amendment) 
 func (d *Daemon) adopt(next charter.Charter) {
 	d.amendMu.Lock()
 	defer d.amendMu.Unlock()
+	d.adoptLocked(next)
+}
+
+// adoptLocked is adopt for callers that hold amendMu.
+func (d *Daemon) adoptLocked(next charter.Charter) {
 	if next.Version <= d.charter().c.Version {
 		return
 	}
@@ -112,8 +117,8 @@ func (d *Daemon) handleJoin(inviteID string, raw []byte) []byte {
 		return refuse("bad join request: " + err.Error())
 	}
 	d.amendMu.Lock()
+	defer d.amendMu.Unlock()
 	cur := d.charter().c
-	d.amendMu.Unlock()
 	if me, _, ok := cur.Member(d.id.ID); !ok || !me.Founding {
 		return refuse("the inviting member is no longer founding: ask a founding member for a new invite")
 	}
@@ -128,7 +133,7 @@ func (d *Daemon) handleJoin(inviteID string, raw []byte) []byte {
 	if _, err := alliance.UseInvite(d.opts.DataDir, inviteID, req.Member.ID, now); err != nil {
 		return refuse(err.Error())
 	}
-	d.adopt(next)
+	d.adoptLocked(next)
 	d.publishAmendment(am)
 	charterYAML, err := next.Marshal()
 	if err != nil {
@@ -151,8 +156,8 @@ func (d *Daemon) RemoveMember(id string) (charter.Charter, error) {
 		return charter.Charter{}, fmt.Errorf("%w: a member cannot remove itself; ask another founding member", errBadRequest)
 	}
 	d.amendMu.Lock()
+	defer d.amendMu.Unlock()
 	cur := d.charter().c
-	d.amendMu.Unlock()
 	if me, _, ok := cur.Member(d.id.ID); !ok || !me.Founding {
 		return charter.Charter{}, fmt.Errorf("%w: only founding members may amend the charter", errForbidden)
 	}
@@ -167,38 +172,73 @@ func (d *Daemon) RemoveMember(id string) (charter.Charter, error) {
 	if err != nil {
 		return charter.Charter{}, err
 	}
-	d.adopt(next)
+	d.adoptLocked(next)
 	d.publishAmendment(am)
 	d.log.Info("removed a member from the alliance", "member", id, "version", next.Version)
 	return next, nil
 }
 
-// publishAmendment stores am on the stream, retrying in the background
-// until it is stored (a lone founder's stream waits for its first peer).
+// publishAmendment queues am to be stored on the stream. One goroutine
+// stores the queue in order, retrying each until it is stored (a lone
+// founder's stream waits for its first peer): every member must see
+// amendments in the order they were made, each amending the one before.
 func (d *Daemon) publishAmendment(am alliance.Amendment) {
+	d.amendQ.Lock()
+	d.amendQ.items = append(d.amendQ.items, am)
+	start := !d.amendQ.running
+	d.amendQ.running = true
+	d.amendQ.Unlock()
+	if start {
+		d.wg.Add(1)
+		go d.drainAmendments()
+	}
+}
+
+func (d *Daemon) drainAmendments() {
+	defer d.wg.Done()
+	for {
+		d.amendQ.Lock()
+		if len(d.amendQ.items) == 0 {
+			d.amendQ.running = false
+			d.amendQ.Unlock()
+			return
+		}
+		am := d.amendQ.items[0]
+		d.amendQ.Unlock()
+		if !d.storeAmendment(am) {
+			d.amendQ.Lock()
+			d.amendQ.running = false
+			d.amendQ.Unlock()
+			return
+		}
+		d.amendQ.Lock()
+		d.amendQ.items = d.amendQ.items[1:]
+		d.amendQ.Unlock()
+	}
+}
+
+// storeAmendment publishes one amendment until the stream stores it; false
+// when the daemon stops first.
+func (d *Daemon) storeAmendment(am alliance.Amendment) bool {
 	data := append([]byte{kindAmendment}, am.Marshal()...)
 	msgID := "amend-" + am.Prev
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		ctx := d.life
-		for {
-			_, err := d.fab.Publish(ctx, d.id.ID, msgID, data)
-			if err == nil {
-				os.Remove(filepath.Join(d.opts.DataDir, filePendingAmendment))
-				return
-			}
-			if ctx.Err() != nil || errors.Is(err, fabric.ErrClosed) {
-				return
-			}
-			d.log.Debug("publish amendment (will retry)", "err", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Second):
-			}
+	ctx := d.life
+	for {
+		_, err := d.fab.Publish(ctx, d.id.ID, msgID, data)
+		if err == nil {
+			os.Remove(filepath.Join(d.opts.DataDir, filePendingAmendment))
+			return true
 		}
-	}()
+		if ctx.Err() != nil || errors.Is(err, fabric.ErrClosed) {
+			return false
+		}
+		d.log.Debug("publish amendment (will retry)", "err", err)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // publishPending publishes the amendment that admitted this member, kept

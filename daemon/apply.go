@@ -351,13 +351,13 @@ func (d *Daemon) apply(add []phalanx.Decision, remove []uint64, what string) (st
 }
 
 // applyDecision stores one decision and enforces it. Once the member has
-// caught up with the stream, a decision that changed the table is recorded
+// replayed the stream (not while it replays), a decision that changed the table is recorded
 // as enforced here (in the kernel, or by the API alone when nftables is
 // off), in the timeline and on the fabric for the other members'.
 func (d *Daemon) applyDecision(dec phalanx.Decision) (stored phalanx.Decision, changed, enforced bool) {
 	all, changed, enforced := d.apply([]phalanx.Decision{dec}, nil, "decision")
 	stored = all[0]
-	if changed && d.caughtUp.Load() {
+	if changed && d.reconciled.Load() {
 		layer := layerAPI
 		if enforced {
 			layer = layerNftables

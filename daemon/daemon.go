@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"phalanx"
+	"phalanx/alliance"
 	"phalanx/arbiter"
 	"phalanx/charter"
 	"phalanx/config"
@@ -108,6 +109,7 @@ type Daemon struct {
 	arb         *arbiter.Arbiter // under consumeMu
 	seen        *idSet           // under consumeMu
 	caughtUp    atomic.Bool      // the enforcer takes changes
+	reconciled  atomic.Bool      // the table has replayed the stream and the enforcer was reconciled with it
 	catchUpTo   atomic.Uint64    // the stream sequence the table must reach before reconciling; 0 = not known yet
 	consumed    atomic.Uint64    // the last stream sequence consumed
 	catchUpOnce sync.Once
@@ -139,7 +141,12 @@ type Daemon struct {
 	life   context.Context // Run's context: background work started by handlers ends with it
 	wg     sync.WaitGroup
 
-	amendMu       sync.Mutex      // serialises charter changes made by this member (joins)
+	amendMu sync.Mutex // serialises charter changes made by this member (joins, removals)
+	amendQ  struct {   // amendments waiting to be stored, in order
+		sync.Mutex
+		items   []alliance.Amendment
+		running bool
+	}
 	streamCharter charter.Charter // the charter in force at the consumer's point of the stream; under consumeMu
 }
 
@@ -510,6 +517,7 @@ const clusterWait = 10 * time.Second
 // and the API starts serving.
 func (d *Daemon) finishCatchUp() {
 	d.catchUpOnce.Do(func() {
+		defer d.reconciled.Store(true)
 		d.caughtUp.Store(true)
 		if d.enf != nil {
 			var all []phalanx.Decision
