@@ -254,17 +254,17 @@ func (d *Daemon) consume(m fabric.Msg) {
 	}
 	switch out.Verdict {
 	case arbiter.Decided:
-		d.ctr.decided.Add(1)
 		if out.Decision.Until.After(now) {
+			d.timeline.add(r.Value, entry{Time: r.Time, What: "report", Member: r.Member, Scenario: r.Scenario,
+				ReportID: id, Evidence: r.Evidence, Detail: r.Reason})
 			stored, _, enforced := d.applyDecision(out.Decision)
 			if enforced && r.Member != d.id.ID {
 				d.met.enforce.WithLabelValues("alliance").Observe(time.Since(r.Time).Seconds())
 			}
-			d.timeline.add(r.Value, entry{Time: r.Time, What: "report", Member: r.Member, Scenario: r.Scenario,
-				ReportID: id, Evidence: r.Evidence, Detail: r.Reason})
 			d.timeline.add(out.Decision.Value, entry{Time: out.Decision.Start, What: "decision", Origin: string(out.Decision.Origin),
 				Scenario: out.Decision.Scenario, Until: out.Decision.Until, DecisionID: stored.ID, Member: r.Member})
 		}
+		d.ctr.decided.Add(1) // after the timeline: whoever sees the count sees the entries
 	case arbiter.Pardoned:
 		d.ctr.pardoned.Add(1)
 		d.pardon(out.Pardon)
