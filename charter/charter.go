@@ -425,7 +425,8 @@ func decodeKey(s string) (ed25519.PublicKey, error) {
 
 // FabricPorts splits a member's fabric address "host:port" into the
 // address NATS clients dial (host:port) and the cluster route address
-// (host:port+1). host must be an IP address or a DNS name, port 1 to 65534.
+// (host:port+1); FabricLeaf gives the third, where leaf members attach
+// (host:port+2). host must be an IP address or a DNS name, port 1 to 65533.
 func FabricPorts(addr string) (client, route string, err error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -438,10 +439,22 @@ func FabricPorts(addr string) (client, route string, err error) {
 		return "", "", fmt.Errorf("%q: other members cannot dial %s; write an address they can reach", addr, host)
 	}
 	p, err := strconv.Atoi(port)
-	if err != nil || p < 1 || p > 65534 {
-		return "", "", fmt.Errorf("%q: port must be 1 to 65534 (port+1 takes the cluster routes)", addr)
+	if err != nil || p < 1 || p > 65533 {
+		return "", "", fmt.Errorf("%q: port must be 1 to 65533 (port+1 takes the cluster routes, port+2 leaf members)", addr)
 	}
 	return net.JoinHostPort(host, strconv.Itoa(p)), net.JoinHostPort(host, strconv.Itoa(p+1)), nil
+}
+
+// FabricLeaf returns where a member with fabric address addr accepts leaf
+// members' servers: host:port+2.
+func FabricLeaf(addr string) (string, error) {
+	client, _, err := FabricPorts(addr)
+	if err != nil {
+		return "", err
+	}
+	host, port, _ := net.SplitHostPort(client)
+	p, _ := strconv.Atoi(port)
+	return net.JoinHostPort(host, strconv.Itoa(p+2)), nil
 }
 
 // Member returns the member with the given ID and its decoded public key.

@@ -5,10 +5,12 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"flag"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -494,6 +496,7 @@ func TestFabricPorts(t *testing.T) {
 		{in: ":7422", err: "the host must be"},
 		{in: "0.0.0.0:7422", err: "cannot dial"},
 		{in: "192.0.2.10:65535", err: "port must be"},
+		{in: "192.0.2.10:65534", err: "port must be"},
 		{in: "192.0.2.10:0", err: "port must be"},
 		{in: "192.0.2.10:x", err: "port must be"},
 	} {
@@ -507,5 +510,21 @@ func TestFabricPorts(t *testing.T) {
 		if err != nil || c != tc.client || r != tc.route {
 			t.Errorf("FabricPorts(%q) = %q, %q, %v; want %q, %q", tc.in, c, r, err, tc.client, tc.route)
 		}
+		if l, err := FabricLeaf(tc.in); err != nil || l != strings.Replace(r, r[strings.LastIndex(r, ":")+1:], "", 1)+strconv.Itoa(mustPort(t, r)+1) {
+			t.Errorf("FabricLeaf(%q) = %q, %v; want port %d", tc.in, l, err, mustPort(t, r)+1)
+		}
 	}
+}
+
+func mustPort(t *testing.T, hostPort string) int {
+	t.Helper()
+	_, p, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

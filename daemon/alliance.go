@@ -191,7 +191,7 @@ func fabricClients(c *charter.Charter) []string {
 type JoinOptions struct {
 	Token     string
 	Name      string         // for people; default the host name
-	Fabric    string         // this member's fabric address "host:port" (required)
+	Fabric    string         // this member's fabric address "host:port"; "" joins as a leaf member, attached to those that have one
 	Addresses []netip.Prefix // this member's own addresses (territory)
 	Now       time.Time
 }
@@ -217,11 +217,10 @@ func Join(ctx context.Context, dir string, o JoinOptions) (joined bool, err erro
 	if _, err := os.Stat(filepath.Join(dir, dirFabric)); err == nil {
 		return false, fmt.Errorf("%s has run as a member of its own before: join with a new data directory (--data DIR)", dir)
 	}
-	if o.Fabric == "" {
-		return false, errors.New("--join needs --fabric HOST:PORT: the address where this member's fabric accepts the other members")
-	}
-	if _, _, err := charter.FabricPorts(o.Fabric); err != nil {
-		return false, fmt.Errorf("--fabric: %w", err)
+	if o.Fabric != "" {
+		if _, _, err := charter.FabricPorts(o.Fabric); err != nil {
+			return false, fmt.Errorf("--fabric: %w", err)
+		}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return false, fmt.Errorf("create data directory: %w", err)
@@ -279,20 +278,31 @@ func (d *Daemon) fabricOptions(secret string) (fabric.Options, error) {
 	}
 	c := &d.charter().c
 	me, _, _ := c.Member(d.id.ID)
+	o.Name = d.id.ID
+	o.Seed = d.id.Seed()
+	o.Members = fabricMembers(c)
 	if me.Fabric == "" {
-		return o, errors.New("this member has no fabric address in the charter: start it once with --fabric HOST:PORT")
+		// A leaf member: its server attaches to the members that keep the
+		// stream (those with a fabric address) and keeps none itself.
+		for _, m := range c.Members {
+			if leaf, err := charter.FabricLeaf(m.Fabric); m.Fabric != "" && err == nil {
+				o.Hub = append(o.Hub, "nats://"+leaf)
+			}
+		}
+		if len(o.Hub) == 0 {
+			return o, errors.New("no member of the charter has a fabric address: start this member with --fabric HOST:PORT, or give one to a founding member")
+		}
+		return o, nil
 	}
 	client, route, err := charter.FabricPorts(me.Fabric)
 	if err != nil {
 		return o, fmt.Errorf("charter: this member's fabric: %w", err)
 	}
-	o.Name = d.id.ID
-	o.Listen, o.Cluster = client, route
+	leaf, _ := charter.FabricLeaf(me.Fabric)
+	o.Listen, o.Cluster, o.LeafListen = client, route, leaf
 	o.Routes = routeURLs(c)
 	o.RouteSecret = secret
 	o.Replicas = replicas(c)
-	o.Seed = d.id.Seed()
-	o.Members = fabricMembers(c)
 	dir := d.opts.DataDir
 	o.Guest = func(pub ed25519.PublicKey) bool { return alliance.ValidInvite(dir, pub, time.Now()) }
 	return o, nil

@@ -241,3 +241,44 @@ func TestLoneFounderReportsReachNewMembers(t *testing.T) {
 		return st.Rejected["stale"] > 0
 	})
 }
+
+// TestLeafMember: a member that joins without a fabric address attaches
+// its server to the others as a NATS leaf node (the scale-out topology);
+// attacks seen by it are banned by the others, and the other way round.
+func TestLeafMember(t *testing.T) {
+	if testing.Short() {
+		t.Skip("forms an alliance")
+	}
+	al := formAlliance(t, 3)
+	al.sameCharter(t, 3)
+	a := al.members[0]
+	tok, err := daemon.Invite(a.dir, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "leaf")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := daemon.Join(ctx, dir, daemon.JoinOptions{Token: tok.String(), Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	leaf := startMember(t, dir, filepath.Join(dir, "auth.log"))
+	al.members = append(al.members, leaf)
+	al.sameCharter(t, 4)
+	ch, err := charter.Load(filepath.Join(dir, "charter.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if me, _, _ := ch.Member(leaf.d.ID()); me.Fabric != "" {
+		t.Fatalf("the leaf member has a fabric address in the charter: %q", me.Fabric)
+	}
+
+	leaf.waitTailing()
+	appendLines(t, leaf.log, attack("203.0.113.101", 6)...)
+	for _, m := range al.members {
+		waitFor(t, 30*time.Second, "the leaf's attacker banned on "+m.dir, func() bool { return banned(m.d, "203.0.113.101") })
+	}
+	a.waitTailing()
+	appendLines(t, a.log, attack("203.0.113.102", 6)...)
+	waitFor(t, 30*time.Second, "A's attacker banned on the leaf", func() bool { return banned(leaf.d, "203.0.113.102") })
+}

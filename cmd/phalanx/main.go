@@ -28,7 +28,7 @@ Usage:
   phalanx alliance init [--name NAME] [--fabric HOST:PORT]
                                                        found a multi-host alliance (new data dir)
   phalanx alliance invite [--expires 24h]             print a one-time join token
-  phalanx run --join TOKEN --fabric HOST:PORT          a new member's first start
+  phalanx run --join TOKEN [--fabric HOST:PORT]        a new member's first start (without --fabric: a leaf member)
   phalanx demo [--attacker ADDR] [--keep]              see an alliance of three ban an attacker, on loopback
   phalanx version                                      print the version
 

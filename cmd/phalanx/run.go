@@ -28,8 +28,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	dataDir := fs.String("data", daemon.DefaultDataDir(), "data `DIR`: identity, charter, fabric store, admin token")
 	api := fs.String("api", "", "HTTP API `ADDR` (default 127.0.0.1:8080)")
 	enforce := fs.String("enforce", "", "enforcement: auto, nftables or none (default auto: nftables when possible)")
-	fabricAddr := fs.String("fabric", "", "`HOST:PORT` where this member's fabric accepts other members (port+1 takes cluster routes); alliance members only")
-	join := fs.String("join", "", "join the alliance that issued `TOKEN` (phalanx alliance invite) at this first start; needs --fabric")
+	fabricAddr := fs.String("fabric", "", "`HOST:PORT` where this member's fabric accepts other members (port+1: cluster routes, port+2: leaf members); alliance members only")
+	join := fs.String("join", "", "join the alliance that issued `TOKEN` (phalanx alliance invite) at this first start; with --fabric the member keeps the report stream with the others, without it it attaches as a leaf node")
 	var addrs prefixFlag
 	fs.Var(&addrs, "address", "with --join: this member's own `ADDRESS` or prefix, never banned by the alliance (repeatable)")
 	check := fs.Bool("check", false, "validate the configuration and exit")
