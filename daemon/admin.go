@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -136,7 +135,7 @@ type Status struct {
 	Reports    map[string]int64  `json:"reports"`
 	Rejected   map[string]int64  `json:"rejected_by_reason"`
 	FabricSeq  uint64            `json:"fabric_last_seq"`                // the last stream sequence this member has judged
-	Leader     string            `json:"fabric_stream_leader,omitempty"` // member id whose server leads the report stream ("" when none answers within 500 ms)
+	Leader     string            `json:"fabric_stream_leader,omitempty"` // member id whose server leads the report stream, as of the last 2 s ("" when none)
 	Reloads    int64             `json:"config_reloads"`
 	Feeds      []feed.FeedStatus `json:"feeds,omitempty"`
 }
@@ -147,9 +146,7 @@ func (d *Daemon) status() Status {
 	d.pipeMu.Unlock()
 	seq := d.consumed.Load() // not the fabric's LastSeq: that blocks while the stream has no majority
 	cs := d.charter()
-	lctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-	leader := d.fab.StreamLeader(lctx)
-	cancel()
+	leader, _ := d.leader.Load().(string)
 	st := Status{
 		Member: d.id.ID, Charter: cs.hash, Alliance: cs.c.Name, Members: len(cs.c.Members),
 		Uptime: d.now().Sub(d.start).Round(time.Second).String(), Enforce: d.enforceMode(), EnforceWhy: d.enfErr,

@@ -101,6 +101,7 @@ type Daemon struct {
 	unsaved  [][]byte       // reports the outbox could not store, published from memory
 	kick     chan struct{}  // wakes the publisher
 	admitted atomic.Bool    // the members know this member: its reports may go out
+	leader   atomic.Value   // string: the stream leader, refreshed by watchLeader
 	inflight atomic.Int64   // len(unsaved) plus those being published
 	nextSq   atomic.Uint64
 
@@ -412,6 +413,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.wg.Add(6)
 	go func() { defer d.wg.Done(); d.serveJoins(ctx) }()
 	go func() { defer d.wg.Done(); d.repairLoop(ctx) }()
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); d.watchLeader(ctx) }()
 	go func() { defer d.wg.Done(); d.feeds.Run(ctx) }()
 	go func() { defer d.wg.Done(); d.publishLoop(ctx) }()
 	go func() { defer d.wg.Done(); d.expireLoop(ctx) }()
@@ -506,6 +509,23 @@ func (d *Daemon) startCatchUp(ctx context.Context) error {
 		}
 	}()
 	return nil
+}
+
+// watchLeader keeps d.leader current: the status names the stream leader
+// without waiting for the fabric (which takes seconds without a majority).
+func (d *Daemon) watchLeader(ctx context.Context) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		d.leader.Store(d.fab.StreamLeader(lctx))
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // clusterWait is how long a clustered member waits for the report stream
