@@ -281,7 +281,10 @@ func (a *Arbiter) Apply(r *report.Report, received, now time.Time) Outcome {
 		return Outcome{Verdict: Noted, Reason: ReasonEnforced, Reports: []string{id}}
 	}
 	t := r.Time.UnixNano() // Validate bounds Time to 2000..2199: no overflow
-	if !m.allow(t, a.emission, a.burst) {
+	// The rate runs on report times, but never ahead of when the report
+	// arrived: dating reports into the future (within the skew) must not
+	// buy a member a fresh burst.
+	if !m.allow(min(t, received.UnixNano()), a.emission, a.burst) {
 		return a.reject(Rejected, ReasonRateLimited, id)
 	}
 	if t > a.high {

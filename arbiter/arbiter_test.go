@@ -815,3 +815,25 @@ func TestAmend(t *testing.T) {
 	// The ban history survived too.
 	expect(t, apply(a, f.alert(f.b, "203.0.113.9/32", "ssh-bf", t0.Add(3*time.Second))), Corroborated, ReasonInForce)
 }
+
+// TestRateLimitFutureDated: a member cannot buy a fresh burst by dating
+// reports ahead of their arrival (within the skew).
+func TestRateLimitFutureDated(t *testing.T) {
+	f := newFixture(t, func(c *charter.Charter) { c.Limits.ReportsPerMinute = 6 })
+	a := New(&f.c)
+	allowed := 0
+	for i := range 6 {
+		r := f.alert(f.b, fmt.Sprintf("203.0.113.%d/32", i+1), "ssh-bf", t0)
+		if o := a.Apply(r, t0, t0); o.Verdict != Rejected {
+			allowed++
+		}
+	}
+	if allowed != 6 {
+		t.Fatalf("the first burst let %d of 6 through", allowed)
+	}
+	// Dated 4 minutes ahead, arriving a second later: still the same burst.
+	for i := range 6 {
+		r := f.alert(f.b, fmt.Sprintf("203.0.113.%d/32", i+20), "ssh-bf", t0.Add(4*time.Minute))
+		expect(t, a.Apply(r, t0.Add(time.Second), t0.Add(time.Second)), Rejected, ReasonRateLimited)
+	}
+}

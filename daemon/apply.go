@@ -231,21 +231,25 @@ func (d *Daemon) consume(m fabric.Msg) {
 		return
 	}
 	d.ctr.consumed.Add(1)
-	d.met.reportsIn.WithLabelValues(r.Member).Inc()
-	if r.Member == d.id.ID && r.Seq > d.nextSq.Load() {
-		// After a restart, continue our own sequence where the stream left it.
-		d.nextSq.Store(r.Seq)
-	}
 	received := m.Time
 	if received.IsZero() {
 		received = d.now()
 	}
 	now := d.now()
-	d.met.lag.WithLabelValues(r.Member).Set(received.Sub(r.Time).Seconds())
 	out := d.arb.Apply(&r, received, now)
 	d.met.verdicts.WithLabelValues(out.Verdict.String()).Inc()
-	if r.Member != d.id.ID && authentic(out) {
-		d.gaps.saw(r.Member, r.Seq, now)
+	// Only what a member signed may touch per-member state: anyone can
+	// name any member in a forgery.
+	if authentic(out) {
+		d.met.reportsIn.WithLabelValues(r.Member).Inc()
+		d.met.lag.WithLabelValues(r.Member).Set(received.Sub(r.Time).Seconds())
+		if r.Member != d.id.ID {
+			d.gaps.saw(r.Member, r.Seq, now)
+		} else if r.Seq > d.nextSq.Load() {
+			// After a restart without the outbox, continue this member's
+			// sequence where the stream left it.
+			d.nextSq.Store(r.Seq)
+		}
 	}
 	if out.Verdict == arbiter.Rejected && out.Reason == arbiter.ReasonUnknownMember {
 		// Perhaps a new member whose admission this member has not seen
