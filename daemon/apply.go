@@ -208,6 +208,11 @@ func (d *Daemon) pendingAmendment() bool {
 func (d *Daemon) consume(m fabric.Msg) {
 	d.consumeMu.Lock()
 	defer d.consumeMu.Unlock()
+	d.consumeLocked(m)
+}
+
+// consumeLocked is consume for callers that hold consumeMu.
+func (d *Daemon) consumeLocked(m fabric.Msg) {
 	if m.Seq != 0 {
 		defer func() {
 			d.consumed.Store(m.Seq)
@@ -243,9 +248,8 @@ func (d *Daemon) consume(m fabric.Msg) {
 	if authentic(out) {
 		d.met.reportsIn.WithLabelValues(r.Member).Inc()
 		d.met.lag.WithLabelValues(r.Member).Set(received.Sub(r.Time).Seconds())
-		if r.Member != d.id.ID {
-			d.gaps.saw(r.Member, r.Seq, now)
-		} else if r.Seq > d.nextSq.Load() {
+		d.gaps.saw(r.Member, r.Seq, now)
+		if r.Member == d.id.ID && r.Seq > d.nextSq.Load() {
 			// After a restart without the outbox, continue this member's
 			// sequence where the stream left it.
 			d.nextSq.Store(r.Seq)

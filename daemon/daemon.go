@@ -203,6 +203,8 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		}
 	}()
 	d.nextSq.Store(d.ob.Last())
+	// Own reports older than the outbox's first are beyond repair anyway.
+	d.gaps.start(d.id.ID, d.ob.First()-min(d.ob.First(), 1))
 	d.admitted.Store(!d.pendingAmendment())
 	d.table = decision.NewTable()
 	d.faMet = &forwardauth.Metrics{}
@@ -477,7 +479,9 @@ func (d *Daemon) startCatchUp(ctx context.Context) error {
 		}
 		d.catchUpTo.Store(max(last, 1))
 		if last == 0 || d.consumed.Load() >= last {
+			d.consumeMu.Lock()
 			d.finishCatchUp()
+			d.consumeMu.Unlock()
 		}
 		return nil
 	}
@@ -533,11 +537,13 @@ func (d *Daemon) watchLeader(ctx context.Context) {
 const clusterWait = 10 * time.Second
 
 // finishCatchUp runs once the table holds the report stream up to where it
-// ended when the member started: the enforcer is reconciled with the table
-// and the API starts serving.
+// ended when the member started: this member's own reports that the stream
+// lost are applied from the outbox, the enforcer is reconciled with the
+// table and the API starts serving. The caller holds consumeMu.
 func (d *Daemon) finishCatchUp() {
 	d.catchUpOnce.Do(func() {
 		defer d.reconciled.Store(true)
+		d.healOwn(d.life, true)
 		d.caughtUp.Store(true)
 		if d.enf != nil {
 			var all []phalanx.Decision

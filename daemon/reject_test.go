@@ -62,10 +62,24 @@ func TestForgedReportsAreRejected(t *testing.T) {
 	stale.Sign(d.id)
 	publish(stale.ID(), report.Marshal(&stale))
 
+	// Each forgery is rejected for its own reason (a stranger's report is
+	// judged again when its stream copy comes: the stranger may be a
+	// member this one has not heard of yet, so it may count twice).
+	want := []string{"bad-version", "unknown-member", "bad-signature", "replayed", "stale"}
 	deadline := time.Now().Add(10 * time.Second)
-	for d.ctr.rejected.Load() < 5 {
+	for {
+		rej := d.status().Rejected
+		missing := 0
+		for _, r := range want {
+			if rej[r] == 0 {
+				missing++
+			}
+		}
+		if missing == 0 {
+			break
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d reports rejected; status %+v", d.ctr.rejected.Load(), d.status().Rejected)
+			t.Fatalf("rejections by reason %v; want each of %v", rej, want)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -74,11 +88,7 @@ func TestForgedReportsAreRejected(t *testing.T) {
 			t.Errorf("%s banned by a rejected report", v)
 		}
 	}
-	rej := d.status().Rejected
-	if len(rej) < 4 {
-		t.Errorf("rejections by reason: %v; want at least 4 distinct reasons", rej)
-	}
-	t.Logf("rejected by reason: %v", rej)
+	t.Logf("rejected by reason: %v", d.status().Rejected)
 }
 
 // runTestDaemon starts a daemon with enforcement off and the API on a free

@@ -127,6 +127,37 @@ func (g *gaps) missing(now time.Time) (want map[string][2]uint64, lost uint64) {
 	return want, lost
 }
 
+// start sets member's baseline: every sequence up to low counts as
+// received. It does nothing once member has been seen.
+func (g *gaps) start(member string, low uint64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.m[member] == nil {
+		g.m[member] = &seqTrack{low: low, above: map[uint64]struct{}{}}
+	}
+}
+
+// unseen returns the sequences of member in [from, to] not received yet,
+// at most max of them.
+func (g *gaps) unseen(member string, from, to uint64, max int) []uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	t := g.m[member]
+	var out []uint64
+	for seq := from; seq <= to && len(out) < max; seq++ {
+		if t != nil && seq <= t.low {
+			continue
+		}
+		if t != nil {
+			if _, ok := t.above[seq]; ok {
+				continue
+			}
+		}
+		out = append(out, seq)
+	}
+	return out
+}
+
 // lows returns how far each member's sequence has been received.
 func (g *gaps) lows() map[string]uint64 {
 	g.mu.Lock()
@@ -226,6 +257,7 @@ func (d *Daemon) repairLoop(ctx context.Context) {
 	tick := time.NewTicker(repairEvery)
 	defer tick.Stop()
 	lastCompare := time.Now()
+	lastHeal := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -245,8 +277,13 @@ func (d *Daemon) repairLoop(ctx context.Context) {
 				}
 			}
 		}
+		delete(want, d.id.ID)
 		for member, r := range want {
 			d.repair(ctx, member, r[0], r[1])
+		}
+		if d.reconciled.Load() && time.Since(lastHeal) >= compareEvery {
+			lastHeal = time.Now()
+			d.healOwn(ctx, false)
 		}
 	}
 }
@@ -315,6 +352,57 @@ func (d *Daemon) repair(ctx context.Context, member string, from, to uint64) {
 		d.met.repaired.Add(float64(n))
 		d.log.Info("repaired reports missing from the fabric", "member", member, "from", from, "to", to, "reports", n)
 	}
+}
+
+// healOwn gives back what the fabric lost of this member's own reports:
+// those in the outbox that the fabric acknowledged, are older than
+// gapGrace, and never came back on the stream. Each is judged here (the
+// author's own table must not lose the decision, nor its kernel the ban)
+// and published again, so that the stream and later members have it too
+// (reissued as of now if it is too old to be accepted). locked says the
+// caller holds consumeMu (finishCatchUp, before it reconciles the kernel).
+func (d *Daemon) healOwn(ctx context.Context, locked bool) {
+	first, pub := d.ob.First(), d.ob.Published()
+	if pub == 0 {
+		return
+	}
+	missing := d.gaps.unseen(d.id.ID, max(first, 1), pub, repairMaxRange)
+	cutoff := d.now().Add(-gapGrace)
+	var again [][]byte
+	for _, seq := range missing {
+		data, ok := d.ob.Get(seq)
+		if !ok {
+			continue
+		}
+		r, err := report.Unmarshal(data)
+		if err != nil || r.Time.After(cutoff) {
+			continue
+		}
+		m := fabric.Msg{Data: data, Time: r.Time}
+		if locked {
+			d.consumeLocked(m)
+		} else {
+			d.consume(m)
+		}
+		again = append(again, data)
+	}
+	if len(again) == 0 {
+		return
+	}
+	d.met.repaired.Add(float64(len(again)))
+	d.log.Warn("the fabric lost reports of this member: applied them again from the outbox and republished them", "reports", len(again))
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		for _, data := range again {
+			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			ok := d.publish(pctx, 0, data)
+			cancel()
+			if !ok {
+				return
+			}
+		}
+	}()
 }
 
 // reasonBadRepair counts repair replies that were not the asked reports.
