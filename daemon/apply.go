@@ -148,7 +148,7 @@ func (d *Daemon) publish(ctx context.Context, seq uint64, data []byte) bool {
 	}
 	defer d.reissueLate(&r)
 	for {
-		_, err := d.fab.Publish(ctx, d.id.ID, r.ID(), data)
+		_, err := d.fab.Store(ctx, d.id.ID, r.ID(), data) // enqueue sent it on the fast path
 		if err == nil {
 			d.ctr.published.Add(1)
 			d.met.reportsOut.Inc()

@@ -445,3 +445,28 @@ func TestStoreDisabled(t *testing.T) {
 		t.Fatalf("Consume = %v, want ErrStoreDisabled", err)
 	}
 }
+
+// TestStore: Store writes to the stream alone, not on the fast path.
+func TestStore(t *testing.T) {
+	f := start(t, Options{DataDir: t.TempDir()})
+	c := consume(t, f, 1)
+	c.fastReady(t, f)
+	seq, err := f.Store(context.Background(), "alpha", "s1", []byte("stored only"))
+	if err != nil || seq != 1 {
+		t.Fatalf("Store = %d, %v; want sequence 1", seq, err)
+	}
+	if _, err := f.Store(context.Background(), "alpha", "", []byte("x")); err == nil {
+		t.Fatal("Store took an empty message id")
+	}
+	// A fast-path marker sent after the stored message arrives, and the
+	// stored message never came on the fast path.
+	if err := f.PublishFast("alpha", []byte("marker")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the stream copy and the marker", 10*time.Second, func() bool {
+		return len(c.streamMsgs()) == 1 && len(c.fastMsgs()) == 1
+	})
+	if got := string(c.fastMsgs()[0].Data); got != "marker" {
+		t.Fatalf("fast path carried %q; Store must not use it", got)
+	}
+}

@@ -89,27 +89,48 @@ func (f *Fabric) PublishFast(member string, data []byte) error {
 // ErrStoreFull, ErrStoreDisabled and ErrClosed, and when the stream refuses
 // the message as malformed.
 func (f *Fabric) Publish(ctx context.Context, member, msgID string, data []byte) (uint64, error) {
-	switch {
-	case !ValidMember(member):
-		return 0, fmt.Errorf("publish report: invalid member %q: use 1 to %d letters, digits, '-' or '_'", member, maxMemberLen)
-	case msgID == "" || len(msgID) > maxMsgIDLen:
-		return 0, fmt.Errorf("publish report: message id must be 1 to %d bytes, got %d", maxMsgIDLen, len(msgID))
-	case len(data) > MaxMessageSize:
-		return 0, fmt.Errorf("publish report %s: %d bytes is larger than the fabric's limit of %d", msgID, len(data), MaxMessageSize)
-	case f.self != "" && member != f.self:
-		// The server would refuse it too (and the stream write would
-		// then only time out): say so at once.
-		return 0, fmt.Errorf("publish report %s: %w: this fabric connection is member %s and may publish only its own reports, not member %s's", msgID, ErrPermission, f.self, member)
-	}
-	if f.closed() {
-		return 0, ErrClosed
+	if err := f.checkPublish(member, msgID, data); err != nil {
+		return 0, err
 	}
 
 	// The fast path is best effort: the stream is the record.
 	if err := f.nc.Publish(FastPrefix+member, data); err != nil {
 		f.log.Debug("fabric fast path publish failed", "msg_id", msgID, "err", err)
 	}
+	return f.store(ctx, member, msgID, data)
+}
 
+// Store is Publish without the fast path: for a report already sent with
+// PublishFast, so that receivers get one fast copy, not two.
+func (f *Fabric) Store(ctx context.Context, member, msgID string, data []byte) (uint64, error) {
+	if err := f.checkPublish(member, msgID, data); err != nil {
+		return 0, err
+	}
+	return f.store(ctx, member, msgID, data)
+}
+
+// checkPublish checks Publish's and Store's arguments.
+func (f *Fabric) checkPublish(member, msgID string, data []byte) error {
+	switch {
+	case !ValidMember(member):
+		return fmt.Errorf("publish report: invalid member %q: use 1 to %d letters, digits, '-' or '_'", member, maxMemberLen)
+	case msgID == "" || len(msgID) > maxMsgIDLen:
+		return fmt.Errorf("publish report: message id must be 1 to %d bytes, got %d", maxMsgIDLen, len(msgID))
+	case len(data) > MaxMessageSize:
+		return fmt.Errorf("publish report %s: %d bytes is larger than the fabric's limit of %d", msgID, len(data), MaxMessageSize)
+	case f.self != "" && member != f.self:
+		// The server would refuse it too (and the stream write would
+		// then only time out): say so at once.
+		return fmt.Errorf("publish report %s: %w: this fabric connection is member %s and may publish only its own reports, not member %s's", msgID, ErrPermission, f.self, member)
+	}
+	if f.closed() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// store writes data to the stream, retrying as Publish describes.
+func (f *Fabric) store(ctx context.Context, member, msgID string, data []byte) (uint64, error) {
 	subject := ReportPrefix + member
 	wait := firstRetryWait
 	for attempt := 1; ; attempt++ {
