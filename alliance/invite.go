@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"phalanx/atomicfile"
+	"phalanx/dirlock"
 	"slices"
 	"time"
 
@@ -184,7 +186,7 @@ func updateStore(dataDir string, change func(*store) error) error {
 	if _, err := os.Stat(dataDir); err != nil {
 		return fmt.Errorf("invite store: %w", err)
 	}
-	unlock, err := lockStore(filepath.Join(dataDir, LockFile))
+	unlock, err := dirlock.Lock(filepath.Join(dataDir, LockFile))
 	if err != nil {
 		return err
 	}
@@ -262,33 +264,8 @@ func writeStore(dataDir string, s *store) error {
 		return fmt.Errorf("encode invite store: %w", err)
 	}
 	data = append(data, '\n')
-	tmp, err := os.CreateTemp(dataDir, "."+InvitesFile+".tmp-*") // mode 0600
-	if err != nil {
+	if err := atomicfile.Write(filepath.Join(dataDir, InvitesFile), data, 0o600); err != nil {
 		return fmt.Errorf("write invite store: %w", err)
-	}
-	name := tmp.Name()
-	defer os.Remove(name) // a no-op after the rename
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write invite store: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write invite store: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("sync invite store: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write invite store: %w", err)
-	}
-	if err := os.Rename(name, filepath.Join(dataDir, InvitesFile)); err != nil {
-		return fmt.Errorf("move invite store into place: %w", err)
-	}
-	if d, err := os.Open(dataDir); err == nil {
-		_ = d.Sync() // durability of the rename; failure only weakens it
-		_ = d.Close()
 	}
 	return nil
 }

@@ -407,6 +407,12 @@ func (d *Daemon) apiExplain(w http.ResponseWriter, r *http.Request) {
 	if ex.Timeline == nil {
 		ex.Timeline = []entry{}
 	}
+	c := &d.charter().c
+	for i := range ex.Timeline {
+		if m, _, ok := c.Member(ex.Timeline[i].Member); ok {
+			ex.Timeline[i].MemberName = m.Name
+		}
+	}
 	writeJSON(w, 200, ex)
 }
 

@@ -125,6 +125,7 @@ func TestAllianceFormsAndShares(t *testing.T) {
 		var ex struct {
 			Timeline []struct {
 				What, Member string
+				MemberName   string `json:"member_name"`
 			} `json:"timeline"`
 		}
 		c.admin("GET", "/api/explain?address=203.0.113.77", &ex)
@@ -133,7 +134,7 @@ func TestAllianceFormsAndShares(t *testing.T) {
 		for _, e := range ex.Timeline {
 			switch e.What {
 			case "enforced":
-				enforced[e.Member] = true
+				enforced[e.Member] = e.MemberName != "" // named from the charter
 			case "report":
 				report = report || e.Member == b.d.ID()
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"phalanx/atomicfile"
 	"strings"
 )
 
@@ -37,31 +38,10 @@ func DefaultDataDir() string {
 	return filepath.Join(os.TempDir(), "phalanx-"+fmt.Sprint(os.Getuid()))
 }
 
-// writeFileAtomic writes data to path through a temporary file and a rename,
-// so a crash leaves either the old or the new content.
+// writeFileAtomic writes data to path so that a crash leaves either the
+// old or the new content.
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	name := tmp.Name()
-	defer os.Remove(name)
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(name, path)
+	return atomicfile.Write(path, data, mode)
 }
 
 // loadOrCreateToken returns the admin token, creating it on first start.

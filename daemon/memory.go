@@ -107,6 +107,7 @@ type entry struct {
 	Time       time.Time `json:"time"`
 	What       string    `json:"what"` // alert, report, decision, enforced, refused, pardon
 	Member     string    `json:"member,omitempty"`
+	MemberName string    `json:"member_name,omitempty"` // the member's name in the charter, filled by explain
 	Scenario   string    `json:"scenario,omitempty"`
 	Origin     string    `json:"origin,omitempty"`
 	Value      string    `json:"value"`

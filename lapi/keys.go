@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"phalanx/atomicfile"
 	"slices"
 	"strings"
 	"sync"
@@ -273,32 +274,8 @@ func (k *Keys) saveLocked() error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create the directory of bouncer keys: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, filepath.Base(k.path)+".tmp*")
-	if err != nil {
+	if err := atomicfile.Write(k.path, data, 0o600); err != nil {
 		return fmt.Errorf("write bouncer keys: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write bouncer keys: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write bouncer keys: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write bouncer keys: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write bouncer keys: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), k.path); err != nil {
-		return fmt.Errorf("write bouncer keys: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // best effort: the rename is durable once the directory is
-		d.Close()
 	}
 	k.dirty = false
 	return nil

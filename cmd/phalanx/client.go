@@ -409,7 +409,10 @@ evidence lines, decisions, enforcement, refusals and pardons.
 	fmt.Fprintln(stdout, "Timeline:")
 	for _, e := range ex.Timeline {
 		line := fmt.Sprintf("  %s  %-9s %s", e.Time.Format("2006-01-02 15:04:05.000"), e.What, e.Value)
-		if e.Member != "" {
+		switch {
+		case e.MemberName != "":
+			line += " member=" + e.MemberName + " (" + e.Member + ")"
+		case e.Member != "":
 			line += " member=" + e.Member
 		}
 		if e.Scenario != "" {
