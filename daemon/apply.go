@@ -286,11 +286,15 @@ func (d *Daemon) consumeLocked(m fabric.Msg) {
 		d.timeline.add(r.Value, entry{Time: r.Time, What: "report", Member: r.Member, Scenario: r.Scenario,
 			ReportID: id, Evidence: r.Evidence, Detail: "pending quorum"})
 	case arbiter.Noted:
-		// Another member's enforcement: a timeline entry, kept only for
-		// values banned here, so records cannot crowd out real entries.
+		// Another member's enforcement: a timeline entry for a value
+		// banned here, or held until it is (so that records for values
+		// never banned cannot crowd out real entries).
 		if r.Member != d.id.ID {
+			e := entry{Time: r.Time, What: "enforced", Member: r.Member, Detail: r.Scenario, ReportID: id}
 			if _, ok := d.table.Lookup(r.Value.Addr(), now); ok {
-				d.timeline.add(r.Value, entry{Time: r.Time, What: "enforced", Member: r.Member, Detail: r.Scenario, ReportID: id})
+				d.timeline.add(r.Value, e)
+			} else {
+				d.held.hold(r.Value, e)
 			}
 		}
 	case arbiter.Refused:
@@ -365,6 +369,11 @@ func (d *Daemon) apply(add []phalanx.Decision, remove []uint64, what string) (st
 func (d *Daemon) applyDecision(dec phalanx.Decision) (stored phalanx.Decision, changed, enforced bool) {
 	all, changed, enforced := d.apply([]phalanx.Decision{dec}, nil, "decision")
 	stored = all[0]
+	if changed {
+		for _, e := range d.held.take(stored.Value) {
+			d.timeline.add(stored.Value, e)
+		}
+	}
 	if changed && d.reconciled.Load() {
 		layer := layerAPI
 		if enforced {

@@ -107,6 +107,7 @@ type Daemon struct {
 
 	consumeMu   sync.Mutex       // one report judged at a time: the stream's, the fast path's and repaired ones
 	gaps        *gaps            // how far each member's sequence has arrived
+	held        *heldEntries     // other members' enforcement entries waiting for the decision here
 	arb         *arbiter.Arbiter // under consumeMu
 	seen        *idSet           // under consumeMu
 	caughtUp    atomic.Bool      // the enforcer takes changes
@@ -164,7 +165,7 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		opts.Now = time.Now
 	}
 	d := &Daemon{opts: opts, log: opts.Logger, now: opts.Now, start: opts.Now(), ready: make(chan struct{}),
-		gaps: newGaps(), kick: make(chan struct{}, 1), seen: newIDSet(1 << 17), evid: newEvidence(8192),
+		gaps: newGaps(), held: newHeldEntries(4096), kick: make(chan struct{}, 1), seen: newIDSet(1 << 17), evid: newEvidence(8192),
 		timeline: &timeline{max: 10000, observe: opts.Observe}, rejLogged: map[string]time.Time{}, rejByReason: map[string]int64{}}
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -184,4 +185,50 @@ func (t *timeline) recent(what string, n int) []entry {
 		out[i], out[j] = out[j], out[i]
 	}
 	return out
+}
+
+// heldEntries keeps other members' enforcement entries for values this
+// member has not banned yet (their record can arrive before the report
+// that leads here to the same decision), until the decision comes, bounded
+// in values: a flood of records for values never banned cannot grow it.
+type heldEntries struct {
+	mu    sync.Mutex
+	max   int
+	m     map[netip.Prefix][]entry
+	order []netip.Prefix
+}
+
+func newHeldEntries(max int) *heldEntries {
+	return &heldEntries{max: max, m: map[netip.Prefix][]entry{}}
+}
+
+// hold keeps e until take(v); the oldest value goes when max are held.
+func (h *heldEntries) hold(v netip.Prefix, e entry) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.m[v]; !ok {
+		if len(h.order) >= h.max {
+			delete(h.m, h.order[0])
+			h.order = h.order[1:]
+		}
+		h.order = append(h.order, v)
+	}
+	if len(h.m[v]) < 64 {
+		h.m[v] = append(h.m[v], e)
+	}
+}
+
+// take returns and forgets the entries held for v.
+func (h *heldEntries) take(v netip.Prefix) []entry {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	es, ok := h.m[v]
+	if !ok {
+		return nil
+	}
+	delete(h.m, v)
+	if i := slices.Index(h.order, v); i >= 0 {
+		h.order = slices.Delete(h.order, i, i+1)
+	}
+	return es
 }
