@@ -41,8 +41,10 @@ type Daemon struct {
 	Enforce string `yaml:"enforce"`
 	// Table is the nftables table (family inet) the enforcer owns.
 	Table string `yaml:"nftables_table"`
-	// Fabric is the address where the embedded NATS server accepts other
-	// members; empty means no listener (a one-member alliance).
+	// Fabric is this member's fabric address "host:port" (as --fabric), for
+	// members of a multi-host alliance only: NATS clients and joins at
+	// port, cluster routes at port+1, leaf members at port+2. Empty means
+	// what the charter says (nothing for a member alone).
 	Fabric string `yaml:"fabric"`
 	// SyncAlways makes the fabric fsync every write (survives power loss;
 	// slower). By default it syncs every second; a process crash loses nothing.
