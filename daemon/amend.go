@@ -130,6 +130,9 @@ func (d *Daemon) handleJoin(inviteID string, raw []byte) []byte {
 	if err != nil {
 		return refuse("sign the amendment: " + err.Error())
 	}
+	if err := fitsFabric(am); err != nil {
+		return refuse(err.Error())
+	}
 	if _, err := alliance.UseInvite(d.opts.DataDir, inviteID, req.Member.ID, now); err != nil {
 		return refuse(err.Error())
 	}
@@ -172,10 +175,22 @@ func (d *Daemon) RemoveMember(id string) (charter.Charter, error) {
 	if err != nil {
 		return charter.Charter{}, err
 	}
+	if err := fitsFabric(am); err != nil {
+		return charter.Charter{}, err
+	}
 	d.adoptLocked(next)
 	d.publishAmendment(am)
 	d.log.Info("removed a member from the alliance", "member", id, "version", next.Version)
 	return next, nil
+}
+
+// fitsFabric checks that am, which carries the whole new charter, fits in
+// one fabric message.
+func fitsFabric(am alliance.Amendment) error {
+	if n := 1 + len(am.Marshal()); n > fabric.MaxMessageSize {
+		return fmt.Errorf("the amended charter takes %d bytes, more than one fabric message carries (%d): this alliance cannot grow further by amendments yet", n, fabric.MaxMessageSize)
+	}
+	return nil
 }
 
 // publishAmendment queues am to be stored on the stream. One goroutine
@@ -232,7 +247,7 @@ func (d *Daemon) storeAmendment(am alliance.Amendment) bool {
 		if ctx.Err() != nil || errors.Is(err, fabric.ErrClosed) {
 			return false
 		}
-		d.log.Debug("publish amendment (will retry)", "err", err)
+		d.log.Warn("publish amendment (will retry)", "err", err)
 		select {
 		case <-ctx.Done():
 			return false

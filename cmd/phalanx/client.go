@@ -152,7 +152,11 @@ received, decided, rejected by reason).
 	fmt.Fprintf(w, "sources\t%s\n", strings.Join(st.Sources, ", "))
 	fmt.Fprintf(w, "pipeline\t%s\n", counts(st.Pipeline))
 	fmt.Fprintf(w, "reports\t%s\n", counts(st.Reports))
-	fmt.Fprintf(w, "fabric\tlast sequence %d\n", st.FabricSeq)
+	fabric := fmt.Sprintf("judged up to stream sequence %d", st.FabricSeq)
+	if st.Leader != "" {
+		fabric += ", stream leader " + st.Leader
+	}
+	fmt.Fprintf(w, "fabric\t%s\n", fabric)
 	return w.Flush()
 }
 
