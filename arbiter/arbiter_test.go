@@ -837,3 +837,38 @@ func TestRateLimitFutureDated(t *testing.T) {
 		expect(t, a.Apply(r, t0.Add(time.Second), t0.Add(time.Second)), Rejected, ReasonRateLimited)
 	}
 }
+
+func TestDigest(t *testing.T) {
+	f := newFixture(t, func(c *charter.Charter) { c.Limits.ReportsPerMinute = 4 })
+	in := stream(t, f, 2000, 7)
+	a1, a2 := New(&f.c), New(&f.c)
+	for _, s := range in {
+		a1.Apply(s.r, s.received, s.received)
+		a2.Apply(s.r, s.received, s.received)
+	}
+	at := in[len(in)-1].received
+	d1, n1 := a1.Digest(at)
+	d2, n2 := a2.Digest(at)
+	if d1 != d2 || n1 != n2 || n1 == 0 {
+		t.Fatalf("same reports, digests %x (%d bans) and %x (%d bans)", d1[:6], n1, d2[:6], n2)
+	}
+	// One more ban on one side shows.
+	a2.Apply(f.alert(f.b, "203.0.113.250/32", "ssh-bf", at), at, at)
+	if d, n := a2.Digest(at); d == d1 || n != n1+1 {
+		t.Fatalf("a missed ban does not change the digest (%d bans, was %d)", n, n1)
+	}
+	// A pardon shows too.
+	a3 := New(&f.c)
+	for _, s := range in {
+		a3.Apply(s.r, s.received, s.received)
+	}
+	p := f.report(f.a, report.TypePardon, "203.0.113.0/28", "manual", at)
+	a3.Apply(p, at, at)
+	if d, _ := a3.Digest(at); d == d1 {
+		t.Fatal("a pardon does not change the digest")
+	}
+	// Bans that ended are not in it.
+	if _, n := a1.Digest(at.Add(365 * 24 * time.Hour)); n != 0 {
+		t.Fatalf("%d bans in force a year later", n)
+	}
+}

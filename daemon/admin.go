@@ -155,6 +155,7 @@ func (d *Daemon) status() Status {
 			"refused": c.Refused, "skipped": c.SkippedTotal(), "self_bans": d.ctr.selfBans.Load()},
 		Reports: map[string]int64{"published": d.ctr.published.Load(), "publish_errors": d.ctr.publishErr.Load(),
 			"consumed": d.ctr.consumed.Load(), "duplicates": d.ctr.duplicate.Load(), "decided": d.ctr.decided.Load(),
+			"digests_compared": d.ctr.digests.Load(), "digest_mismatches": d.ctr.mismatches.Load(),
 			"pardoned": d.ctr.pardoned.Load(), "pending": d.ctr.pending.Load(), "corroborated": d.ctr.corroborated.Load(), "refused": d.ctr.refused.Load(),
 			"rejected": d.ctr.rejected.Load(), "enforce_errors": d.ctr.enforceErr.Load()},
 		Rejected: map[string]int64{},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"phalanx/charter"
 	"phalanx/config"
 	"phalanx/daemon"
+	"phalanx/report"
 )
 
 // freePortPair returns a loopback fabric address whose port and port+1 are
@@ -282,4 +284,41 @@ func TestLeafMember(t *testing.T) {
 	a.waitTailing()
 	appendLines(t, a.log, attack("203.0.113.102", 6)...)
 	waitFor(t, 30*time.Second, "A's attacker banned on the leaf", func() bool { return banned(leaf.d, "203.0.113.102") })
+}
+
+// TestDigestsCompared: members that judged the same reports compare the
+// digests of the bans they hold; a member that holds a ban the other does
+// not is noticed.
+func TestDigestsCompared(t *testing.T) {
+	if testing.Short() {
+		t.Skip("forms an alliance")
+	}
+	al := formAlliance(t, 2)
+	al.sameCharter(t, 2)
+	a, b := al.members[0], al.members[1]
+	a.waitTailing()
+	appendLines(t, a.log, attack("203.0.113.120", 6)...)
+	waitFor(t, 20*time.Second, "the ban on B", func() bool { return banned(b.d, "203.0.113.120") })
+	reports := func(m *member) map[string]int64 {
+		var st daemon.Status
+		m.admin("GET", "/api/status", &st)
+		return st.Reports
+	}
+	waitFor(t, 40*time.Second, "both members to compare digests", func() bool {
+		return reports(a)["digests_compared"] > 0 && reports(b)["digests_compared"] > 0
+	})
+	for _, m := range []*member{a, b} {
+		if n := reports(m)["digest_mismatches"]; n != 0 {
+			t.Fatalf("%s: %d digest mismatches with identical reports", m.dir, n)
+		}
+	}
+
+	// B's arbiter judges a report the fabric never carried.
+	r := report.Report{Type: report.TypeAlert, Seq: 1 << 40, Time: time.Now().UTC(), Scenario: "ssh-bf",
+		Value: netip.MustParsePrefix("203.0.113.121/32"), First: time.Now().UTC(), Last: time.Now().UTC(), Count: 6}
+	r.Sign(b.d.IdentityForTest())
+	b.d.JudgeLocallyForTest(&r)
+	waitFor(t, 40*time.Second, "the differing bans to be noticed", func() bool {
+		return reports(a)["digest_mismatches"] > 0 || reports(b)["digest_mismatches"] > 0
+	})
 }

@@ -137,6 +137,7 @@ type Daemon struct {
 		corroborated                               atomic.Int64
 		rejected                                   atomic.Int64
 		selfBans, enforceErr                       atomic.Int64
+		digests, mismatches                        atomic.Int64
 	}
 
 	cancel context.CancelFunc

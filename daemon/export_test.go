@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"context"
+	"time"
 
 	"phalanx/identity"
+	"phalanx/report"
 )
 
 // IdentityForTest returns the member's identity, private key included, so
@@ -14,4 +16,14 @@ func (d *Daemon) IdentityForTest() *identity.Identity { return d.id }
 // member's own fabric connection, bypassing the outbox and its sequence.
 func (d *Daemon) PublishForTest(ctx context.Context, member, msgID string, data []byte) (uint64, error) {
 	return d.fab.Publish(ctx, member, msgID, data)
+}
+
+// JudgeLocallyForTest makes this member's arbiter judge r as if it had
+// arrived now, without the fabric and without counting its sequence: the
+// member then holds a ban the others do not, which digest comparison must
+// notice.
+func (d *Daemon) JudgeLocallyForTest(r *report.Report) {
+	d.consumeMu.Lock()
+	defer d.consumeMu.Unlock()
+	d.arb.Apply(r, time.Now(), time.Now())
 }

@@ -13,21 +13,22 @@ import (
 // metrics are the daemon's Prometheus metrics, on a registry of its own:
 // two daemons in one process never share a metric.
 type metrics struct {
-	reg         *prometheus.Registry
-	lines       *prometheus.CounterVec
-	events      *prometheus.CounterVec
-	alerts      *prometheus.CounterVec
-	reportsOut  prometheus.Counter
-	publishErrs prometheus.Counter
-	reportsIn   *prometheus.CounterVec
-	rejected    *prometheus.CounterVec
-	verdicts    *prometheus.CounterVec
-	enforce     *prometheus.HistogramVec
-	enforceErrs prometheus.Counter
-	lag         *prometheus.GaugeVec
-	joins       *prometheus.CounterVec
-	repaired    prometheus.Counter
-	gapsLost    prometheus.Counter
+	reg            *prometheus.Registry
+	lines          *prometheus.CounterVec
+	events         *prometheus.CounterVec
+	alerts         *prometheus.CounterVec
+	reportsOut     prometheus.Counter
+	publishErrs    prometheus.Counter
+	reportsIn      *prometheus.CounterVec
+	rejected       *prometheus.CounterVec
+	verdicts       *prometheus.CounterVec
+	enforce        *prometheus.HistogramVec
+	enforceErrs    prometheus.Counter
+	lag            *prometheus.GaugeVec
+	joins          *prometheus.CounterVec
+	repaired       prometheus.Counter
+	gapsLost       prometheus.Counter
+	digestMismatch prometheus.Counter
 }
 
 func newMetrics(d *Daemon) *metrics {
@@ -63,9 +64,11 @@ func newMetrics(d *Daemon) *metrics {
 			Help: "Reports the fabric lost that this member got from their authors' outboxes."}),
 		gapsLost: prometheus.NewCounter(prometheus.CounterOpts{Name: "phalanx_reports_unrepaired_total",
 			Help: "Reports missing from a member's sequence that could not be repaired within 10 minutes."}),
+		digestMismatch: prometheus.NewCounter(prometheus.CounterOpts{Name: "phalanx_digest_mismatches_total",
+			Help: "Comparisons with another member that had judged the same reports but held different bans."}),
 	}
 	m.reg.MustRegister(m.lines, m.events, m.alerts, m.reportsOut, m.publishErrs, m.reportsIn, m.rejected,
-		m.verdicts, m.enforce, m.enforceErrs, m.lag, m.joins, m.repaired, m.gapsLost, &decisionCollector{d: d},
+		m.verdicts, m.enforce, m.enforceErrs, m.lag, m.joins, m.repaired, m.gapsLost, m.digestMismatch, &decisionCollector{d: d},
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phalanx_forward_auth_allowed_total",
 			Help: "Forward-auth requests answered 200."}, func() float64 { return float64(d.faMet.Counts().Allowed) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phalanx_forward_auth_denied_total",

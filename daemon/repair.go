@@ -207,12 +207,17 @@ func (d *Daemon) serveRepair(req []byte) []byte {
 }
 
 // serveSeqs answers how far this member has received every member's
-// sequence, its own included.
-func (d *Daemon) serveSeqs([]byte) []byte {
-	lows := d.gaps.lows()
-	lows[d.id.ID] = d.ob.Last()
-	var out []byte
-	for member, low := range lows {
+// sequence, its own included, and the digest of the bans its arbiter holds
+// in force at the time the request names (so both sides digest the same
+// instant).
+func (d *Daemon) serveSeqs(req []byte) []byte {
+	at := time.Now()
+	if len(req) == 8 {
+		at = time.Unix(0, int64(binary.BigEndian.Uint64(req)))
+	}
+	sum, n := d.digest(at)
+	out := append(sum[:], binary.BigEndian.AppendUint32(nil, uint32(n))...)
+	for member, low := range d.positions() {
 		out = append(out, byte(len(member)))
 		out = append(out, member...)
 		out = binary.BigEndian.AppendUint64(out, low)
@@ -220,18 +225,39 @@ func (d *Daemon) serveSeqs([]byte) []byte {
 	return out
 }
 
-func decodeSeqs(b []byte) map[string]uint64 {
-	out := map[string]uint64{}
-	for len(b) > 0 {
-		n := int(b[0])
-		if len(b) < 1+n+8 || n == 0 {
-			return out
-		}
-		member := string(b[1 : 1+n])
-		out[member] = binary.BigEndian.Uint64(b[1+n:])
-		b = b[1+n+8:]
+// positions is how far this member has every member's sequence (its own:
+// as far as it has made reports).
+func (d *Daemon) positions() map[string]uint64 {
+	lows := d.gaps.lows()
+	lows[d.id.ID] = d.ob.Last()
+	return lows
+}
+
+// digest is the arbiter's digest of the bans in force at at.
+func (d *Daemon) digest(at time.Time) ([32]byte, int) {
+	d.consumeMu.Lock()
+	defer d.consumeMu.Unlock()
+	return d.arb.Digest(at)
+}
+
+// decodeSeqs reads serveSeqs' answer; ok is false for a malformed one.
+func decodeSeqs(b []byte) (sum [32]byte, n int, lows map[string]uint64, ok bool) {
+	if len(b) < 36 {
+		return sum, 0, nil, false
 	}
-	return out
+	copy(sum[:], b)
+	n = int(binary.BigEndian.Uint32(b[32:]))
+	b = b[36:]
+	lows = map[string]uint64{}
+	for len(b) > 0 {
+		k := int(b[0])
+		if len(b) < 1+k+8 || k == 0 {
+			return sum, n, lows, false
+		}
+		lows[string(b[1:1+k])] = binary.BigEndian.Uint64(b[1+k:])
+		b = b[1+k+8:]
+	}
+	return sum, n, lows, true
 }
 
 // repairLoop fills gaps in other members' sequences: from the member
@@ -290,21 +316,30 @@ func (d *Daemon) repairLoop(ctx context.Context) {
 
 // compare asks every other member how far it has each member's sequence,
 // and returns ranges this member lacks (reports lost at the end of a
-// sequence show up no other way).
+// sequence show up no other way). Where both have exactly the same
+// reports, it also compares the digests of the bans in force: a
+// difference then means one of them judged something differently, which
+// sequences alone cannot show; it is counted and logged.
 func (d *Daemon) compare(ctx context.Context) map[string][2]uint64 {
 	want := map[string][2]uint64{}
 	cs := d.charter()
+	at := time.Now().Add(-time.Second).Truncate(time.Second)
+	req := binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano()))
 	for _, m := range cs.c.Members {
 		if m.ID == d.id.ID {
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		raw, err := d.fab.Request(rctx, m.ID, seqsKind, nil)
+		raw, err := d.fab.Request(rctx, m.ID, seqsKind, req)
 		cancel()
 		if err != nil {
 			continue
 		}
-		for member, theirs := range decodeSeqs(raw) {
+		theirSum, theirN, theirs, ok := decodeSeqs(raw)
+		if !ok {
+			continue
+		}
+		for member, pos := range theirs {
 			if member == d.id.ID {
 				continue
 			}
@@ -312,8 +347,16 @@ func (d *Daemon) compare(ctx context.Context) map[string][2]uint64 {
 				continue
 			}
 			mine := d.gaps.low(member)
-			if theirs > mine {
-				want[member] = [2]uint64{mine + 1, min(theirs, mine+repairMaxRange)}
+			if pos > mine {
+				want[member] = [2]uint64{mine + 1, min(pos, mine+repairMaxRange)}
+			}
+		}
+		if maps.Equal(theirs, d.positions()) {
+			d.ctr.digests.Add(1)
+			if sum, n := d.digest(at); sum != theirSum {
+				d.ctr.mismatches.Add(1)
+				d.met.digestMismatch.Inc()
+				d.log.Warn("this member and another hold different bans although they judged the same reports", "member", m.ID, "bans_here", n, "bans_there", theirN)
 			}
 		}
 	}
