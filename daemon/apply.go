@@ -105,15 +105,32 @@ func (d *Daemon) publishLoop(ctx context.Context) {
 	}
 	d.admitted.Store(true)
 	for {
-		for seq := d.ob.Published() + 1; seq <= d.ob.Last(); seq++ {
-			data, ok := d.ob.Get(seq)
-			if ok && !d.publish(ctx, seq, data) {
-				return
+		for from, to := d.ob.Published()+1, d.ob.Last(); from <= to; from = d.ob.Published() + 1 {
+			// The next stored reports, at most 64 (numbering may have gaps).
+			type rec struct {
+				seq  uint64
+				data []byte
 			}
-			if seq%64 == 0 || seq == d.ob.Last() {
-				if err := d.ob.MarkPublished(seq); err != nil {
-					d.log.Error("outbox: record what was published", "err", err)
+			var batch []rec
+			if err := d.ob.Range(from, to, 64, func(seq uint64, data []byte) bool {
+				batch = append(batch, rec{seq, data})
+				return true
+			}); err != nil {
+				d.log.Error("outbox: read reports to publish", "err", err)
+				break
+			}
+			done := to // nothing stored in [from, to]: all of it is done
+			if len(batch) == 64 {
+				done = batch[63].seq
+			}
+			for _, r := range batch {
+				if !d.publish(ctx, r.seq, r.data) {
+					return
 				}
+			}
+			if err := d.ob.MarkPublished(done); err != nil {
+				d.log.Error("outbox: record what was published", "err", err)
+				break
 			}
 		}
 		d.outMu.Lock()

@@ -386,10 +386,11 @@ func (o *Outbox) logBad(path string, b span, gaveUp bool) {
 }
 
 // Append stores one record and returns once it is durable (written and,
-// unless Options.NoSync, fsynced). seq must be Last()+1; the first record
-// of an outbox that stores none may have any seq above Last(), so that a
-// member whose earlier reports live only on the fabric continues its
-// numbering (the seqs below it then count as published). t is the
+// unless Options.NoSync, fsynced). seq is normally Last()+1; it may be
+// higher, so that a member whose earlier reports live only on the fabric
+// (an outbox that stores none, or one restored from an older backup)
+// continues its numbering: the seqs skipped are then simply absent (Get
+// reports false; in an empty outbox they count as published). t is the
 // report's time, which Trim goes by.
 //
 // After a write or fsync error the Outbox refuses further appends: Close it
@@ -427,7 +428,11 @@ func (o *Outbox) AppendBatch(recs []Record) error {
 		switch {
 		case last == math.MaxUint64 && i == 0:
 			return fmt.Errorf("append seq %d: sequence numbers are exhausted: %w", r.Seq, ErrOrder)
-		case i == 0 && empty && r.Seq > last:
+		case i == 0 && r.Seq > last:
+			// The first record of an empty outbox may start anywhere, and
+			// numbering may jump forward: a member whose outbox is behind
+			// what the fabric has seen of it (restored from a backup, or
+			// replaced) must continue above that.
 		case r.Seq != next:
 			return fmt.Errorf("append seq %d: want %d (Last()+1): %w", r.Seq, next, ErrOrder)
 		}
@@ -472,10 +477,11 @@ func (o *Outbox) AppendBatch(recs []Record) error {
 		}
 		return nil
 	}
-	for _, r := range recs {
+	jump := !empty && recs[0].Seq != last+1 // a segment's records are consecutive: a jump starts a new one
+	for i, r := range recs {
 		size := int64(recHeaderSize + len(r.Data))
 		used := act != nil && act.size+int64(len(buf)) > headerSize
-		if act == nil || act.full || used && act.size+int64(len(buf))+size > o.opt.SegmentBytes {
+		if act == nil || act.full || i == 0 && jump || used && act.size+int64(len(buf))+size > o.opt.SegmentBytes {
 			if act != nil {
 				if err := flush(); err != nil {
 					o.broken = err
