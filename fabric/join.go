@@ -50,14 +50,20 @@ func (f *Fabric) ServeJoin(ctx context.Context, h func(inviteID string, req []by
 	if f.adminNC != nil {
 		nc = f.adminNC
 	}
+	return f.serve(ctx, nc, JoinPrefix+"*", "join", func(m *nats.Msg) { f.answerJoin(nc, m, h) })
+}
+
+// serve subscribes nc to subject and hands each message to answer, one at
+// a time, until ctx ends (ctx.Err()) or the Fabric closes (ErrClosed).
+func (f *Fabric) serve(ctx context.Context, nc *nats.Conn, subject, what string, answer func(*nats.Msg)) error {
 	ch := make(chan *nats.Msg, servePending)
-	sub, err := nc.ChanSubscribe(JoinPrefix+"*", ch)
+	sub, err := nc.ChanSubscribe(subject, ch)
 	if err != nil {
-		return fmt.Errorf("serve join requests: subscribe: %w", err)
+		return fmt.Errorf("serve %s requests: subscribe: %w", what, err)
 	}
 	defer sub.Unsubscribe()
 	if err := nc.Flush(); err != nil {
-		return fmt.Errorf("serve join requests: subscribe: %w", err)
+		return fmt.Errorf("serve %s requests: subscribe: %w", what, err)
 	}
 	for {
 		select {
@@ -66,7 +72,7 @@ func (f *Fabric) ServeJoin(ctx context.Context, h func(inviteID string, req []by
 		case <-f.life.Done():
 			return ErrClosed
 		case m := <-ch:
-			f.answerJoin(nc, m, h)
+			answer(m)
 		}
 	}
 }

@@ -65,25 +65,7 @@ func (f *Fabric) Serve(ctx context.Context, kind string, h func(req []byte) []by
 		return ErrClosed
 	}
 	subject := RequestPrefix + f.requester() + "." + kind
-	ch := make(chan *nats.Msg, servePending)
-	sub, err := f.nc.ChanSubscribe(subject, ch)
-	if err != nil {
-		return fmt.Errorf("serve %s requests: subscribe: %w", kind, err)
-	}
-	defer sub.Unsubscribe()
-	if err := f.nc.Flush(); err != nil {
-		return fmt.Errorf("serve %s requests: subscribe: %w", kind, err)
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-f.life.Done():
-			return ErrClosed
-		case m := <-ch:
-			f.answer(kind, m, h)
-		}
-	}
+	return f.serve(ctx, f.nc, subject, kind, func(m *nats.Msg) { f.answer(kind, m, h) })
 }
 
 func (f *Fabric) answer(kind string, m *nats.Msg, h func([]byte) []byte) {
