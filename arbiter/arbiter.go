@@ -37,8 +37,12 @@ import (
 // Bounds on the arbiter's memory.
 const (
 	// ReplayWindow is how many sequence numbers below a member's highest
-	// are remembered; a report further behind counts as replayed.
-	ReplayWindow = 4096
+	// are remembered; a report further behind counts as replayed. It must
+	// cover how far one member's reports can arrive out of order: under
+	// load the fast path drops copies and the stream delivers them late
+	// (a 100,000-report flood put thousands of reports more than 4,096
+	// behind). 8 KiB per member.
+	ReplayWindow = 1 << 16
 	// MaxCandidates bounds the values awaiting a quorum.
 	MaxCandidates = 65536
 	// MaxVotes bounds the reports held by all candidates together.

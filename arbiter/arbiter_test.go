@@ -288,9 +288,9 @@ func TestReplay(t *testing.T) {
 		want string // "" = accepted
 	}{
 		{5, ""}, {3, ""}, {4, ""}, {5, ReasonReplayed}, {3, ReasonReplayed}, {1, ""}, {2, ""}, {1, ReasonReplayed},
-		{5000, ""}, {5000 - ReplayWindow + 1, ""}, {5000 - ReplayWindow, ReasonReplayed}, {100, ReasonReplayed},
-		{4999, ""}, {4999, ReasonReplayed}, {5001, ""},
-		{1 << 40, ""}, {1<<40 - 1, ""}, {5001, ReasonReplayed},
+		{ReplayWindow + 5000, ""}, {5000 + 1, ""}, {5000, ReasonReplayed}, {100, ReasonReplayed},
+		{ReplayWindow + 4999, ""}, {ReplayWindow + 4999, ReasonReplayed}, {ReplayWindow + 5001, ""},
+		{1 << 40, ""}, {1<<40 - 1, ""}, {ReplayWindow + 5001, ReasonReplayed},
 	}
 	for i, s := range steps {
 		o := apply(a, mk(s.seq, i))
