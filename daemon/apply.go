@@ -31,12 +31,11 @@ func (s sink) Alert(a *phalanx.Alert) {
 func (s sink) Decision(dec *phalanx.Decision, a *phalanx.Alert) {
 	d := s.d
 	d.ctr.selfBans.Add(1)
-	stored, _, enforced := d.applyDecision(*dec)
+	_, _, enforced := d.applyDecision(*dec, entry{Time: dec.Start, What: "decision", Origin: string(dec.Origin),
+		Scenario: dec.Scenario, Member: d.id.ID})
 	if enforced && !d.lineRead.IsZero() {
 		d.met.enforce.WithLabelValues("self").Observe(time.Since(d.lineRead).Seconds())
 	}
-	d.timeline.add(dec.Value, entry{Time: dec.Start, What: "decision", Origin: string(dec.Origin), Scenario: dec.Scenario,
-		Member: d.id.ID, Until: stored.Until, DecisionID: stored.ID})
 	r := report.Report{
 		Type:     report.TypeAlert,
 		Time:     d.now().UTC(),
@@ -282,12 +281,11 @@ func (d *Daemon) consumeLocked(m fabric.Msg) {
 		if out.Decision.Until.After(now) {
 			d.timeline.add(r.Value, entry{Time: r.Time, What: "report", Member: r.Member, Scenario: r.Scenario,
 				ReportID: id, Evidence: r.Evidence, Detail: r.Reason})
-			stored, _, enforced := d.applyDecision(out.Decision)
+			_, _, enforced := d.applyDecision(out.Decision, entry{Time: out.Decision.Start, What: "decision",
+				Origin: string(out.Decision.Origin), Scenario: out.Decision.Scenario, Member: r.Member})
 			if enforced && r.Member != d.id.ID {
 				d.met.enforce.WithLabelValues("alliance").Observe(time.Since(r.Time).Seconds())
 			}
-			d.timeline.add(out.Decision.Value, entry{Time: out.Decision.Start, What: "decision", Origin: string(out.Decision.Origin),
-				Scenario: out.Decision.Scenario, Until: out.Decision.Until, DecisionID: stored.ID, Member: r.Member})
 		}
 		d.ctr.decided.Add(1) // after the timeline: whoever sees the count sees the entries
 	case arbiter.Pardoned:
@@ -379,13 +377,18 @@ func (d *Daemon) apply(add []phalanx.Decision, remove []uint64, what string) (st
 	return stored, true, true
 }
 
-// applyDecision stores one decision and enforces it. Once the member has
+// applyDecision stores one decision, records decided (its timeline entry)
+// and enforces it. Once the member has
 // replayed the stream (not while it replays), a decision that changed the table is recorded
 // as enforced here (in the kernel, or by the API alone when nftables is
 // off), in the timeline and on the fabric for the other members'.
-func (d *Daemon) applyDecision(dec phalanx.Decision) (stored phalanx.Decision, changed, enforced bool) {
+func (d *Daemon) applyDecision(dec phalanx.Decision, decided entry) (stored phalanx.Decision, changed, enforced bool) {
 	all, changed, enforced := d.apply([]phalanx.Decision{dec}, nil, "decision")
 	stored = all[0]
+	// The decision's entry first (with the table's id and end), then
+	// whatever enforced it.
+	decided.Until, decided.DecisionID = dec.Until, stored.ID
+	d.timeline.add(dec.Value, decided)
 	if changed {
 		for _, e := range d.held.take(stored.Value) {
 			d.timeline.add(stored.Value, e)

@@ -194,11 +194,12 @@ func (dm *demo) play(ctx context.Context) error {
 	for i := 1; i <= demoAttempts; i++ {
 		line := fmt.Sprintf("%s demo-a sshd[%d]: Failed password for root from %s port %d ssh2",
 			time.Now().Format(time.Stamp), 4000+i, dm.attacker, 50000+i)
-		at := time.Now()
+		// Queued for printing before the line is written, so that it is
+		// printed before what A makes of it.
+		p.attack(time.Now(), fmt.Sprintf("attacker → A: failed password %d/%d", i, demoAttempts))
 		if err := demoAppend(a.log, line); err != nil {
 			return fmt.Errorf("write A's log: %w", err)
 		}
-		p.attack(at, fmt.Sprintf("attacker → A: failed password %d/%d", i, demoAttempts))
 		if i == demoAttempts {
 			break
 		}
@@ -584,11 +585,12 @@ type demoPrinter struct {
 	refused string               // the first refusal's reason
 
 	pending map[string]demoLine // letter -> an "enforced" entry waiting for its decision (printer goroutine only)
+	decided map[string]string   // letter -> the length of a decision printed before its "enforced" entry (printer goroutine only)
 }
 
 func newDemoPrinter(w io.Writer, attacker netip.Addr) *demoPrinter {
 	return &demoPrinter{value: attacker.String(), attacker: attacker, lines: make(chan demoLine, 4096), w: w,
-		names: map[string]string{}, first: map[string]time.Time{}, pending: map[string]demoLine{}}
+		names: map[string]string{}, first: map[string]time.Time{}, pending: map[string]demoLine{}, decided: map[string]string{}}
 }
 
 // observer returns the Observe callback for the member with that letter:
@@ -743,6 +745,12 @@ func (p *demoPrinter) handle(l demoLine) {
 		return // another member's enforcement record, or the report behind a decision
 	}
 	if e.What == "enforced" {
+		if length, ok := p.decided[l.member]; ok {
+			// The decision came first (as members record it): print at once.
+			delete(p.decided, l.member)
+			p.printEntry(l, length)
+			return
+		}
 		if prev, ok := p.pending[l.member]; ok {
 			p.printEntry(prev, "")
 		}
@@ -766,7 +774,9 @@ func (p *demoPrinter) handle(l demoLine) {
 		delete(p.pending, l.member)
 		prev.at = later(prev.at, l.at)
 		p.printEntry(prev, length)
+		return
 	}
+	p.decided[l.member] = length
 }
 
 // flushPending prints the "enforced" entries observed before cutoff (all
