@@ -41,13 +41,17 @@ func freePortPair(t *testing.T) string {
 	return ""
 }
 
-// alliance is three members formed the way operators form one: init on A,
-// then an invite and a join for B and C.
+// alliance is members formed the way operators form one: init on A, then an
+// invite and a join for each further member.
 type alliance struct {
 	members []*member
 }
 
-func formAlliance(t *testing.T, n int) *alliance {
+// formAlliance forms an alliance of n members. Each join function, if any,
+// may set further options for member i (1 for B, 2 for C, …) before it
+// joins; the token, fabric address and clock are set here and overwrite
+// anything a join function sets for them.
+func formAlliance(t *testing.T, n int, join ...func(i int, o *daemon.JoinOptions)) *alliance {
 	t.Helper()
 	base := t.TempDir()
 	al := &alliance{}
@@ -63,8 +67,13 @@ func formAlliance(t *testing.T, n int) *alliance {
 		}
 		dir := filepath.Join(base, string(rune('a'+i)))
 		fab := freePortPair(t)
+		var jo daemon.JoinOptions
+		for _, f := range join {
+			f(i, &jo)
+		}
+		jo.Token, jo.Fabric, jo.Now = tok.String(), fab, time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		joined, err := daemon.Join(ctx, dir, daemon.JoinOptions{Token: tok.String(), Fabric: fab, Now: time.Now()})
+		joined, err := daemon.Join(ctx, dir, jo)
 		cancel()
 		if err != nil || !joined {
 			t.Fatalf("member %d join: joined %v, err %v", i, joined, err)

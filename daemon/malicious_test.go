@@ -23,7 +23,6 @@ import (
 
 	"phalanx"
 	"phalanx/charter"
-	"phalanx/config"
 	"phalanx/daemon"
 	"phalanx/fabric"
 	"phalanx/identity"
@@ -49,7 +48,11 @@ func TestMaliciousMember(t *testing.T) {
 	t.Cleanup(func() { t.Logf("TestMaliciousMember ran %v", time.Since(began).Round(time.Millisecond)) })
 
 	bHome := netip.MustParsePrefix("192.0.2.2/32")
-	al := formAllianceJoining(t, []daemon.JoinOptions{{Addresses: []netip.Prefix{bHome}}, {}})
+	al := formAlliance(t, 3, func(i int, o *daemon.JoinOptions) {
+		if i == 1 { // B
+			o.Addresses = []netip.Prefix{bHome}
+		}
+	})
 	al.sameCharter(t, 3)
 	a, b, c := al.members[0], al.members[1], al.members[2]
 	everyone := al.members
@@ -749,38 +752,4 @@ func (p *apiProbe) check(t *testing.T, limit time.Duration) {
 			t.Errorf("%s: GET /api/status took %v during the flood, want under %v", m.dir, p.slowest[m], limit)
 		}
 	}
-}
-
-// formAllianceJoining forms an alliance the way operators do: init on A,
-// then an invite and a join for each further member, with joins[i] giving
-// the options of member i+1 (its token, fabric address and clock are set
-// here).
-func formAllianceJoining(t *testing.T, joins []daemon.JoinOptions) *alliance {
-	t.Helper()
-	base := t.TempDir()
-	al := &alliance{}
-	dirA := filepath.Join(base, "a")
-	if _, err := daemon.InitAlliance(dirA, daemon.InitOptions{Name: "test-fleet", Fabric: freePortPair(t), Now: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	al.members = append(al.members, startMember(t, dirA, filepath.Join(base, "a.log")))
-	for i, jo := range joins {
-		tok, err := daemon.Invite(dirA, time.Hour, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := string(rune('b' + i))
-		dir := filepath.Join(base, name)
-		fab := freePortPair(t)
-		jo.Token, jo.Fabric, jo.Now = tok.String(), fab, time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		joined, err := daemon.Join(ctx, dir, jo)
-		cancel()
-		if err != nil || !joined {
-			t.Fatalf("member %s join: joined %v, err %v", name, joined, err)
-		}
-		al.members = append(al.members, startWith(t, dir, filepath.Join(base, name+".log"),
-			func(c *config.File, _ *daemon.Options) { c.Daemon.Fabric = fab }))
-	}
-	return al
 }

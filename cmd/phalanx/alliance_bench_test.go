@@ -1,13 +1,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"net/http"
-	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -30,33 +26,20 @@ const (
 	attackPace = 100 * time.Millisecond
 )
 
-// benchMember is an nsMember with a keep-alive admin client made inside its
-// namespace: polling through it costs one HTTP round trip, not a process.
-type benchMember struct {
-	*nsMember
-	id   string
-	info daemon.ClientInfo
-	hc   *http.Client
-}
-
 // keepAliveClientIn is clientIn with keep-alive connections: each poll
 // reuses a connection made inside ns (a socket stays in the namespace it
 // was created in).
 func keepAliveClientIn(ns *netns.NS) *http.Client {
-	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			var c net.Conn
-			err := ns.Do(func() (err error) {
-				c, err = (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, network, addr)
-				return err
-			})
-			return c, err
-		}}}
+	hc := clientIn(ns)
+	hc.Timeout = 5 * time.Second
+	tr := hc.Transport.(*http.Transport)
+	tr.DisableKeepAlives, tr.MaxIdleConnsPerHost = false, 4
+	return hc
 }
 
 // enforcedAt returns the time of m's own "enforced" entry for addr, or the
 // zero time when m has not enforced it yet.
-func (m *benchMember) enforcedAt(addr string) (time.Time, error) {
+func (m *nsMember) enforcedAt(addr string) (time.Time, error) {
 	var ex daemon.Explanation
 	if err := adminGetVia(m.hc, m.info, "/api/explain?address="+addr, &ex); err != nil {
 		return time.Time{}, err
@@ -71,7 +54,7 @@ func (m *benchMember) enforcedAt(addr string) (time.Time, error) {
 
 // pollEnforced polls m every interval until it has enforced addr and
 // returns that time minus t0; it gives up after limit.
-func (m *benchMember) pollEnforced(addr string, t0 time.Time, interval, limit time.Duration) (time.Duration, error) {
+func (m *nsMember) pollEnforced(addr string, t0 time.Time, interval, limit time.Duration) (time.Duration, error) {
 	deadline := time.Now().Add(limit)
 	var lastErr error
 	for {
@@ -89,14 +72,9 @@ func (m *benchMember) pollEnforced(addr string, t0 time.Time, interval, limit ti
 	}
 }
 
-// benchAlliance is a running alliance of real `phalanx run` processes in
-// network namespaces, enforcing with nftables.
-type benchAlliance struct {
-	members []*benchMember
-}
-
-func (ba *benchAlliance) byID(id string) *benchMember {
-	for _, m := range ba.members {
+// byID returns the member whose id is id, or nil.
+func (al *nsAlliance) byID(id string) *nsMember {
+	for _, m := range al.members {
 		if m.id == id {
 			return m
 		}
@@ -106,105 +84,23 @@ func (ba *benchAlliance) byID(id string) *benchMember {
 
 // formBenchAlliance forms an alliance of the named members (the first
 // founds it, the others join with invites) the way TestAllianceNamespaces
-// does, and waits until all hold the same charter listing all of them.
-func formBenchAlliance(t *testing.T, names ...string) *benchAlliance {
+// does, each polled through a keep-alive admin client, and waits until all
+// hold the same charter listing all of them.
+func formBenchAlliance(t *testing.T, names ...string) *nsAlliance {
 	t.Helper()
-	needTools(t, "ip")
-	if hostUses(testLAN) {
-		t.Skipf("the host has an address in %s, the test's private LAN: pick another prefix in alliance_netns_test.go", testLAN)
+	al := newNSAlliance(t, names)
+	for _, m := range al.members {
+		m.hc = keepAliveClientIn(m.ns)
 	}
-	l := newLAN(t)
-	base := t.TempDir()
-	ba := &benchAlliance{}
-	for i, name := range names {
-		dir := filepath.Join(base, name)
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		addr := fmt.Sprintf("10.77.0.%d", i+1)
-		m := &nsMember{name: name, ns: netns.New(t), port: "to-" + name, addr: addr,
-			data: filepath.Join(dir, "data"), log: filepath.Join(dir, "auth.log")}
-		l.attach(t, m.ns, m.port, netip.PrefixFrom(netip.MustParseAddr(addr), testLAN.Bits()))
-		if err := os.WriteFile(m.log, nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		ba.members = append(ba.members, &benchMember{nsMember: m, hc: keepAliveClientIn(m.ns)})
-	}
-	needNftables(t, ba.members[0].ns)
-	t.Cleanup(func() {
-		if !t.Failed() {
-			return
-		}
-		for _, m := range ba.members {
-			out, _ := os.ReadFile(filepath.Join(filepath.Dir(m.data), "daemon.log"))
-			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-			t.Logf("last lines of %s's daemon.log:\n%s", m.name, strings.Join(lines[max(0, len(lines)-40):], "\n"))
-		}
-	})
-	founder := ba.members[0]
-	if code, _, errs := runCLI(t, "", "alliance", "init", "--data", founder.data, "--name", "benchfleet",
-		"--fabric", founder.fabric(), "--address", founder.addr); code != 0 {
-		t.Fatalf("alliance init: exit %d: %s", code, errs)
-	}
-	enforce := func(m *nsMember) []string {
-		return []string{"--fabric", m.fabric(), "--enforce", "nftables", "--source", m.log}
-	}
-	for i, m := range ba.members {
-		if i == 0 {
-			m.args = enforce(m.nsMember)
-		} else {
-			code, out, errs := runCLI(t, "", "alliance", "invite", "--data", founder.data, "--expires", "10m")
-			tok := strings.TrimSpace(out)
-			if code != 0 || tok == "" || strings.ContainsAny(tok, " \n") {
-				t.Fatalf("alliance invite: exit %d, stdout %q, stderr %s: want one token line", code, out, errs)
-			}
-			m.args = append([]string{"--join", tok, "--address", m.addr}, enforce(m.nsMember)...)
-		}
-		m.p = startDaemonIn(t, m.ns, m.data, m.args...)
-		m.info = waitServingVia(t, m.hc, m.p, m.data)
-	}
-	waitUntil(t, 60*time.Second, "every member to hold the same charter listing all of them", func() bool {
-		hash := ""
-		for _, m := range ba.members {
-			var st daemon.Status
-			if adminGetVia(m.hc, m.info, "/api/status", &st) != nil || st.Members != len(names) || st.Charter == "" ||
-				hash != "" && st.Charter != hash {
-				return false
-			}
-			hash, m.id = st.Charter, st.Member
-		}
-		return true
-	})
-	for _, m := range ba.members {
-		var st daemon.Status
-		if err := adminGetVia(m.hc, m.info, "/api/status", &st); err != nil {
-			t.Fatal(err)
-		}
-		if st.Enforce != "nftables" {
-			t.Fatalf("%s enforces with %q (%s), want nftables", m.name, st.Enforce, st.EnforceWhy)
-		}
-	}
-	return ba
+	al.form("benchfleet")
+	return al
 }
 
 // leader returns the member id m's status names as the report stream's
 // leader ("" when none answers).
-func (m *benchMember) leader() (string, error) {
-	var st daemon.Status
-	if err := adminGetVia(m.hc, m.info, "/api/status", &st); err != nil {
-		return "", err
-	}
-	return st.Leader, nil
-}
-
-// waitTailingFast is nsMember.waitTailing through the keep-alive client.
-func (m *benchMember) waitTailingFast(t *testing.T) {
-	t.Helper()
-	waitUntil(t, 20*time.Second, m.name+"'s tail to read a line", func() bool {
-		appendTo(t, m.log, time.Now().Format(time.Stamp)+" web1 CRON[9]: (root) CMD (true)")
-		var st daemon.Status
-		return adminGetVia(m.hc, m.info, "/api/status", &st) == nil && st.Pipeline["lines"] > 0
-	})
+func (m *nsMember) leader() (string, error) {
+	st, err := m.status()
+	return st.Leader, err
 }
 
 // attackSample is one attack's latency on one member.
@@ -222,8 +118,8 @@ type attackSample struct {
 // when not nil, runs before attack i and returns the watchers from then on.
 // With pace > 0, attack i starts pace*i after the first (unless the run is
 // late), so that a run spans a known time.
-func attackRun(t *testing.T, run int, detector *benchMember, watchers []*benchMember, n int, pace time.Duration,
-	before func(i int) []*benchMember) []attackSample {
+func attackRun(t *testing.T, run int, detector *nsMember, watchers []*nsMember, n int, pace time.Duration,
+	before func(i int) []*nsMember) []attackSample {
 	t.Helper()
 	var out []attackSample
 	first := time.Now()
@@ -306,17 +202,17 @@ func TestAllianceLatency(t *testing.T) {
 			t.Fatalf("PHALANX_BENCH_ATTACKS=%q: give a number of attacks of at least 20", s)
 		}
 	}
-	ba := formBenchAlliance(t, "a", "b", "c")
-	a, b, c := ba.members[0], ba.members[1], ba.members[2]
-	for _, m := range ba.members {
-		m.waitTailingFast(t)
+	al := formBenchAlliance(t, "a", "b", "c")
+	a, b, c := al.members[0], al.members[1], al.members[2]
+	for _, m := range al.members {
+		m.waitTailing(t)
 	}
 	// Warm up: connections, the stream's consumers, the nftables sets.
-	attackRun(t, 99, a, []*benchMember{b, c}, 10, attackPace, nil)
+	attackRun(t, 99, a, []*nsMember{b, c}, 10, attackPace, nil)
 
 	// Part 1: A detects; B and C enforce.
 	began := time.Now()
-	s1 := attackRun(t, 0, a, []*benchMember{b, c}, n, attackPace, nil)
+	s1 := attackRun(t, 0, a, []*nsMember{b, c}, n, attackPace, nil)
 	t.Logf("part 1: %d attacks written to A's log in %v", n, time.Since(began).Round(time.Millisecond))
 	pass := true
 	for _, row := range []struct {
@@ -338,19 +234,19 @@ func TestAllianceLatency(t *testing.T) {
 	if err != nil || lead == "" {
 		t.Fatalf("no stream leader in A's status (%q, %v)", lead, err)
 	}
-	leader := ba.byID(lead)
+	leader := al.byID(lead)
 	if leader == nil {
 		t.Fatalf("stream leader %q is none of the members", lead)
 	}
-	var detector *benchMember
-	for _, m := range ba.members {
+	var detector *nsMember
+	for _, m := range al.members {
 		if m != leader {
 			detector = m
 			break
 		}
 	}
-	var watchers []*benchMember
-	for _, m := range ba.members {
+	var watchers []*nsMember
+	for _, m := range al.members {
 		if m != detector {
 			watchers = append(watchers, m)
 		}
@@ -361,9 +257,9 @@ func TestAllianceLatency(t *testing.T) {
 	pace := max(attackPace, 20*time.Second/time.Duration(n-n/2))
 	t.Logf("part 2: one attack every %v", pace)
 	var killed time.Time
-	var survivor *benchMember
+	var survivor *nsMember
 	reelected := make(chan time.Duration, 1)
-	s2 := attackRun(t, 1, detector, watchers, n, pace, func(i int) []*benchMember {
+	s2 := attackRun(t, 1, detector, watchers, n, pace, func(i int) []*nsMember {
 		if i != n/2 {
 			return nil
 		}
@@ -375,7 +271,7 @@ func TestAllianceLatency(t *testing.T) {
 			// Leadership moved during part 2: kill the new leader if it
 			// is not the detector.
 			t.Logf("the stream leader moved to %q before attack %d", lead, i)
-			if leader = ba.byID(lead); leader == nil || leader == detector {
+			if leader = al.byID(lead); leader == nil || leader == detector {
 				t.Fatalf("the stream leader before attack %d is %q: not a member other than the detector %s; nothing to kill", i, lead, detector.name)
 			}
 		}
@@ -395,7 +291,7 @@ func TestAllianceLatency(t *testing.T) {
 		for _, w := range watchers {
 			if w != leader {
 				survivor = w
-				return []*benchMember{w}
+				return []*nsMember{w}
 			}
 		}
 		return nil
@@ -424,9 +320,9 @@ func TestAllianceLatency(t *testing.T) {
 	} else {
 		t.Logf("RESULT a new stream leader answered in %s's status %v after the kill (polled every 20 ms)", detector.name, d.Round(time.Millisecond))
 	}
-	for _, m := range []*benchMember{detector, survivor} {
-		var st daemon.Status
-		if err := adminGetVia(m.hc, m.info, "/api/status", &st); err != nil {
+	for _, m := range []*nsMember{detector, survivor} {
+		st, err := m.status()
+		if err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("%s: reports %v, stream leader now %s", strings.ToUpper(m.name), st.Reports, shortHash(st.Leader))

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,8 +13,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"phalanx/netns"
 )
 
 // Attackers of TestAllianceFaults, one per fault, and the bystander on the
@@ -23,25 +20,11 @@ import (
 var faultAttackers = []string{"10.77.0.71", "10.77.0.72", "10.77.0.73", "10.77.0.74", "10.77.0.75"}
 
 // faultAlliance is the three-member alliance TestAllianceFaults injects
-// faults into, with the attacker's namespace x and the attackers used so
-// far.
+// faults into, and the attackers used so far.
 type faultAlliance struct {
-	t        *testing.T
-	l        *lan
+	*nsAlliance
 	a, b, c  *nsMember
-	members  []*nsMember
-	x        *netns.NS
 	attacked []string
-	began    time.Time
-	last     time.Time
-}
-
-// step logs one step with the time since the start and since the last step.
-func (f *faultAlliance) step(format string, args ...any) {
-	f.t.Helper()
-	now := time.Now()
-	f.t.Logf("[%6.2fs %+6.2fs] %s", now.Sub(f.began).Seconds(), now.Sub(f.last).Seconds(), fmt.Sprintf(format, args...))
-	f.last = now
 }
 
 // formFaultAlliance forms the alliance the way TestAllianceNamespaces does:
@@ -49,86 +32,15 @@ func (f *faultAlliance) step(format string, args ...any) {
 // namespace on one bridge with the attacker's namespace X.
 func formFaultAlliance(t *testing.T) *faultAlliance {
 	t.Helper()
-	f := &faultAlliance{t: t, l: newLAN(t), began: time.Now()}
-	f.last = f.began
-	base := t.TempDir()
-	mk := func(name, addr string) *nsMember {
-		dir := filepath.Join(base, name)
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		m := &nsMember{name: name, ns: netns.New(t), port: "to-" + name, addr: addr,
-			data: filepath.Join(dir, "data"), log: filepath.Join(dir, "auth.log")}
-		f.l.attach(t, m.ns, m.port, netip.PrefixFrom(netip.MustParseAddr(addr), testLAN.Bits()))
-		if err := os.WriteFile(m.log, nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
-	f.a, f.b, f.c = mk("a", lanAddrA), mk("b", lanAddrB), mk("c", lanAddrC)
-	needNftables(t, f.a.ns)
-	f.members = []*nsMember{f.a, f.b, f.c}
-	f.x = netns.New(t)
-	var xAddrs []netip.Prefix
-	for _, s := range append(slices.Clone(faultAttackers), neighbour) {
-		xAddrs = append(xAddrs, netip.PrefixFrom(netip.MustParseAddr(s), testLAN.Bits()))
-	}
-	f.l.attach(t, f.x, "to-x", xAddrs...)
-	t.Cleanup(func() {
-		if !t.Failed() {
-			return
-		}
-		for _, m := range f.members {
-			out, _ := os.ReadFile(filepath.Join(filepath.Dir(m.data), "daemon.log"))
-			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-			t.Logf("last lines of %s's daemon.log:\n%s", m.name, strings.Join(lines[max(0, len(lines)-60):], "\n"))
-		}
-	})
+	al := newNSAlliance(t, []string{"a", "b", "c"}, append(slices.Clone(faultAttackers), neighbour)...)
+	f := &faultAlliance{nsAlliance: al, a: al.members[0], b: al.members[1], c: al.members[2]}
+	f.form("faultfleet")
 	for _, m := range f.members {
-		serveIn(t, m.ns, m.service())
-	}
-	f.step("namespaces a=%s b=%s c=%s x=%s on bridge %s in %s", f.a.ns.Name(), f.b.ns.Name(), f.c.ns.Name(), f.x.Name(), lanBridge, f.l.hub.Name())
-
-	if code, _, errs := runCLI(t, "", "alliance", "init", "--data", f.a.data, "--name", "faultfleet",
-		"--fabric", f.a.fabric(), "--address", f.a.addr); code != 0 {
-		t.Fatalf("alliance init: exit %d: %s", code, errs)
-	}
-	enforce := func(m *nsMember) []string {
-		return []string{"--fabric", m.fabric(), "--enforce", "nftables", "--source", m.log}
-	}
-	f.a.args = enforce(f.a)
-	f.a.start(t)
-	f.step("A founded the alliance and serves")
-	for _, m := range []*nsMember{f.b, f.c} {
-		code, out, errs := runCLI(t, "", "alliance", "invite", "--data", f.a.data, "--expires", "10m")
-		tok := strings.TrimSpace(out)
-		if code != 0 || tok == "" || strings.ContainsAny(tok, " \n") {
-			t.Fatalf("alliance invite: exit %d, stdout %q, stderr %s: want one token line", code, out, errs)
-		}
-		m.args = append([]string{"--join", tok, "--address", m.addr}, enforce(m)...)
-		m.start(t)
-		f.step("%s joined with an invite and serves", strings.ToUpper(m.name))
-	}
-	waitUntil(t, 60*time.Second, "all three members to report 3 members and the same charter", func() bool {
-		hash := ""
-		for _, m := range f.members {
-			st, err := m.status()
-			if err != nil || st.Members != 3 || st.Charter == "" || hash != "" && st.Charter != hash {
-				return false
-			}
-			hash = st.Charter
-		}
-		return true
-	})
-	for _, m := range f.members {
-		if st, _ := m.status(); st.Enforce != "nftables" {
-			t.Fatalf("%s enforces with %q (%s), want nftables", m.name, st.Enforce, st.EnforceWhy)
-		}
 		if err := dialFrom(f.x, neighbour, m.service(), 2*time.Second); err != nil {
 			t.Fatalf("before any attack, %s cannot reach %s: %v", neighbour, m.service(), err)
 		}
 	}
-	f.step("all three members hold one charter with 3 members; %s reaches them", neighbour)
+	f.step("%s reaches A, B and C", neighbour)
 	return f
 }
 
@@ -139,31 +51,6 @@ func (f *faultAlliance) attack(m *nsMember, addr string) time.Time {
 	appendTo(f.t, m.log, bruteForce(addr, 6)...)
 	f.attacked = append(f.attacked, addr)
 	return time.Now()
-}
-
-// bannedBy waits until addr is in the nftables set of each of ms and logs
-// how long after since.
-func (f *faultAlliance) bannedBy(addr string, since time.Time, why string, ms ...*nsMember) {
-	f.t.Helper()
-	for _, m := range ms {
-		d, err := timeToBanSet(m.ns, addr, since, 45*time.Second)
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		f.step("%s in %s's nft set %v after the attack (%s)", addr, strings.ToUpper(m.name), d.Round(100*time.Microsecond), why)
-	}
-}
-
-// startAll starts the members' processes together, then waits until each
-// serves: a clustered member alone waits for a majority before it serves.
-func (f *faultAlliance) startAll(ms ...*nsMember) {
-	f.t.Helper()
-	for _, m := range ms {
-		m.p = startDaemonIn(f.t, m.ns, m.data, m.args...)
-	}
-	for _, m := range ms {
-		waitServingVia(f.t, clientIn(m.ns), m.p, m.data)
-	}
 }
 
 // converged waits until no decision is lost and the members agree, then
@@ -346,18 +233,10 @@ func TestAllianceFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a three-member alliance in network namespaces and injects faults")
 	}
-	needTools(t, "ip")
-	if hostUses(testLAN) {
-		msg := fmt.Sprintf("the host has an address in %s, the test's private LAN: pick another prefix in alliance_netns_test.go", testLAN)
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
 	f := formFaultAlliance(t)
 	a, b, c := f.a, f.b, f.c
 	first := f.attack(a, faultAttackers[0])
-	f.bannedBy(faultAttackers[0], first, "all up", a, b, c)
+	f.bannedBy(faultAttackers[0], first, 45*time.Second, "all up", a, b, c)
 	f.step("A, B and C converged on %s in %v", faultAttackers[0], f.converged(first, 30*time.Second).Round(time.Millisecond))
 
 	// Fault 1: B's store is damaged while B is down.
@@ -388,7 +267,7 @@ func TestAllianceFaults(t *testing.T) {
 	f.step("damaged B's store: truncated %s to %d bytes, flipped %d bytes of %s (%d bytes) at %d",
 		relTo(b.data, newest), half, min(64, size/3), relTo(b.data, flipped), size, size/3)
 	wrote := f.attack(a, faultAttackers[1])
-	f.bannedBy(faultAttackers[1], wrote, "B down, its store damaged", a, c)
+	f.bannedBy(faultAttackers[1], wrote, 45*time.Second, "B down, its store damaged", a, c)
 	b.start(t)
 	restarted := time.Now()
 	f.step("B restarted on its damaged store and serves")
@@ -398,7 +277,7 @@ func TestAllianceFaults(t *testing.T) {
 	f.l.setPort(t, c.port, false)
 	f.step("cut C's link (hub port %s down)", c.port)
 	wrote = f.attack(a, faultAttackers[2])
-	f.bannedBy(faultAttackers[2], wrote, "C cut off", a, b)
+	f.bannedBy(faultAttackers[2], wrote, 45*time.Second, "C cut off", a, b)
 	if c.banned(faultAttackers[2]) {
 		t.Fatalf("C banned %s while cut off: the cut did not isolate it", faultAttackers[2])
 	}
@@ -420,7 +299,7 @@ func TestAllianceFaults(t *testing.T) {
 	t.Cleanup(func() { b.p.cmd.Process.Signal(syscall.SIGCONT) })
 	f.step("paused B with SIGSTOP")
 	wrote = f.attack(c, faultAttackers[3])
-	f.bannedBy(faultAttackers[3], wrote, "B paused", c, a)
+	f.bannedBy(faultAttackers[3], wrote, 45*time.Second, "B paused", c, a)
 	if b.banned(faultAttackers[3]) {
 		t.Fatalf("B, paused, banned %s", faultAttackers[3])
 	}
@@ -452,7 +331,7 @@ func TestAllianceFaults(t *testing.T) {
 	f.l.setPort(t, c.port, false)
 	f.step("cut C's link (hub port %s down)", c.port)
 	wrote = f.attack(a, faultAttackers[4])
-	f.bannedBy(faultAttackers[4], wrote, "C cut off", a, b)
+	f.bannedBy(faultAttackers[4], wrote, 45*time.Second, "C cut off", a, b)
 	waitUntil(t, 30*time.Second, "A's report on "+faultAttackers[4]+" to be acknowledged by the stream", func() bool {
 		st, err := a.status()
 		return err == nil && st.Reports["published"] >= stA.Reports["published"]+2 // the alert and A's enforcement record

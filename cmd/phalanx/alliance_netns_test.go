@@ -1,118 +1,21 @@
 package main
 
 import (
-	"fmt"
-	"net"
-	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"phalanx/daemon"
-	"phalanx/netns"
 )
 
-// The test LAN: private addresses that exist only inside the namespaces the
-// test creates.
-var testLAN = netip.MustParsePrefix("10.77.0.0/24")
-
+// Attackers of TestAllianceNamespaces, all on X's one interface in the test
+// LAN with the neighbour.
 const (
-	lanAddrA = "10.77.0.1"
-	lanAddrB = "10.77.0.2"
-	lanAddrC = "10.77.0.3"
-	// Attackers and a bystander, all on X's one interface.
 	attacker1 = "10.77.0.66"
 	attacker2 = "10.77.0.67"
 	attacker3 = "10.77.0.68"
-	neighbour = "10.77.0.99"
-
-	fabricPort  = "7422" // clients; cluster routes on 7423
-	servicePort = "2222" // the TCP service the attacker probes
 )
-
-// nsMember is one alliance member: a real `phalanx run` process in its own
-// network namespace, enforcing with nftables there.
-type nsMember struct {
-	name string
-	ns   *netns.NS
-	port string // its port on the hub's bridge
-	addr string
-	data string // data directory
-	log  string // the sshd log it tails
-	args []string
-	p    *proc
-}
-
-func (m *nsMember) fabric() string  { return net.JoinHostPort(m.addr, fabricPort) }
-func (m *nsMember) service() string { return net.JoinHostPort(m.addr, servicePort) }
-
-// start runs `phalanx run` with m.args and waits until its API answers.
-func (m *nsMember) start(t *testing.T) {
-	t.Helper()
-	m.p = startDaemonIn(t, m.ns, m.data, m.args...)
-	waitServingVia(t, clientIn(m.ns), m.p, m.data)
-}
-
-func (m *nsMember) status() (daemon.Status, error) {
-	var st daemon.Status
-	err := phalanxJSON(m.ns, &st, "status", "--data", m.data)
-	return st, err
-}
-
-func (m *nsMember) decisions() ([]daemon.DecisionView, error) {
-	var ds []daemon.DecisionView
-	err := phalanxJSON(m.ns, &ds, "decisions", "list", "--data", m.data)
-	return ds, err
-}
-
-// hasDecision reports whether `phalanx decisions list` on m shows one on addr.
-func (m *nsMember) hasDecision(addr string) bool {
-	ds, err := m.decisions()
-	if err != nil {
-		return false
-	}
-	return slices.ContainsFunc(ds, func(d daemon.DecisionView) bool { return d.Value == addr })
-}
-
-func (m *nsMember) banned(addr string) bool {
-	ok, _ := inBanSet(m.ns, addr)
-	return ok
-}
-
-// waitTailing appends harmless lines to m's log until the daemon has read
-// one: lines written before the tail opened the file might not be read.
-func (m *nsMember) waitTailing(t *testing.T) {
-	t.Helper()
-	waitUntil(t, 20*time.Second, m.name+"'s tail to read a line", func() bool {
-		appendTo(t, m.log, time.Now().Format(time.Stamp)+" web1 CRON[9]: (root) CMD (true)")
-		st, err := m.status()
-		return err == nil && st.Pipeline["lines"] > 0
-	})
-}
-
-// allianceKey identifies an alliance decision across members.
-func allianceKey(d daemon.DecisionView) string {
-	return d.Value + " " + d.Origin + " " + d.Until.UTC().Format(time.RFC3339Nano)
-}
-
-// allianceDecisions is the sorted set of m's decisions not made by m alone.
-func (m *nsMember) allianceDecisions() ([]string, error) {
-	ds, err := m.decisions()
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, d := range ds {
-		if d.Origin != "self" {
-			out = append(out, allianceKey(d))
-		}
-	}
-	slices.Sort(out)
-	return out, nil
-}
 
 // TestAllianceNamespaces forms a three-member alliance of real `phalanx run`
 // processes, each in its own network namespace with nftables enforcement,
@@ -130,105 +33,13 @@ func TestAllianceNamespaces(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a three-member alliance in network namespaces")
 	}
-	needTools(t, "ip")
-	if hostUses(testLAN) {
-		msg := fmt.Sprintf("the host has an address in %s, the test's private LAN: pick another prefix in alliance_netns_test.go", testLAN)
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	began := time.Now()
-	last := began
-	step := func(format string, args ...any) {
-		t.Helper()
-		now := time.Now()
-		t.Logf("[%6.2fs %+6.2fs] %s", now.Sub(began).Seconds(), now.Sub(last).Seconds(), fmt.Sprintf(format, args...))
-		last = now
-	}
-
-	l := newLAN(t)
-	base := t.TempDir()
-	mk := func(name, addr string) *nsMember {
-		dir := filepath.Join(base, name)
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		m := &nsMember{name: name, ns: netns.New(t), port: "to-" + name, addr: addr,
-			data: filepath.Join(dir, "data"), log: filepath.Join(dir, "auth.log")}
-		l.attach(t, m.ns, m.port, netip.PrefixFrom(netip.MustParseAddr(addr), testLAN.Bits()))
-		if err := os.WriteFile(m.log, nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
-	a, b, c := mk("a", lanAddrA), mk("b", lanAddrB), mk("c", lanAddrC)
-	needNftables(t, a.ns)
-	members := []*nsMember{a, b, c}
-	x := netns.New(t)
-	var xAddrs []netip.Prefix
-	for _, s := range []string{attacker1, attacker2, attacker3, neighbour} {
-		xAddrs = append(xAddrs, netip.PrefixFrom(netip.MustParseAddr(s), testLAN.Bits()))
-	}
-	l.attach(t, x, "to-x", xAddrs...)
-	t.Cleanup(func() {
-		if !t.Failed() {
-			return
-		}
-		for _, m := range members {
-			out, _ := os.ReadFile(filepath.Join(filepath.Dir(m.data), "daemon.log"))
-			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-			t.Logf("last lines of %s's daemon.log:\n%s", m.name, strings.Join(lines[max(0, len(lines)-40):], "\n"))
-		}
-	})
-	for _, m := range members {
-		serveIn(t, m.ns, m.service())
-	}
-	step("namespaces a=%s b=%s c=%s x=%s on bridge %s in %s", a.ns.Name(), b.ns.Name(), c.ns.Name(), x.Name(), lanBridge, l.hub.Name())
-
-	// Form the alliance.
-	if code, _, errs := runCLI(t, "", "alliance", "init", "--data", a.data, "--name", "nsfleet",
-		"--fabric", a.fabric(), "--address", a.addr); code != 0 {
-		t.Fatalf("alliance init: exit %d: %s", code, errs)
-	}
-	enforce := func(m *nsMember) []string {
-		return []string{"--fabric", m.fabric(), "--enforce", "nftables", "--source", m.log}
-	}
-	a.args = enforce(a)
-	a.start(t)
-	step("A founded the alliance and serves")
-	for _, m := range []*nsMember{b, c} {
-		code, out, errs := runCLI(t, "", "alliance", "invite", "--data", a.data, "--expires", "10m")
-		tok := strings.TrimSpace(out)
-		if code != 0 || tok == "" || strings.ContainsAny(tok, " \n") {
-			t.Fatalf("alliance invite: exit %d, stdout %q, stderr %s: want one token line", code, out, errs)
-		}
-		m.args = append([]string{"--join", tok, "--address", m.addr}, enforce(m)...)
-		m.start(t)
-		step("%s joined with an invite and serves", strings.ToUpper(m.name))
-	}
-	var charterHash string
-	waitUntil(t, 60*time.Second, "all three members to report 3 members and the same charter", func() bool {
-		hash := ""
-		for _, m := range members {
-			st, err := m.status()
-			if err != nil || st.Members != 3 || st.Charter == "" || hash != "" && st.Charter != hash {
-				return false
-			}
-			hash = st.Charter
-		}
-		charterHash = hash
-		return true
-	})
-	step("all three members hold charter %s with 3 members", shortHash(charterHash))
+	al := newNSAlliance(t, []string{"a", "b", "c"}, attacker1, attacker2, attacker3, neighbour)
+	l, x, members, step := al.l, al.x, al.members, al.step
+	a, b, c := members[0], members[1], members[2]
+	al.form("nsfleet")
 	stA, err := a.status()
 	if err != nil {
 		t.Fatal(err)
-	}
-	for _, m := range members {
-		if st, _ := m.status(); st.Enforce != "nftables" {
-			t.Fatalf("%s enforces with %q (%s), want nftables", m.name, st.Enforce, st.EnforceWhy)
-		}
 	}
 
 	// Before any attack, X reaches every member.
@@ -289,13 +100,7 @@ func TestAllianceNamespaces(t *testing.T) {
 	step("killed B with SIGKILL")
 	appendTo(t, a.log, bruteForce(attacker2, 6)...)
 	wrote = time.Now()
-	for _, m := range []*nsMember{a, c} {
-		d, err := timeToBanSet(m.ns, attacker2, wrote, 30*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		step("%s in %s's nft set %v after the attack (B down)", attacker2, strings.ToUpper(m.name), d.Round(100*time.Microsecond))
-	}
+	al.bannedBy(attacker2, wrote, 30*time.Second, "B down", a, c)
 	b.start(t)
 	step("B restarted with the same flags and serves")
 	waitUntil(t, 30*time.Second, "B to catch up with "+attacker2, func() bool { return b.banned(attacker2) && b.hasDecision(attacker2) })
@@ -313,13 +118,7 @@ func TestAllianceNamespaces(t *testing.T) {
 	step("cut C's link (hub port %s down)", c.port)
 	appendTo(t, a.log, bruteForce(attacker3, 6)...)
 	wrote = time.Now()
-	for _, m := range []*nsMember{a, b} {
-		d, err := timeToBanSet(m.ns, attacker3, wrote, 45*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		step("%s in %s's nft set %v after the attack (C cut off)", attacker3, strings.ToUpper(m.name), d.Round(100*time.Microsecond))
-	}
+	al.bannedBy(attacker3, wrote, 45*time.Second, "C cut off", a, b)
 	// The cut lasts while A and B are seen dropping the attacker (a connect
 	// timeout each): long enough that packets to C are lost, not delayed.
 	for _, m := range []*nsMember{a, b} {
