@@ -52,18 +52,14 @@ func cmdAllianceInit(args []string, stdout, stderr io.Writer) error {
 	fabricAddr := fs.String("fabric", "", "`HOST:PORT` where this member's fabric accepts the others (port+1 takes cluster routes); may be given to the first run instead")
 	var addrs prefixFlag
 	fs.Var(&addrs, "address", "this member's own `ADDRESS` or prefix, never banned by the alliance (repeatable)")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: phalanx alliance init [--data DIR] [--name NAME] [--fabric HOST:PORT] [--address A]...
+	usageText(fs, `
+Usage: phalanx alliance init [--data DIR] [--name NAME] [--fabric HOST:PORT] [--address A]...
 
 Makes the data directory the founding member of a new alliance: its identity,
 a charter that lists it alone (every scenario decisive), and the secret the
 members' fabric servers authenticate each other with. Then start it with
 phalanx run --fabric HOST:PORT and invite members with phalanx alliance invite.
-
-Flags:
 `)
-		fs.PrintDefaults()
-	}
 	rest, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -96,17 +92,13 @@ func cmdAllianceInvite(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data", daemon.DefaultDataDir(), "data `DIR` of a founding member")
 	expires := fs.Duration("expires", 24*time.Hour, "how long the token is valid (`DURATION`)")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: phalanx alliance invite [--data DIR] [--expires 24h]
+	usageText(fs, `
+Usage: phalanx alliance invite [--data DIR] [--expires 24h]
 
 Prints a one-time join token for a new member; on the new host run
 phalanx run --join TOKEN --fabric HOST:PORT. The token admits one member
 and is a secret until used: pass it like a password.
-
-Flags:
 `)
-		fs.PrintDefaults()
-	}
 	rest, err := parseArgs(fs, args)
 	if err != nil {
 		return err

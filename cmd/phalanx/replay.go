@@ -19,19 +19,15 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	cfgPath := fs.String("config", "", "configuration `FILE` (default: built-in scenarios and decisions)")
 	events := fs.Bool("events", false, "print one JSON object per recognised event instead of alerts and decisions")
 	noProgress := fs.Bool("no-progress", false, "never draw the progress bar")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: phalanx replay [--config FILE] [--events] FILE...
+	usageText(fs, `
+Usage: phalanx replay [--config FILE] [--events] FILE...
 
 Runs detection over finished log files ("-" reads standard input) and prints
 JSON lines: one object per alert, decision and refused decision (or, with
 --events, one per recognised event), then one summary object with the counts
 of lines, events, alerts, decisions and skipped lines. Give rotated files
 oldest first: evidence adds up across files.
-
-Flags:
 `)
-		fs.PrintDefaults()
-	}
 	files, err := parseArgs(fs, args)
 	if err != nil {
 		return err

@@ -35,8 +35,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	check := fs.Bool("check", false, "validate the configuration and exit")
 	var srcs multiFlag
 	fs.Var(&srcs, "source", "log file to tail, `PATH` or sshd:PATH (repeatable; default: the usual sshd logs that exist)")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: phalanx run [--config FILE] [--data DIR] [--api ADDR] [--enforce MODE] [--source PATH]...
+	usageText(fs, `
+Usage: phalanx run [--config FILE] [--data DIR] [--api ADDR] [--enforce MODE] [--source PATH]...
                    [--fabric HOST:PORT] [--join TOKEN [--address A]...]
 
 Runs the member daemon: tails sshd logs, bans attackers at once (nftables when
@@ -44,11 +44,7 @@ run as root), publishes signed reports to the embedded fabric, and serves the
 CrowdSec-compatible bouncer API (/v1/decisions, /v1/decisions/stream) and the
 admin API that the other phalanx commands use. SIGHUP reloads the
 configuration; SIGINT or SIGTERM stop it (bans stay in the kernel).
-
-Flags:
 `)
-		fs.PrintDefaults()
-	}
 	rest, err := parseArgs(fs, args)
 	if err != nil {
 		return err
