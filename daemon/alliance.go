@@ -172,16 +172,25 @@ func Invite(dir string, ttl time.Duration, now time.Time) (alliance.Token, error
 // fabricClients returns the members' fabric client addresses, founding
 // members first.
 func fabricClients(c *charter.Charter) []string {
+	return fabricAddrs(c, "", func(a string) (string, error) { client, _, err := charter.FabricPorts(a); return client, err })
+}
+
+// fabricAddrs returns, for every member with a fabric address, scheme
+// followed by what port makes of that address, founding members first.
+func fabricAddrs(c *charter.Charter, scheme string, port func(fabric string) (string, error)) []string {
 	var first, rest []string
 	for _, m := range c.Members {
-		client, _, err := charter.FabricPorts(m.Fabric)
-		if m.Fabric == "" || err != nil {
+		if m.Fabric == "" {
+			continue
+		}
+		a, err := port(m.Fabric)
+		if err != nil {
 			continue
 		}
 		if m.Founding {
-			first = append(first, client)
+			first = append(first, scheme+a)
 		} else {
-			rest = append(rest, client)
+			rest = append(rest, scheme+a)
 		}
 	}
 	return append(first, rest...)
@@ -284,11 +293,7 @@ func (d *Daemon) fabricOptions(secret string) (fabric.Options, error) {
 	if me.Fabric == "" {
 		// A leaf member: its server attaches to the members that keep the
 		// stream (those with a fabric address) and keeps none itself.
-		for _, m := range c.Members {
-			if leaf, err := charter.FabricLeaf(m.Fabric); m.Fabric != "" && err == nil {
-				o.Hub = append(o.Hub, "nats://"+leaf)
-			}
-		}
+		o.Hub = fabricAddrs(c, "nats://", charter.FabricLeaf)
 		if len(o.Hub) == 0 {
 			return o, errors.New("no member of the charter has a fabric address: start this member with --fabric HOST:PORT, or give one to a founding member")
 		}
@@ -309,13 +314,7 @@ func (d *Daemon) fabricOptions(secret string) (fabric.Options, error) {
 }
 
 func routeURLs(c *charter.Charter) []string {
-	var out []string
-	for _, m := range c.Members {
-		if _, route, err := charter.FabricPorts(m.Fabric); m.Fabric != "" && err == nil {
-			out = append(out, "nats://"+route)
-		}
-	}
-	return out
+	return fabricAddrs(c, "nats://", func(a string) (string, error) { _, route, err := charter.FabricPorts(a); return route, err })
 }
 
 func replicas(c *charter.Charter) int {

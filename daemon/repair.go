@@ -63,13 +63,7 @@ func (g *gaps) saw(member string, seq uint64, now time.Time) {
 		return
 	case seq == t.low+1:
 		t.low = seq
-		for {
-			if _, ok := t.above[t.low+1]; !ok {
-				break
-			}
-			delete(t.above, t.low+1)
-			t.low++
-		}
+		t.advance()
 	default:
 		t.above[seq] = struct{}{}
 		if len(t.above) > maxAbove {
@@ -89,17 +83,28 @@ func (t *seqTrack) skip() (lost uint64) {
 	if len(t.above) == 0 {
 		return 0
 	}
-	lowest := slices.Min(slices.Collect(maps.Keys(t.above)))
+	lowest := t.lowestAbove()
 	lost = lowest - t.low - 1
 	t.low = lowest - 1
+	t.advance()
+	return lost
+}
+
+// advance moves low on over the sequences held above it contiguously.
+func (t *seqTrack) advance() {
 	for {
 		if _, ok := t.above[t.low+1]; !ok {
-			break
+			return
 		}
 		delete(t.above, t.low+1)
 		t.low++
 	}
-	return lost
+}
+
+// lowestAbove is the lowest sequence received above a gap; above must not
+// be empty.
+func (t *seqTrack) lowestAbove() uint64 {
+	return slices.Min(slices.Collect(maps.Keys(t.above)))
 }
 
 // missing returns, for each member whose oldest gap is older than grace,
@@ -121,8 +126,7 @@ func (g *gaps) missing(now time.Time) (want map[string][2]uint64, lost uint64) {
 			}
 			continue
 		}
-		lowest := slices.Min(slices.Collect(maps.Keys(t.above)))
-		want[member] = [2]uint64{t.low + 1, min(lowest-1, t.low+repairMaxRange)}
+		want[member] = [2]uint64{t.low + 1, min(t.lowestAbove()-1, t.low+repairMaxRange)}
 	}
 	return want, lost
 }
@@ -374,13 +378,7 @@ func (d *Daemon) repair(ctx context.Context, member string, from, to uint64) {
 		return
 	}
 	n := 0
-	for len(raw) >= 4 {
-		size := int(binary.BigEndian.Uint32(raw))
-		if size > len(raw)-4 || size > report.MaxSize {
-			break
-		}
-		data := raw[4 : 4+size]
-		raw = raw[4+size:]
+	for _, data := range splitReports(raw) {
 		r, err := report.Unmarshal(data)
 		if err != nil || r.Member != member || r.Seq < from || r.Seq > to {
 			d.reject(member, reasonBadRepair, "err", err)
@@ -446,6 +444,22 @@ func (d *Daemon) healOwn(ctx context.Context, locked bool) {
 			}
 		}
 	}()
+}
+
+// splitReports cuts a repair reply (another member's, so untrusted) into
+// its length-prefixed reports, stopping at the first length that runs past
+// the end or past report.MaxSize. The parts share raw's memory.
+func splitReports(raw []byte) [][]byte {
+	var out [][]byte
+	for len(raw) >= 4 {
+		size := int(binary.BigEndian.Uint32(raw))
+		if size > len(raw)-4 || size > report.MaxSize {
+			break
+		}
+		out = append(out, raw[4:4+size])
+		raw = raw[4+size:]
+	}
+	return out
 }
 
 // reasonBadRepair counts repair replies that were not the asked reports.
