@@ -10,6 +10,7 @@ import (
 	"phalanx"
 	"phalanx/arbiter"
 	"phalanx/fabric"
+	"phalanx/outbox"
 	"phalanx/report"
 )
 
@@ -63,28 +64,67 @@ func (s sink) Refused(a *phalanx.Alert, err error) {
 // not a crash, and the tail positions stop moving until it is published,
 // so that its lines are read again after a crash.
 func (d *Daemon) enqueue(r report.Report) {
-	d.outMu.Lock()
-	r.Seq = d.nextSq.Add(1)
-	r.Sign(d.id)
-	data := report.Marshal(&r)
-	if err := d.ob.Append(r.Seq, r.Time, data); err != nil {
-		d.unsaved = append(d.unsaved, data)
-		d.inflight.Add(1)
-		d.ctr.publishErr.Add(1)
-		d.log.Error("store a report in the outbox (keeping it in memory until published)", "seq", r.Seq, "err", err)
-	}
-	d.outMu.Unlock()
-	// The fast path at once, so that this report reaches the members even
-	// while an earlier one waits for the stream; a joining member waits
-	// until the members know it.
-	if d.admitted.Load() {
-		if err := d.fab.PublishFast(d.id.ID, data); err != nil {
-			d.log.Debug("fast path publish failed (the stream carries the report)", "seq", r.Seq, "err", err)
-		}
-	}
+	d.store([]report.Report{r})
 	select {
 	case d.kick <- struct{}{}:
 	default:
+	}
+}
+
+// enqueueRecord queues an enforcement record for the publisher, which
+// stores the queued ones in one outbox write: a record made on the
+// consumer's goroutine must not cost it an fsync per decision. Records
+// queued when the daemon stops are lost; they are history, not decisions.
+func (d *Daemon) enqueueRecord(r report.Report) {
+	d.recMu.Lock()
+	d.records = append(d.records, r)
+	d.recMu.Unlock()
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// flushRecords stores the queued enforcement records.
+func (d *Daemon) flushRecords() {
+	d.recMu.Lock()
+	rs := d.records
+	d.records = nil
+	d.recMu.Unlock()
+	if len(rs) > 0 {
+		d.store(rs)
+	}
+}
+
+// store numbers, signs and stores rs in the outbox with one write, then
+// sends each on the fast path.
+func (d *Daemon) store(rs []report.Report) {
+	recs := make([]outbox.Record, len(rs))
+	d.outMu.Lock()
+	for i := range rs {
+		rs[i].Seq = d.nextSq.Add(1)
+		rs[i].Sign(d.id)
+		recs[i] = outbox.Record{Seq: rs[i].Seq, Time: rs[i].Time, Data: report.Marshal(&rs[i])}
+	}
+	if err := d.ob.AppendBatch(recs); err != nil {
+		for _, rec := range recs {
+			d.unsaved = append(d.unsaved, rec.Data)
+		}
+		d.inflight.Add(int64(len(recs)))
+		d.ctr.publishErr.Add(int64(len(recs)))
+		d.log.Error("store reports in the outbox (keeping them in memory until published)", "first_seq", recs[0].Seq, "reports", len(recs), "err", err)
+	}
+	d.outMu.Unlock()
+	// The fast path at once, so that these reports reach the members even
+	// while an earlier one waits for the stream; a joining member waits
+	// until the members know it.
+	if !d.admitted.Load() {
+		return
+	}
+	for _, rec := range recs {
+		if err := d.fab.PublishFast(d.id.ID, rec.Data); err != nil {
+			d.log.Debug("fast path publish failed (the stream carries the report)", "seq", rec.Seq, "err", err)
+		}
 	}
 }
 
@@ -104,6 +144,7 @@ func (d *Daemon) publishLoop(ctx context.Context) {
 	}
 	d.admitted.Store(true)
 	for {
+		d.flushRecords()
 		for from, to := d.ob.Published()+1, d.ob.Last(); from <= to; from = d.ob.Published() + 1 {
 			// The next stored reports, at most 64 (numbering may have gaps).
 			type rec struct {
@@ -401,7 +442,7 @@ func (d *Daemon) applyDecision(dec phalanx.Decision, decided entry) (stored phal
 		}
 		now := d.now()
 		d.timeline.add(stored.Value, entry{Time: now, What: "enforced", Member: d.id.ID, Detail: layer, DecisionID: stored.ID})
-		d.enqueue(report.Report{Type: report.TypeEnforced, Time: now.UTC(), Scenario: layer, Value: stored.Value,
+		d.enqueueRecord(report.Report{Type: report.TypeEnforced, Time: now.UTC(), Scenario: layer, Value: stored.Value,
 			Reason: string(stored.Origin) + " ban until " + stored.Until.UTC().Format(time.RFC3339)})
 	}
 	return stored, changed, enforced

@@ -35,6 +35,7 @@ import (
 	"phalanx/nft"
 	"phalanx/outbox"
 	"phalanx/pipeline"
+	"phalanx/report"
 )
 
 // Options configure a daemon. Fields left zero take the defaults of `phalanx run`.
@@ -96,13 +97,15 @@ type Daemon struct {
 	evid   *evidence
 
 	reloads  atomic.Int64
-	ob       *outbox.Outbox // this member's signed reports, kept until safe to drop
-	outMu    sync.Mutex     // orders sequence numbers with outbox appends; guards unsaved
-	unsaved  [][]byte       // reports the outbox could not store, published from memory
-	kick     chan struct{}  // wakes the publisher
-	admitted atomic.Bool    // the members know this member: its reports may go out
-	leader   atomic.Value   // string: the stream leader, refreshed by watchLeader
-	inflight atomic.Int64   // len(unsaved) plus those being published
+	ob       *outbox.Outbox  // this member's signed reports, kept until safe to drop
+	outMu    sync.Mutex      // orders sequence numbers with outbox appends; guards unsaved
+	unsaved  [][]byte        // reports the outbox could not store, published from memory
+	recMu    sync.Mutex      // guards records
+	records  []report.Report // enforcement records waiting to be stored (enqueueRecord)
+	kick     chan struct{}   // wakes the publisher
+	admitted atomic.Bool     // the members know this member: its reports may go out
+	leader   atomic.Value    // string: the stream leader, refreshed by watchLeader
+	inflight atomic.Int64    // len(unsaved) plus those being published
 	nextSq   atomic.Uint64
 
 	consumeMu   sync.Mutex       // one report judged at a time: the stream's, the fast path's and repaired ones
