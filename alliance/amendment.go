@@ -103,21 +103,21 @@ func ParseAmendment(b []byte) (Amendment, error) {
 	if b[0] != amendmentVersion {
 		return Amendment{}, fmt.Errorf("amendment: %w: format version %d, this build reads %d; upgrade phalanx", ErrMalformed, b[0], amendmentVersion)
 	}
-	d := decoder{b: b, off: 1}
+	d := newDecoder(b[1:])
 	var a Amendment
 	if h := d.fixed("previous hash", hashSize); h != nil {
 		a.Prev = hex.EncodeToString(h)
 	}
 	a.Signer = string(d.short("signer", identity.IDLen))
-	n := d.uint32()
-	if d.err == nil && (n == 0 || n > charter.MaxFileSize) {
-		d.err = malformed("charter of %d bytes; it must have 1 to %d", n, charter.MaxFileSize)
+	n := d.Uint32()
+	if d.Err() == nil && (n == 0 || n > charter.MaxFileSize) {
+		d.Fail(malformed("charter of %d bytes; it must have 1 to %d", n, charter.MaxFileSize))
 	}
-	a.Charter = bytes.Clone(d.take(int(n)))
+	a.Charter = bytes.Clone(d.Take(int(n)))
 	a.Sig = bytes.Clone(d.fixed("signature", ed25519.SignatureSize))
 	d.end()
-	if d.err != nil {
-		return Amendment{}, fmt.Errorf("amendment: %w", d.err)
+	if d.Err() != nil {
+		return Amendment{}, fmt.Errorf("amendment: %w", d.Err())
 	}
 	if !identity.IsID(a.Signer) {
 		return Amendment{}, fmt.Errorf("amendment: %w: signer %q is not a member id", ErrMalformed, a.Signer)

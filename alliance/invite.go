@@ -10,11 +10,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"phalanx/atomicfile"
-	"phalanx/dirlock"
 	"slices"
 	"time"
 
+	"phalanx/atomicfile"
+	"phalanx/dirlock"
 	"phalanx/identity"
 )
 
@@ -230,14 +230,9 @@ func decodeStore(data []byte) (*store, error) {
 	if len(data) > maxInvitesFile {
 		return nil, malformed("larger than %d bytes", maxInvitesFile)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var s store
-	if err := dec.Decode(&s); err != nil {
-		return nil, malformed("decode JSON: %v", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, malformed("data after the JSON object")
+	if err := decodeStrict(data, &s); err != nil {
+		return nil, err
 	}
 	if s.Version != storeVersion {
 		return nil, malformed("version %d, this build reads %d", s.Version, storeVersion)

@@ -203,29 +203,35 @@ func ParseJoinReply(b []byte) (JoinReply, error) {
 	if len(r.Amendment) == 0 {
 		r.Amendment = nil
 	}
-	if err := r.check(); err != nil {
+	if _, err := r.check(); err != nil {
 		return JoinReply{}, fmt.Errorf("join reply: %w", err)
 	}
 	return r, nil
 }
 
-func (r JoinReply) check() error {
+// check checks the reply's shape and returns the parsed amendment of an
+// acceptance (the zero Amendment for a refusal).
+func (r JoinReply) check() (Amendment, error) {
 	if r.Error != "" {
 		if err := checkText("error", r.Error, MaxErrorLen); err != nil {
-			return err
+			return Amendment{}, err
 		}
 		if r.Charter != nil || r.Amendment != nil || r.RouteSecret != "" {
-			return malformed("a refusal carries nothing but its error")
+			return Amendment{}, malformed("a refusal carries nothing but its error")
 		}
-		return nil
+		return Amendment{}, nil
 	}
 	if len(r.Charter) == 0 || len(r.Charter) > charter.MaxFileSize {
-		return malformed("charter of %d bytes; it must have 1 to %d", len(r.Charter), charter.MaxFileSize)
+		return Amendment{}, malformed("charter of %d bytes; it must have 1 to %d", len(r.Charter), charter.MaxFileSize)
 	}
-	if _, err := ParseAmendment(r.Amendment); err != nil {
-		return err
+	a, err := ParseAmendment(r.Amendment)
+	if err != nil {
+		return Amendment{}, err
 	}
-	return CheckRouteSecret(r.RouteSecret)
+	if err := CheckRouteSecret(r.RouteSecret); err != nil {
+		return Amendment{}, err
+	}
+	return a, nil
 }
 
 // CheckRouteSecret reports whether s is usable as the alliance's route
@@ -274,10 +280,7 @@ func (r JoinReply) Accept(t Token, self *identity.Identity) (charter.Charter, Am
 	if self == nil || len(t.Inviter) != ed25519.PublicKeySize {
 		return fail(malformed("missing identity or token"))
 	}
-	if err := r.check(); err != nil {
-		return fail(err)
-	}
-	a, err := ParseAmendment(r.Amendment)
+	a, err := r.check()
 	if err != nil {
 		return fail(err)
 	}

@@ -249,38 +249,38 @@ func decodeToken(raw []byte) (Token, error) {
 		return Token{}, malformed("format version %d, this build reads %d (upgrade phalanx, or ask for a token from this version)", raw[0], tokenVersion)
 	}
 	body := raw[:len(raw)-ed25519.SignatureSize]
-	d := decoder{b: body, off: 1}
+	d := newDecoder(body[1:])
 	var t Token
 	t.Alliance = string(d.short("alliance name", maxAllianceLen))
 	if h := d.fixed("charter hash", hashSize); h != nil {
 		t.CharterHash = hex.EncodeToString(h)
 	}
-	n := int(d.uint8())
-	if d.err == nil && (n < 1 || n > MaxTokenFabric) {
-		d.err = malformed("%d fabric addresses; a token has 1 to %d", n, MaxTokenFabric)
+	n := int(d.Uint8())
+	if d.Err() == nil && (n < 1 || n > MaxTokenFabric) {
+		d.Fail(malformed("%d fabric addresses; a token has 1 to %d", n, MaxTokenFabric))
 	}
-	if d.err == nil {
+	if d.Err() == nil {
 		t.Fabric = make([]string, 0, n)
 		for range n {
-			l := int(d.uint16())
-			if d.err == nil && l > maxFabricLen {
-				d.err = malformed("fabric address of %d bytes, the limit is %d", l, maxFabricLen)
+			l := int(d.Uint16())
+			if d.Err() == nil && l > maxFabricLen {
+				d.Fail(malformed("fabric address of %d bytes, the limit is %d", l, maxFabricLen))
 			}
-			if p := d.take(l); d.err == nil {
+			if p := d.Take(l); d.Err() == nil {
 				t.Fabric = append(t.Fabric, string(p))
 			}
 		}
 	}
-	sec := int64(d.uint64())
-	if d.err == nil && (sec < minUnix || sec >= maxUnix) {
-		d.err = malformed("expiry %d is outside the years 2000 to 2199", sec)
+	sec := int64(d.Uint64())
+	if d.Err() == nil && (sec < minUnix || sec >= maxUnix) {
+		d.Fail(malformed("expiry %d is outside the years 2000 to 2199", sec))
 	}
 	t.Expires = time.Unix(sec, 0).UTC()
 	t.InviteSeed = bytes.Clone(d.fixed("invite seed", ed25519.SeedSize))
 	t.Inviter = bytes.Clone(d.fixed("inviter key", ed25519.PublicKeySize))
 	d.end()
-	if d.err != nil {
-		return Token{}, d.err
+	if d.Err() != nil {
+		return Token{}, d.Err()
 	}
 	t.Sig = bytes.Clone(raw[len(raw)-ed25519.SignatureSize:])
 	if err := t.validate(); err != nil {

@@ -1,79 +1,39 @@
 package alliance
 
-import "encoding/binary"
+import "phalanx/wire"
 
-// decoder reads a canonical binary encoding field by field; after the first
-// error every read returns zeros and the error sticks. It never allocates:
-// the slices it returns point into b.
-type decoder struct {
-	b   []byte
-	off int
-	err error
-}
+// errPastEnd is the error of a field that runs past the end of its input.
+var errPastEnd = malformed("truncated: a field runs past the end")
 
-func (d *decoder) take(n int) []byte {
-	if d.err != nil {
-		return nil
-	}
-	if n < 0 || n > len(d.b)-d.off {
-		d.err = malformed("truncated: a field runs past the end")
-		return nil
-	}
-	p := d.b[d.off : d.off+n]
-	d.off += n
-	return p
-}
+// decoder is a wire.Decoder with this package's errors and length-prefixed
+// fields. It never allocates: the slices it returns point into its input.
+type decoder struct{ wire.Decoder }
 
-func (d *decoder) uint8() uint8 {
-	if p := d.take(1); p != nil {
-		return p[0]
-	}
-	return 0
-}
-
-func (d *decoder) uint16() uint16 {
-	if p := d.take(2); p != nil {
-		return binary.BigEndian.Uint16(p)
-	}
-	return 0
-}
-
-func (d *decoder) uint32() uint32 {
-	if p := d.take(4); p != nil {
-		return binary.BigEndian.Uint32(p)
-	}
-	return 0
-}
-
-func (d *decoder) uint64() uint64 {
-	if p := d.take(8); p != nil {
-		return binary.BigEndian.Uint64(p)
-	}
-	return 0
-}
+// newDecoder returns a decoder for b.
+func newDecoder(b []byte) decoder { return decoder{wire.NewDecoder(b, errPastEnd)} }
 
 // short reads a field with a one-byte length of at most max bytes.
 func (d *decoder) short(what string, max int) []byte {
-	n := int(d.uint8())
-	if d.err == nil && n > max {
-		d.err = malformed("%s of %d bytes, the limit is %d", what, n, max)
+	n := int(d.Uint8())
+	if d.Err() == nil && n > max {
+		d.Fail(malformed("%s of %d bytes, the limit is %d", what, n, max))
 	}
-	return d.take(n)
+	return d.Take(n)
 }
 
 // fixed reads a field with a one-byte length that must be exactly size.
 func (d *decoder) fixed(what string, size int) []byte {
-	n := int(d.uint8())
-	if d.err == nil && n != size {
-		d.err = malformed("%s of %d bytes, want %d", what, n, size)
+	n := int(d.Uint8())
+	if d.Err() == nil && n != size {
+		d.Fail(malformed("%s of %d bytes, want %d", what, n, size))
 	}
-	return d.take(n)
+	return d.Take(n)
 }
 
 // end fails unless every byte was read.
 func (d *decoder) end() {
-	if d.err == nil && d.off != len(d.b) {
-		d.err = malformed("%d unexpected bytes at the end", len(d.b)-d.off)
+	if d.Len() != 0 {
+		d.Fail(malformed("%d unexpected bytes at the end", d.Len()))
 	}
 }
 

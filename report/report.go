@@ -28,6 +28,7 @@ import (
 	"unicode/utf8"
 
 	"phalanx/identity"
+	"phalanx/wire"
 )
 
 // Version is the encoding version, the first byte of every Body.
@@ -234,28 +235,28 @@ func Unmarshal(b []byte) (Report, error) {
 	if len(b) < 2+SigSize {
 		return r, fmt.Errorf("%w: %d bytes", ErrTruncated, len(b))
 	}
-	d := decoder{b: b[:len(b)-SigSize], off: 1}
-	r.Type = Type(d.byte())
-	if d.err == nil && (r.Type < TypeAlert || r.Type >= typeEnd) {
+	d := decoder{wire.NewDecoder(b[1:len(b)-SigSize], errPastEnd)}
+	r.Type = Type(d.Uint8())
+	if d.Err() == nil && (r.Type < TypeAlert || r.Type >= typeEnd) {
 		return Report{}, fmt.Errorf("%w: %d", ErrUnknownType, uint8(r.Type))
 	}
 	r.Member = d.string("member", identity.IDLen)
-	r.Seq = d.uint64()
+	r.Seq = d.Uint64()
 	r.Time = d.time()
 	r.Scenario = d.string("scenario", MaxScenarioLen)
 	r.Value = d.prefix()
-	r.Duration = time.Duration(d.uint64())
+	r.Duration = time.Duration(d.Uint64())
 	r.Reason = d.string("reason", MaxReasonLen)
 	r.First = d.time()
 	r.Last = d.time()
-	count := int64(d.uint64())
-	if d.err == nil && (count < 0 || count > MaxCount) {
-		d.err = fmt.Errorf("%w: count %d is out of range 0..%d", ErrLimit, count, MaxCount)
+	count := int64(d.Uint64())
+	if d.Err() == nil && (count < 0 || count > MaxCount) {
+		d.Fail(fmt.Errorf("%w: count %d is out of range 0..%d", ErrLimit, count, MaxCount))
 	}
 	r.Count = int(count)
-	if n := d.uint32(); d.err == nil {
+	if n := d.Uint32(); d.Err() == nil {
 		if n > MaxEvidence {
-			d.err = fmt.Errorf("%w: %d evidence lines, the limit is %d", ErrLimit, n, MaxEvidence)
+			d.Fail(fmt.Errorf("%w: %d evidence lines, the limit is %d", ErrLimit, n, MaxEvidence))
 		} else if n > 0 {
 			r.Evidence = make([]string, n)
 			for i := range r.Evidence {
@@ -263,11 +264,11 @@ func Unmarshal(b []byte) (Report, error) {
 			}
 		}
 	}
-	if d.err != nil {
-		return Report{}, d.err
+	if d.Err() != nil {
+		return Report{}, d.Err()
 	}
-	if d.off != len(d.b) {
-		return Report{}, fmt.Errorf("%w: %d bytes after the evidence", ErrTrailing, len(d.b)-d.off)
+	if d.Len() != 0 {
+		return Report{}, fmt.Errorf("%w: %d bytes after the evidence", ErrTrailing, d.Len())
 	}
 	r.Sig = append([]byte(nil), b[len(b)-SigSize:]...)
 	if err := r.Validate(); err != nil {
@@ -276,61 +277,26 @@ func Unmarshal(b []byte) (Report, error) {
 	return r, nil
 }
 
-// decoder reads fields in order; after the first error it reads zeros.
-type decoder struct {
-	b   []byte
-	off int
-	err error
-}
+// errPastEnd is the error of a field that runs past the end of the report.
+var errPastEnd = fmt.Errorf("%w: a field runs past the end", ErrTruncated)
 
-func (d *decoder) take(n int) []byte {
-	if d.err != nil {
-		return nil
-	}
-	if n > len(d.b)-d.off {
-		d.err = fmt.Errorf("%w: a field runs past the end", ErrTruncated)
-		return nil
-	}
-	p := d.b[d.off : d.off+n]
-	d.off += n
-	return p
-}
-
-func (d *decoder) byte() byte {
-	if p := d.take(1); p != nil {
-		return p[0]
-	}
-	return 0
-}
-
-func (d *decoder) uint32() uint32 {
-	if p := d.take(4); p != nil {
-		return binary.BigEndian.Uint32(p)
-	}
-	return 0
-}
-
-func (d *decoder) uint64() uint64 {
-	if p := d.take(8); p != nil {
-		return binary.BigEndian.Uint64(p)
-	}
-	return 0
-}
+// decoder is a wire.Decoder with the report's field types and errors.
+type decoder struct{ wire.Decoder }
 
 func (d *decoder) string(what string, max int) string {
-	n := d.uint32()
-	if d.err != nil {
+	n := d.Uint32()
+	if d.Err() != nil {
 		return ""
 	}
 	if n > uint32(max) {
-		d.err = fmt.Errorf("%w: %s of %d bytes, the limit is %d", ErrLimit, what, n, max)
+		d.Fail(fmt.Errorf("%w: %s of %d bytes, the limit is %d", ErrLimit, what, n, max))
 		return ""
 	}
-	return string(d.take(int(n)))
+	return string(d.Take(int(n)))
 }
 
 func (d *decoder) time() time.Time {
-	n := int64(d.uint64())
+	n := int64(d.Uint64())
 	if n == 0 {
 		return time.Time{}
 	}
@@ -339,27 +305,27 @@ func (d *decoder) time() time.Time {
 
 func (d *decoder) prefix() netip.Prefix {
 	var addr netip.Addr
-	switch fam := d.byte(); {
-	case d.err != nil:
+	switch fam := d.Uint8(); {
+	case d.Err() != nil:
 		return netip.Prefix{}
 	case fam == 4:
-		if p := d.take(4); p != nil {
+		if p := d.Take(4); p != nil {
 			addr = netip.AddrFrom4([4]byte(p))
 		}
 	case fam == 6:
-		if p := d.take(16); p != nil {
+		if p := d.Take(16); p != nil {
 			addr = netip.AddrFrom16([16]byte(p))
 		}
 	default:
-		d.err = fmt.Errorf("%w: address family %d", ErrBadPrefix, fam)
+		d.Fail(fmt.Errorf("%w: address family %d", ErrBadPrefix, fam))
 		return netip.Prefix{}
 	}
-	bits := d.byte()
-	if d.err != nil {
+	bits := d.Uint8()
+	if d.Err() != nil {
 		return netip.Prefix{}
 	}
 	if int(bits) > addr.BitLen() {
-		d.err = fmt.Errorf("%w: /%d on a %d-bit address", ErrBadPrefix, bits, addr.BitLen())
+		d.Fail(fmt.Errorf("%w: /%d on a %d-bit address", ErrBadPrefix, bits, addr.BitLen()))
 		return netip.Prefix{}
 	}
 	return netip.PrefixFrom(addr, int(bits))
