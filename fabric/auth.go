@@ -175,9 +175,11 @@ func (g *gate) Check(c server.ClientAuthentication) bool {
 	}
 	g.mu.Unlock()
 	if isMember {
-		perms := memberPermissions(id)
+		var perms *server.Permissions
 		if kind == server.LEAF {
 			perms = leafPermissions(id)
+		} else {
+			perms = memberPermissions(id)
 		}
 		c.RegisterUser(&server.User{Username: id, Permissions: perms})
 		return true
@@ -194,9 +196,10 @@ func (g *gate) Check(c server.ClientAuthentication) bool {
 	if !g.guest(pub) {
 		return false
 	}
+	gid := identity.MemberID(pub)
 	c.RegisterUser(&server.User{
-		Username:           "guest-" + identity.MemberID(pub),
-		Permissions:        guestPermissions(identity.MemberID(pub)),
+		Username:           "guest-" + gid,
+		Permissions:        guestPermissions(gid),
 		ConnectionDeadline: time.Now().Add(guestLifetime),
 	})
 	return true

@@ -335,14 +335,7 @@ func TestAuthCluster(t *testing.T) {
 			RouteSecret: testSecret,
 		}))
 	}
-	for _, m := range ms {
-		ctx, cancel := context.WithTimeout(context.Background(), clusterReady)
-		err := m.f.Ready(ctx)
-		cancel()
-		if err != nil {
-			t.Fatalf("Ready %s: %v", m.f.Name(), err)
-		}
-	}
+	ready(t, ms[0].f, ms[1].f, ms[2].f)
 	waitReplicated(t, ms[0].f, 3)
 	cc := consume(t, ms[2].f, 0)
 	publishN(t, ms[0].f, "A", 1, 2)

@@ -133,14 +133,7 @@ func TestCluster(t *testing.T) {
 	if want := routes[0]; a.f.ClusterURL() != want {
 		t.Fatalf("ClusterURL = %q, want %q", a.f.ClusterURL(), want)
 	}
-	for _, m := range ms {
-		ctx, cancel := context.WithTimeout(context.Background(), clusterReady)
-		err := m.f.Ready(ctx)
-		cancel()
-		if err != nil {
-			t.Fatalf("Ready %s: %v", m.f.Name(), err)
-		}
-	}
+	ready(t, a.f, b.f, c.f)
 	info := waitReplicated(t, a.f, 3)
 	t.Logf("cluster of 3 formed, stream R3 with current replicas after %v (leader %s)",
 		time.Since(began).Round(time.Millisecond), info.Cluster.Leader)
@@ -172,12 +165,7 @@ func TestCluster(t *testing.T) {
 	publishN(t, a.f, "a", 21, 20)
 	restarted := time.Now()
 	c = startMember(t, c.opt)
-	ctx, cancel := context.WithTimeout(context.Background(), clusterReady)
-	err := c.f.Ready(ctx)
-	cancel()
-	if err != nil {
-		t.Fatalf("Ready C after restart: %v", err)
-	}
+	ready(t, c.f)
 	cc = consume(t, c.f, cursor)
 	checkSeqs(t, cc.waitStream(t, 20), 21, body)
 	waitReplicated(t, a.f, 3)

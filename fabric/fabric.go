@@ -445,8 +445,7 @@ func (o Options) withDefaults() (Options, error) {
 		return o, errors.New("fabric: clustering needs the other members' cluster addresses: set Options.Routes (it may include this member's own)")
 	}
 	for _, r := range o.Routes {
-		u, err := url.Parse(r)
-		if err != nil || u.Host == "" || u.Port() == "" || (u.Scheme != "nats" && u.Scheme != "nats-route") || (u.Path != "" && u.Path != "/") {
+		if _, ok := hostURL(r, "nats-route"); !ok {
 			return o, fmt.Errorf("fabric: route %q: want nats://host:port, e.g. nats://10.0.0.2:6222", r)
 		}
 	}
@@ -461,13 +460,22 @@ func (o Options) withDefaults() (Options, error) {
 			return o, errors.New("fabric: a leaf member (Options.Hub) keeps no stream: leave Cluster and LeafListen empty")
 		}
 		for _, h := range o.Hub {
-			u, err := url.Parse(h)
-			if err != nil || u.Host == "" || u.Port() == "" || (u.Scheme != "nats" && u.Scheme != "nats-leaf") || (u.Path != "" && u.Path != "/") || u.User != nil {
+			if u, ok := hostURL(h, "nats-leaf"); !ok || u.User != nil {
 				return o, fmt.Errorf("fabric: hub %q: want nats://host:port (a hub server's leaf address), e.g. nats://10.0.0.2:7422", h)
 			}
 		}
 	}
 	return o, nil
+}
+
+// hostURL parses s and reports whether it is a URL "nats://host:port" (or
+// with scheme alt instead of nats) with no path.
+func hostURL(s, alt string) (*url.URL, bool) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, false
+	}
+	return u, u.Host != "" && u.Port() != "" && (u.Scheme == "nats" || u.Scheme == alt) && (u.Path == "" || u.Path == "/")
 }
 
 // hostPort splits a listen address "host:port" for nats-server: an empty
@@ -624,9 +632,7 @@ func (f *Fabric) start(ctx context.Context, o Options) error {
 		}
 		return fmt.Errorf("start jetstream in %s: %s: %s", o.DataDir, msg, storeAdvice(o.DataDir))
 	}
-	if so.DontListen {
-		f.clientURL = ""
-	} else if a, ok := srv.Addr().(*net.TCPAddr); ok {
+	if a, ok := srv.Addr().(*net.TCPAddr); ok && !so.DontListen {
 		f.clientURL = dialURL(a)
 		if !a.IP.IsLoopback() && f.auth == nil {
 			f.log.Warn("fabric listens beyond loopback without authentication: anyone who reaches it can read and publish reports",
@@ -634,23 +640,11 @@ func (f *Fabric) start(ctx context.Context, o Options) error {
 		}
 	}
 
-	var authOpt, adminOpt []nats.Option
+	var self, admin nkeys.KeyPair
 	if f.auth != nil {
-		o, err := nkeyOption(f.auth.kp)
-		if err != nil {
-			return err
-		}
-		a, err := nkeyOption(f.auth.admin)
-		if err != nil {
-			return err
-		}
-		authOpt, adminOpt = []nats.Option{o}, []nats.Option{a}
+		self, admin = f.auth.kp, f.auth.admin
 	}
-	nc, err := nats.Connect("", append(authOpt,
-		nats.InProcessServer(srv),
-		nats.Name("phalanx fabric"),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(100*time.Millisecond),
+	nc, err := connectInProcess(srv, "phalanx fabric", self,
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subj := ""
 			if sub != nil {
@@ -659,26 +653,23 @@ func (f *Fabric) start(ctx context.Context, o Options) error {
 			f.log.Warn("fabric client error", "subject", subj, "err", err)
 		}),
 		nats.ClosedHandler(func(*nats.Conn) { close(f.ncClosed) }),
-	)...)
+	)
 	if err != nil {
 		return fmt.Errorf("connect to embedded nats-server: %w", err)
 	}
 	f.nc = nc
-	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(apiTimeout))
+	var js jetstream.JetStream
 	if f.leaf {
 		js, err = jetstream.NewWithDomain(nc, HubDomain, jetstream.WithDefaultTimeout(apiTimeout))
+	} else {
+		js, err = jetstream.New(nc, jetstream.WithDefaultTimeout(apiTimeout))
 	}
 	if err != nil {
 		return fmt.Errorf("open jetstream: %w", err)
 	}
 	f.js, f.adminJS = js, js
 	if f.auth != nil {
-		anc, err := nats.Connect("", append(adminOpt,
-			nats.InProcessServer(srv),
-			nats.Name("phalanx fabric admin"),
-			nats.MaxReconnects(-1),
-			nats.ReconnectWait(100*time.Millisecond),
-		)...)
+		anc, err := connectInProcess(srv, "phalanx fabric admin", admin)
 		if err != nil {
 			return fmt.Errorf("connect to embedded nats-server (stream manager): %w", err)
 		}
@@ -734,6 +725,25 @@ func (f *Fabric) start(ctx context.Context, o Options) error {
 		"data", o.DataDir, "listen", f.clientURL, "first_seq", st.FirstSeq, "last_seq", st.LastSeq,
 		"messages", st.Msgs, "took", time.Since(began).Round(time.Millisecond))
 	return nil
+}
+
+// connectInProcess connects to srv in-process, reconnecting for ever, as
+// nkey user kp (nil: no authentication), with extra options.
+func connectInProcess(srv *server.Server, name string, kp nkeys.KeyPair, extra ...nats.Option) (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.InProcessServer(srv),
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(100 * time.Millisecond),
+	}
+	if kp != nil {
+		auth, err := nkeyOption(kp)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, auth)
+	}
+	return nats.Connect("", append(opts, extra...)...)
 }
 
 // createStream creates the stream or updates its configuration. When

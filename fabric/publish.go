@@ -59,16 +59,8 @@ func ValidMember(member string) bool {
 // leader election takes seconds); Publish stores it later. The same
 // argument checks as Publish apply.
 func (f *Fabric) PublishFast(member string, data []byte) error {
-	switch {
-	case !ValidMember(member):
-		return fmt.Errorf("publish report: invalid member %q: use 1 to %d letters, digits, '-' or '_'", member, maxMemberLen)
-	case len(data) > MaxMessageSize:
-		return fmt.Errorf("publish report: %d bytes is larger than the fabric's limit of %d", len(data), MaxMessageSize)
-	case f.self != "" && member != f.self:
-		return fmt.Errorf("publish report: %w: this fabric connection is member %s and may publish only its own reports, not member %s's", ErrPermission, f.self, member)
-	}
-	if f.closed() {
-		return ErrClosed
+	if err := f.checkReport(member, "", data); err != nil {
+		return err
 	}
 	return f.nc.Publish(FastPrefix+member, data)
 }
@@ -111,22 +103,39 @@ func (f *Fabric) Store(ctx context.Context, member, msgID string, data []byte) (
 
 // checkPublish checks Publish's and Store's arguments.
 func (f *Fabric) checkPublish(member, msgID string, data []byte) error {
+	if (msgID == "" || len(msgID) > maxMsgIDLen) && ValidMember(member) {
+		return fmt.Errorf("publish report: message id must be 1 to %d bytes, got %d", maxMsgIDLen, len(msgID))
+	}
+	return f.checkReport(member, msgID, data)
+}
+
+// checkReport checks the arguments PublishFast, Publish and Store share,
+// in this order: the member, (the message id, see checkPublish), the size
+// and the right to publish as member. msgID is "" for PublishFast.
+func (f *Fabric) checkReport(member, msgID string, data []byte) error {
 	switch {
 	case !ValidMember(member):
 		return fmt.Errorf("publish report: invalid member %q: use 1 to %d letters, digits, '-' or '_'", member, maxMemberLen)
-	case msgID == "" || len(msgID) > maxMsgIDLen:
-		return fmt.Errorf("publish report: message id must be 1 to %d bytes, got %d", maxMsgIDLen, len(msgID))
 	case len(data) > MaxMessageSize:
-		return fmt.Errorf("publish report %s: %d bytes is larger than the fabric's limit of %d", msgID, len(data), MaxMessageSize)
+		return fmt.Errorf("%s: %d bytes is larger than the fabric's limit of %d", reportName(msgID), len(data), MaxMessageSize)
 	case f.self != "" && member != f.self:
 		// The server would refuse it too (and the stream write would
 		// then only time out): say so at once.
-		return fmt.Errorf("publish report %s: %w: this fabric connection is member %s and may publish only its own reports, not member %s's", msgID, ErrPermission, f.self, member)
+		return fmt.Errorf("%s: %w: this fabric connection is member %s and may publish only its own reports, not member %s's", reportName(msgID), ErrPermission, f.self, member)
 	}
 	if f.closed() {
 		return ErrClosed
 	}
 	return nil
+}
+
+// reportName names a report in checkReport's errors (built only for
+// them: the checks run on every publish).
+func reportName(msgID string) string {
+	if msgID == "" {
+		return "publish report"
+	}
+	return "publish report " + msgID
 }
 
 // store writes data to the stream, retrying as Publish describes.
@@ -195,7 +204,7 @@ func (f *Fabric) permanent(err error) error {
 		return nil // timeouts, no responders, reconnects: retry
 	}
 	switch apiErr.ErrorCode {
-	case 10023, 10047: // insufficient resources, insufficient storage resources
+	case errInsufficient, 10047: // insufficient resources, insufficient storage resources
 		return fmt.Errorf("%w (%v)", ErrStoreFull, apiErr)
 	case 10077: // the store failed to write
 		return fmt.Errorf("fabric store failed to write (%v): %s", apiErr, storeAdvice(f.dataDir))
