@@ -112,7 +112,9 @@ func (d *Daemon) store(rs []report.Report) {
 		}
 		d.inflight.Add(int64(len(recs)))
 		d.ctr.publishErr.Add(int64(len(recs)))
-		d.log.Error("store reports in the outbox (keeping them in memory until published)", "first_seq", recs[0].Seq, "reports", len(recs), "err", err)
+		for _, rec := range recs {
+			d.log.Error("store a report in the outbox (keeping it in memory until published)", "seq", rec.Seq, "err", err)
+		}
 	}
 	d.outMu.Unlock()
 	// The fast path at once, so that these reports reach the members even
