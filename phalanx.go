@@ -20,7 +20,9 @@ const (
 	KindInvalidUser       // a log-in attempt for a user that does not exist
 	KindMaxAuth           // the server cut a connection for too many authentication attempts
 	KindPreauthClose      // a connection closed or reset before authentication finished
-	KindProbe             // protocol garbage: bad banner, kex negotiation failure, scanners
+	KindProbe             // a connection that said nothing useful: no banner, closed during key exchange, refused for a penalty
+	KindProtocol          // protocol garbage: a malformed banner, no common key exchange or cipher, a broken packet
+	KindExploit           // the trace of a known exploit, such as CVE-2024-6387's corrupted packets before log-in
 	kindCount
 )
 
@@ -31,6 +33,8 @@ var kindNames = [kindCount]string{
 	KindMaxAuth:      "max-auth",
 	KindPreauthClose: "preauth-close",
 	KindProbe:        "probe",
+	KindProtocol:     "protocol-error",
+	KindExploit:      "exploit",
 }
 
 // String returns the kind's stable name, as it appears in JSON and config.
@@ -48,7 +52,7 @@ func ParseKind(s string) (Kind, error) {
 			return Kind(k), nil
 		}
 	}
-	return KindUnknown, fmt.Errorf("unknown event kind %q (known: auth-failure, invalid-user, max-auth, preauth-close, probe)", s)
+	return KindUnknown, fmt.Errorf("unknown event kind %q (known: auth-failure, invalid-user, max-auth, preauth-close, probe, protocol-error, exploit)", s)
 }
 
 // MarshalText implements encoding.TextMarshaler.
@@ -66,7 +70,13 @@ func (k *Kind) UnmarshalText(b []byte) error {
 
 // Event is one recognised log line.
 type Event struct {
-	Time    time.Time  // when the line says it happened
+	// Time is when the event is judged to have happened: the time written in
+	// the line when a finished file is replayed, the time the line arrived
+	// when a live source (a tailed file, the journal, a syslog receiver)
+	// delivered it, so that a line dated in the future or the past cannot
+	// blind a source.
+	Time    time.Time
+	Written time.Time  // the time written in the line, kept as evidence; zero when it has none
 	Service string     // the service whose parser recognised it, such as "sshd"
 	Kind    Kind       // what it is evidence of
 	Source  netip.Addr // the remote address the line blames (unmapped: never an IPv4-mapped IPv6 address)

@@ -165,7 +165,7 @@ func (s *sources) follow(ctx context.Context, d *Daemon, f *tailed) {
 			}
 		}
 		d.lineRead = time.Now()
-		stream.Line(line, pos.Line)
+		stream.LineAt(line, pos.Line, d.now())
 		d.pipeMu.Unlock()
 		lines.Inc()
 		n++

@@ -21,9 +21,18 @@ type Frame struct {
 	// Time is the line's timestamp. It is the zero Time when the line
 	// carries none (an RFC 5424 NILVALUE); callers then use their own
 	// receive time.
-	Time    time.Time
-	Host    []byte // empty only for an RFC 5424 NILVALUE
-	Program []byte // such as "sshd" or "sshd-session"; empty only for an RFC 5424 NILVALUE
+	Time time.Time
+	// YearInferred is true when the timestamp carried no year (RFC 3164):
+	// the framer chose it (see Framer.SetReference and Framer.SetYear).
+	YearInferred bool
+	// Host is empty for an RFC 5424 NILVALUE and for lines written without
+	// a host ("Mar  3 00:17:22 [sshd]: msg", "TIME auth.info: msg").
+	Host []byte
+	// Program is such as "sshd" or "sshd-session". It is empty for an RFC
+	// 5424 NILVALUE and for lines whose only tag is a syslog
+	// facility.severity ("auth.info:"): the caller decides which service
+	// such a line belongs to.
+	Program []byte
 	PID     int    // -1 when the line carries none
 	Message []byte // everything after "program[pid]: "; never contains '\n'
 	Format  Format // the shape the line had
@@ -123,6 +132,13 @@ type Framer struct {
 
 	stamp stampCache // last RFC 3164 timestamp
 	iso   isoCache   // last ISO 8601 timestamp
+
+	// Continuity (see SetContinuous): the year and month that the previous
+	// year-less timestamp got, and a year forced on the first one.
+	continuous bool
+	prevYear   int
+	prevMonth  int
+	fixedYear  int
 }
 
 // NewFramer returns a framer that reads zone-less timestamps in loc (time.Local
@@ -153,6 +169,25 @@ func (f *Framer) SetReference(ref time.Time) {
 	f.limPacked = packStamp(int(mo), d, h, mi, s)
 }
 
+// SetContinuous makes year inference follow the stream instead of judging
+// each line alone: the first year-less timestamp gets its year from the
+// reference (or SetYear), and every later one the year that puts it nearest
+// to the one before it, so a file that runs from December into January, or
+// rotations concatenated newest first, keep their order in time. A replay
+// uses it; the caller may then move the whole stream by whole years (see
+// package pipeline).
+func (f *Framer) SetContinuous(on bool) {
+	f.continuous = on
+	f.prevYear, f.prevMonth = 0, 0
+}
+
+// SetYear forces the year of the first year-less timestamp (0 for none: it
+// is inferred from the reference). It implies SetContinuous(true).
+func (f *Framer) SetYear(year int) {
+	f.SetContinuous(true)
+	f.fixedYear = year
+}
+
 // Frame splits line into fr. It returns an error, and leaves fr undefined, when
 // the line has no known shape. One trailing '\r' is ignored, and so is a run
 // of NUL bytes at the start (what a file holds after a crash). Message bytes
@@ -160,6 +195,7 @@ func (f *Framer) SetReference(ref time.Time) {
 // included, so that odd bytes in an attacker's input cannot make a line
 // disappear; only '\n' is refused.
 func (f *Framer) Frame(line []byte, fr *Frame) error {
+	fr.YearInferred = false
 	if n := len(line); n > 0 && line[n-1] == '\r' {
 		line = line[:n-1]
 	}
@@ -215,6 +251,7 @@ func (f *Framer) frameRFC3164(b []byte, fr *Frame) error {
 		return ErrTimestamp
 	}
 	fr.Time = t
+	fr.YearInferred = true
 	fr.Format = FormatRFC3164
 	return hostTag(b[n:], fr)
 }
@@ -241,6 +278,10 @@ func hostTag(b []byte, fr *Frame) error {
 		return ErrTimestamp
 	}
 	b = b[1:]
+	if len(b) > 0 && b[0] == '[' {
+		// No host, the program in brackets: "[sshd]: msg" or "[sshd] msg".
+		return bracketTag(b, fr)
+	}
 	sp := bytes.IndexByte(b, ' ')
 	if sp < 0 {
 		if validToken(b, maxHost) {
@@ -252,6 +293,12 @@ func hostTag(b []byte, fr *Frame) error {
 		// Some syslog daemons write no host: "Mmm dd hh:mm:ss prog[pid]: msg".
 		// A host name never ends in a colon, so the token is the tag.
 		fr.Host = b[:0]
+		if isFacilityTag(b[:sp-1]) {
+			// "auth.info: msg" (busybox and some appliances): a
+			// facility and severity, no program.
+			fr.Program, fr.PID, fr.Message = b[:0], -1, b[sp+1:]
+			return nil
+		}
 		return tag(b, fr)
 	}
 	if !validToken(b[:sp], maxHost) {
@@ -259,6 +306,57 @@ func hostTag(b []byte, fr *Frame) error {
 	}
 	fr.Host = b[:sp]
 	return tag(b[sp+1:], fr)
+}
+
+// bracketTag frames "[prog]: msg" and "[prog] msg", written with no host.
+func bracketTag(b []byte, fr *Frame) error {
+	end := bytes.IndexByte(b, ']')
+	if end < 2 || !validToken(b[1:end], maxProgram) || bytes.IndexByte(b[1:end], '[') >= 0 {
+		return ErrTag
+	}
+	msg := b[end+1:]
+	if len(msg) > 0 && msg[0] == ':' {
+		msg = msg[1:]
+	}
+	if len(msg) == 0 || msg[0] != ' ' {
+		return ErrTag
+	}
+	fr.Host, fr.Program, fr.PID, fr.Message = b[:0], b[1:end], -1, msg[1:]
+	return nil
+}
+
+// facilities and severities are the syslog names that a "facility.severity"
+// tag is made of.
+var (
+	facilities = [...]string{"kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+		"authpriv", "ftp", "ntp", "security", "console", "local0", "local1", "local2", "local3", "local4",
+		"local5", "local6", "local7"}
+	severities = [...]string{"emerg", "alert", "crit", "err", "error", "warn", "warning", "notice", "info", "debug"}
+)
+
+// isFacilityTag reports whether b is "facility.severity", such as "auth.info".
+func isFacilityTag(b []byte) bool {
+	dot := bytes.IndexByte(b, '.')
+	if dot < 0 {
+		return false
+	}
+	fac, sev := string(b[:dot]), string(b[dot+1:])
+	found := false
+	for _, f := range facilities {
+		if f == fac {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return false
+	}
+	for _, s := range severities {
+		if s == sev {
+			return true
+		}
+	}
+	return false
 }
 
 // tag frames "prog[pid]: msg" or "prog: msg".

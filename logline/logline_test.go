@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -746,5 +747,83 @@ func TestGolden(t *testing.T) {
 	}
 	if !bytes.Equal(out.Bytes(), want) {
 		t.Errorf("framing testdata/frames.log differs from %s (run with -update and review the diff):\n%s", golden, out.Bytes())
+	}
+}
+
+// TestHostlessTags covers lines written with no host: a bracketed program
+// (with or without its colon) and a bare facility.severity tag.
+func TestHostlessTags(t *testing.T) {
+	ref := time.Date(2015, 12, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		line, prog, msg string
+		err             bool
+	}{
+		{"Mar  3 00:17:22 [sshd]: User root from 192.0.2.49 not allowed because not listed in AllowUsers", "sshd", "User root from 192.0.2.49 not allowed because not listed in AllowUsers", false},
+		{"Jun 25 23:53:34 [sshd] User root from 1.2.3.4 not allowed", "sshd", "User root from 1.2.3.4 not allowed", false},
+		{"2015-05-27T04:31:27.46667 auth.info: Invalid user admin from 192.0.2.5", "", "Invalid user admin from 192.0.2.5", false},
+		{"2015-05-27T04:31:27 authpriv.notice: Invalid user admin from 192.0.2.5", "", "Invalid user admin from 192.0.2.5", false},
+		{"Jun 25 23:53:34 [] msg", "", "", true},
+		{"Jun 25 23:53:34 [sshd]msg", "", "", true},
+		{"Jun 25 23:53:34 [ss[hd] msg", "", "", true},
+		{"2015-05-27T04:31:27 notafacility.info: msg", "notafacility.info", "msg", false},
+	}
+	for _, tt := range tests {
+		f := NewFramer(ref, time.UTC)
+		var fr Frame
+		err := f.Frame([]byte(tt.line), &fr)
+		if tt.err {
+			if err == nil {
+				t.Errorf("%q: framed as %q %q, want an error", tt.line, fr.Program, fr.Message)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tt.line, err)
+			continue
+		}
+		if string(fr.Program) != tt.prog || string(fr.Message) != tt.msg || len(fr.Host) != 0 || fr.PID != -1 {
+			t.Errorf("%q: got host %q program %q pid %d message %q, want program %q message %q", tt.line, fr.Host, fr.Program, fr.PID, fr.Message, tt.prog, tt.msg)
+		}
+	}
+}
+
+// TestContinuousYears checks year inference that follows a stream: a file
+// from December into January, rotations concatenated newest first, and a
+// forced first year.
+func TestContinuousYears(t *testing.T) {
+	ref := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC) // "today"
+	years := func(f *Framer, lines ...string) []int {
+		var out []int
+		for _, l := range lines {
+			var fr Frame
+			if err := f.Frame([]byte(l+" h sshd[1]: x"), &fr); err != nil {
+				t.Fatalf("%q: %v", l, err)
+			}
+			if !fr.YearInferred {
+				t.Fatalf("%q: YearInferred is false", l)
+			}
+			out = append(out, fr.Time.Year())
+		}
+		return out
+	}
+	f := NewFramer(ref, time.UTC)
+	f.SetContinuous(true)
+	if got := years(f, "Dec 20 10:00:00", "Dec 31 23:59:59", "Jan  1 00:00:01", "Feb  3 00:00:00"); !slices.Equal(got, []int{2025, 2025, 2026, 2026}) {
+		t.Errorf("December into January: years %v", got)
+	}
+	f = NewFramer(ref, time.UTC)
+	f.SetContinuous(true)
+	if got := years(f, "Jan  5 00:00:00", "Jan  6 00:00:00", "Dec 28 00:00:00", "Dec 31 00:00:00"); !slices.Equal(got, []int{2026, 2026, 2025, 2025}) {
+		t.Errorf("newest rotation first: years %v", got)
+	}
+	f = NewFramer(ref, time.UTC)
+	f.SetYear(2025)
+	if got := years(f, "Dec  1 00:00:00", "Dec 14 00:00:00", "Dec 31 00:00:00"); !slices.Equal(got, []int{2025, 2025, 2025}) {
+		t.Errorf("forced year: years %v", got)
+	}
+	// Without continuity each line is judged alone against the reference.
+	f = NewFramer(ref, time.UTC)
+	if got := years(f, "Dec  1 00:00:00", "Dec 14 00:00:00"); !slices.Equal(got, []int{2026, 2025}) {
+		t.Errorf("per line: years %v", got)
 	}
 }

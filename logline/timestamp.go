@@ -115,23 +115,18 @@ func (f *Framer) stampTime(b []byte) (time.Time, int, bool) {
 // none of the three has one, it gets the latest leap year before them.
 func (f *Framer) inferYear(mon, day, h, mi, s int) (time.Time, bool) {
 	packed := packStamp(mon, day, h, mi, s)
-	lowest := f.refYear - 1
-	if mon == 2 && day == 29 {
-		lowest = f.refYear - 9 // leap years are at most 8 years apart
-	}
 	year, found := 0, false
-	for c := f.refYear + 1; c >= lowest; c-- {
-		if c > f.limYear || c == f.limYear && packed > f.limPacked {
-			continue
-		}
-		if day > daysIn(mon, c) {
-			continue
-		}
-		year, found = c, true
-		break
+	if f.continuous {
+		year, found = f.followYear(mon, day)
+	}
+	if !found {
+		year, found = f.yearFromRef(mon, day, packed)
 	}
 	if !found {
 		return time.Time{}, false
+	}
+	if f.continuous {
+		f.prevYear, f.prevMonth = year, mon
 	}
 	if c := &f.stamp; c.ok && c.packed == packed && c.year == year {
 		return c.t, true
@@ -139,6 +134,48 @@ func (f *Framer) inferYear(mon, day, h, mi, s int) (time.Time, bool) {
 	t := time.Date(year, time.Month(mon), day, h, mi, s, 0, f.loc)
 	f.stamp = stampCache{ok: true, packed: packed, year: year, t: t}
 	return t, true
+}
+
+// yearFromRef picks the latest year, of ref's year plus one, ref's year and
+// ref's year minus one, that does not put the wall clock more than a week
+// after ref.
+func (f *Framer) yearFromRef(mon, day, packed int) (int, bool) {
+	lowest := f.refYear - 1
+	if mon == 2 && day == 29 {
+		lowest = f.refYear - 9 // leap years are at most 8 years apart
+	}
+	for c := f.refYear + 1; c >= lowest; c-- {
+		if c > f.limYear || c == f.limYear && packed > f.limPacked {
+			continue
+		}
+		if day > daysIn(mon, c) {
+			continue
+		}
+		return c, true
+	}
+	return 0, false
+}
+
+// followYear picks, for a stream read continuously, the year that puts the
+// month nearest to the previous timestamp's: December to January is a new
+// year, January back to December (rotations concatenated newest first) the
+// year before. The first timestamp takes the forced year, if any.
+func (f *Framer) followYear(mon, day int) (int, bool) {
+	year := f.prevYear
+	switch {
+	case year == 0 && f.fixedYear == 0:
+		return 0, false
+	case year == 0:
+		year = f.fixedYear
+	case mon-f.prevMonth < -6:
+		year++
+	case mon-f.prevMonth > 6:
+		year--
+	}
+	if day > daysIn(mon, year) {
+		return 0, false // February 29 in a year without one: judged alone
+	}
+	return year, true
 }
 
 // Zone kinds in an ISO 8601 timestamp.

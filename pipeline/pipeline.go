@@ -1,9 +1,19 @@
 // Package pipeline turns log lines into events, events into alerts and alerts
 // into decisions: framing, the service parsers, the scenario engine and the
 // remedy policy wired in that order. It is used by `phalanx replay` and by the
-// daemon. It reads no files and keeps no clock: the time of each line is the
-// time written in it. It must not block, and it must not trust a line: every
-// line it cannot use is counted by reason, never fatal.
+// daemon. It reads no files and keeps no clock: time comes with each line.
+//
+// A line's written time is evidence, not a clock. Live sources hand each
+// line over with the time it arrived (Stream.LineAt), and the line is judged
+// then: its written time counts only within a short catch-up window before
+// the arrival (CatchUp), so a line dated in the future or the past can
+// neither blind a source nor make old lines count as new. A replay judges
+// lines by their written times in an order that does not depend on the order
+// of its input (Defer, Finish). No line is dropped for its time; lines that
+// go back in time are only counted.
+//
+// It must not block, and it must not trust a line: every line it cannot use
+// is counted by reason, never fatal.
 package pipeline
 
 import (
@@ -15,7 +25,6 @@ import (
 
 	"phalanx"
 	"phalanx/logline"
-	"phalanx/parser/sshd"
 	"phalanx/remedy"
 	"phalanx/scenario"
 )
@@ -24,9 +33,15 @@ import (
 type Config struct {
 	Scenarios scenario.Config
 	Remedy    remedy.Config
-	// Tolerance is how far a line's time may go back before the newest time seen
-	// in the same stream before the line is skipped as out of order.
+	// Tolerance is how far a line's written time may go back before the
+	// newest written time of its stream before the line is counted as out
+	// of order (it is judged all the same).
 	Tolerance time.Duration
+	// CatchUp is how far before its arrival a live line's written time is
+	// believed: a source catching up after a restart keeps the spacing of
+	// its recent lines; older or future-dated lines are judged at the edge
+	// of the window.
+	CatchUp time.Duration
 }
 
 // DefaultConfig returns the documented defaults.
@@ -35,6 +50,7 @@ func DefaultConfig() Config {
 		Scenarios: scenario.DefaultConfig(),
 		Remedy:    remedy.DefaultConfig(),
 		Tolerance: time.Minute,
+		CatchUp:   10 * time.Minute,
 	}
 }
 
@@ -49,11 +65,14 @@ type Sink interface {
 
 // Skip reasons, as reported in Counters.Skipped.
 const (
-	SkipFormat     = "format"       // no known line shape (binary garbage, truncated lines)
-	SkipOverlong   = "overlong"     // longer than the line limit; counted by the reader
-	SkipOutOfOrder = "out-of-order" // time went back further than the tolerance
-	SkipEncoding   = "encoding"     // a service line that is not valid UTF-8
+	SkipFormat   = "format"   // no known line shape (binary garbage, truncated lines)
+	SkipOverlong = "overlong" // longer than the line limit; counted by the reader
+	SkipEncoding = "encoding" // a service line that is not valid UTF-8
 )
+
+// maxRepeat bounds the events that one "message repeated N times: [ ... ]"
+// line stands for.
+const maxRepeat = 1000
 
 // Counters are the pipeline's running totals.
 type Counters struct {
@@ -63,7 +82,17 @@ type Counters struct {
 	Decisions int64
 	Refused   int64
 	Banned    int64 // alerts for a value this pipeline had already banned, still active
-	Skipped   map[string]int64
+	// OutOfOrder counts lines whose written time went back further than the
+	// tolerance before the newest of their stream. They are judged all the
+	// same: a time is evidence, never a reason to drop a line.
+	OutOfOrder int64
+	// Repeated counts the events that syslog daemons folded into "message
+	// repeated N times" lines, beyond the one each such line shows.
+	Repeated int64
+	// YearsShifted counts year-less lines that a replay moved back by whole
+	// years because their stream would otherwise end in the future.
+	YearsShifted int64
+	Skipped      map[string]int64
 }
 
 // SkippedTotal is the sum of all skip reasons.
@@ -84,7 +113,7 @@ type Pipeline struct {
 	policy  *remedy.Policy
 	sink    Sink
 	c       Counters
-	skipped [4]int64
+	skipped [3]int64
 	alerts  []phalanx.Alert
 	// active holds the end of every ban this pipeline decided, so that an
 	// alert on a value already banned does not decide again: once banned, an
@@ -92,6 +121,13 @@ type Pipeline struct {
 	active    map[netip.Prefix]time.Time
 	pruneSize int
 	banned    func(netip.Prefix) bool // replaces active when set
+
+	// A deferred pipeline (Defer) holds events until Finish.
+	deferred bool
+	held     []held
+	users    map[string]uint32
+	userList []string
+	streams  []*Stream
 }
 
 // New validates cfg and builds a pipeline that reports to sink.
@@ -104,6 +140,9 @@ func New(cfg Config, sink Sink) (*Pipeline, error) {
 	}
 	if cfg.Tolerance < 0 {
 		return nil, errors.New("tolerance must not be negative")
+	}
+	if cfg.CatchUp < 0 {
+		return nil, errors.New("catch-up window must not be negative")
 	}
 	eng, err := scenario.New(cfg.Scenarios)
 	if err != nil {
@@ -132,10 +171,9 @@ func (p *Pipeline) Engine() *scenario.Engine { return p.engine }
 func (p *Pipeline) Counters() Counters {
 	c := p.c
 	c.Skipped = map[string]int64{
-		SkipFormat:     p.skipped[0],
-		SkipOverlong:   p.skipped[1],
-		SkipOutOfOrder: p.skipped[2],
-		SkipEncoding:   p.skipped[3],
+		SkipFormat:   p.skipped[0],
+		SkipOverlong: p.skipped[1],
+		SkipEncoding: p.skipped[2],
 	}
 	return c
 }
@@ -148,19 +186,57 @@ func (p *Pipeline) CountOverlong(n int64) {
 
 // Stream is one ordered source of lines, such as a file.
 type Stream struct {
-	p      *Pipeline
-	framer *logline.Framer
-	sshd   *sshd.Parser
-	newest time.Time
-	ref    time.Time
-	frame  logline.Frame
-	ev     phalanx.Event
+	p       *Pipeline
+	framer  *logline.Framer
+	parsers [len(services)]lineParser
+	service int // index in services of the stream's declared service; -1 for none
+	index   int // position in p.streams (deferred pipelines)
+	newest  time.Time
+	ref     time.Time
+	loc     *time.Location
+	shift   bool // a deferred stream may move its year-less lines by whole years
+	frame   logline.Frame
+	ev      phalanx.Event
 }
 
 // NewStream starts a stream whose year-less timestamps are read in loc and
-// dated against ref (see logline.Framer.SetReference).
+// dated against ref (see logline.Framer.SetReference). In a deferred
+// pipeline, year inference follows the stream (logline.Framer.SetContinuous)
+// and Finish moves a stream whose newest year-less line would be in the
+// future (after ref plus a day) back by whole years.
 func (p *Pipeline) NewStream(ref time.Time, loc *time.Location) *Stream {
-	return &Stream{p: p, framer: logline.NewFramer(ref, loc), sshd: sshd.New(), ref: ref}
+	if loc == nil {
+		loc = time.Local
+	}
+	s := &Stream{p: p, framer: logline.NewFramer(ref, loc), service: -1, ref: ref, loc: loc}
+	if p.deferred {
+		s.framer.SetContinuous(true)
+		s.shift = true
+		s.index = len(p.streams)
+		p.streams = append(p.streams, s)
+	}
+	return s
+}
+
+// SetYear gives the stream's first year-less timestamp this year (replay
+// --year) instead of inferring it; later ones follow it, and Finish moves
+// nothing.
+func (s *Stream) SetYear(year int) {
+	s.framer.SetYear(year)
+	s.shift = false
+}
+
+// SetService declares which service the stream's lines come from (a source
+// written "sshd:PATH"): lines whose tag names no program are read as that
+// service's. Without it such lines are read as sshd's. It returns an error
+// for an unknown service.
+func (s *Stream) SetService(name string) error {
+	i := serviceIndex(name)
+	if i < 0 {
+		return fmt.Errorf("unknown service %q (known: %s)", name, ServiceNames())
+	}
+	s.service = i
+	return nil
 }
 
 // SetReference moves the reference time for year inference (a live tail
@@ -171,8 +247,19 @@ func (s *Stream) SetReference(ref time.Time) {
 }
 
 // Line processes one line (without its newline) whose 1-based number in its
-// stream is num.
+// stream is num, judged at the time written in it (a replay).
 func (s *Stream) Line(line []byte, num int64) {
+	s.line(line, num, time.Time{})
+}
+
+// LineAt processes one line of a live source that arrived at arrival: it is
+// judged then (see Config.CatchUp), and its written time is kept as
+// evidence in Event.Written.
+func (s *Stream) LineAt(line []byte, num int64, arrival time.Time) {
+	s.line(line, num, arrival)
+}
+
+func (s *Stream) line(line []byte, num int64, arrival time.Time) {
 	p := s.p
 	p.c.Lines++
 	fr := &s.frame
@@ -180,39 +267,115 @@ func (s *Stream) Line(line []byte, num int64) {
 		p.skipped[0]++
 		return
 	}
-	if !sshd.IsProgram(fr.Program) {
+	s.framed(fr, line, num, arrival)
+}
+
+// FrameAt processes a line that its source has already split into its parts
+// (the journal's fields), arriving at arrival; raw is the line as evidence.
+// fr.Time may be zero when the source knows no time.
+func (s *Stream) FrameAt(fr *logline.Frame, raw []byte, num int64, arrival time.Time) {
+	s.p.c.Lines++
+	s.framed(fr, raw, num, arrival)
+}
+
+func (s *Stream) framed(fr *logline.Frame, line []byte, num int64, arrival time.Time) {
+	p := s.p
+	svc := s.service
+	if len(fr.Program) > 0 {
+		svc = programService(fr.Program)
+	} else if svc < 0 {
+		svc = 0 // no program named: sshd's shapes are distinctive enough
+	}
+	if svc < 0 {
 		return
 	}
 	if !utf8.Valid(fr.Message) {
-		p.skipped[3]++
+		p.skipped[2]++
 		return
 	}
-	if fr.Time.IsZero() {
+	repeat := 1
+	if inner, n, ok := unwrapRepeated(fr.Message); ok {
+		fr.Message, repeat = inner, n
+	}
+	written := fr.Time
+	if written.IsZero() {
 		// RFC 5424 allows "-" for the time: take the stream's newest time,
 		// or the reference before any line carried one.
-		fr.Time = s.newest
-		if fr.Time.IsZero() {
-			fr.Time = s.ref
+		written = s.newest
+		if written.IsZero() {
+			written = s.ref
+		}
+		if !arrival.IsZero() {
+			written = arrival
 		}
 	}
-	if fr.Time.Before(s.newest) {
-		if s.newest.Sub(fr.Time) > p.cfg.Tolerance {
-			p.skipped[2]++
-			return
+	if written.Before(s.newest) {
+		if s.newest.Sub(written) > p.cfg.Tolerance {
+			p.c.OutOfOrder++
 		}
 	} else {
-		s.newest = fr.Time
+		s.newest = written
+	}
+	judged := written
+	if !arrival.IsZero() {
+		judged = written
+		if lo := arrival.Add(-p.cfg.CatchUp); judged.Before(lo) {
+			judged = lo
+		}
+		if judged.After(arrival) {
+			judged = arrival
+		}
+	}
+	fr.Time = judged // the parser's connection state ages with the judged time
+	parser := s.parsers[svc]
+	if parser == nil {
+		parser = services[svc].parser()
+		s.parsers[svc] = parser
 	}
 	ev := &s.ev
 	*ev = phalanx.Event{}
-	if !s.sshd.Parse(fr, ev) {
+	if !parser.Parse(fr, ev) {
 		return
 	}
-	ev.Time = fr.Time
-	ev.Service = "sshd"
+	ev.Time = judged
+	ev.Written = written
+	ev.Service = services[svc].name
 	ev.Line = num
 	ev.Raw = line
-	p.event(ev)
+	if repeat > 1 {
+		p.c.Repeated += int64(repeat - 1)
+	}
+	for range repeat {
+		if p.deferred {
+			p.hold(s, ev, fr.YearInferred)
+		} else {
+			p.event(ev)
+		}
+	}
+}
+
+// unwrapRepeated reads rsyslog's "message repeated N times: [ MSG]": the
+// message it folded and how many times it was logged (bounded by maxRepeat).
+func unwrapRepeated(msg []byte) ([]byte, int, bool) {
+	const prefix = "message repeated "
+	if len(msg) < len(prefix) || string(msg[:len(prefix)]) != prefix || msg[len(msg)-1] != ']' {
+		return nil, 0, false
+	}
+	rest := msg[len(prefix):]
+	n, i := 0, 0
+	for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' && i < 10 {
+		n = n*10 + int(rest[i]-'0')
+		i++
+	}
+	const mid = " times: ["
+	if i == 0 || n < 1 || len(rest) < i+len(mid)+1 || string(rest[i:i+len(mid)]) != mid {
+		return nil, 0, false
+	}
+	inner := rest[i+len(mid) : len(rest)-1]
+	if len(inner) > 0 && inner[0] == ' ' {
+		inner = inner[1:]
+	}
+	return inner, min(n, maxRepeat), true
 }
 
 func (p *Pipeline) event(ev *phalanx.Event) {
@@ -220,6 +383,11 @@ func (p *Pipeline) event(ev *phalanx.Event) {
 	if p.sink != nil {
 		p.sink.Event(ev)
 	}
+	p.detect(ev)
+}
+
+// detect runs the scenarios and the policy over one event.
+func (p *Pipeline) detect(ev *phalanx.Event) {
 	if p.policy.IsTerritory(ev.Source) {
 		return
 	}

@@ -105,7 +105,7 @@ func TestBadInputIsSkippedAndCounted(t *testing.T) {
 		"Nov 27 05:0", // truncated
 		"Foo 27 05:00:00 web1 sshd[1]: Failed password",                                           // bad month
 		"Nov 27 05:00:01 web1 sshd[1]: Failed password for \xff\xfe from 203.0.113.9 port 1 ssh2", // invalid UTF-8
-		"Nov 27 04:00:00 web1 sshd[1]: Failed password for root from 203.0.113.9 port 1 ssh2",     // an hour back
+		"Nov 27 04:00:00 web1 sshd[1]: Failed password for root from 203.0.113.9 port 1 ssh2",     // an hour back: judged, counted
 		"unknown format entirely",
 		strings.Repeat("A", 1<<20),
 	}
@@ -114,10 +114,13 @@ func TestBadInputIsSkippedAndCounted(t *testing.T) {
 	if c.Lines != int64(len(lines)) {
 		t.Errorf("lines = %d, want %d", c.Lines, len(lines))
 	}
-	if len(rec.events) != 1 {
-		t.Errorf("events = %d (%+v), want only the one good line", len(rec.events), rec.events)
+	if len(rec.events) != 2 {
+		t.Errorf("events = %d (%+v), want the good line and the one dated an hour back", len(rec.events), rec.events)
 	}
-	for reason, want := range map[string]int64{pipeline.SkipFormat: 6, pipeline.SkipEncoding: 1, pipeline.SkipOutOfOrder: 1} {
+	if c.OutOfOrder != 1 {
+		t.Errorf("out of order = %d, want 1", c.OutOfOrder)
+	}
+	for reason, want := range map[string]int64{pipeline.SkipFormat: 6, pipeline.SkipEncoding: 1} {
 		if got := c.Skipped[reason]; got != want {
 			t.Errorf("skipped[%s] = %d, want %d (all: %v)", reason, got, want, c.Skipped)
 		}

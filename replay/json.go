@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"phalanx"
+	"phalanx/pipeline"
 )
 
 // jsonSink writes the pipeline's output as JSON lines. It encodes by hand:
@@ -16,7 +17,7 @@ import (
 type jsonSink struct {
 	w      *bufio.Writer
 	events bool
-	file   string
+	files  []string // the inputs, in the order their streams were made
 	buf    []byte
 	err    error
 }
@@ -27,6 +28,14 @@ func (s *jsonSink) flush(b []byte) {
 		s.err = err
 	}
 	s.buf = b[:0]
+}
+
+// file names the input of a deferred pipeline's stream.
+func (s *jsonSink) file(stream int) string {
+	if stream >= 0 && stream < len(s.files) {
+		return s.files[stream]
+	}
+	return ""
 }
 
 func (s *jsonSink) Event(ev *phalanx.Event) {
@@ -43,9 +52,10 @@ func (s *jsonSink) Event(ev *phalanx.Event) {
 	if ev.User != "" {
 		b = appendField(b, "user", ev.User)
 	}
-	b = appendField(b, "file", s.file)
+	stream, line := pipeline.EvidenceLine(ev.Line)
+	b = appendField(b, "file", s.file(stream))
 	b = append(b, `,"line":`...)
-	b = strconv.AppendInt(b, ev.Line, 10)
+	b = strconv.AppendInt(b, line, 10)
 	s.flush(b)
 }
 
@@ -63,15 +73,38 @@ func (s *jsonSink) Alert(a *phalanx.Alert) {
 	b = appendTime(b, a.Last)
 	b = append(b, `,"count":`...)
 	b = strconv.AppendInt(b, int64(a.Count), 10)
-	b = appendField(b, "file", s.file)
+	// "file" is the file of the event that fired, "evidence" the line
+	// numbers; "evidence_files" appears when the evidence spans files.
+	last := -1
+	spans := false
+	for i, v := range a.Evidence {
+		st, _ := pipeline.EvidenceLine(v)
+		if i > 0 && st != last {
+			spans = true
+		}
+		last = st
+	}
+	b = appendField(b, "file", s.file(last))
 	b = append(b, `,"evidence":[`...)
-	for i, l := range a.Evidence {
+	for i, v := range a.Evidence {
 		if i > 0 {
 			b = append(b, ',')
 		}
+		_, l := pipeline.EvidenceLine(v)
 		b = strconv.AppendInt(b, l, 10)
 	}
 	b = append(b, ']')
+	if spans {
+		b = append(b, `,"evidence_files":[`...)
+		for i, v := range a.Evidence {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			st, _ := pipeline.EvidenceLine(v)
+			b = appendString(b, s.file(st))
+		}
+		b = append(b, ']')
+	}
 	s.flush(b)
 }
 
@@ -125,6 +158,12 @@ func (s *jsonSink) summary(sum *Summary) {
 	b = strconv.AppendInt(b, sum.Refused, 10)
 	b = append(b, `,"already_banned":`...)
 	b = strconv.AppendInt(b, sum.Banned, 10)
+	b = append(b, `,"out_of_order":`...)
+	b = strconv.AppendInt(b, sum.OutOfOrder, 10)
+	b = append(b, `,"repeated":`...)
+	b = strconv.AppendInt(b, sum.Repeated, 10)
+	b = append(b, `,"years_shifted":`...)
+	b = strconv.AppendInt(b, sum.YearsShifted, 10)
 	b = append(b, `,"skipped":`...)
 	b = strconv.AppendInt(b, sum.SkippedTotal(), 10)
 	b = append(b, `,"skipped_by_reason":{`...)

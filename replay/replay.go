@@ -30,6 +30,10 @@ type Options struct {
 	Location *time.Location // zone of year-less timestamps; nil for time.Local
 	MaxLine  int            // longest line accepted; 0 for 64 KiB
 	Now      time.Time      // reference for year inference on standard input; zero for the current time
+	// Year is the year of the first year-less timestamp of every input
+	// (--year); 0 infers it: from a file's modification time, or for
+	// standard input the newest year that puts no line in the future.
+	Year int
 }
 
 // Summary is the closing record of a replay.
@@ -42,9 +46,12 @@ type Summary struct {
 // DefaultMaxLine is the longest line replay reads; longer lines are skipped and counted.
 const DefaultMaxLine = 64 << 10
 
-// Run replays opts.Files in order through one pipeline, so evidence adds up
-// across files (give rotated files oldest first). It writes one JSON object
-// per event (with Events) or per alert and decision, then the summary.
+// Run replays opts.Files through one pipeline, so evidence adds up across
+// files. Lines are judged by their written times in time order, whatever the
+// order of the files and of the lines in them (rotations in any order, hosts
+// with skewed clocks merged into one file): every event is read first, then
+// judged. It writes one JSON object per event (with Events, in input order)
+// or per alert and decision, then the summary.
 func Run(ctx context.Context, opts Options) (Summary, error) {
 	start := time.Now()
 	if len(opts.Files) == 0 {
@@ -62,6 +69,7 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
+	p.Defer()
 	inputs, total, err := openAll(opts.Files, opts.Stdin)
 	if err != nil {
 		return Summary{}, err
@@ -79,7 +87,7 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 	}
 	var base int64
 	for _, in := range inputs {
-		sink.file = in.name
+		sink.files = append(sink.files, in.name)
 		ref := in.mtime
 		if ref.IsZero() {
 			ref = opts.Now
@@ -88,9 +96,10 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 			return Summary{}, err
 		}
 		base += in.size
-		if sink.err != nil {
-			return Summary{}, fmt.Errorf("write output: %w", sink.err)
-		}
+	}
+	p.Finish()
+	if sink.err != nil {
+		return Summary{}, fmt.Errorf("write output: %w", sink.err)
 	}
 	sum := Summary{Counters: p.Counters(), Seconds: time.Since(start).Seconds(), Sources: p.Engine().Stats().Sources}
 	if prog != nil {
@@ -158,6 +167,9 @@ func openAll(names []string, stdin io.Reader) ([]*input, int64, error) {
 
 func replayOne(ctx context.Context, p *pipeline.Pipeline, in *input, ref time.Time, opts Options, prog *progress, base int64) error {
 	st := p.NewStream(ref, opts.Location)
+	if opts.Year != 0 {
+		st.SetYear(opts.Year)
+	}
 	rd := source.NewReader(in.r, opts.MaxLine)
 	for n := 0; ; n++ {
 		line, err := rd.Next()

@@ -19,6 +19,10 @@ const (
 	// that brings the number of remembered distinct users to Capacity. A user
 	// is remembered for Capacity×Leak after its latest event.
 	TypeDistinct = "distinct"
+	// TypeWindow counts events in a sliding window, as fail2ban's maxretry
+	// and findtime do: the scenario fires on the event that brings the
+	// number of counted events within the last Window to Capacity.
+	TypeWindow = "window"
 )
 
 // Limits that Validate enforces. They keep per-source memory small and all
@@ -26,6 +30,7 @@ const (
 const (
 	MaxScenarios        = 64                  // scenarios in one configuration (Observe keeps a uint64 mask)
 	MaxDistinctCapacity = 64                  // users remembered per source by a distinct scenario
+	MaxWindowCapacity   = 256                 // events remembered per source by a window scenario
 	MaxLeakyCapacity    = 1_000_000           // units in a leaky bucket
 	MaxWindow           = 30 * 24 * time.Hour // bound on Capacity×Leak and on Blackhole
 	MaxSourcesLimit     = 1 << 24             // bound on Config.MaxSources
@@ -37,12 +42,16 @@ const (
 	defaultBlackhole    = time.Minute         // every default scenario's blackhole
 	defaultEnumLeak     = 2 * time.Minute     // ssh-user-enum: 5 users × 2m = a 10-minute memory
 	defaultProbeLeak    = 10 * time.Second    // ssh-probe: a check every 10 s or slower never fires
-	defaultSlowLeak     = time.Minute         // ssh-slow-bf
-	defaultBruteLeak    = 10 * time.Second    // ssh-bf
 	defaultProbeCap     = 20                  // ssh-probe
+	defaultBruteCap     = 5                   // ssh-bf: fail2ban's maxretry
+	defaultBruteWindow  = 10 * time.Minute    // ssh-bf: fail2ban's findtime
 	defaultSlowCap      = 10                  // ssh-slow-bf
-	defaultBruteCap     = 5                   // ssh-bf
+	defaultSlowWindow   = time.Hour           // ssh-slow-bf
 	defaultEnumCap      = 5                   // ssh-user-enum
+	defaultGarbageCap   = 5                   // ssh-protocol
+	defaultGarbageWin   = time.Minute         // ssh-protocol
+	defaultExploitCap   = 2                   // ssh-exploit
+	defaultExploitWin   = 10 * time.Minute    // ssh-exploit
 )
 
 // Config configures an Engine. Decode it over DefaultConfig, strictly.
@@ -79,7 +88,12 @@ type Spec struct {
 	Capacity int `yaml:"capacity"`
 	// Leak: a leaky bucket drains one unit per Leak, continuously; a distinct
 	// scenario forgets a user Capacity×Leak after that user's latest event.
+	// A window scenario has no leak.
 	Leak time.Duration `yaml:"leak"`
+	// Window is how far back a window scenario counts (its only time
+	// setting): it fires on the event that brings the events counted within
+	// the last Window to Capacity.
+	Window time.Duration `yaml:"window"`
 	// Blackhole is how long after an alert the same source and scenario
 	// raise no new alert (0 = none). Events still count meanwhile, but a
 	// bucket's level stays at Capacity until the blackhole ends.
@@ -96,30 +110,36 @@ func DefaultConfig() Config {
 	}
 }
 
-// DefaultScenarios returns the built-in sshd scenarios, comparable to
-// CrowdSec's:
+// DefaultScenarios returns the built-in ssh scenarios (they count the events
+// of sshd and dropbear alike).
+// They ban at least what fail2ban's default sshd jail bans, and more:
 //
-//   - ssh-bf: leaky, capacity 5, leak 10s over auth-failure, invalid-user and
-//     max-auth. It fires on the 6th counted event when the six arrive less
-//     than 10 s apart from first to last (the level is then 6 − span/10s > 5);
-//     more generally on the event that lifts the level above 5.
-//   - ssh-slow-bf: leaky, capacity 10, leak 1m, same kinds: the 11th event
-//     within a minute, or a steady attacker faster than one try per minute.
+//   - ssh-bf: window, 5 events within 10 minutes over auth-failure,
+//     invalid-user and max-auth, as fail2ban's default jail (maxretry 5,
+//     findtime 10m) counts them. It fires on the 5th.
+//   - ssh-slow-bf: window, 10 of the same events within an hour: an attacker
+//     pacing itself under ssh-bf.
 //   - ssh-user-enum: distinct, capacity 5, leak 2m over invalid-user and
 //     auth-failure events that carry a user: the 5th distinct user name, each
 //     remembered for 10 minutes after its latest attempt.
 //   - ssh-probe: leaky, capacity 20, leak 10s over preauth-close and probe:
 //     a burst of 21, or a source connecting steadily more often than every
 //     10 s. A monitoring check every 10 s or slower never fires.
+//   - ssh-protocol: window, 5 protocol-error events (garbage banners, no
+//     common key exchange, broken packets) within a minute.
+//   - ssh-exploit: window, 2 exploit events (the corrupted packets before
+//     log-in that CVE-2024-6387 attempts leave) within 10 minutes.
 //
 // Every default scenario has a blackhole of one minute.
 func DefaultScenarios() []Spec {
 	auth := []phalanx.Kind{phalanx.KindAuthFailure, phalanx.KindInvalidUser, phalanx.KindMaxAuth}
 	return []Spec{
-		{Name: "ssh-bf", Kinds: auth, Type: TypeLeaky, Capacity: defaultBruteCap, Leak: defaultBruteLeak, Blackhole: defaultBlackhole},
-		{Name: "ssh-slow-bf", Kinds: slices.Clone(auth), Type: TypeLeaky, Capacity: defaultSlowCap, Leak: defaultSlowLeak, Blackhole: defaultBlackhole},
+		{Name: "ssh-bf", Kinds: auth, Type: TypeWindow, Capacity: defaultBruteCap, Window: defaultBruteWindow, Blackhole: defaultBlackhole},
+		{Name: "ssh-slow-bf", Kinds: slices.Clone(auth), Type: TypeWindow, Capacity: defaultSlowCap, Window: defaultSlowWindow, Blackhole: defaultBlackhole},
 		{Name: "ssh-user-enum", Kinds: []phalanx.Kind{phalanx.KindInvalidUser, phalanx.KindAuthFailure}, Type: TypeDistinct, Capacity: defaultEnumCap, Leak: defaultEnumLeak, Blackhole: defaultBlackhole},
 		{Name: "ssh-probe", Kinds: []phalanx.Kind{phalanx.KindPreauthClose, phalanx.KindProbe}, Type: TypeLeaky, Capacity: defaultProbeCap, Leak: defaultProbeLeak, Blackhole: defaultBlackhole},
+		{Name: "ssh-protocol", Kinds: []phalanx.Kind{phalanx.KindProtocol}, Type: TypeWindow, Capacity: defaultGarbageCap, Window: defaultGarbageWin, Blackhole: defaultBlackhole},
+		{Name: "ssh-exploit", Kinds: []phalanx.Kind{phalanx.KindExploit}, Type: TypeWindow, Capacity: defaultExploitCap, Window: defaultExploitWin, Blackhole: defaultBlackhole},
 	}
 }
 
@@ -180,12 +200,27 @@ func (s *Spec) validate() error {
 		if s.Capacity < 1 || s.Capacity > MaxDistinctCapacity {
 			errs = append(errs, fmt.Errorf("capacity %d is out of range: a distinct scenario needs 1 to %d users", s.Capacity, MaxDistinctCapacity))
 		}
+	case TypeWindow:
+		if s.Capacity < 1 || s.Capacity > MaxWindowCapacity {
+			errs = append(errs, fmt.Errorf("capacity %d is out of range: a window scenario needs 1 to %d events", s.Capacity, MaxWindowCapacity))
+		}
+		if s.Leak != 0 {
+			errs = append(errs, fmt.Errorf("leak %v: a window scenario has no leak; set window, such as 10m", s.Leak))
+		}
+		if s.Window <= 0 || s.Window > MaxWindow {
+			errs = append(errs, fmt.Errorf("window %v is out of range: use more than 0 up to %v, such as 10m", s.Window, MaxWindow))
+		}
 	default:
-		errs = append(errs, fmt.Errorf("type %q is unknown: use %q or %q", s.Type, TypeLeaky, TypeDistinct))
+		errs = append(errs, fmt.Errorf("type %q is unknown: use %q, %q or %q", s.Type, TypeLeaky, TypeDistinct, TypeWindow))
 	}
-	if s.Leak <= 0 {
+	if s.Type != TypeWindow && s.Window != 0 {
+		errs = append(errs, fmt.Errorf("window %v: only a window scenario has one; use leak for %q", s.Window, s.Type))
+	}
+	switch {
+	case s.Type == TypeWindow: // no leak; checked above
+	case s.Leak <= 0:
 		errs = append(errs, fmt.Errorf("leak %v must be positive, such as 10s", s.Leak))
-	} else if s.Capacity >= 1 && s.Capacity <= MaxLeakyCapacity && s.Leak > MaxWindow/time.Duration(s.Capacity) {
+	case s.Capacity >= 1 && s.Capacity <= MaxLeakyCapacity && s.Leak > MaxWindow/time.Duration(s.Capacity):
 		errs = append(errs, fmt.Errorf("capacity × leak = %d × %v exceeds %v; lower one of them", s.Capacity, s.Leak, MaxWindow))
 	}
 	if s.Blackhole < 0 || s.Blackhole > MaxWindow {

@@ -68,7 +68,7 @@ type Engine struct {
 	groups  []group
 	buckets []bucket // len(specs) per group
 	lines   []int64  // linesPer per group: evidence rings of leaky scenarios
-	users   []user   // usersPer per group: sets of distinct scenarios
+	users   []user   // usersPer per group: sets of distinct scenarios and rings of window scenarios
 	free    int32    // head of the free slot list, linked through group.next
 	lists   [2]list
 
@@ -82,9 +82,10 @@ type compiled struct {
 	kinds     uint64 // bit k set: Kind(k) counts
 	services  []string
 	distinct  bool
+	windowed  bool  // a window scenario: its ring of recent events lives in users
 	leak      int64 // ns per unit
 	limit     int64 // leaky: Capacity×Leak, the most the drain deadline may lead the bucket clock
-	window    int64 // distinct: how long a user is remembered
+	window    int64 // distinct: how long a user is remembered; window: how far back events count
 	capacity  int
 	blackhole int64
 	off       int // offset of this scenario's ring or set inside its group's block
@@ -139,6 +140,7 @@ func New(c Config) (*Engine, error) {
 			name:      s.Name,
 			services:  slices.Clone(s.Services),
 			distinct:  s.Type == TypeDistinct,
+			windowed:  s.Type == TypeWindow,
 			leak:      int64(s.Leak),
 			capacity:  s.Capacity,
 			blackhole: int64(s.Blackhole),
@@ -146,11 +148,16 @@ func New(c Config) (*Engine, error) {
 		for _, k := range s.Kinds {
 			cs.kinds |= 1 << k // Validate admits only known kinds, all below 64
 		}
-		if cs.distinct {
+		switch {
+		case cs.distinct:
 			cs.window = int64(s.Leak) * int64(s.Capacity)
 			cs.off, cs.n = e.usersPer, s.Capacity
 			e.usersPer += cs.n
-		} else {
+		case cs.windowed:
+			cs.window = int64(s.Window)
+			cs.off, cs.n = e.usersPer, s.Capacity
+			e.usersPer += cs.n
+		default:
 			cs.limit = int64(s.Leak) * int64(s.Capacity)
 			// A bucket holds at most Capacity+1 units when it fires; older
 			// lines have drained out, so a longer ring would add nothing.
@@ -220,10 +227,14 @@ func (e *Engine) Observe(ev *phalanx.Event, dst []phalanx.Alert) []phalanx.Alert
 		}
 		b.at = t
 		var idle int64
-		if s.distinct {
+		switch {
+		case s.distinct:
 			set := e.users[int(gi)*e.usersPer+s.off:][:s.n]
 			dst, idle = e.countUser(s, b, set, ev, t, key, addr, dst)
-		} else {
+		case s.windowed:
+			ring := e.users[int(gi)*e.usersPer+s.off:][:s.n]
+			dst, idle = e.countWindow(s, b, ring, ev.Line, t, key, addr, dst)
+		default:
 			ring := e.lines[int(gi)*e.linesPer+s.off:][:s.n]
 			dst, idle = e.pour(s, b, ring, ev.Line, t, key, addr, dst)
 		}
@@ -335,6 +346,52 @@ func (e *Engine) countUser(s *compiled, b *bucket, set []user, ev *phalanx.Event
 	})
 	e.stats.Alerts++
 	b.n = 0
+	b.quiet = t + s.blackhole
+	return dst, max(t+s.window, b.quiet)
+}
+
+// countWindow adds one event at time t to a window scenario's ring of the
+// latest Capacity events (oldest at head) and returns dst with any alert, and
+// the time from which the ring is idle. The scenario fires when the ring is
+// full and its oldest event is within the window of t.
+func (e *Engine) countWindow(s *compiled, b *bucket, ring []user, line, t int64, src netip.Prefix, addr netip.Addr, dst []phalanx.Alert) ([]phalanx.Alert, int64) {
+	n := int(b.n)
+	if n == len(ring) {
+		ring[b.head] = user{seen: t, line: line}
+		b.head = uint16((int(b.head) + 1) % len(ring))
+	} else {
+		ring[(int(b.head)+n)%len(ring)] = user{seen: t, line: line}
+		n++
+		b.n = uint16(n)
+	}
+	idle := max(t+s.window, b.quiet)
+	oldest := ring[b.head]
+	if n < len(ring) || t-oldest.seen >= s.window {
+		return dst, idle
+	}
+	if t < b.quiet {
+		e.stats.Suppressed++
+		// Drop the oldest: the next event after the blackhole fires if the
+		// window is still full.
+		b.head = uint16((int(b.head) + 1) % len(ring))
+		b.n--
+		return dst, idle
+	}
+	lines := make([]int64, 0, min(n, MaxEvidence))
+	for j := max(0, n-MaxEvidence); j < n; j++ {
+		lines = append(lines, ring[(int(b.head)+j)%len(ring)].line)
+	}
+	dst = append(dst, phalanx.Alert{
+		Scenario: s.name,
+		Source:   src,
+		Addr:     addr,
+		First:    toTime(oldest.seen),
+		Last:     toTime(t),
+		Count:    n,
+		Evidence: lines,
+	})
+	e.stats.Alerts++
+	b.n, b.head = 0, 0
 	b.quiet = t + s.blackhole
 	return dst, max(t+s.window, b.quiet)
 }

@@ -17,7 +17,7 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 func at(d time.Duration) time.Time { return t0.Add(d) }
 
 func oneScenario(s Spec) Config {
-	c := DefaultConfig()
+	c := leakyConfig()
 	c.Scenarios = []Spec{s}
 	return c
 }
@@ -31,8 +31,24 @@ func mustNew(t testing.TB, c Config) *Engine {
 	return e
 }
 
+// leakyConfig is DefaultConfig with ssh-bf and ssh-slow-bf as the leaky
+// buckets of CrowdSec's shape (capacity 5, leak 10s; capacity 10, leak 1m)
+// that the leaky-bucket tests below were written for.
+func leakyConfig() Config {
+	c := DefaultConfig()
+	for i := range c.Scenarios {
+		switch s := &c.Scenarios[i]; s.Name {
+		case "ssh-bf":
+			s.Type, s.Capacity, s.Leak, s.Window = TypeLeaky, 5, 10*time.Second, 0
+		case "ssh-slow-bf":
+			s.Type, s.Capacity, s.Leak, s.Window = TypeLeaky, 10, time.Minute, 0
+		}
+	}
+	return c
+}
+
 func spec(name string) Spec {
-	for _, s := range DefaultScenarios() {
+	for _, s := range leakyConfig().Scenarios {
 		if s.Name == name {
 			return s
 		}
@@ -329,7 +345,7 @@ func TestScenarioSelection(t *testing.T) {
 // TestLegitimateUsersNeverFire runs a week of ordinary mistakes through the
 // default scenarios.
 func TestLegitimateUsersNeverFire(t *testing.T) {
-	e := mustNew(t, DefaultConfig())
+	e := mustNew(t, leakyConfig())
 	var evs []phalanx.Event
 	add := func(d time.Duration, kind phalanx.Kind, src, user string) {
 		evs = append(evs, phalanx.Event{Time: at(d), Service: "sshd", Kind: kind, Source: netip.MustParseAddr(src), User: user, Line: int64(len(evs) + 1)})
@@ -368,7 +384,7 @@ func TestLegitimateUsersNeverFire(t *testing.T) {
 }
 
 func TestIdleEviction(t *testing.T) {
-	e := mustNew(t, DefaultConfig())
+	e := mustNew(t, leakyConfig())
 	// 1000 sources fail once each.
 	for i := range 1000 {
 		ev := phalanx.Event{Time: at(time.Duration(i) * time.Millisecond), Kind: phalanx.KindAuthFailure, Source: netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), User: "root"}
@@ -421,7 +437,7 @@ func TestFlood(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a million events")
 	}
-	c := DefaultConfig()
+	c := leakyConfig()
 	e := mustNew(t, c)
 	var alerts []phalanx.Alert
 	var buf []phalanx.Alert
@@ -496,8 +512,13 @@ func TestConfigValidate(t *testing.T) {
 		{"bad type", func(c *Config) { c.Scenarios[3].Type = "bucket" }, `type "bucket" is unknown`},
 		{"zero capacity", func(c *Config) { c.Scenarios[0].Capacity = 0 }, "capacity 0"},
 		{"huge distinct", func(c *Config) { c.Scenarios[2].Capacity = 1000 }, "1 to 64 users"},
-		{"zero leak", func(c *Config) { c.Scenarios[1].Leak = 0 }, `scenarios[1] ("ssh-slow-bf"): leak 0s must be positive`},
-		{"window too long", func(c *Config) { c.Scenarios[1].Leak = 365 * 24 * time.Hour }, "capacity × leak"},
+		{"zero leak", func(c *Config) { c.Scenarios[3].Leak = 0 }, `scenarios[3] ("ssh-probe"): leak 0s must be positive`},
+		{"leak too long", func(c *Config) { c.Scenarios[3].Leak = 365 * 24 * time.Hour }, "capacity × leak"},
+		{"window with a leak", func(c *Config) { c.Scenarios[0].Leak = time.Second }, `scenarios[0] ("ssh-bf"): leak 1s: a window scenario has no leak`},
+		{"no window", func(c *Config) { c.Scenarios[0].Window = 0 }, "window 0s is out of range"},
+		{"window too long", func(c *Config) { c.Scenarios[0].Window = 365 * 24 * time.Hour }, "window 8760h0m0s is out of range"},
+		{"huge window capacity", func(c *Config) { c.Scenarios[0].Capacity = 1000 }, "1 to 256 events"},
+		{"window on a leaky bucket", func(c *Config) { c.Scenarios[3].Window = time.Minute }, "only a window scenario has one"},
 		{"negative blackhole", func(c *Config) { c.Scenarios[0].Blackhole = -time.Second }, "blackhole -1s"},
 		{"empty service", func(c *Config) { c.Scenarios[0].Services = []string{""} }, "services[0]"},
 	}
@@ -524,5 +545,43 @@ func TestDefaultScenariosAreIndependentCopies(t *testing.T) {
 	a[0].Kinds[0] = phalanx.KindProbe
 	if b := DefaultScenarios(); a[1].Kinds[0] != phalanx.KindAuthFailure || b[0].Kinds[0] != phalanx.KindAuthFailure {
 		t.Error("changing one DefaultScenarios result changed another")
+	}
+}
+
+// TestWindowFiringPoints checks the window type against fail2ban's rule
+// (maxretry failures within findtime): the default ssh-bf fires on the 5th
+// failure within 10 minutes, never on 4, and not when the 5 span 10 minutes
+// or more.
+func TestWindowFiringPoints(t *testing.T) {
+	c := DefaultConfig()
+	c.Scenarios = c.Scenarios[:1] // ssh-bf
+	m := time.Minute
+	tests := []struct {
+		name    string
+		offsets []time.Duration
+		want    []int // indexes of the events that fire
+	}{
+		{"four never fire", []time.Duration{0, 1, 2, 3}, nil},
+		{"five at once fire on the fifth", []time.Duration{0, 0, 0, 0, 0}, []int{4}},
+		{"five within 28 s", []time.Duration{0, 7 * time.Second, 14 * time.Second, 21 * time.Second, 28 * time.Second}, []int{4}},
+		{"five within 9m59s", []time.Duration{0, 2 * m, 4 * m, 6 * m, 9*m + 59*time.Second}, []int{4}},
+		{"five spanning exactly 10m do not fire", []time.Duration{0, 2 * m, 4 * m, 6 * m, 10 * m}, nil},
+		{"one every 2m30s never fires", []time.Duration{0, 150 * time.Second, 300 * time.Second, 450 * time.Second, 600 * time.Second, 750 * time.Second, 900 * time.Second}, nil},
+		{"the window slides: the 6th fires with the 2nd to 5th", []time.Duration{0, 5 * m, 6 * m, 7 * m, 10*m + 30*time.Second, 11 * m}, []int{5}},
+		{"blackhole suppresses, then fires again", []time.Duration{0, 0, 0, 0, 0, 10 * time.Second, 20 * time.Second, 30 * time.Second, 40 * time.Second, 50 * time.Second, 61 * time.Second}, []int{4, 10}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := mustNew(t, c)
+			idx, alerts := feed(e, series(phalanx.KindAuthFailure, "192.0.2.5", tt.offsets...))
+			if !slices.Equal(idx, tt.want) {
+				t.Fatalf("fired at %v, want %v", idx, tt.want)
+			}
+			for _, a := range alerts {
+				if a.Count != 5 || len(a.Evidence) != 5 || a.Last.Sub(a.First) >= 10*m {
+					t.Errorf("alert %+v: want 5 events within 10m as evidence", a)
+				}
+			}
+		})
 	}
 }

@@ -19,18 +19,24 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	cfgPath := fs.String("config", "", "configuration `FILE` (default: built-in scenarios and decisions)")
 	events := fs.Bool("events", false, "print one JSON object per recognised event instead of alerts and decisions")
 	noProgress := fs.Bool("no-progress", false, "never draw the progress bar")
+	year := fs.Int("year", 0, "the `YEAR` of the first line whose timestamp has none (default: from each file's modification time; for standard input the newest year that puts no line in the future)")
 	usageText(fs, `
-Usage: phalanx replay [--config FILE] [--events] FILE...
+Usage: phalanx replay [--config FILE] [--events] [--year YEAR] FILE...
 
 Runs detection over finished log files ("-" reads standard input) and prints
 JSON lines: one object per alert, decision and refused decision (or, with
 --events, one per recognised event), then one summary object with the counts
-of lines, events, alerts, decisions and skipped lines. Give rotated files
-oldest first: evidence adds up across files.
+of lines, events, alerts, decisions and skipped lines. Evidence adds up across
+files, and lines are judged in the order of their written times: rotated files
+may come in any order, and a file that merges hosts with skewed clocks loses
+nothing (lines that go back in time are counted as out_of_order, not dropped).
 `)
 	files, err := parseArgs(fs, args)
 	if err != nil {
 		return err
+	}
+	if *year != 0 && (*year < 1970 || *year > 9999) {
+		return fmt.Errorf("%w: --year %d is out of range: give a four-digit year such as 2025", errUsage, *year)
 	}
 	if len(files) == 0 {
 		return fmt.Errorf("%w: name at least one log file, or - for standard input", errUsage)
@@ -45,6 +51,7 @@ oldest first: evidence adds up across files.
 		Files:    files,
 		Stdin:    stdin,
 		Stdout:   stdout,
+		Year:     *year,
 	}
 	if f, ok := stderr.(*os.File); ok && !*noProgress && term.IsTerminal(int(f.Fd())) {
 		opts.Progress = stderr
