@@ -310,3 +310,26 @@ func TestPardonedAttackerIsBannedAgain(t *testing.T) {
 	appendLines(t, logPath, attack("203.0.113.88", 8)...)
 	waitFor(t, 10*time.Second, "the ban after the pardon", func() bool { return banned(m.d, "203.0.113.88") })
 }
+
+// TestFutureLineDoesNotBlindTail is issue 9's hole, on the running daemon:
+// one line dated an hour ahead appended to a tailed auth.log, then ten
+// failures dated now. The ten are banned; nothing is skipped.
+func TestFutureLineDoesNotBlindTail(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "auth.log")
+	appendLines(t, logPath, "Nov 27 00:00:00 web1 sshd[1]: Server listening on 0.0.0.0 port 22.")
+	m := startMember(t, filepath.Join(dir, "data"), logPath)
+	m.waitTailing()
+	ahead := time.Now().Add(time.Hour).Format(time.Stamp)
+	appendLines(t, logPath, ahead+" web1 sshd[9]: Failed password for root from 198.51.100.61 port 4 ssh2")
+	appendLines(t, logPath, attack("203.0.113.61", 10)...)
+	waitFor(t, 10*time.Second, "a ban on 203.0.113.61", func() bool { return banned(m.d, "203.0.113.61") })
+	var st daemon.Status
+	m.admin("GET", "/api/status", &st)
+	if n := st.Pipeline["skipped"]; n != 0 || st.Pipeline["events"] != 11 {
+		t.Errorf("status pipeline %v: want 11 events and nothing skipped", st.Pipeline)
+	}
+	if banned(m.d, "198.51.100.61") {
+		t.Error("the single future-dated failure was banned")
+	}
+}
