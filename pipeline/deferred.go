@@ -1,26 +1,47 @@
 package pipeline
 
 import (
-	"cmp"
+	"container/heap"
 	"net/netip"
-	"slices"
 	"time"
 
 	"phalanx"
 )
 
-// held is an event that a deferred pipeline keeps until Finish: about 64
-// bytes, with the user name interned.
+// held is an event that a deferred pipeline keeps until Finish: 48 bytes,
+// with the address unzoned and the user name interned.
 type held struct {
 	at       int64 // judging time, Unix nanoseconds
 	line     int64
-	addr     netip.Addr
+	addr     [16]byte
 	user     uint32 // 1-based index in Pipeline.userList; 0 for none
-	stream   uint32
+	stream   uint16
 	kind     phalanx.Kind
 	svc      uint8
+	is4      bool
 	yearless bool
 }
+
+// heldChunk is how many held events one block of the store holds: the store
+// grows a block at a time, never copying what it holds.
+const heldChunk = 1 << 14
+
+// heldStore keeps held events in input order in fixed-size blocks.
+type heldStore struct {
+	blocks [][]held
+	n      int
+}
+
+func (hs *heldStore) add(h held) {
+	if hs.n%heldChunk == 0 {
+		hs.blocks = append(hs.blocks, make([]held, 0, heldChunk))
+	}
+	b := &hs.blocks[len(hs.blocks)-1]
+	*b = append(*b, h)
+	hs.n++
+}
+
+func (hs *heldStore) at(i int) *held { return &hs.blocks[i/heldChunk][i%heldChunk] }
 
 // evidenceBits is where a deferred pipeline packs the stream into an
 // evidence line number (see EvidenceLine).
@@ -38,10 +59,11 @@ func (p *Pipeline) Defer() {
 
 func (p *Pipeline) hold(s *Stream, ev *phalanx.Event, yearless bool) {
 	h := held{
-		at:       ev.Time.UnixNano(),
+		at:       nanos(ev.Time),
 		line:     ev.Line,
-		addr:     ev.Source,
-		stream:   uint32(s.index),
+		addr:     ev.Source.As16(),
+		is4:      ev.Source.Is4(),
+		stream:   uint16(s.index),
 		kind:     ev.Kind,
 		yearless: yearless && s.shift,
 	}
@@ -59,51 +81,100 @@ func (p *Pipeline) hold(s *Stream, ev *phalanx.Event, yearless bool) {
 		}
 		h.user = id
 	}
-	p.held = append(p.held, h)
+	p.held.add(h)
 }
 
 // Finish judges the events a deferred pipeline held: it moves each stream
 // whose newest year-less line would lie in the future (more than a day after
 // the stream's reference: a file's modification time, or now for standard
 // input) back by whole years, hands every event to the sink in input order,
-// then runs detection over all of them in time order. Ties are broken by
-// content, not by input order. Alert evidence then holds packed line numbers
-// (see EvidenceLine).
+// then runs detection over all of them in time order (events of the same
+// instant in input order). The input is mostly runs already in order (each
+// file, each rotation), so the runs are merged rather than sorted. Alert
+// evidence then holds packed line numbers (see EvidenceLine).
 func (p *Pipeline) Finish() {
 	if !p.deferred {
 		return
 	}
 	p.correctYears()
+	hs := &p.held
 	ev := &phalanx.Event{}
+	p.c.Events += int64(hs.n)
 	if p.sink != nil {
-		for i := range p.held {
-			p.toEvent(&p.held[i], ev, false)
-			p.c.Events++
+		for i := range hs.n {
+			p.toEvent(hs.at(i), ev, false)
 			p.sink.Event(ev)
 		}
-	} else {
-		p.c.Events += int64(len(p.held))
 	}
-	slices.SortFunc(p.held, func(a, b held) int {
-		if c := cmp.Compare(a.at, b.at); c != 0 {
-			return c
+	// Runs: maximal stretches of input whose times never go back.
+	var runs []run
+	for i := range hs.n {
+		if i == 0 || hs.at(i).at < hs.at(i-1).at {
+			runs = append(runs, run{next: i})
+			if len(runs) > 1 {
+				runs[len(runs)-2].end = i
+			}
 		}
-		if c := a.addr.Compare(b.addr); c != 0 {
-			return c
+	}
+	if len(runs) > 0 {
+		runs[len(runs)-1].end = hs.n
+	}
+	m := merger{hs: hs, runs: runs}
+	for i := range runs {
+		m.heap = append(m.heap, int32(i))
+	}
+	heap.Init(&m)
+	for m.Len() > 0 {
+		r := &runs[m.heap[0]]
+		p.toEvent(hs.at(r.next), ev, true)
+		r.next++
+		if r.next == r.end {
+			heap.Pop(&m)
+		} else {
+			heap.Fix(&m, 0)
 		}
-		if c := cmp.Compare(a.kind, b.kind); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(p.userName(a.user), p.userName(b.user)); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.line, b.line)
-	})
-	for i := range p.held {
-		p.toEvent(&p.held[i], ev, true)
 		p.detect(ev)
 	}
-	p.held, p.users, p.userList = nil, map[string]uint32{}, nil
+	p.held, p.users, p.userList = heldStore{}, map[string]uint32{}, nil
+}
+
+// run is a stretch of held events in time order: the next one to judge and
+// the end.
+type run struct{ next, end int }
+
+// merger is a min-heap of runs by the time of their next event, then by
+// input order.
+type merger struct {
+	hs   *heldStore
+	runs []run
+	heap []int32
+}
+
+func (m *merger) Len() int { return len(m.heap) }
+func (m *merger) Less(i, j int) bool {
+	a, b := &m.runs[m.heap[i]], &m.runs[m.heap[j]]
+	ta, tb := m.hs.at(a.next).at, m.hs.at(b.next).at
+	return ta < tb || ta == tb && a.next < b.next
+}
+func (m *merger) Swap(i, j int) { m.heap[i], m.heap[j] = m.heap[j], m.heap[i] }
+func (m *merger) Push(x any)    { m.heap = append(m.heap, x.(int32)) }
+func (m *merger) Pop() any {
+	x := m.heap[len(m.heap)-1]
+	m.heap = m.heap[:len(m.heap)-1]
+	return x
+}
+
+// nanos returns t in Unix nanoseconds, clamped to what int64 holds (years
+// 1678 to 2262); the scenario engine clamps further.
+func nanos(t time.Time) int64 {
+	const lo, hi = -9_200_000_000, 9_200_000_000 // seconds
+	switch s := t.Unix(); {
+	case s < lo:
+		return lo * int64(time.Second)
+	case s > hi:
+		return hi * int64(time.Second)
+	}
+	return t.UnixNano()
 }
 
 func (p *Pipeline) userName(id uint32) string {
@@ -115,11 +186,15 @@ func (p *Pipeline) userName(id uint32) string {
 
 // toEvent fills ev from h; packed makes Line carry the stream too.
 func (p *Pipeline) toEvent(h *held, ev *phalanx.Event, packed bool) {
+	addr := netip.AddrFrom16(h.addr)
+	if h.is4 {
+		addr = addr.Unmap()
+	}
 	*ev = phalanx.Event{
 		Time:    time.Unix(0, h.at),
 		Service: services[h.svc].name,
 		Kind:    h.kind,
-		Source:  h.addr,
+		Source:  addr,
 		User:    p.userName(h.user),
 		Line:    h.line,
 	}
@@ -141,8 +216,9 @@ func EvidenceLine(v int64) (stream int, line int64) {
 // that does not put it in the future.
 func (p *Pipeline) correctYears() {
 	newest := make([]int64, len(p.streams))
-	for i := range p.held {
-		if h := &p.held[i]; h.yearless {
+	hs := &p.held
+	for i := range hs.n {
+		if h := hs.at(i); h.yearless {
 			newest[h.stream] = max(newest[h.stream], h.at)
 		}
 	}
@@ -163,8 +239,8 @@ func (p *Pipeline) correctYears() {
 	if !any {
 		return
 	}
-	for i := range p.held {
-		h := &p.held[i]
+	for i := range hs.n {
+		h := hs.at(i)
 		if k := years[h.stream]; k > 0 && h.yearless {
 			h.at = time.Unix(0, h.at).In(p.streams[h.stream].loc).AddDate(-k, 0, 0).UnixNano()
 			p.c.YearsShifted++

@@ -124,7 +124,7 @@ type Pipeline struct {
 
 	// A deferred pipeline (Defer) holds events until Finish.
 	deferred bool
-	held     []held
+	held     heldStore
 	users    map[string]uint32
 	userList []string
 	streams  []*Stream

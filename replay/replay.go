@@ -43,6 +43,10 @@ type Summary struct {
 	Sources int // tracked source groups when the replay ended
 }
 
+// maxInputs bounds the files of one replay (a deferred pipeline numbers its
+// streams in 16 bits).
+const maxInputs = 1<<16 - 1
+
 // DefaultMaxLine is the longest line replay reads; longer lines are skipped and counted.
 const DefaultMaxLine = 64 << 10
 
@@ -56,6 +60,9 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 	start := time.Now()
 	if len(opts.Files) == 0 {
 		return Summary{}, errors.New("nothing to replay: name one or more files, or - for standard input")
+	}
+	if len(opts.Files) > maxInputs {
+		return Summary{}, fmt.Errorf("%d inputs: replay at most %d at once (concatenate them, in any order, into fewer files)", len(opts.Files), maxInputs)
 	}
 	if opts.MaxLine <= 0 {
 		opts.MaxLine = DefaultMaxLine
