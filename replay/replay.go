@@ -123,11 +123,12 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 }
 
 type input struct {
-	name  string
-	r     io.Reader
-	c     io.Closer
-	size  int64
-	mtime time.Time
+	name    string
+	service string // declared with SERVICE:PATH; "" when the lines say
+	r       io.Reader
+	c       io.Closer
+	size    int64
+	mtime   time.Time
 }
 
 func (in *input) Close() {
@@ -141,12 +142,26 @@ func (in *input) Close() {
 func openAll(names []string, stdin io.Reader) ([]*input, int64, error) {
 	var ins []*input
 	var total int64
-	for _, name := range names {
+	for _, text := range names {
+		sp, err := source.ParseSpec(text, fileExists)
+		if err == nil && sp.Kind != source.KindFile {
+			err = fmt.Errorf("source %q: replay reads files and standard input; for the journal, pipe it in: journalctl -o short-iso ... | phalanx replay -", text)
+		}
+		if err == nil && sp.Service != "" && !pipeline.KnownService(sp.Service) {
+			err = fmt.Errorf("source %q: unknown service %q (known: %s)", text, sp.Service, pipeline.ServiceNames())
+		}
+		if err != nil {
+			for _, in := range ins {
+				in.Close()
+			}
+			return nil, 0, err
+		}
+		name := sp.Target
 		if name == "-" {
 			if stdin == nil {
 				stdin = os.Stdin
 			}
-			ins = append(ins, &input{name: "-", r: stdin, size: -1})
+			ins = append(ins, &input{name: "-", service: sp.Service, r: stdin, size: -1})
 			total = -1
 			continue
 		}
@@ -157,7 +172,7 @@ func openAll(names []string, stdin io.Reader) ([]*input, int64, error) {
 			}
 			return nil, 0, fmt.Errorf("open log file: %w", err)
 		}
-		in := &input{name: name, r: f, c: f}
+		in := &input{name: name, service: sp.Service, r: f, c: f}
 		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
 			in.size, in.mtime = st.Size(), st.ModTime()
 			if total >= 0 {
@@ -176,6 +191,11 @@ func replayOne(ctx context.Context, p *pipeline.Pipeline, in *input, ref time.Ti
 	st := p.NewStream(ref, opts.Location)
 	if opts.Year != 0 {
 		st.SetYear(opts.Year)
+	}
+	if in.service != "" {
+		if err := st.SetService(in.service); err != nil {
+			return err
+		}
 	}
 	rd := source.NewReader(in.r, opts.MaxLine)
 	for n := 0; ; n++ {
@@ -201,6 +221,11 @@ func replayOne(ctx context.Context, p *pipeline.Pipeline, in *input, ref time.Ti
 		prog.set(base+rd.Offset(), p.Counters().Lines)
 	}
 	return nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // progress draws a bar on a terminal from counters the replay loop updates.

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -161,5 +163,38 @@ func TestMissingFileFailsBeforeOutput(t *testing.T) {
 	}
 	if out.Len() != 0 {
 		t.Fatalf("output written before failing: %q", out.String())
+	}
+}
+
+// TestServicePrefix: "sshd:PATH" reads PATH as sshd's lines, so a line with
+// no program tag is an sshd line; journal and syslog sources are refused
+// with a hint, and an unknown service is named.
+func TestServicePrefix(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tagless.log")
+	var lines []string
+	for i := range 5 {
+		lines = append(lines, fmt.Sprintf("2026-11-27T05:00:0%d auth.info: Invalid user u%d from 203.0.113.50 port %d", i, i, 4000+i))
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	sum, err := replay.Run(context.Background(), replay.Options{Pipeline: pipeline.DefaultConfig(), Files: []string{"sshd:" + path}, Stdout: &out, Location: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Events != 5 || sum.Decisions != 1 {
+		t.Errorf("summary %+v: want 5 events and a ban", sum.Counters)
+	}
+	for _, bad := range []struct{ spec, want string }{
+		{"journal:sshd", "pipe it in"},
+		{"syslog:udp://127.0.0.1:5514", "replay reads files"},
+		{"nosuch:" + path, `unknown service "nosuch"`},
+	} {
+		_, err := replay.Run(context.Background(), replay.Options{Pipeline: pipeline.DefaultConfig(), Files: []string{bad.spec}, Stdout: io.Discard})
+		if err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%s: error %v, want one containing %q", bad.spec, err, bad.want)
+		}
 	}
 }
