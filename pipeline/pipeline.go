@@ -334,23 +334,23 @@ func (s *Stream) framed(fr *logline.Frame, line []byte, num int64, arrival time.
 	}
 	ev := &s.ev
 	*ev = phalanx.Event{}
-	if !parser.Parse(fr, ev) {
-		return
-	}
-	ev.Time = judged
-	ev.Written = written
-	ev.Service = services[svc].name
-	ev.Line = num
-	ev.Raw = line
-	if repeat > 1 {
-		p.c.Repeated += int64(repeat - 1)
-	}
-	for range repeat {
-		if p.deferred {
-			p.hold(s, ev, fr.YearInferred)
-		} else {
-			p.event(ev)
+	for ok := parser.Parse(fr, ev); ok; ok = parser.Next(ev) {
+		ev.Time = judged
+		ev.Written = written
+		ev.Service = services[svc].name
+		ev.Line = num
+		ev.Raw = line
+		if repeat > 1 {
+			p.c.Repeated += int64(repeat - 1)
 		}
+		for range repeat {
+			if p.deferred {
+				p.hold(s, ev, fr.YearInferred)
+			} else {
+				p.event(ev)
+			}
+		}
+		*ev = phalanx.Event{}
 	}
 }
 

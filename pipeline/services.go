@@ -5,13 +5,17 @@ import (
 
 	"phalanx"
 	"phalanx/logline"
+	"phalanx/parser/dropbear"
 	"phalanx/parser/sshd"
 )
 
-// lineParser is what a service's parser does with one framed line: fill
-// ev.Kind, ev.Source and ev.User and report whether the line is an event.
+// lineParser is what a service's parser does with one framed line: Parse
+// fills ev.Kind, ev.Source and ev.User and reports whether the line is an
+// event; Next gives a second event the same line released (an sshd PAM
+// failure held until the connection's next line), at most once per line.
 type lineParser interface {
 	Parse(fr *logline.Frame, ev *phalanx.Event) bool
+	Next(ev *phalanx.Event) bool
 }
 
 // service is one built-in service: its name (as sources and events spell
@@ -27,6 +31,7 @@ type service struct {
 // lines whose tag names no program.
 var services = [...]service{
 	{name: "sshd", isProgram: sshd.IsProgram, parser: func() lineParser { return sshd.New() }},
+	{name: "dropbear", isProgram: dropbear.IsProgram, parser: func() lineParser { return dropbear.New() }},
 }
 
 // programService returns the index of the service whose program prog is, or -1.

@@ -187,6 +187,25 @@ func TestServicePrefix(t *testing.T) {
 	if sum.Events != 5 || sum.Decisions != 1 {
 		t.Errorf("summary %+v: want 5 events and a ban", sum.Counters)
 	}
+	// Dropbear's lines with no program tag are read as Dropbear's only
+	// when the source says so.
+	path = filepath.Join(dir, "dropbear.log")
+	lines = nil
+	for i := range 5 {
+		lines = append(lines, fmt.Sprintf("2026-11-27T05:00:0%d auth.info: Bad password attempt for 'root' from 203.0.113.51:%d", i, 4000+i))
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for spec, want := range map[string]int64{path: 0, "dropbear:" + path: 5} {
+		sum, err := replay.Run(context.Background(), replay.Options{Pipeline: pipeline.DefaultConfig(), Files: []string{spec}, Stdout: io.Discard, Location: time.UTC})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.Events != want {
+			t.Errorf("%s: %d events, want %d", spec, sum.Events, want)
+		}
+	}
 	for _, bad := range []struct{ spec, want string }{
 		{"journal:sshd", "pipe it in"},
 		{"syslog:udp://127.0.0.1:5514", "replay reads files"},

@@ -183,3 +183,8 @@ func parseIPv6(s []byte) (netip.Addr, bool) {
 	}
 	return netip.AddrFrom16(ip), true
 }
+
+// ParseAddr is parseAddr for other parsers of logs that write addresses the
+// same way (such as package dropbear): canonical IPv4 or IPv6 text with an
+// optional %zone, never a name; the result is phalanx.Normalize'd.
+func ParseAddr(b []byte) (netip.Addr, bool) { return parseAddr(b) }

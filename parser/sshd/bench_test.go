@@ -46,7 +46,11 @@ func benchFrames(n int) []logline.Frame {
 				add(pid, "Failed password for root from %s port %d ssh2", addr, port)
 			}
 			add(pid, "Connection closed by authenticating user root %s port %d [preauth]", addr, port)
-		case 6: // scanner
+		case 6: // scanner, or a password bot against a key-only server
+			if conn%20 == 6 {
+				add(pid, "Connection closed by authenticating user root %s port %d [preauth]", addr, port)
+				break
+			}
 			add(pid, "error: kex_exchange_identification: Connection closed by remote host")
 			add(pid, "Connection closed by %s port %d", addr, port)
 		case 7: // old client or HTTP on port 22
@@ -80,7 +84,7 @@ func BenchmarkParse(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if p.Parse(&frames[i%len(frames)], &ev) {
+		for ok := p.Parse(&frames[i%len(frames)], &ev); ok; ok = p.Next(&ev) {
 			events++
 		}
 	}
@@ -115,6 +119,13 @@ func TestAllocs(t *testing.T) {
 		{"error: kex_exchange_identification: Connection closed by remote host", 0},
 		{"Accepted publickey for deploy from 192.0.2.10 port 22 ssh2: ED25519 SHA256:Zm9v", 0},
 		{"pam_unix(sshd:session): session opened for user deploy(uid=1000) by deploy(uid=0)", 0},
+		{"Connection closed by authenticating user root 203.0.113.9 port 40000 [preauth]", 0},
+		{"drop connection #0 from [203.0.113.9]:40000 on [192.0.2.200]:22 penalty: exceeded LoginGraceTime", 0},
+		{"Timeout before authentication for connection from 203.0.113.9 to 192.0.2.200, pid = 4123", 0},
+		{"ssh_dispatch_run_fatal: Connection from 203.0.113.9 port 40000: message authentication code incorrect [preauth]", 0},
+		{"banner exchange: Connection from 203.0.113.9 port 40000: invalid format", 0},
+		// the same attempt logged again: nothing new is held
+		{"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.9  user=zyxxy", 0},
 	} {
 		fr := logline.Frame{Host: []byte("web1"), Program: []byte("sshd"), PID: 7, Message: []byte(c.msg)}
 		var ev phalanx.Event

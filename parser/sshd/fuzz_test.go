@@ -36,6 +36,15 @@ var fuzzSeeds = []string{
 	"ROOT LOGIN REFUSED FROM fe80::1%eth0 port 1",
 	"Protocol major versions differ for 192.0.2.14: SSH-2.0-x vs. SSH-1.5-y",
 	"fatal: Timeout before authentication for 192.0.2.16 port 1234",
+	"Timeout before authentication for connection from 192.0.2.42 to 198.51.100.87, pid = 1152348",
+	"drop connection #0 from [192.0.2.41]:50130 on [192.0.2.200]:22 penalty: exceeded LoginGraceTime",
+	"ssh_dispatch_run_fatal: Connection from authenticating user root 192.0.2.44 port 55108: message authentication code incorrect [preauth]",
+	"ssh_dispatch_run_fatal: Connection from invalid user x 192.0.2.66 port 22: message authentication code incorrect 203.0.113.5 port 4: incomplete message [preauth]",
+	"User nobody not allowed because shell /bin/false does not exist\nConnection closed by 192.0.2.47 port 40000 [preauth]",
+	"error: PAM: unknown user for illegal user zz from 192.0.2.49",
+	"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.60  user=root\nConnection closed by authenticating user root 192.0.2.60 port 50000 [preauth]",
+	"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.62  user=root\nPAM 2 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.62  user=root",
+	"Received disconnect from 192.0.2.50 port 41000:11: Bye Bye [preauth]\nDisconnected from authenticating user root 192.0.2.50 port 41000 [preauth]",
 }
 
 // FuzzParse feeds arbitrary messages, one per line, to one parser over two
@@ -66,29 +75,43 @@ func FuzzParse(f *testing.F) {
 			seen[pid] += msg + "\n"
 			fr := logline.Frame{Host: []byte("h"), Program: []byte("sshd"), PID: pid, Message: []byte(msg)}
 			var ev phalanx.Event
-			if !p.Parse(&fr, &ev) {
-				if !reflect.DeepEqual(ev, phalanx.Event{}) {
-					t.Fatalf("Parse returned false but changed the event: %+v", ev)
+			n := 0
+			for ok := p.Parse(&fr, &ev); ; ok = p.Next(&ev) {
+				if !ok {
+					if !reflect.DeepEqual(ev, phalanx.Event{}) {
+						t.Fatalf("Parse or Next returned false but changed the event: %+v", ev)
+					}
+					break
 				}
-				continue
-			}
-			a := ev.Source
-			switch {
-			case !a.IsValid():
-				t.Fatalf("invalid source for %q", msg)
-			case a.Is4In6() || a.Zone() != "":
-				t.Fatalf("source %v not normalised for %q", a, msg)
-			case ev.Kind == phalanx.KindUnknown || ev.Kind.String() == "" || strings.HasPrefix(ev.Kind.String(), "kind("):
-				t.Fatalf("bad kind %v for %q", ev.Kind, msg)
-			case !strings.Contains(seen[pid], a.String()):
-				t.Fatalf("source %v does not appear in the connection's lines %q", a, seen[pid])
-			case len(ev.User) > maxUser:
-				t.Fatalf("user of %d bytes", len(ev.User))
-			case !strings.Contains(seen[pid], ev.User) && ev.User != "root":
-				t.Fatalf("user %q does not appear in %q", ev.User, seen[pid])
+				if n++; n > 2 {
+					t.Fatalf("more than two events for %q", msg)
+				}
+				checkEvent(t, ev, msg, seen[pid])
+				ev = phalanx.Event{}
 			}
 		}
 	})
+}
+
+// checkEvent checks one event of FuzzParse: a valid, normalised address and a
+// user that appear in the connection's lines.
+func checkEvent(t *testing.T, ev phalanx.Event, msg, seen string) {
+	t.Helper()
+	a := ev.Source
+	switch {
+	case !a.IsValid():
+		t.Fatalf("invalid source for %q", msg)
+	case a.Is4In6() || a.Zone() != "":
+		t.Fatalf("source %v not normalised for %q", a, msg)
+	case ev.Kind == phalanx.KindUnknown || ev.Kind.String() == "" || strings.HasPrefix(ev.Kind.String(), "kind("):
+		t.Fatalf("bad kind %v for %q", ev.Kind, msg)
+	case !strings.Contains(seen, a.String()):
+		t.Fatalf("source %v does not appear in the connection's lines %q", a, seen)
+	case len(ev.User) > maxUser:
+		t.Fatalf("user of %d bytes", len(ev.User))
+	case !strings.Contains(seen, ev.User) && ev.User != "root":
+		t.Fatalf("user %q does not appear in %q", ev.User, seen)
+	}
 }
 
 // FuzzParseAddr checks the hand-written address parser against net/netip:

@@ -125,6 +125,37 @@ func TestInjection(t *testing.T) {
 		{"a fake [preauth] does not move the address", []string{
 			"Connection closed by 192.0.2.66 port 22 [preauth] [preauth]",
 		}, ""},
+		{"dispatch fatal: a whole connection id and reason in the user name", []string{
+			"ssh_dispatch_run_fatal: Connection from invalid user x 192.0.2.66 port 22: message authentication code incorrect 203.0.113.5 port 40000: incomplete message [preauth]",
+		}, "203.0.113.5"},
+		{"dispatch fatal: a MAC failure inside the user name does not outweigh the real reason", []string{
+			"ssh_dispatch_run_fatal: Connection from invalid user x 192.0.2.66 port 22: message authentication code incorrect 203.0.113.5 port 40000: Broken pipe [preauth]",
+		}, ""},
+		{"closed by authenticating user: an auth-failure blames only the real address", []string{
+			"Connection closed by authenticating user x 192.0.2.66 port 22 [preauth] 203.0.113.5 port 40000 [preauth]",
+			"Disconnected from authenticating user x 192.0.2.66 port 22 203.0.113.5 port 40000 [preauth]",
+		}, "203.0.113.5"},
+		{"pam_unix: held failure released by a line that names another address in a user", []string{
+			"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.5  user=x from 192.0.2.66 port 22",
+			"Connection closed by authenticating user x from 192.0.2.66 port 22 203.0.113.5 port 40000 [preauth]",
+		}, "203.0.113.5"},
+		{"PAM more failures: rhost inside user=", []string{
+			"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.5  user=a",
+			"PAM 2 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.5  user=x rhost=192.0.2.66",
+		}, "203.0.113.5"},
+		{"unknown user (OpenPAM): from inside the user name", []string{
+			"error: PAM: unknown user for illegal user x from 192.0.2.66 from 203.0.113.5",
+		}, "203.0.113.5"},
+		{"shell not allowed: an address in the account name is no address", []string{
+			"User 192.0.2.66 not allowed because shell /bin/false does not exist",
+			"Connection closed by 203.0.113.5 port 40000 [preauth]",
+		}, "203.0.113.5"},
+		{"drop connection: brackets in the real places only", []string{
+			"drop connection #0 from [203.0.113.5]:40000 on [192.0.2.66]:22 penalty: exceeded LoginGraceTime",
+		}, "203.0.113.5"},
+		{"timeout: the first address is the client", []string{
+			"Timeout before authentication for connection from 203.0.113.5 to 192.0.2.66, pid = 1234",
+		}, "203.0.113.5"},
 		{"octal-looking victim", []string{
 			"Invalid user x from 0300.0000.0002.0102 port 22",
 			"Invalid user x from 3221226050 port 22",
@@ -139,18 +170,16 @@ func TestInjection(t *testing.T) {
 			p := New()
 			events := 0
 			for _, line := range c.lines {
-				ev, ok := feed(p, "srv", 999, t0, line)
-				if !ok {
-					continue
-				}
-				events++
-				if ev.Source == netip.MustParseAddr(victim) {
-					t.Errorf("blamed the victim: %q", line)
-				}
-				if c.want == "" {
-					t.Errorf("ambiguous line blamed %v: %q", ev.Source, line)
-				} else if ev.Source != netip.MustParseAddr(c.want) {
-					t.Errorf("blamed %v, want %s: %q", ev.Source, c.want, line)
+				for _, ev := range feed(p, "srv", 999, t0, line) {
+					events++
+					if ev.Source == netip.MustParseAddr(victim) {
+						t.Errorf("blamed the victim: %q", line)
+					}
+					if c.want == "" {
+						t.Errorf("ambiguous line blamed %v: %q", ev.Source, line)
+					} else if ev.Source != netip.MustParseAddr(c.want) {
+						t.Errorf("blamed %v, want %s: %q", ev.Source, c.want, line)
+					}
 				}
 			}
 			if c.want != "" && events == 0 {

@@ -30,36 +30,63 @@
 //	Disconnecting (invalid|authenticating) user U ADDR port N:
 //	    Change of username or service not allowed: ...                    auth-failure
 //	pam_X(sshd:auth): authentication failure; ... rhost=ADDR [user=U]     auth-failure (2)
+//	Connection closed by|Connection reset by|Disconnected from
+//	    authenticating user U ADDR port N [preauth]                       auth-failure (5)
 //	[iI]nvalid user U from ADDR [port N], [iI]llegal user ...             invalid-user
 //	User U from ADDR not allowed because (AllowUsers/DenyUsers/groups)    invalid-user
 //	User not known to the underlying authentication module for U from A  invalid-user
+//	unknown user for [illegal user ]U from ADDR (OpenPAM, after PAM: )    invalid-user
 //	User U not allowed because account is locked                          invalid-user (3)
+//	User U not allowed because shell S (does not exist|is not executable) invalid-user (3)
 //	maximum authentication attempts exceeded for U from ADDR port N ssh2  max-auth
 //	Disconnecting: Too many authentication failures [for U]               max-auth (3)
-//	Connection closed by [(invalid|authenticating) user U ]ADDR [port N] [preauth]  preauth-close
+//	Connection closed by [invalid user U ]ADDR [port N] [preauth]        preauth-close
 //	Connection reset by ..., Disconnected from ... [preauth]             preauth-close (4)
 //	Received disconnect from ADDR [port N]:CODE: ... [preauth]            preauth-close
 //	Timeout before authentication for ADDR port N                        preauth-close
+//	Timeout before authentication for connection from ADDR to ADDR[, pid = N]  preauth-close (6)
 //	Read from socket failed: Connection reset by peer [preauth]           preauth-close (3)
 //	Did not receive identification string from ADDR [port N]              probe
-//	Bad protocol version identification '...' from ADDR [port N]         probe
-//	banner exchange: Connection from ADDR port N: invalid format          probe
-//	Unable to negotiate with ADDR port N: no matching ... found. ...      probe
-//	Protocol major versions differ for ADDR [port N]: ...                 probe
+//	kex_exchange_identification: [read: ](Connection closed by remote
+//	    host|Connection reset by peer)                                    probe (3)
+//	drop connection #N from [ADDR]:P on [ADDR]:P penalty: REASON         probe (6)
 //	refused connect from ... (ADDR)                                       probe
-//	kex_exchange_identification: [read: ](client sent invalid protocol
-//	    identifier|Connection closed by remote host|Connection reset by peer)  probe (3)
-//	Unable to negotiate a ..., no matching ... found: ...                 probe (3)
+//	Bad protocol version identification '...' from ADDR [port N]         protocol-error
+//	banner exchange: Connection from ADDR port N: invalid format          protocol-error
+//	Unable to negotiate with ADDR port N: no matching ... found. ...      protocol-error
+//	Protocol major versions differ for ADDR [port N]: ...                 protocol-error
+//	kex_exchange_identification: client sent invalid protocol identifier  protocol-error (3)
+//	Unable to negotiate a ..., no matching ... found: ...                 protocol-error (3)
+//	ssh_dispatch_run_fatal: Connection from ID: REASON [preauth]          protocol-error (7)
+//	ssh_dispatch_run_fatal: Connection from ID: message authentication
+//	    code incorrect [preauth]                                          exploit (7)
 //
 // Lines that only teach the parser a connection's address (no event of their
 // own): `Connection from ADDR port N [on ...]`, `SSH: Server;Ltype:
 // ...;Remote: ADDR-PORT;...`, `Failed publickey|none for U from ADDR ...` of
 // an existing user (clients try several keys, and "none" to learn the
-// methods), the PAM line (2), and Received disconnect, Connection
-// closed/reset and Disconnected without [preauth] (a normal log-out). Such a
-// line still attributes a failure that an earlier line of the connection left
-// without an address (3). `Accepted METHOD for U from ADDR` is never an event;
-// it makes the parser forget the connection.
+// methods), `PAM N more authentication failures; ... rhost=ADDR ...`, and
+// Received disconnect, Connection closed/reset and Disconnected without
+// [preauth] (a normal log-out). Such a line still attributes a failure that
+// an earlier line of the connection left without an address (3).
+// `Accepted METHOD for U from ADDR` is never an event; it makes the parser
+// forget the connection. `drop connection ... past MaxStartups` (innocent
+// clients are dropped too while someone else floods) and `srclimit_penalise:
+// ...` (sshd's other lines already carry the failure it penalises, and it
+// names a masked range) yield nothing.
+//
+// # Events of a line
+//
+// Parse yields at most one event; a line can yield a second one, which Next
+// returns (see (2)). A caller calls Next after every Parse until it returns
+// false:
+//
+//	for ok := p.Parse(fr, &ev); ok; ok = p.Next(&ev) { handle(&ev) }
+//
+// Both events of a line belong to that line (its time and number); the first
+// is the older one.
+//
+// # Notes
 //
 // (1) Both an address inside the user name and one inside the INFO that
 // publickey and hostbased attempts append (certificate key ids, hostbased
@@ -71,12 +98,22 @@
 // no event. sshds so old that they wrote no port can therefore be fooled by a
 // user name holding a tail with a port.
 //
-// (2) sshd logs "Failed password" right after pam_unix's line for the same
-// attempt, and pam_unix also fails when another PAM module then succeeds, so
-// a PAM line is an event only when the connection has already failed PAM for
-// another user (a connection cannot change its user, so it is not the same
-// attempt). The PAM key=value list has a fixed order ending in user=, so rhost
-// is read in its place before user=, and the user is everything after user=.
+// (2) pam_unix logs its failure just before sshd logs "Failed password" for
+// the same attempt, and it also fails when a later PAM module then lets the
+// user in ("Accepted password"). So a PAM failure is held on its connection
+// (same host and pid) and the connection's next recognised line decides: a
+// Failed line or sshd's "PAM: Authentication failure" line for the same
+// address is the event of that attempt (the PAM line adds nothing), Accepted
+// drops it, another PAM failure of the same user and address is the same
+// attempt logged again (by another module or process) and keeps it held, and
+// any other line of the connection (a PAM failure of another user, a close,
+// max-auth, "PAM N more authentication failures", a line naming another
+// address) first turns the held failure into an auth-failure event, which
+// the line yields before its own. A held failure is lost when its
+// connection's state is (stale after ten minutes of log time, or the oldest
+// of the table's connections). The PAM key=value list has a fixed order
+// ending in user=, so rhost is read in its place before user=, and the user
+// is everything after user=.
 //
 // (3) The line names no address. It is attributed to the address that an
 // earlier line of the same connection (same host and pid) named, or else
@@ -85,7 +122,27 @@
 //
 // (4) Newer sshds log the client's "Received disconnect ... [preauth]" and
 // then "Disconnected from ... [preauth]" for the same close: the second
-// yields no event.
+// yields no event, unless it makes an auth-failure (5).
+//
+// (5) A client that gave up, or was refused, while authenticating as an
+// existing user. Key-only servers log nothing else for a password-guessing
+// bot, so this close is the bot's failure. It is an auth-failure only when
+// the connection has not already yielded an auth-failure, invalid-user or
+// max-auth event; otherwise it stays a preauth-close (one attempt, one
+// count). A successful log-in never logs it. Lines without a pid have no
+// connection state, so their close always counts.
+//
+// (6) Logged by the listening sshd, whose pid is not the connection's: the
+// line neither uses nor changes connection state. The first address is the
+// client's; both are written by sshd. A drop for a penalty refuses a source
+// that sshd has already penalised for its failures.
+//
+// (7) ID is sshd's connection id, `[(authenticating|invalid) user U ]ADDR
+// port N`; REASON is sshd's own error text. A corrupted MAC before log-in is
+// the trace of CVE-2024-6387 ("regreSSHion") exploitation; other reasons are
+// protocol garbage, except network errors (Broken pipe, Connection timed
+// out, ...), which yield nothing. Without [preauth] (after log-in) these are
+// not attack signals and yield nothing.
 package sshd
 
 import (
@@ -116,6 +173,17 @@ const (
 // keyed by host and pid. A Parser is not safe for concurrent use.
 type Parser struct {
 	conns *table
+	// queued is the line's own event when Parse returned an older one
+	// first; Next hands it over.
+	queued    found
+	hasQueued bool
+}
+
+// found is an event before it is copied into the caller's phalanx.Event.
+type found struct {
+	kind phalanx.Kind
+	addr netip.Addr
+	user string
 }
 
 // New returns a parser.
@@ -135,11 +203,16 @@ func IsProgram(prog []byte) bool {
 
 // Parse examines one framed sshd line. When it recognises an attack event it
 // fills ev.Kind, ev.Source and ev.User, leaves the other fields alone and
-// returns true; otherwise it leaves ev alone and returns false.
+// returns true; otherwise it leaves ev alone and returns false. A line may
+// yield a second event: call Next after every Parse (see the package doc).
 func (p *Parser) Parse(fr *logline.Frame, ev *phalanx.Event) bool {
+	p.hasQueued = false
 	var r result
 	if !classify(fr.Message, &r) {
 		return false
+	}
+	if r.stateless {
+		return fill(ev, found{r.kind, r.addr, r.userString()})
 	}
 	var now int64
 	if !fr.Time.IsZero() {
@@ -151,33 +224,99 @@ func (p *Parser) Parse(fr *logline.Frame, ev *phalanx.Event) bool {
 		key = connKey(fr.Host, fr.PID)
 		c = p.lookup(key, now)
 	}
+	var released found
+	if c != nil && c.held {
+		switch {
+		case r.act == actForget:
+			// Another PAM module let the user in: no failure.
+		case r.consumes && r.addr == c.addr:
+			// sshd's own record of the same attempt is the event.
+		case r.act == actPAM && r.addr == c.addr && r.pamUser == c.pamUser:
+			// The same attempt, logged again by another module or
+			// process of the connection: still one held failure.
+			c.at = now
+			return false
+		default:
+			released = found{phalanx.KindAuthFailure, c.addr, c.heldUser}
+			c.failed = true
+		}
+		c.held, c.heldUser = false, ""
+	}
+	own, ok := p.apply(&r, c, key, now)
+	switch {
+	case released.kind != phalanx.KindUnknown:
+		if ok {
+			p.queued, p.hasQueued = own, true
+		}
+		return fill(ev, released)
+	case ok:
+		return fill(ev, own)
+	}
+	return false
+}
+
+// Next fills ev with the further event of the line last given to Parse, if
+// there is one, like Parse does, and reports whether there was. It returns
+// true at most once per line.
+func (p *Parser) Next(ev *phalanx.Event) bool {
+	if !p.hasQueued {
+		return false
+	}
+	p.hasQueued = false
+	return fill(ev, p.queued)
+}
+
+func fill(ev *phalanx.Event, f found) bool {
+	ev.Kind, ev.Source, ev.User = f.kind, f.addr, f.user
+	return true
+}
+
+// isFailure reports whether kind counts as a failed log-in of a connection,
+// after which its [preauth] close is no longer one (note 5).
+func isFailure(kind phalanx.Kind) bool {
+	return kind == phalanx.KindAuthFailure || kind == phalanx.KindInvalidUser || kind == phalanx.KindMaxAuth
+}
+
+// apply updates the connection's state for a recognised line and returns the
+// line's own event, if any.
+func (p *Parser) apply(r *result, c *conn, key uint64, now int64) (found, bool) {
 	kind, addr := r.kind, r.addr
 	switch r.act {
 	case actEvent:
+		failed := c != nil && c.failed && c.addr == addr
 		if kind == phalanx.KindPreauthClose && r.close && c != nil && c.goodbye && c.addr == addr {
 			// "Disconnected from ... [preauth]" after the client's
-			// "Received disconnect ... [preauth]": one close.
+			// "Received disconnect ... [preauth]": one close, unless it
+			// is the failure of a user who never got in.
 			p.conns.del(key)
-			return false
+			if !r.authUser || failed {
+				return found{}, false
+			}
+			return found{phalanx.KindAuthFailure, addr, r.userString()}, true
 		}
-		if c != nil && c.pending != phalanx.KindUnknown && kind == phalanx.KindPreauthClose {
+		switch {
+		case c != nil && c.pending != phalanx.KindUnknown && kind == phalanx.KindPreauthClose:
 			kind = c.pending
+		case kind == phalanx.KindPreauthClose && r.authUser && !failed:
+			kind = phalanx.KindAuthFailure
 		}
 		if c = p.remember(c, key, addr, now, r.close); c != nil {
 			c.maxAuth = c.maxAuth || kind == phalanx.KindMaxAuth
 			c.goodbye = c.goodbye || r.goodbye
+			c.failed = c.failed || isFailure(kind)
 		}
 	case actNoAddr:
 		if kind == phalanx.KindMaxAuth && c != nil && c.maxAuth {
 			// OpenSSH 6.8 to 7.x log "Disconnecting: Too many
 			// authentication failures" after "maximum authentication
 			// attempts exceeded": one event.
-			return false
+			return found{}, false
 		}
 		if c != nil && c.addr.IsValid() {
 			if kind == phalanx.KindMaxAuth {
 				c.maxAuth = true
 			}
+			c.failed = c.failed || isFailure(kind)
 			addr = c.addr
 			c.at = now
 			break
@@ -188,28 +327,31 @@ func (p *Parser) Parse(fr *logline.Frame, ev *phalanx.Event) bool {
 			}
 			c.pending, c.at = kind, now
 		}
-		return false
+		return found{}, false
 	case actHelper:
 		if c == nil || c.pending == phalanx.KindUnknown {
 			p.remember(c, key, addr, now, r.close)
-			return false
+			return found{}, false
 		}
 		kind = c.pending
-		p.remember(c, key, addr, now, r.close)
+		if c = p.remember(c, key, addr, now, r.close); c != nil {
+			c.failed = c.failed || isFailure(kind)
+		}
 	case actPAM:
-		fire := false
-		switch {
-		case c != nil && c.pending != phalanx.KindUnknown:
-			kind, fire = c.pending, true
-		case c != nil && c.addr == addr && c.pamUser != 0 && c.pamUser != r.pamUser:
-			fire = true
+		fire := c != nil && c.pending != phalanx.KindUnknown
+		if fire {
+			kind = c.pending
 		}
 		if c = p.remember(c, key, addr, now, false); c != nil {
-			c.pamUser = r.pamUser
+			c.pamUser, c.held, c.heldUser = r.pamUser, true, userString(r.user)
+			c.failed = c.failed || fire && isFailure(kind)
 		}
 		if !fire {
-			return false
+			return found{}, false
 		}
+		// The pending failure is the event; the PAM line's own user
+		// belongs to the held failure.
+		return found{kind, addr, ""}, true
 	case actReset:
 		if key != 0 {
 			if c == nil {
@@ -217,20 +359,16 @@ func (p *Parser) Parse(fr *logline.Frame, ev *phalanx.Event) bool {
 			}
 			*c = conn{key: key, addr: addr, at: now}
 		}
-		return false
+		return found{}, false
 	case actForget:
 		if c != nil {
 			p.conns.del(key)
 		}
-		return false
+		return found{}, false
 	default:
-		return false
+		return found{}, false
 	}
-	ev.Kind, ev.Source, ev.User = kind, addr, userString(r.user)
-	if r.root {
-		ev.User = "root"
-	}
-	return true
+	return found{kind, addr, r.userString()}, true
 }
 
 // lookup returns the connection's state unless it is absent or stale.
@@ -248,6 +386,7 @@ func (p *Parser) lookup(key uint64, now int64) *conn {
 
 // remember records that the connection talks to addr, clearing any pending
 // failure (the caller has used it), or forgets the connection when it closed.
+// A new address starts a new connection's history.
 func (p *Parser) remember(c *conn, key uint64, addr netip.Addr, now int64, closed bool) *conn {
 	if key == 0 {
 		return nil
@@ -261,7 +400,7 @@ func (p *Parser) remember(c *conn, key uint64, addr netip.Addr, now int64, close
 	if c == nil {
 		c = p.conns.put(key)
 	} else if c.addr != addr {
-		c.pamUser = 0
+		c.pamUser, c.held, c.heldUser, c.failed, c.maxAuth, c.goodbye = 0, false, "", false, false, false
 	}
 	c.addr, c.pending, c.at = addr, phalanx.KindUnknown, now
 	return c
@@ -286,8 +425,11 @@ func fnv64(b []byte) uint64 {
 	return h
 }
 
-// userString copies an attacker-chosen user name into an event, bounded and
-// cut at a rune boundary, without allocating for common names.
+// UserString copies an attacker-chosen user name into an event, bounded to
+// 128 bytes and cut at a rune boundary, without allocating for common names.
+// Other parsers (such as package dropbear) use it too.
+func UserString(b []byte) string { return userString(b) }
+
 func userString(b []byte) string {
 	if len(b) == 0 {
 		return ""
@@ -345,14 +487,25 @@ const (
 
 // result is what classify learned from one message.
 type result struct {
-	act     action
-	kind    phalanx.Kind
-	addr    netip.Addr
-	user    []byte // aliases the message
-	close   bool   // the connection ended: forget it after this line
-	pamUser uint64 // for actPAM: hash of the user (or ruser) + 1
-	root    bool   // the user is root, though the line does not spell it so
-	goodbye bool   // a client's disconnect message before log-in
+	act       action
+	kind      phalanx.Kind
+	addr      netip.Addr
+	user      []byte // aliases the message
+	close     bool   // the connection ended: forget it after this line
+	pamUser   uint64 // for actPAM: hash of the user (or ruser) + 1
+	root      bool   // the user is root, though the line does not spell it so
+	goodbye   bool   // a client's disconnect message before log-in
+	consumes  bool   // sshd's own record of an attempt that PAM failed (note 2)
+	authUser  bool   // a [preauth] close of an "authenticating user" (note 5)
+	stateless bool   // logged by the listening sshd, not the connection (note 6)
+}
+
+// userString is the event's user.
+func (r *result) userString() string {
+	if r.root {
+		return "root"
+	}
+	return userString(r.user)
 }
 
 func hasPrefix(s []byte, p string) bool { return len(s) >= len(p) && string(s[:len(p)]) == p }
@@ -482,7 +635,7 @@ func classify(msg []byte, r *result) bool {
 		return parseAuthError(msg, r)
 	case 'B':
 		if rest, ok := cut(msg, "Bad protocol version identification "); ok {
-			if !lastFromEvent(rest, phalanx.KindProbe, r) {
+			if !lastFromEvent(rest, phalanx.KindProtocol, r) {
 				return false
 			}
 			r.user = nil // the client's banner, not a user
@@ -541,7 +694,10 @@ func classify(msg []byte, r *result) bool {
 			if !ok || !hasPrefix(rest[n:], ":") {
 				return false
 			}
-			return setEvent(tok, phalanx.KindProbe, r)
+			return setEvent(tok, phalanx.KindProtocol, r)
+		}
+		if rest, ok := cut(msg, "PAM "); ok {
+			return parsePAMMore(rest, r)
 		}
 	case 'R':
 		if rest, ok := cut(msg, "Received disconnect from "); ok {
@@ -563,6 +719,9 @@ func classify(msg []byte, r *result) bool {
 			return parseLtype(rest, r)
 		}
 	case 'T':
+		if rest, ok := cut(msg, "Timeout before authentication for connection from "); ok {
+			return parseGraceTimeout(rest, r)
+		}
 		if rest, ok := cut(msg, "Timeout before authentication for "); ok {
 			if !startAddrEvent(rest, phalanx.KindPreauthClose, r) {
 				return false
@@ -582,10 +741,10 @@ func classify(msg []byte, r *result) bool {
 			if !ok || !hasPrefix(rest[n:], ": no matching ") {
 				return false
 			}
-			return setEvent(tok, phalanx.KindProbe, r)
+			return setEvent(tok, phalanx.KindProtocol, r)
 		}
 		if hasPrefix(msg, "Unable to negotiate a ") {
-			r.act, r.kind = actNoAddr, phalanx.KindProbe
+			r.act, r.kind = actNoAddr, phalanx.KindProtocol
 			return true
 		}
 	case 'b':
@@ -594,13 +753,16 @@ func classify(msg []byte, r *result) bool {
 			if !ok || string(rest[n:]) != ": invalid format" {
 				return false
 			}
-			return setEvent(tok, phalanx.KindProbe, r)
+			return setEvent(tok, phalanx.KindProtocol, r)
 		}
 	case 'k':
 		if rest, ok := cut(msg, "kex_exchange_identification: "); ok {
 			rest, _ = cut(rest, "read: ")
+			if hasPrefix(rest, "client sent invalid protocol identifier") || hasPrefix(rest, "Client sent invalid protocol identifier") {
+				r.act, r.kind = actNoAddr, phalanx.KindProtocol
+				return true
+			}
 			for _, p := range [...]string{
-				"client sent invalid protocol identifier", "Client sent invalid protocol identifier",
 				"Connection closed by remote host", "connection closed by remote host",
 				"Connection reset by peer", "connection reset by peer",
 			} {
@@ -619,9 +781,22 @@ func classify(msg []byte, r *result) bool {
 		// "no matching mac found: client ... server ..." (older OpenSSH).
 		if rest, ok := cut(msg, "no matching "); ok {
 			if i := index(rest, " found:"); i > 0 && i < 64 {
-				r.act, r.kind = actNoAddr, phalanx.KindProbe
+				r.act, r.kind = actNoAddr, phalanx.KindProtocol
 				return true
 			}
+		}
+	case 'd':
+		if rest, ok := cut(msg, "drop connection #"); ok {
+			return parseDrop(rest, r)
+		}
+	case 's':
+		if rest, ok := cut(msg, "ssh_dispatch_run_fatal: Connection from "); ok && preauth {
+			return parseDispatchFatal(rest, r)
+		}
+	case 'u':
+		// OpenPAM's text for PAM_USER_UNKNOWN, after "error: PAM: ".
+		if rest, ok := cut(msg, "unknown user for "); ok {
+			return viaFromEvent(rest, phalanx.KindInvalidUser, r)
 		}
 	case 'p':
 		if hasPrefix(msg, "pam_") {
@@ -769,6 +944,7 @@ func parseAuthError(msg []byte, r *result) bool {
 	rest = rest[len("uthentication "):]
 	for _, p := range [...]string{"failure for ", "error for ", "failed for "} {
 		if s, ok := cut(rest, p); ok {
+			r.consumes = true
 			return viaFromEvent(s, phalanx.KindAuthFailure, r)
 		}
 	}
@@ -826,36 +1002,50 @@ func parseFailed(s []byte, r *result) bool {
 		r.act = actHelper
 		return true
 	}
-	r.act, r.kind = actEvent, phalanx.KindAuthFailure
+	r.act, r.kind, r.consumes = actEvent, phalanx.KindAuthFailure, true
 	return true
 }
+
+// The preambles of sshd's connection id, as parseRemoteID reports them.
+const (
+	idNone           = iota // "ADDR port N"
+	idInvalid               // "invalid user U ADDR port N"
+	idAuthenticating        // "authenticating user U ADDR port N": an existing user, before log-in
+	idUser                  // "user U ADDR port N": after log-in
+)
 
 // parseRemoteID parses sshd's connection id "[(invalid|authenticating) user
 // U ]ADDR[ port N]" as the whole of s, reading from the end.
 func parseRemoteID(s []byte) (tok, user []byte, ok bool) {
+	tok, user, _, ok = parseRemoteIDKind(s)
+	return tok, user, ok
+}
+
+// parseRemoteIDKind is parseRemoteID that also says which preamble the id has.
+func parseRemoteIDKind(s []byte) (tok, user []byte, preamble int, ok bool) {
 	if i := lastIndex(s, " port "); i >= 0 && len(s)-i-len(" port ") == digits(s[i+len(" port "):]) && i+len(" port ") < len(s) {
 		s = s[:i]
 	}
 	sp := bytes.LastIndexByte(s, ' ')
 	if sp < 0 {
-		return s, nil, len(s) > 0
+		return s, nil, idNone, len(s) > 0
 	}
 	tok, before := s[sp+1:], s[:sp+1]
-	for _, p := range [...]string{"invalid user ", "authenticating user ", "user "} {
+	for i, p := range [...]string{"invalid user ", "authenticating user ", "user "} {
 		if u, ok := cut(before, p); ok {
 			if len(u) == 0 {
-				return nil, nil, false // sshd writes "user U ADDR": even an empty U leaves two spaces
+				return nil, nil, idNone, false // sshd writes "user U ADDR": even an empty U leaves two spaces
 			}
-			return tok, u[:len(u)-1], len(tok) > 0
+			return tok, u[:len(u)-1], idInvalid + i, len(tok) > 0
 		}
 	}
-	return nil, nil, false
+	return nil, nil, idNone, false
 }
 
 // parseClose handles "Connection closed by ", "Connection reset by " and
 // "Disconnected from " followed by a connection id.
 func parseClose(rest []byte, preauth bool, r *result) bool {
-	tok, user, ok := parseRemoteID(rest)
+	tok, user, preamble, ok := parseRemoteIDKind(rest)
 	if !ok {
 		return false
 	}
@@ -866,6 +1056,7 @@ func parseClose(rest []byte, preauth bool, r *result) bool {
 	r.addr, r.user, r.close = addr, user, true
 	if preauth {
 		r.act, r.kind = actEvent, phalanx.KindPreauthClose
+		r.authUser = preamble == idAuthenticating
 	} else {
 		r.act = actHelper
 	}
@@ -985,7 +1176,20 @@ func parseNotAllowed(rest []byte, r *result) bool {
 		r.act, r.kind, r.user = actNoAddr, phalanx.KindInvalidUser, user
 		return true
 	}
-	return false
+	// "User U not allowed because shell S does not exist" and "... is not
+	// executable": U is an existing account, S the administrator's.
+	core, ok := cutSuffix(rest, " does not exist")
+	if !ok {
+		if core, ok = cutSuffix(rest, " is not executable"); !ok {
+			return false
+		}
+	}
+	i := index(core, " not allowed because shell ")
+	if i < 0 || i+len(" not allowed because shell ") == len(core) {
+		return false
+	}
+	r.act, r.kind, r.user = actNoAddr, phalanx.KindInvalidUser, core[:i]
+	return true
 }
 
 // parsePAM handles "pam_MODULE(sshd:auth): authentication failure; logname=
@@ -1002,9 +1206,37 @@ func parsePAM(msg []byte, r *result) bool {
 		return false
 	}
 	s, ok := cut(s[i:], "(sshd:auth): authentication failure;")
+	if !ok || !pamFields(s, r) {
+		return false
+	}
+	r.act, r.kind = actPAM, phalanx.KindAuthFailure
+	return true
+}
+
+// parsePAMMore handles sshd's "PAM N more authentication failure[s];
+// logname= ... rhost=ADDR  user=U" (after "PAM "), logged as a connection
+// that failed several times ends: it names the address only.
+func parsePAMMore(s []byte, r *result) bool {
+	d := digits(s)
+	if d == 0 {
+		return false
+	}
+	s, ok := cut(s[d:], " more authentication failure")
 	if !ok {
 		return false
 	}
+	s, _ = cut(s, "s")
+	if s, ok = cut(s, ";"); !ok || !pamFields(s, r) {
+		return false
+	}
+	r.act, r.user, r.pamUser = actHelper, nil, 0
+	return true
+}
+
+// pamFields reads the key=value list of a PAM failure: " logname= uid=0
+// euid=0 tty=ssh ruser= rhost=ADDR  user=U". It sets r.addr, r.user and
+// r.pamUser.
+func pamFields(s []byte, r *result) bool {
 	var ruser, rhost []byte
 	for _, key := range [...]string{"logname=", "uid=", "euid=", "tty=", "ruser=", "rhost="} {
 		t := s
@@ -1048,9 +1280,136 @@ func parsePAM(msg []byte, r *result) bool {
 	if !ok {
 		return false
 	}
-	r.act, r.kind, r.addr = actPAM, phalanx.KindAuthFailure, addr
+	r.addr = addr
 	r.pamUser = fnv64(user) | 1
 	return true
+}
+
+// parseGraceTimeout handles "Timeout before authentication for connection
+// from ADDR to ADDR[, pid = N]" (after "... from "), which the listening sshd
+// logs for a child it killed: the first address is the client's.
+func parseGraceTimeout(s []byte, r *result) bool {
+	sp := bytes.IndexByte(s, ' ')
+	if sp <= 0 {
+		return false
+	}
+	client, rest := s[:sp], s[sp:]
+	rest, ok := cut(rest, " to ")
+	if !ok {
+		return false
+	}
+	local := rest
+	if i := bytes.IndexByte(rest, ','); i >= 0 {
+		local = rest[:i]
+		pid, ok := cut(rest[i:], ", pid = ")
+		if !ok || len(pid) == 0 || len(pid) > 10 {
+			return false
+		}
+		for _, c := range pid {
+			if !isDigit(c) {
+				return false
+			}
+		}
+	}
+	if _, ok := parseAddr(local); !ok || !setEvent(client, phalanx.KindPreauthClose, r) {
+		return false
+	}
+	r.stateless = true
+	return true
+}
+
+// parseDrop handles the listening sshd's "drop connection #N from
+// [ADDR]:PORT on [ADDR]:PORT REASON" (after "drop connection #"). Only a
+// drop for a penalty blames the client: past MaxStartups, or with a full
+// penalty table, sshd drops everyone.
+func parseDrop(s []byte, r *result) bool {
+	d := 0
+	for d < len(s) && d < 10 && isDigit(s[d]) {
+		d++
+	}
+	if d == 0 {
+		return false
+	}
+	s, ok := cut(s[d:], " from ")
+	if !ok {
+		return false
+	}
+	client, s, ok := bracketHostPort(s)
+	if !ok {
+		return false
+	}
+	if s, ok = cut(s, " on "); !ok {
+		return false
+	}
+	if _, s, ok = bracketHostPort(s); !ok {
+		return false
+	}
+	if reason, ok := cut(s, " penalty: "); !ok || len(reason) == 0 || !setEvent(client, phalanx.KindProbe, r) {
+		return false
+	}
+	r.stateless = true
+	return true
+}
+
+// bracketHostPort reads "[ADDR]:PORT" at the start of s and returns the
+// address text and the rest.
+func bracketHostPort(s []byte) (addr, rest []byte, ok bool) {
+	if len(s) == 0 || s[0] != '[' {
+		return nil, nil, false
+	}
+	end := bytes.IndexByte(s, ']')
+	if end < 2 || end+1 >= len(s) || s[end+1] != ':' {
+		return nil, nil, false
+	}
+	d := digits(s[end+2:])
+	if d == 0 {
+		return nil, nil, false
+	}
+	return s[1:end], s[end+2+d:], true
+}
+
+// networkErrors are reasons of ssh_dispatch_run_fatal that a network, not a
+// client, causes.
+var networkErrors = [...]string{
+	"Broken pipe", "Connection timed out", "Connection reset by peer", "Connection refused",
+	"No route to host", "Network is unreachable", "Operation timed out", "Connection closed",
+}
+
+// parseDispatchFatal handles "ssh_dispatch_run_fatal: Connection from ID:
+// REASON" before log-in (after "... from "). REASON is sshd's error text
+// and ID ends in " port N", so the reason starts after the last ": " that
+// such an id precedes.
+func parseDispatchFatal(s []byte, r *result) bool {
+	end := len(s)
+	for {
+		i := lastIndex(s[:end], ": ")
+		if i < 0 {
+			return false
+		}
+		id := s[:i]
+		if p := lastIndex(id, " port "); p > 0 && digits(id[p+len(" port "):]) == len(id)-p-len(" port ") && p+len(" port ") < len(id) {
+			reason := s[i+2:]
+			tok, user, _, ok := parseRemoteIDKind(id)
+			if !ok || len(reason) == 0 {
+				return false
+			}
+			kind := phalanx.KindProtocol
+			if string(reason) == "message authentication code incorrect" {
+				kind = phalanx.KindExploit
+			}
+			for _, e := range networkErrors {
+				if string(reason) == e {
+					return false
+				}
+			}
+			if !setEvent(tok, kind, r) {
+				return false
+			}
+			r.user = user
+			return true
+		}
+		end = i
+	}
 }
 
 // parseLtype handles the connection summaries some patched sshds log:

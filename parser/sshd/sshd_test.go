@@ -10,19 +10,28 @@ import (
 	"phalanx/logline"
 )
 
-// feed parses one message as if sshd[pid] on host had logged it at t.
-func feed(p *Parser, host string, pid int, t time.Time, msg string) (phalanx.Event, bool) {
+// feed parses one message as if sshd[pid] on host had logged it at t, and
+// returns its events (Parse's, then Next's).
+func feed(p *Parser, host string, pid int, t time.Time, msg string) []phalanx.Event {
 	fr := logline.Frame{Time: t, Host: []byte(host), Program: []byte("sshd"), PID: pid, Message: []byte(msg)}
+	var evs []phalanx.Event
 	var ev phalanx.Event
-	ok := p.Parse(&fr, &ev)
-	return ev, ok
+	for ok := p.Parse(&fr, &ev); ok; ok = p.Next(&ev) {
+		evs = append(evs, ev)
+		if len(evs) > 2 {
+			panic("more than two events for one line")
+		}
+	}
+	return evs
 }
 
-func describe(ev phalanx.Event, ok bool) string {
-	if !ok {
-		return ""
+// describe writes a line's events as "kind source "user"", joined by " + ".
+func describe(evs []phalanx.Event) string {
+	s := make([]string, len(evs))
+	for i, ev := range evs {
+		s[i] = fmt.Sprintf("%v %v %q", ev.Kind, ev.Source, ev.User)
 	}
-	return fmt.Sprintf("%v %v %q", ev.Kind, ev.Source, ev.User)
+	return strings.Join(s, " + ")
 }
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -127,7 +136,7 @@ func TestShapes(t *testing.T) {
 		}}},
 		{"closed preauth", []step{{msg: "Connection closed by 192.0.2.12 port 50001 [preauth]", want: `preauth-close 192.0.2.12 ""`}}},
 		{"closed invalid user", []step{{msg: "Connection closed by invalid user pi 192.0.2.12 port 50001 [preauth]", want: `preauth-close 192.0.2.12 "pi"`}}},
-		{"closed authenticating user", []step{{msg: "Connection closed by authenticating user root 2001:db8::12 port 50001 [preauth]", want: `preauth-close 2001:db8::12 "root"`}}},
+		{"closed authenticating user (key-only server)", []step{{msg: "Connection closed by authenticating user root 2001:db8::12 port 50001 [preauth]", want: `auth-failure 2001:db8::12 "root"`}}},
 		{"reset preauth", []step{{msg: "Connection reset by 192.0.2.12 port 50001 [preauth]", want: `preauth-close 192.0.2.12 ""`}}},
 		{"disconnected invalid user", []step{{msg: "Disconnected from invalid user ubnt 192.0.2.12 port 50001 [preauth]", want: `preauth-close 192.0.2.12 "ubnt"`}}},
 		{"normal log-out is no event", []step{
@@ -140,7 +149,7 @@ func TestShapes(t *testing.T) {
 		{"received disconnect (old sshd)", []step{{msg: "error: Received disconnect from 192.0.2.13: 11: Bye Bye [preauth]", want: `preauth-close 192.0.2.13 ""`}}},
 		{"received disconnect then disconnected: one close", []step{
 			{msg: "Received disconnect from 192.0.2.13 port 41000:11: Bye Bye [preauth]", want: `preauth-close 192.0.2.13 ""`},
-			{msg: "Disconnected from authenticating user root 192.0.2.13 port 41000 [preauth]"},
+			{msg: "Disconnected from invalid user admin 192.0.2.13 port 41000 [preauth]"},
 			{msg: "Connection closed by 192.0.2.13 port 41001 [preauth]", want: `preauth-close 192.0.2.13 ""`},
 		}},
 		{"received disconnect names the address for a pending failure", []step{
@@ -154,18 +163,18 @@ func TestShapes(t *testing.T) {
 			{msg: "Received disconnect from 2001:db8::13: 11: Bye [preauth]", want: `preauth-close 2001:db8::13 ""`},
 		}},
 		{"no identification", []step{{msg: "Did not receive identification string from 192.0.2.14 port 60000", want: `probe 192.0.2.14 ""`}}},
-		{"bad protocol version", []step{{msg: "Bad protocol version identification 'GET / HTTP/1.1' from 192.0.2.14 port 60000", want: `probe 192.0.2.14 ""`}}},
-		{"banner exchange", []step{{msg: "banner exchange: Connection from 192.0.2.14 port 60000: invalid format", want: `probe 192.0.2.14 ""`}}},
+		{"bad protocol version", []step{{msg: "Bad protocol version identification 'GET / HTTP/1.1' from 192.0.2.14 port 60000", want: `protocol-error 192.0.2.14 ""`}}},
+		{"banner exchange", []step{{msg: "banner exchange: Connection from 192.0.2.14 port 60000: invalid format", want: `protocol-error 192.0.2.14 ""`}}},
 		{"banner exchange other reason", []step{{msg: "banner exchange: Connection from 192.0.2.14 port 60000: Connection timed out"}}},
-		{"unable to negotiate", []step{{msg: "Unable to negotiate with 192.0.2.14 port 60000: no matching key exchange method found. Their offer: diffie-hellman-group1-sha1 [preauth]", want: `probe 192.0.2.14 ""`}}},
-		{"unable to negotiate host key", []step{{msg: "Unable to negotiate with 2001:db8::14 port 60000: no matching host key type found. Their offer: ssh-rsa,ssh-dss [preauth]", want: `probe 2001:db8::14 ""`}}},
-		{"protocol major versions", []step{{msg: "Protocol major versions differ for 192.0.2.14 port 60000: SSH-2.0-OpenSSH_9.6 vs. SSH-1.5-Nmap-SSH1-Hostkey", want: `probe 192.0.2.14 ""`}}},
+		{"unable to negotiate", []step{{msg: "Unable to negotiate with 192.0.2.14 port 60000: no matching key exchange method found. Their offer: diffie-hellman-group1-sha1 [preauth]", want: `protocol-error 192.0.2.14 ""`}}},
+		{"unable to negotiate host key", []step{{msg: "Unable to negotiate with 2001:db8::14 port 60000: no matching host key type found. Their offer: ssh-rsa,ssh-dss [preauth]", want: `protocol-error 2001:db8::14 ""`}}},
+		{"protocol major versions", []step{{msg: "Protocol major versions differ for 192.0.2.14 port 60000: SSH-2.0-OpenSSH_9.6 vs. SSH-1.5-Nmap-SSH1-Hostkey", want: `protocol-error 192.0.2.14 ""`}}},
 		{"refused connect (libwrap)", []step{{msg: "refused connect from scanner.example.net (192.0.2.15)", want: `probe 192.0.2.15 ""`}}},
 		{"timeout before authentication", []step{{msg: "fatal: Timeout before authentication for 192.0.2.16 port 1234", want: `preauth-close 192.0.2.16 ""`}}},
 		{"root login refused", []step{{msg: "ROOT LOGIN REFUSED FROM 192.0.2.17 port 1234", want: `auth-failure 192.0.2.17 "root"`}}},
 		{"kex identification after Connection from", []step{
 			{msg: "Connection from 192.0.2.18 port 50000 on 192.0.2.200 port 22 rdomain \"\""},
-			{msg: `error: kex_exchange_identification: client sent invalid protocol identifier "GET / HTTP/1.1"`, want: `probe 192.0.2.18 ""`},
+			{msg: `error: kex_exchange_identification: client sent invalid protocol identifier "GET / HTTP/1.1"`, want: `protocol-error 192.0.2.18 ""`},
 			{msg: "error: kex_exchange_identification: Connection closed by remote host", want: `probe 192.0.2.18 ""`},
 		}},
 		{"kex identification before the address", []step{
@@ -179,12 +188,12 @@ func TestShapes(t *testing.T) {
 		}},
 		{"kex banner too long is left to the banner exchange line", []step{
 			{msg: "error: kex_exchange_identification: banner line too long"},
-			{msg: "banner exchange: Connection from 192.0.2.20 port 50000: invalid format", want: `probe 192.0.2.20 ""`},
+			{msg: "banner exchange: Connection from 192.0.2.20 port 50000: invalid format", want: `protocol-error 192.0.2.20 ""`},
 		}},
 		{"unable to negotiate a method (no address)", []step{
 			{msg: "Connection from 192.0.2.21 port 39678 on 192.0.2.200 port 22"},
-			{msg: "fatal: Unable to negotiate a key exchange method [preauth]", want: `probe 192.0.2.21 ""`},
-			{msg: "fatal: no matching mac found: client hmac-md5 server hmac-sha2-256 [preauth]", want: `probe 192.0.2.21 ""`},
+			{msg: "fatal: Unable to negotiate a key exchange method [preauth]", want: `protocol-error 192.0.2.21 ""`},
+			{msg: "fatal: no matching mac found: client hmac-md5 server hmac-sha2-256 [preauth]", want: `protocol-error 192.0.2.21 ""`},
 		}},
 		{"read from socket (Ltype summary)", []step{
 			{msg: "SSH: Server;Ltype: Version;Remote: 192.0.2.22-1780;Protocol: 2.0;Client: libssh2_1.4.3"},
@@ -202,7 +211,8 @@ func TestShapes(t *testing.T) {
 		}},
 		{"pam failure for another user", []step{
 			{msg: "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.24  user=root"},
-			{msg: "pam_sss(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.24 user=admin", want: `auth-failure 192.0.2.24 "admin"`},
+			{msg: "pam_sss(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.24 user=admin", want: `auth-failure 192.0.2.24 "root"`},
+			{msg: "Connection closed by authenticating user admin 192.0.2.24 port 50000 [preauth]", want: `auth-failure 192.0.2.24 "admin" + preauth-close 192.0.2.24 "admin"`},
 		}},
 		{"pam failure then success (gh-2070 shape)", []step{
 			{msg: "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.25  user=eve"},
@@ -215,7 +225,156 @@ func TestShapes(t *testing.T) {
 		}},
 		{"pam without user", []step{
 			{msg: "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.26"},
-			{msg: "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.26  user=admin", want: `auth-failure 192.0.2.26 "admin"`},
+			{msg: "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.26  user=admin", want: `auth-failure 192.0.2.26 ""`},
+		}},
+		// OpenSSH 9.8+ penalties and grace time, logged by the listening sshd.
+		{"drop for a penalty", []step{
+			{msg: "drop connection #0 from [192.0.2.41]:50130 on [192.0.2.200]:22 penalty: exceeded LoginGraceTime", want: `probe 192.0.2.41 ""`, pid: 880},
+			{msg: "drop connection #12 from [2001:db8::41]:50130 on [2001:db8::200]:22 penalty: failed authentication", want: `probe 2001:db8::41 ""`, pid: 880},
+			{msg: "drop connection #1 from [::ffff:192.0.2.41]:50130 on [::ffff:192.0.2.200]:22 penalty: connections without attempting authentication", want: `probe 192.0.2.41 ""`, pid: 880},
+		}},
+		{"drop is the listener's: no connection state", []step{
+			{msg: "drop connection #0 from [192.0.2.41]:50130 on [192.0.2.200]:22 penalty: exceeded LoginGraceTime", want: `probe 192.0.2.41 ""`},
+			{msg: "error: kex_exchange_identification: Connection closed by remote host"},
+		}},
+		{"drop malformed", []step{
+			{msg: "drop connection #0 from 192.0.2.41:50130 on [192.0.2.200]:22 penalty: x"},
+			{msg: "drop connection #0 from [192.0.2.41]:50130 on [192.0.2.200]:22 penalty: "},
+			{msg: "drop connection #0 from [host.example.net]:50130 on [192.0.2.200]:22 penalty: x"},
+			{msg: "drop connection # from [192.0.2.41]:50130 on [192.0.2.200]:22 penalty: x"},
+		}},
+		{"timeout before authentication (newer)", []step{
+			{msg: "Timeout before authentication for connection from 192.0.2.42 to 198.51.100.87, pid = 1152348", want: `preauth-close 192.0.2.42 ""`, pid: 880},
+			{msg: "Timeout before authentication for connection from 2001:db8::42 to 2001:db8::1, pid = 7", want: `preauth-close 2001:db8::42 ""`, pid: 880},
+			{msg: "Timeout before authentication for connection from 192.0.2.43 to 198.51.100.87", want: `preauth-close 192.0.2.43 ""`, pid: 880},
+			{msg: "Timeout before authentication for connection from 192.0.2.43 to host.example.net, pid = 1", pid: 880},
+			{msg: "Timeout before authentication for connection from 192.0.2.43 to 198.51.100.87, pid = x", pid: 880},
+			{msg: "Timeout before authentication for connection from 192.0.2.43 port 1 to 198.51.100.87, pid = 1", pid: 880},
+		}},
+		// CVE-2024-6387 and other broken packets before log-in.
+		{"dispatch: MAC incorrect", []step{{msg: "ssh_dispatch_run_fatal: Connection from 192.0.2.44 port 55108: message authentication code incorrect [preauth]", want: `exploit 192.0.2.44 ""`}}},
+		{"dispatch: MAC incorrect, authenticating user", []step{{msg: "ssh_dispatch_run_fatal: Connection from authenticating user root 192.0.2.44 port 55108: message authentication code incorrect [preauth]", want: `exploit 192.0.2.44 "root"`}}},
+		{"dispatch: MAC incorrect, invalid user", []step{{msg: "fatal: ssh_dispatch_run_fatal: Connection from invalid user a: b 2001:db8::44 port 55108: message authentication code incorrect [preauth]", want: `exploit 2001:db8::44 "a: b"`}}},
+		{"dispatch: protocol garbage", []step{
+			{msg: "ssh_dispatch_run_fatal: Connection from 192.0.2.45 port 1: incomplete message [preauth]", want: `protocol-error 192.0.2.45 ""`},
+			{msg: "ssh_dispatch_run_fatal: Connection from 192.0.2.45 port 1: Connection corrupted [preauth]", want: `protocol-error 192.0.2.45 ""`},
+			{msg: "ssh_dispatch_run_fatal: Connection from authenticating user git 192.0.2.45 port 1: invalid format [preauth]", want: `protocol-error 192.0.2.45 "git"`},
+			{msg: "ssh_dispatch_run_fatal: Connection from 192.0.2.45 port 1: internal error: buffer is read-only [preauth]", want: `protocol-error 192.0.2.45 ""`},
+		}},
+		{"dispatch: network errors and after log-in are no events", []step{
+			{msg: "ssh_dispatch_run_fatal: Connection from 192.0.2.46 port 1: Broken pipe [preauth]"},
+			{msg: "ssh_dispatch_run_fatal: Connection from 192.0.2.46 port 1: Connection timed out [preauth]"},
+			{msg: "ssh_dispatch_run_fatal: Connection from user alice 192.0.2.46 port 1: message authentication code incorrect"},
+			{msg: "ssh_dispatch_run_fatal: Connection from 192.0.2.46: message authentication code incorrect [preauth]"},
+			{msg: "ssh_dispatch_run_fatal: Connection from host.example.net port 1: message authentication code incorrect [preauth]"},
+		}},
+		// Accounts refused without the address in the line.
+		{"shell does not exist", []step{
+			{msg: "User nobody not allowed because shell /bin/false does not exist"},
+			{msg: "Connection closed by 192.0.2.47 port 40000 [preauth]", want: `invalid-user 192.0.2.47 ""`},
+		}},
+		{"shell not executable, address known", []step{
+			{msg: "Connection from 192.0.2.48 port 40000 on 192.0.2.200 port 22"},
+			{msg: "User backup not allowed because shell /usr/sbin/nologin x is not executable", want: `invalid-user 192.0.2.48 "backup"`},
+			{msg: "Connection closed by authenticating user backup 192.0.2.48 port 40000 [preauth]", want: `preauth-close 192.0.2.48 "backup"`},
+		}},
+		{"shell reason malformed", []step{
+			{msg: "User x not allowed because shell  does not exist"},
+			{msg: "Connection closed by 192.0.2.47 port 40000 [preauth]", want: `preauth-close 192.0.2.47 ""`},
+		}},
+		{"OpenPAM unknown user", []step{
+			{msg: "error: PAM: unknown user for illegal user zz from 192.0.2.49", want: `invalid-user 192.0.2.49 "zz"`},
+			{msg: "error: PAM: unknown user for zz from 2001:db8::49", want: `invalid-user 2001:db8::49 "zz"`},
+			{msg: "error: PAM: unknown user for zz from host.example.net"},
+		}},
+		// Closes of existing users that never got in.
+		{"key-only bot: disconnected after goodbye", []step{
+			{msg: "Received disconnect from 192.0.2.50 port 41000:11: Bye Bye [preauth]", want: `preauth-close 192.0.2.50 ""`},
+			{msg: "Disconnected from authenticating user root 192.0.2.50 port 41000 [preauth]", want: `auth-failure 192.0.2.50 "root"`},
+		}},
+		{"key-only bot: reset", []step{{msg: "Connection reset by authenticating user root 192.0.2.51 port 1558 [preauth]", want: `auth-failure 192.0.2.51 "root"`}}},
+		{"close after failed password stays a close", []step{
+			{msg: "Failed password for root from 192.0.2.52 port 50000 ssh2", want: `auth-failure 192.0.2.52 "root"`},
+			{msg: "Connection closed by authenticating user root 192.0.2.52 port 50000 [preauth]", want: `preauth-close 192.0.2.52 "root"`},
+		}},
+		{"disconnected after failed password and goodbye: one close", []step{
+			{msg: "Failed password for root from 192.0.2.52 port 50000 ssh2", want: `auth-failure 192.0.2.52 "root"`},
+			{msg: "Received disconnect from 192.0.2.52 port 50000:11: Bye Bye [preauth]", want: `preauth-close 192.0.2.52 ""`},
+			{msg: "Disconnected from authenticating user root 192.0.2.52 port 50000 [preauth]"},
+		}},
+		{"close after max-auth stays a close", []step{
+			{msg: "error: maximum authentication attempts exceeded for root from 192.0.2.53 port 3333 ssh2 [preauth]", want: `max-auth 192.0.2.53 "root"`},
+			{msg: "Connection reset by authenticating user root 192.0.2.53 port 3333 [preauth]", want: `preauth-close 192.0.2.53 "root"`},
+		}},
+		{"close of another address after a failure counts", []step{
+			{msg: "Failed password for root from 192.0.2.54 port 50000 ssh2", want: `auth-failure 192.0.2.54 "root"`},
+			{msg: "Connection closed by authenticating user root 192.0.2.55 port 50000 [preauth]", want: `auth-failure 192.0.2.55 "root"`},
+		}},
+		{"close of invalid user stays a close", []step{
+			{msg: "Invalid user pi from 192.0.2.56 port 50000", want: `invalid-user 192.0.2.56 "pi"`},
+			{msg: "Connection closed by invalid user pi 192.0.2.56 port 50000 [preauth]", want: `preauth-close 192.0.2.56 "pi"`},
+		}},
+		{"close after log-in is no event", []step{
+			{msg: "Connection closed by authenticating user root 192.0.2.57 port 50000"},
+			{msg: "Disconnected from user root 192.0.2.57 port 50000"},
+		}},
+		// A held PAM failure (package doc, note 2).
+		{"pam then close: the PAM failure counts, the close stays a close", []step{
+			{msg: "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.60  user=root"},
+			{msg: "Connection closed by authenticating user root 192.0.2.60 port 50000 [preauth]", want: `auth-failure 192.0.2.60 "root" + preauth-close 192.0.2.60 "root"`},
+		}},
+		{"pam then plain close", []step{
+			{msg: "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.60  user=r00t"},
+			{msg: "Connection closed by 192.0.2.60 port 50000 [preauth]", want: `auth-failure 192.0.2.60 "r00t" + preauth-close 192.0.2.60 ""`},
+		}},
+		{"pam then log-out close", []step{
+			{msg: "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.60  user=root"},
+			{msg: "Connection closed by 192.0.2.60 port 50000", want: `auth-failure 192.0.2.60 "root"`},
+		}},
+		{"pam then max-auth", []step{
+			{msg: "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.61  user=root"},
+			{msg: "error: maximum authentication attempts exceeded for root from 192.0.2.61 port 3333 ssh2 [preauth]", want: `auth-failure 192.0.2.61 "root" + max-auth 192.0.2.61 "root"`},
+			{msg: "Disconnecting authenticating user root 192.0.2.61 port 3333: Too many authentication failures [preauth]"},
+		}},
+		{"pam then PAM more failures", []step{
+			{msg: "Failed password for root from 192.0.2.62 port 50000 ssh2", want: `auth-failure 192.0.2.62 "root"`},
+			{msg: "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.62  user=root"},
+			{msg: "PAM 2 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.62  user=root", want: `auth-failure 192.0.2.62 "root"`},
+			{msg: "PAM 1 more authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.62  user=root"},
+		}},
+		{"pam logged twice for one attempt, then success", []step{
+			{msg: "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.63  user=rda"},
+			{msg: "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser=rda rhost=192.0.2.63 [preauth]"},
+			{msg: "Accepted password for rda from 192.0.2.63 port 52100 ssh2"},
+			{msg: "Connection closed by 192.0.2.63"},
+		}},
+		{"pam logged twice for one attempt, then Failed: one event", []step{
+			{msg: "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.63  user=root"},
+			{msg: "pam_sss(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.63 user=root"},
+			{msg: "Failed password for root from 192.0.2.63 port 52100 ssh2", want: `auth-failure 192.0.2.63 "root"`},
+		}},
+		{"pam then sshd's PAM error: one event", []step{
+			{msg: "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.64  user=root"},
+			{msg: "error: PAM: Authentication failure for root from 192.0.2.64", want: `auth-failure 192.0.2.64 "root"`},
+		}},
+		{"pam then a line of another address", []step{
+			{msg: "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.65  user=root"},
+			{msg: "Failed password for root from 192.0.2.67 port 52100 ssh2", want: `auth-failure 192.0.2.65 "root" + auth-failure 192.0.2.67 "root"`},
+		}},
+		{"pam then failed publickey: another attempt", []step{
+			{msg: "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.68  user=git"},
+			{msg: "Failed publickey for git from 192.0.2.68 port 57904 ssh2: ECDSA SHA256:Zm9v", want: `auth-failure 192.0.2.68 "git"`},
+		}},
+		{"pam then unrecognised lines keep it held", []step{
+			{msg: "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.69  user=root"},
+			{msg: "pam_faillock(sshd:auth): Consecutive login failures for user root account temporarily locked"},
+			{msg: "Postponed keyboard-interactive for root from 192.0.2.69 port 57904 ssh2 [preauth]"},
+			{msg: "Failed password for root from 192.0.2.69 port 57904 ssh2", want: `auth-failure 192.0.2.69 "root"`},
+		}},
+		{"pam held per connection", []step{
+			{msg: "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.70  user=root"},
+			{msg: "Failed password for root from 192.0.2.71 port 57904 ssh2", want: `auth-failure 192.0.2.71 "root"`, pid: 5},
+			{msg: "Failed password for root from 192.0.2.70 port 57904 ssh2", want: `auth-failure 192.0.2.70 "root"`},
 		}},
 		{"unrelated lines", []step{
 			{msg: "Server listening on 0.0.0.0 port 22."},
@@ -223,8 +382,14 @@ func TestShapes(t *testing.T) {
 			{msg: "pam_unix(sshd:session): session closed for user alice"},
 			{msg: "Address 192.0.2.1 maps to x.example.net, but this does not map back to the address [preauth]"},
 			{msg: "reverse mapping checking getaddrinfo for x.example.net [192.0.2.1] failed - POSSIBLE BREAK-IN ATTEMPT!"},
-			{msg: "drop connection #0 from [192.0.2.1]:50000 on [192.0.2.200]:22 penalty: failed authentication"},
+			{msg: "drop connection #0 from [192.0.2.1]:50000 on [192.0.2.200]:22 past MaxStartups"},
+			{msg: "drop connection #3 from [192.0.2.1]:50000 on [192.0.2.200]:22 past Maxstartups"},
+			{msg: "drop connection #3 from [192.0.2.1]:50000 on [192.0.2.200]:22 too many penalised addresses"},
 			{msg: "srclimit_penalise: ipv4: new 192.0.2.1/32 deferred penalty of 5 seconds for penalty: failed authentication"},
+			{msg: "srclimit_penalise: ipv6: new 2001:db8::/64 active penalty of 30.000 seconds for penalty: exceeded LoginGraceTime"},
+			{msg: "srclimit_penalise: 192.0.2.1/32: activating ipv4 penalty of 16.000 seconds for penalty: connections without attempting authentication"},
+			{msg: "ssh_dispatch_run_fatal: Connection from 192.0.2.1 port 50000: message authentication code incorrect"},
+			{msg: "ssh_dispatch_run_fatal: Connection from user alice 192.0.2.1 port 50000: incomplete message"},
 			{msg: ""},
 			{msg: " [preauth]"},
 		}},
@@ -403,10 +568,11 @@ func TestParseLeavesOtherFields(t *testing.T) {
 
 func TestUserBounded(t *testing.T) {
 	long := strings.Repeat("é", 200) // 400 bytes
-	ev, ok := feed(New(), "srv", 1, t0, "Invalid user "+long+" from 192.0.2.1 port 22")
-	if !ok {
-		t.Fatal("no event")
+	evs := feed(New(), "srv", 1, t0, "Invalid user "+long+" from 192.0.2.1 port 22")
+	if len(evs) != 1 {
+		t.Fatalf("%d events", len(evs))
 	}
+	ev := evs[0]
 	if len(ev.User) > maxUser || !strings.HasPrefix(long, ev.User) || len(ev.User) < maxUser-3 {
 		t.Errorf("user of %d bytes: %q", len(ev.User), ev.User)
 	}

@@ -8,15 +8,18 @@ import (
 
 // conn is what the parser remembers about one sshd process (one connection):
 // the remote address once a line has named it, a failure seen before any line
-// named the address, and the last PAM failure's user.
+// named the address, and a PAM failure held until the next line decides.
 type conn struct {
-	key     uint64       // host and pid; 0 marks a free slot
-	addr    netip.Addr   // the remote address, when known
-	pending phalanx.Kind // a failure waiting for the address; KindUnknown when none
-	pamUser uint64       // hash of the user of the last PAM failure; 0 when none
-	at      int64        // unix time of the last update; 0 when lines carry no time
-	maxAuth bool         // a max-auth event was emitted for the connection
-	goodbye bool         // a "Received disconnect ... [preauth]" event was emitted
+	key      uint64       // host and pid; 0 marks a free slot
+	addr     netip.Addr   // the remote address, when known
+	pending  phalanx.Kind // a failure waiting for the address; KindUnknown when none
+	pamUser  uint64       // hash of the user of the last PAM failure; 0 when none
+	heldUser string       // the user of the held PAM failure
+	at       int64        // unix time of the last update; 0 when lines carry no time
+	maxAuth  bool         // a max-auth event was emitted for the connection
+	goodbye  bool         // a "Received disconnect ... [preauth]" event was emitted
+	held     bool         // a PAM failure of addr waits for the next line (package doc, note 2)
+	failed   bool         // an auth-failure, invalid-user or max-auth event was emitted for addr
 }
 
 // table is a fixed-size map from key to conn: a ring of entries in insertion

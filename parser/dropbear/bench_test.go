@@ -1,0 +1,71 @@
+package dropbear
+
+import (
+	"fmt"
+	"testing"
+
+	"phalanx"
+	"phalanx/logline"
+)
+
+// benchFrames builds n framed lines of a brute force against a router: one
+// connection per attacker, a few passwords each, then the exit.
+func benchFrames(n int) []logline.Frame {
+	var frames []logline.Frame
+	add := func(pid int, format string, args ...any) {
+		frames = append(frames, logline.Frame{Host: []byte("router"), Program: []byte("dropbear"), PID: pid, Message: []byte(fmt.Sprintf(format, args...))})
+	}
+	for conn := 0; len(frames) < n; conn++ {
+		pid := 1000 + conn
+		addr := fmt.Sprintf("203.0.%d.%d:%d", conn/250%250, conn%250+1, 30000+conn%30000)
+		add(pid, "Child connection from %s", addr)
+		if conn%4 == 3 {
+			add(pid, "Login attempt for nonexistent user from %s", addr)
+		} else {
+			add(pid, "Bad password attempt for 'root' from %s", addr)
+			add(pid, "Bad password attempt for 'admin' from %s", addr)
+		}
+		add(pid, "Exit before auth from <%s>: (user 'root', 2 fails): Exited normally", addr)
+	}
+	return frames[:n]
+}
+
+// BenchmarkParse reports the cost of one line of the mix.
+func BenchmarkParse(b *testing.B) {
+	frames := benchFrames(4096)
+	p := New()
+	var ev phalanx.Event
+	events := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if p.Parse(&frames[i%len(frames)], &ev) {
+			events++
+		}
+	}
+	b.ReportMetric(float64(events)/float64(b.N), "events/line")
+}
+
+// TestAllocs checks that common lines cost no allocation, and an uncommon
+// user name only its string.
+func TestAllocs(t *testing.T) {
+	p := New()
+	for _, c := range []struct {
+		msg  string
+		want float64
+	}{
+		{"Child connection from 203.0.113.9:40000", 0},
+		{"Bad password attempt for 'root' from 203.0.113.9:40000", 0},
+		{"Bad password attempt for 'zyxxy' from 203.0.113.9:40000", 1},
+		{"Login attempt for nonexistent user from [2001:db8::9]:40000", 0},
+		{"Exit before auth from <203.0.113.9:40000>: (user 'root', 10 fails): Max auth tries reached - user 'root'", 0},
+		{"Exit before auth: Disconnect received", 0},
+		{"Running in background", 0},
+	} {
+		fr := logline.Frame{Host: []byte("router"), Program: []byte("dropbear"), PID: 7, Message: []byte(c.msg)}
+		var ev phalanx.Event
+		if got := testing.AllocsPerRun(100, func() { p.Parse(&fr, &ev) }); got != c.want {
+			t.Errorf("%q: %v allocations per line, want %v", c.msg, got, c.want)
+		}
+	}
+}
