@@ -18,6 +18,7 @@ import (
 	"phalanx/pipeline"
 	"phalanx/remedy"
 	"phalanx/scenario"
+	"phalanx/source"
 )
 
 // File is the whole configuration file.
@@ -31,9 +32,16 @@ type File struct {
 
 // Daemon is the part of the configuration only `phalanx run` reads.
 type Daemon struct {
-	// Sources are log files to tail; "sshd:PATH" names the service. With none
-	// (and no --source flag) the daemon watches the usual sshd log files that exist.
+	// Sources are where log lines come from, the same spelling as `run
+	// --source`: PATH, SERVICE:PATH, journal:SERVICE, journal:FIELD=VALUE,
+	// syslog:udp://ADDR:PORT, syslog:tcp://ADDR:PORT. With none (and no
+	// --source flag) the daemon watches /var/log/auth.log or /var/log/secure
+	// when one is being written, otherwise sshd's entries in the journal.
 	Sources []string `yaml:"sources"`
+	// JournalDirectory makes journal: sources read the journal files in this
+	// directory (journalctl --directory), such as what systemd-journal-remote
+	// collects from other hosts, instead of the system journal.
+	JournalDirectory string `yaml:"journal_directory"`
 	// API is the address of the HTTP API (bouncers, admin, forward-auth).
 	API string `yaml:"api"`
 	// Enforce is "auto" (nftables when possible, otherwise none with a
@@ -69,9 +77,9 @@ func (d *Daemon) Validate() error {
 	if d.Table == "" || len(d.Table) > 64 {
 		return errors.New("nftables_table: give a table name of at most 64 characters")
 	}
-	for _, s := range d.Sources {
-		if s == "" {
-			return errors.New("sources: empty path")
+	for i, s := range d.Sources {
+		if _, err := source.ParseSpec(s, nil); err != nil {
+			return fmt.Errorf("sources[%d]: %w", i, err)
 		}
 	}
 	return nil

@@ -53,6 +53,12 @@ type Options struct {
 	// Listener, when set, is where the API is served instead of listening
 	// on the configured address (tests serve inside a network namespace).
 	Listener net.Listener
+	// DefaultLogs replaces the sshd log files looked for when no source is
+	// configured (tests pretend to be a host without them).
+	DefaultLogs []string
+	// Journalctl is the journalctl program for journal: sources; empty
+	// means journalctl on PATH.
+	Journalctl string
 	// Observe, when set, receives every timeline entry as the member
 	// records it (phalanx demo prints them). It must return quickly; it
 	// runs on the goroutine that made the entry.
@@ -243,7 +249,8 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		d.closeEnforcer()
 		return nil, fmt.Errorf("feeds: %w", err)
 	}
-	d.srcs, err = openSources(opts.DataDir, dc.Sources, d.log)
+	d.srcs, err = openSources(sourceOptions{dataDir: opts.DataDir, specs: dc.Sources, defaultLogs: opts.DefaultLogs,
+		journalDir: dc.JournalDirectory, journalctl: opts.Journalctl, now: d.now()}, d.log)
 	if err != nil {
 		d.fab.Close()
 		d.closeEnforcer()
@@ -446,6 +453,9 @@ func (d *Daemon) Close() error {
 	}
 	d.wg.Wait()
 	var errs []error
+	if d.srcs != nil {
+		d.srcs.close()
+	}
 	if d.fab != nil {
 		errs = append(errs, d.fab.Close())
 	}

@@ -19,6 +19,7 @@ const (
 	fileAPIAddr   = "api.addr"
 	fileBouncers  = "bouncers.json"
 	filePositions = "positions.json"
+	fileCursors   = "journal-cursors.json"
 	dirFabric     = "fabric"
 	dirOutbox     = "outbox"
 )

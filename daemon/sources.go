@@ -7,27 +7,41 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
+	"phalanx/logline"
 	"phalanx/pipeline"
 	"phalanx/source"
 )
 
-// defaultLogs are the sshd log files watched when none is configured.
+// defaultLogs are the sshd log files watched when no source is configured
+// and one of them is being written.
 var defaultLogs = []string{"/var/log/auth.log", "/var/log/secure"}
 
-// sources tails the configured log files and feeds their lines to the
-// pipeline, remembering each file's position across restarts.
-type sources struct {
-	log   *slog.Logger
-	path  string // positions file
-	files []*tailed
+// freshLog is how recently a default log file must have been written to be
+// taken as the one the system writes (Debian 12+ and RHEL-likes may keep a
+// stale auth.log from before they moved to the journal).
+const freshLog = 7 * 24 * time.Hour
 
-	mu  sync.Mutex
-	pos map[string]source.Position
+// sources feeds the pipeline from every configured source — tailed files,
+// the journal, syslog receivers — remembering where each one was across
+// restarts.
+type sources struct {
+	log        *slog.Logger
+	path       string // file positions
+	cursorPath string // journal cursors
+	files      []*tailed
+	journals   []*journaled
+	syslogs    []*received
+	specs      []string // what is watched, as written
+
+	mu      sync.Mutex
+	pos     map[string]source.Position
+	cursors map[string]string
 }
 
 type tailed struct {
@@ -35,63 +49,143 @@ type tailed struct {
 	service string
 }
 
-func openSources(dataDir string, specs []string, log *slog.Logger) (*sources, error) {
-	s := &sources{log: log, path: filepath.Join(dataDir, filePositions), pos: map[string]source.Position{}}
-	if b, err := os.ReadFile(s.path); err == nil {
-		if err := json.Unmarshal(b, &s.pos); err != nil {
-			log.Warn("ignoring unreadable tail positions; files are read from their end", "path", s.path, "err", err)
-			s.pos = map[string]source.Position{}
-		}
-	}
+// sourceOptions are what the sources need from the daemon's options.
+type sourceOptions struct {
+	dataDir     string
+	specs       []string
+	defaultLogs []string // nil for defaultLogs
+	journalDir  string
+	journalctl  string // "" for journalctl on PATH
+	now         time.Time
+}
+
+func openSources(o sourceOptions, log *slog.Logger) (*sources, error) {
+	s := &sources{log: log, path: filepath.Join(o.dataDir, filePositions), cursorPath: filepath.Join(o.dataDir, fileCursors),
+		pos: map[string]source.Position{}, cursors: map[string]string{}}
+	readJSON(s.path, &s.pos, "tail positions; files are read from their end", log)
+	readJSON(s.cursorPath, &s.cursors, "journal cursors; the journal is read from its end", log)
+	specs := o.specs
 	if len(specs) == 0 {
-		for _, p := range defaultLogs {
-			if _, err := os.Stat(p); err == nil {
-				specs = append(specs, p)
-			}
-		}
-		if len(specs) == 0 {
-			log.Warn("watching no log file: none of the usual sshd logs exists; give --source PATH or daemon.sources in the config", "looked_for", strings.Join(defaultLogs, ", "))
-		}
+		specs = chooseDefaults(o, log)
 	}
 	seen := map[string]bool{}
-	for _, spec := range specs {
-		service, path := "sshd", spec
-		if i := strings.IndexByte(spec, ':'); i > 0 && !strings.Contains(spec[:i], "/") {
-			service, path = spec[:i], spec[i+1:]
-		}
-		if service != "sshd" {
-			return nil, fmt.Errorf("source %q: unknown service %q (known: sshd)", spec, service)
-		}
-		abs, err := filepath.Abs(path)
+	for _, text := range specs {
+		sp, err := source.ParseSpec(text, func(p string) bool { _, err := os.Stat(p); return err == nil })
 		if err != nil {
-			return nil, fmt.Errorf("source %q: %w", spec, err)
+			return nil, err
 		}
-		if seen[abs] {
-			continue
+		if sp.Service != "" && sp.Kind != source.KindJournal && !pipeline.KnownService(sp.Service) {
+			return nil, fmt.Errorf("source %q: unknown service %q (known: %s)", text, sp.Service, pipeline.ServiceNames())
 		}
-		seen[abs] = true
-		s.files = append(s.files, &tailed{path: abs, service: service})
+		switch sp.Kind {
+		case source.KindFile:
+			if sp.Target == "-" {
+				return nil, fmt.Errorf("source %q: the daemon cannot read standard input; name a file (phalanx replay reads -)", text)
+			}
+			abs, err := filepath.Abs(sp.Target)
+			if err != nil {
+				return nil, fmt.Errorf("source %q: %w", text, err)
+			}
+			if seen[abs] {
+				continue
+			}
+			seen[abs] = true
+			s.files = append(s.files, &tailed{path: abs, service: sp.Service})
+			s.specs = append(s.specs, abs)
+		case source.KindJournal:
+			j, err := newJournaled(sp, o)
+			if err != nil {
+				return nil, err
+			}
+			if seen[sp.Text] {
+				continue
+			}
+			seen[sp.Text] = true
+			s.journals = append(s.journals, j)
+			s.specs = append(s.specs, sp.Text)
+		case source.KindSyslog:
+			r, err := newReceived(sp, log)
+			if err != nil {
+				for _, r := range s.syslogs {
+					r.close()
+				}
+				return nil, err
+			}
+			s.syslogs = append(s.syslogs, r)
+			s.specs = append(s.specs, sp.Text)
+		}
 	}
 	return s, nil
 }
 
-// paths lists the tailed files.
-func (s *sources) paths() []string {
-	var out []string
-	for _, f := range s.files {
-		out = append(out, f.path)
+// chooseDefaults picks what `phalanx run` watches when nothing is
+// configured, and says why: the usual sshd log file when one is being
+// written, otherwise sshd's entries in the journal (Debian 12+, Fedora and
+// RHEL-likes write no auth.log), otherwise a stale log file, otherwise
+// nothing.
+func chooseDefaults(o sourceOptions, log *slog.Logger) []string {
+	logs := o.defaultLogs
+	if logs == nil {
+		logs = defaultLogs
 	}
-	return out
+	var stale string
+	for _, p := range logs {
+		fi, err := os.Stat(p)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		if age := o.now.Sub(fi.ModTime()); age < freshLog {
+			log.Info("no source configured: watching the sshd log file that is being written", "path", p, "last_written", fi.ModTime().Format(time.RFC3339))
+			return []string{p}
+		}
+		if stale == "" {
+			stale = p
+		}
+	}
+	if _, err := lookJournalctl(o.journalctl); err == nil {
+		log.Info("no source configured and no sshd log file is being written: reading sshd's entries from the systemd journal",
+			"looked_for", strings.Join(logs, ", "), "source", "journal:sshd")
+		return []string{"journal:sshd"}
+	}
+	if stale != "" {
+		log.Warn("no source configured: watching an sshd log file that has not been written for a week (journalctl is not installed)", "path", stale)
+		return []string{stale}
+	}
+	log.Warn("watching nothing: none of the usual sshd logs exists and journalctl is not installed; give --source PATH or daemon.sources in the config",
+		"looked_for", strings.Join(logs, ", "))
+	return nil
 }
+
+func lookJournalctl(path string) (string, error) {
+	if path == "" {
+		path = "journalctl"
+	}
+	return exec.LookPath(path)
+}
+
+func readJSON(path string, v any, what string, log *slog.Logger) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		log.Warn("ignoring unreadable "+what, "path", path, "err", err)
+	}
+}
+
+// paths lists what is watched.
+func (s *sources) paths() []string { return s.specs }
 
 func (s *sources) run(ctx context.Context, d *Daemon) {
 	var wg sync.WaitGroup
 	for _, f := range s.files {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.follow(ctx, d, f)
-		}()
+		wg.Go(func() { s.follow(ctx, d, f) })
+	}
+	for _, j := range s.journals {
+		wg.Go(func() { s.followJournal(ctx, d, j) })
+	}
+	for _, r := range s.syslogs {
+		wg.Go(func() { r.run(ctx, d) })
 	}
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
@@ -109,6 +203,53 @@ func (s *sources) run(ctx context.Context, d *Daemon) {
 			}
 		}
 	}
+}
+
+// feeder hands one source's lines to the daemon's pipeline, on a stream of
+// its own that it renews when a reload replaces the pipeline.
+type feeder struct {
+	d       *Daemon
+	service string
+	pipe    *pipeline.Pipeline
+	stream  *pipeline.Stream
+	n       int
+}
+
+// stream returns the feeder's stream, renewing it when needed; the caller
+// holds d.pipeMu.
+func (f *feeder) current(now time.Time) *pipeline.Stream {
+	d := f.d
+	if d.pipe != f.pipe {
+		f.pipe = d.pipe
+		f.stream = f.pipe.NewStream(now, nil)
+		if f.service != "" {
+			f.stream.SetService(f.service) // checked when the source was opened
+		}
+	} else if f.n&1023 == 0 {
+		f.stream.SetReference(now)
+	}
+	f.n++
+	return f.stream
+}
+
+// line feeds one raw line that arrived now.
+func (f *feeder) line(line []byte, num int64) {
+	d := f.d
+	d.pipeMu.Lock()
+	now := d.now()
+	d.lineRead = time.Now()
+	f.current(now).LineAt(line, num, now)
+	d.pipeMu.Unlock()
+}
+
+// frame feeds one line its source already split.
+func (f *feeder) frame(fr *logline.Frame, raw []byte, num int64) {
+	d := f.d
+	d.pipeMu.Lock()
+	now := d.now()
+	d.lineRead = time.Now()
+	f.current(now).FrameAt(fr, raw, num, now)
+	d.pipeMu.Unlock()
 }
 
 func (s *sources) follow(ctx context.Context, d *Daemon, f *tailed) {
@@ -140,13 +281,13 @@ func (s *sources) follow(ctx context.Context, d *Daemon, f *tailed) {
 		return
 	}
 	defer t.Close()
-	s.log.Info("watching log file", "path", f.path, "service", f.service)
-	var (
-		pipe   *pipeline.Pipeline
-		stream *pipeline.Stream
-		n      int
-		lines  = d.met.lines.WithLabelValues(f.path)
-	)
+	service := f.service
+	if service == "" {
+		service = "recognised from each line"
+	}
+	s.log.Info("watching log file", "path", f.path, "service", service)
+	fd := &feeder{d: d, service: f.service}
+	lines := d.met.lines.WithLabelValues(f.path)
 	for {
 		line, pos, err := t.Next(ctx)
 		if err != nil {
@@ -155,20 +296,8 @@ func (s *sources) follow(ctx context.Context, d *Daemon, f *tailed) {
 			}
 			return
 		}
-		d.pipeMu.Lock()
-		if d.pipe != pipe || n&1023 == 0 {
-			if d.pipe != pipe {
-				pipe = d.pipe
-				stream = pipe.NewStream(d.now(), nil)
-			} else {
-				stream.SetReference(d.now())
-			}
-		}
-		d.lineRead = time.Now()
-		stream.LineAt(line, pos.Line, d.now())
-		d.pipeMu.Unlock()
+		fd.line(line, pos.Line)
 		lines.Inc()
-		n++
 		s.mu.Lock()
 		s.pos[f.path] = pos
 		s.mu.Unlock()
@@ -178,11 +307,27 @@ func (s *sources) follow(ctx context.Context, d *Daemon, f *tailed) {
 func (s *sources) savePositions() {
 	s.mu.Lock()
 	b, err := json.MarshalIndent(s.pos, "", "  ")
+	var c []byte
+	if len(s.cursors) > 0 {
+		c, _ = json.MarshalIndent(s.cursors, "", "  ")
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return
 	}
 	if err := writeFileAtomic(s.path, b, 0o600); err != nil {
 		s.log.Warn("save tail positions", "err", err)
+	}
+	if c != nil {
+		if err := writeFileAtomic(s.cursorPath, c, 0o600); err != nil {
+			s.log.Warn("save journal cursors", "err", err)
+		}
+	}
+}
+
+// close releases what opening the sources took (syslog listeners).
+func (s *sources) close() {
+	for _, r := range s.syslogs {
+		r.close()
 	}
 }

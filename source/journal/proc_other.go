@@ -1,0 +1,7 @@
+//go:build !linux
+
+package journal
+
+import "os/exec"
+
+func prepare(*exec.Cmd) {}
