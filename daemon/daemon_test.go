@@ -225,7 +225,6 @@ func TestTailToDecisionAndRestart(t *testing.T) {
 		}
 	}
 
-
 	// Restart: the decision is rebuilt from the durable report stream.
 	var before phalanx.Decision
 	before, _ = m.d.Table().Lookup(netip.MustParseAddr("203.0.113.77"), time.Now())

@@ -16,4 +16,4 @@ func newReceived(sp source.Spec, log *slog.Logger) (*received, error) {
 }
 
 func (r *received) run(ctx context.Context, d *Daemon) {}
-func (r *received) close()                              {}
+func (r *received) close()                             {}
