@@ -15,24 +15,8 @@ import (
 
 	"phalanx/config"
 	"phalanx/daemon"
+	"phalanx/testenv"
 )
-
-// needProgram returns the path of a program a test needs; without it the
-// test skips, except in CI, which installs it.
-func needProgram(t *testing.T, pkg string, names ...string) string {
-	t.Helper()
-	for _, n := range names {
-		if p, err := exec.LookPath(n); err == nil {
-			return p
-		}
-	}
-	msg := fmt.Sprintf("%s not found: install the Debian package %s", names[0], pkg)
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
 
 // journalFiles writes journal files with the real systemd-journal-remote,
 // from export-format entries of sshd.
@@ -44,8 +28,8 @@ type journalFiles struct {
 }
 
 func newJournalFiles(t *testing.T) *journalFiles {
-	needProgram(t, "systemd", "journalctl")
-	remote := needProgram(t, "systemd-journal-remote", "systemd-journal-remote", "/lib/systemd/systemd-journal-remote", "/usr/lib/systemd/systemd-journal-remote")
+	testenv.Program(t, "systemd", "journalctl")
+	remote := testenv.Program(t, "systemd-journal-remote", "systemd-journal-remote", "/lib/systemd/systemd-journal-remote", "/usr/lib/systemd/systemd-journal-remote")
 	dir := filepath.Join(t.TempDir(), "journal")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"phalanx/testenv"
 )
 
 // waitFor bounds every blocking step of these tests.
@@ -37,29 +38,12 @@ func (l *logBuffer) String() string {
 	return l.buf.String()
 }
 
-// need returns the path of a program the test needs. Without it the test is
-// skipped, unless CI is set: CI installs it, so there it fails.
-func need(t *testing.T, pkg string, names ...string) string {
-	t.Helper()
-	for _, n := range names {
-		if p, err := exec.LookPath(n); err == nil {
-			return p
-		}
-	}
-	msg := fmt.Sprintf("%s not found: install the Debian package %s", names[0], pkg)
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
 func needJournalctl(t *testing.T) string {
-	return need(t, "systemd", "journalctl")
+	return testenv.Program(t, "systemd", "journalctl")
 }
 
 func needRemote(t *testing.T) string {
-	return need(t, "systemd-journal-remote", "systemd-journal-remote", "/lib/systemd/systemd-journal-remote", "/usr/lib/systemd/systemd-journal-remote")
+	return testenv.Program(t, "systemd-journal-remote", "systemd-journal-remote", "/lib/systemd/systemd-journal-remote", "/usr/lib/systemd/systemd-journal-remote")
 }
 
 // journalDir is a directory of journal files written by the real
