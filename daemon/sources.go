@@ -59,7 +59,7 @@ type sourceOptions struct {
 	now         time.Time
 }
 
-func openSources(o sourceOptions, log *slog.Logger) (*sources, error) {
+func openSources(o sourceOptions, log *slog.Logger) (_ *sources, err error) {
 	s := &sources{log: log, path: filepath.Join(o.dataDir, filePositions), cursorPath: filepath.Join(o.dataDir, fileCursors),
 		pos: map[string]source.Position{}, cursors: map[string]string{}}
 	readJSON(s.path, &s.pos, "tail positions; files are read from their end", log)
@@ -68,6 +68,11 @@ func openSources(o sourceOptions, log *slog.Logger) (*sources, error) {
 	if len(specs) == 0 {
 		specs = chooseDefaults(o, log)
 	}
+	defer func() {
+		if err != nil {
+			s.close() // listeners bound before the bad spec
+		}
+	}()
 	seen := map[string]bool{}
 	for _, text := range specs {
 		sp, err := source.ParseSpec(text, func(p string) bool { _, err := os.Stat(p); return err == nil })
@@ -106,13 +111,10 @@ func openSources(o sourceOptions, log *slog.Logger) (*sources, error) {
 		case source.KindSyslog:
 			r, err := newReceived(sp, log)
 			if err != nil {
-				for _, r := range s.syslogs {
-					r.close()
-				}
 				return nil, err
 			}
 			s.syslogs = append(s.syslogs, r)
-			s.specs = append(s.specs, sp.Text)
+			s.specs = append(s.specs, r.text)
 		}
 	}
 	return s, nil

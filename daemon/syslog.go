@@ -2,18 +2,84 @@ package daemon
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
+	"net/netip"
+	"sync"
 
 	"phalanx/source"
+	"phalanx/source/syslog"
 )
 
-// received is a syslog: source.
-type received struct{}
+// maxSyslogStreams bounds the senders that get a pipeline stream of their
+// own (sshd's connection state is kept per stream, so senders do not mix);
+// further senders share one.
+const maxSyslogStreams = 1024
 
-func newReceived(sp source.Spec, log *slog.Logger) (*received, error) {
-	return nil, fmt.Errorf("source %q: syslog sources are not built yet", sp.Text)
+// received is a syslog: source: a receiver bound when the daemon starts.
+type received struct {
+	text string
+	r    *syslog.Receiver
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	streams map[netip.Addr]*sender
+	shared  *sender
 }
 
-func (r *received) run(ctx context.Context, d *Daemon) {}
-func (r *received) close()                             {}
+type sender struct {
+	fd  *feeder
+	num int64
+}
+
+func newReceived(sp source.Spec, log *slog.Logger) (*received, error) {
+	ss, err := syslog.ParseSpec(sp.Target)
+	if err != nil {
+		return nil, err
+	}
+	r, err := syslog.Listen(syslog.Options{Spec: ss, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	// The address bound (a port 0 becomes the port the kernel chose).
+	text := "syslog:" + ss.Network + "://" + r.Addr().String()
+	return &received{text: text, r: r, log: log, streams: map[netip.Addr]*sender{}}, nil
+}
+
+func (rc *received) run(ctx context.Context, d *Daemon) {
+	rc.log.Info("receiving syslog", "source", rc.text)
+	lines := d.met.lines.WithLabelValues(rc.text)
+	err := rc.r.Run(ctx, func(m *syslog.Message) {
+		s := rc.senderOf(d, m.From.Addr())
+		// A sender's lines come in order from one connection at a time;
+		// the feeder's stream is guarded by the pipeline's lock.
+		d.pipeMu.Lock()
+		s.num++
+		num := s.num
+		d.pipeMu.Unlock()
+		s.fd.line(m.Line, num)
+		lines.Inc()
+	})
+	if err != nil && ctx.Err() == nil {
+		rc.log.Error("syslog receiver stopped", "source", rc.text, "err", err)
+	}
+}
+
+// senderOf returns the stream of a sending address.
+func (rc *received) senderOf(d *Daemon, a netip.Addr) *sender {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if s := rc.streams[a]; s != nil {
+		return s
+	}
+	if len(rc.streams) >= maxSyslogStreams {
+		if rc.shared == nil {
+			rc.shared = &sender{fd: &feeder{d: d}}
+		}
+		return rc.shared
+	}
+	s := &sender{fd: &feeder{d: d}}
+	rc.streams[a] = s
+	return s
+}
+
+func (rc *received) close() { rc.r.Close() }

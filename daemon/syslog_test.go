@@ -1,0 +1,46 @@
+package daemon_test
+
+import (
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"phalanx/config"
+	"phalanx/daemon"
+	"phalanx/testenv"
+)
+
+// TestSyslogReceiver: a member fed by syslog over TCP and UDP, from the real
+// logger, bans a brute force it receives; the sources it reports carry the
+// ports it bound.
+func TestSyslogReceiver(t *testing.T) {
+	logger := testenv.Program(t, "bsdutils", "logger")
+	dir := t.TempDir()
+	m := startWith(t, filepath.Join(dir, "data"), "", func(c *config.File, _ *daemon.Options) {
+		c.Daemon.Sources = []string{"syslog:tcp://127.0.0.1:0", "syslog:udp://127.0.0.1:0"}
+	})
+	var st daemon.Status
+	m.admin("GET", "/api/status", &st)
+	if len(st.Sources) != 2 {
+		t.Fatalf("sources %v", st.Sources)
+	}
+	for i, src := range st.Sources {
+		network, addr, ok := strings.Cut(strings.TrimPrefix(src, "syslog:"), "://")
+		if !ok || strings.HasSuffix(addr, ":0") {
+			t.Fatalf("source %q: want the bound address", src)
+		}
+		host, port, _ := strings.Cut(addr, ":")
+		attacker := fmt.Sprintf("203.0.113.%d", 70+i)
+		for j := range 5 {
+			msg := fmt.Sprintf("Failed password for root from %s port %d ssh2", attacker, 4000+j)
+			args := []string{"--server", host, "--port", port, "--" + network, "--rfc3164", "-t", "sshd", fmt.Sprintf("--id=%d", 100+j), msg}
+			if out, err := exec.Command(logger, args...).CombinedOutput(); err != nil {
+				t.Fatalf("logger: %v: %s", err, out)
+			}
+		}
+		waitFor(t, 10*time.Second, "a ban on "+attacker+" sent over "+network, func() bool { return banned(m.d, attacker) })
+	}
+}
