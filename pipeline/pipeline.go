@@ -34,8 +34,8 @@ type Config struct {
 	Scenarios scenario.Config
 	Remedy    remedy.Config
 	// Tolerance is how far a line's written time may go back before the
-	// newest written time of its stream before the line is counted as out
-	// of order (it is judged all the same).
+	// time of the line before it in its stream before the line is counted
+	// as out of order (it is judged all the same).
 	Tolerance time.Duration
 	// CatchUp is how far before its arrival a live line's written time is
 	// believed: a source catching up after a restart keeps the spacing of
@@ -83,7 +83,7 @@ type Counters struct {
 	Refused   int64
 	Banned    int64 // alerts for a value this pipeline had already banned, still active
 	// OutOfOrder counts lines whose written time went back further than the
-	// tolerance before the newest of their stream. They are judged all the
+	// tolerance before the line before them. They are judged all the
 	// same: a time is evidence, never a reason to drop a line.
 	OutOfOrder int64
 	// Repeated counts the events that syslog daemons folded into "message
@@ -191,7 +191,7 @@ type Stream struct {
 	parsers [len(services)]lineParser
 	service int // index in services of the stream's declared service; -1 for none
 	index   int // position in p.streams (deferred pipelines)
-	newest  time.Time
+	last    time.Time // written time of the stream's previous line
 	ref     time.Time
 	loc     *time.Location
 	shift   bool // a deferred stream may move its year-less lines by whole years
@@ -299,9 +299,9 @@ func (s *Stream) framed(fr *logline.Frame, line []byte, num int64, arrival time.
 	}
 	written := fr.Time
 	if written.IsZero() {
-		// RFC 5424 allows "-" for the time: take the stream's newest time,
+		// RFC 5424 allows "-" for the time: take the previous line's time,
 		// or the reference before any line carried one.
-		written = s.newest
+		written = s.last
 		if written.IsZero() {
 			written = s.ref
 		}
@@ -309,13 +309,10 @@ func (s *Stream) framed(fr *logline.Frame, line []byte, num int64, arrival time.
 			written = arrival
 		}
 	}
-	if written.Before(s.newest) {
-		if s.newest.Sub(written) > p.cfg.Tolerance {
-			p.c.OutOfOrder++
-		}
-	} else {
-		s.newest = written
+	if s.last.Sub(written) > p.cfg.Tolerance {
+		p.c.OutOfOrder++
 	}
+	s.last = written
 	judged := written
 	if !arrival.IsZero() {
 		judged = written
