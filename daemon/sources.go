@@ -191,12 +191,18 @@ func (s *sources) run(ctx context.Context, d *Daemon) {
 	}
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
+	var last pipeline.Counters
+	lastLog := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			wg.Wait()
 			return
-		case <-t.C:
+		case now := <-t.C:
+			if now.Sub(lastLog) >= time.Minute {
+				last = s.logTrouble(d, last)
+				lastLog = now
+			}
 			// Positions move on only while no report is waiting for the
 			// fabric: after a crash, lines whose reports were not stored are
 			// read again, so their decisions are made again.
@@ -205,6 +211,31 @@ func (s *sources) run(ctx context.Context, d *Daemon) {
 			}
 		}
 	}
+}
+
+// logTrouble logs, at most once a minute, the lines that could not be used
+// or came out of order since the last time: counted always, said in the log
+// without flooding it.
+func (s *sources) logTrouble(d *Daemon, last pipeline.Counters) pipeline.Counters {
+	d.pipeMu.Lock()
+	c := d.pipe.Counters()
+	d.pipeMu.Unlock()
+	if last.Skipped == nil {
+		last.Skipped = map[string]int64{}
+	}
+	var args []any
+	for _, r := range []string{pipeline.SkipFormat, pipeline.SkipOverlong, pipeline.SkipEncoding} {
+		if n := c.Skipped[r] - last.Skipped[r]; n > 0 {
+			args = append(args, "skipped_"+r, n)
+		}
+	}
+	if n := c.OutOfOrder - last.OutOfOrder; n > 0 {
+		args = append(args, "out_of_order", n)
+	}
+	if len(args) > 0 && c.Lines >= last.Lines {
+		s.log.Warn("log lines in the last minute that could not be used or went back in time (counted; see phalanx status)", args...)
+	}
+	return c
 }
 
 // feeder hands one source's lines to the daemon's pipeline, on a stream of
