@@ -4,7 +4,9 @@
 //	go run ./cmd/loggen -lines 1000000 -seed 1 -o auth.log
 //
 // With -truth FILE it also writes the attacker and legitimate addresses as
-// JSON. It only writes text; it never contacts any address.
+// JSON. With -cases it writes instead a day of labelled behaviours (attacks
+// that must be banned, legitimate traffic that must not be; -truth gets the
+// cases). It only writes text; it never contacts any address.
 package main
 
 import (
@@ -35,6 +37,7 @@ func run(args []string, stdout io.Writer) error {
 	start := fs.String("start", loggen.DefaultStart, "time of the first line, RFC 3339")
 	host := fs.String("host", loggen.DefaultHost, "syslog host name")
 	truth := fs.String("truth", "", "also write the attacker and legitimate addresses as JSON to this file")
+	cases := fs.Bool("cases", false, "write the labelled cases (attacks to ban, legitimate traffic to leave alone) instead of the stationary mix; -lines and -attackers do not apply")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -56,7 +59,12 @@ func run(args []string, stdout io.Writer) error {
 		defer f.Close()
 		w = f
 	}
-	tr, err := loggen.Generate(w, cfg)
+	var tr any
+	if *cases {
+		tr, err = loggen.Cases(w, loggen.CasesConfig{Seed: *seed, Start: t, Host: *host})
+	} else {
+		tr, err = loggen.Generate(w, cfg)
+	}
 	if err != nil {
 		return err
 	}
@@ -73,7 +81,7 @@ func run(args []string, stdout io.Writer) error {
 	return nil
 }
 
-func writeTruth(path string, tr loggen.Truth) error {
+func writeTruth(path string, tr any) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("create truth file: %w", err)
