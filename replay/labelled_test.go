@@ -105,4 +105,3 @@ func lastTime(t *testing.T, log []byte) time.Time {
 	}
 	return ts
 }
-
