@@ -34,12 +34,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Var(&addrs, "address", "with --join: this member's own `ADDRESS` or prefix, never banned by the alliance (repeatable)")
 	check := fs.Bool("check", false, "validate the configuration and exit")
 	var srcs multiFlag
-	fs.Var(&srcs, "source", "log file to tail, `PATH` or sshd:PATH (repeatable; default: the usual sshd logs that exist)")
+	fs.Var(&srcs, "source", "where log lines come from (repeatable): PATH, SERVICE:PATH, journal:SERVICE, journal:FIELD=VALUE, syslog:udp://ADDR:PORT, syslog:tcp://ADDR:PORT (default: /var/log/auth.log or /var/log/secure when one is being written, else journal:sshd)")
 	usageText(fs, `
-Usage: phalanx run [--config FILE] [--data DIR] [--api ADDR] [--enforce MODE] [--source PATH]...
+Usage: phalanx run [--config FILE] [--data DIR] [--api ADDR] [--enforce MODE] [--source SOURCE]...
                    [--fabric HOST:PORT] [--join TOKEN [--address A]...]
 
-Runs the member daemon: tails sshd logs, bans attackers at once (nftables when
+Runs the member daemon: reads sshd and Dropbear logs (files, the journal, a
+syslog receiver), bans attackers at once (nftables when
 run as root), publishes signed reports to the embedded fabric, and serves the
 CrowdSec-compatible bouncer API (/v1/decisions, /v1/decisions/stream) and the
 admin API that the other phalanx commands use. SIGHUP reloads the
