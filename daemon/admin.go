@@ -122,22 +122,23 @@ func decodeBody(r *http.Request, v any) error {
 
 // Status is what `phalanx status` shows.
 type Status struct {
-	Member     string            `json:"member"`
-	Charter    string            `json:"charter"`
-	Alliance   string            `json:"alliance"`
-	Members    int               `json:"members"`
-	Uptime     string            `json:"uptime"`
-	Enforce    string            `json:"enforce"`
-	EnforceWhy string            `json:"enforce_note,omitempty"`
-	Decisions  int               `json:"decisions"`
-	Sources    []string          `json:"sources"`
-	Pipeline   map[string]int64  `json:"pipeline"`
-	Reports    map[string]int64  `json:"reports"`
-	Rejected   map[string]int64  `json:"rejected_by_reason"`
-	FabricSeq  uint64            `json:"fabric_last_seq"`                // the last stream sequence this member has judged
-	Leader     string            `json:"fabric_stream_leader,omitempty"` // member id whose server leads the report stream, as of the last 2 s ("" when none)
-	Reloads    int64             `json:"config_reloads"`
-	Feeds      []feed.FeedStatus `json:"feeds,omitempty"`
+	Member      string                      `json:"member"`
+	Charter     string                      `json:"charter"`
+	Alliance    string                      `json:"alliance"`
+	Members     int                         `json:"members"`
+	Uptime      string                      `json:"uptime"`
+	Enforce     string                      `json:"enforce"`
+	EnforceWhy  string                      `json:"enforce_note,omitempty"`
+	Decisions   int                         `json:"decisions"`
+	Sources     []string                    `json:"sources"`
+	SourceStats map[string]map[string]int64 `json:"source_stats,omitempty"` // the journal's and syslog receivers' own counters
+	Pipeline    map[string]int64            `json:"pipeline"`
+	Reports     map[string]int64            `json:"reports"`
+	Rejected    map[string]int64            `json:"rejected_by_reason"`
+	FabricSeq   uint64                      `json:"fabric_last_seq"`                // the last stream sequence this member has judged
+	Leader      string                      `json:"fabric_stream_leader,omitempty"` // member id whose server leads the report stream, as of the last 2 s ("" when none)
+	Reloads     int64                       `json:"config_reloads"`
+	Feeds       []feed.FeedStatus           `json:"feeds,omitempty"`
 }
 
 func (d *Daemon) status() Status {
@@ -150,7 +151,7 @@ func (d *Daemon) status() Status {
 	st := Status{
 		Member: d.id.ID, Charter: cs.hash, Alliance: cs.c.Name, Members: len(cs.c.Members),
 		Uptime: d.now().Sub(d.start).Round(time.Second).String(), Enforce: d.enforceMode(), EnforceWhy: d.enfErr,
-		Decisions: d.table.Len(), Sources: d.srcs.paths(), FabricSeq: seq, Leader: leader, Reloads: d.reloads.Load(),
+		Decisions: d.table.Len(), Sources: d.srcs.paths(), SourceStats: d.srcs.stats(), FabricSeq: seq, Leader: leader, Reloads: d.reloads.Load(),
 		Pipeline: map[string]int64{"lines": c.Lines, "events": c.Events, "alerts": c.Alerts, "decisions": c.Decisions,
 			"refused": c.Refused, "skipped": c.SkippedTotal(), "out_of_order": c.OutOfOrder, "repeated": c.Repeated,
 			"self_bans": d.ctr.selfBans.Load()},

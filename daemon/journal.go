@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"phalanx/logline"
@@ -21,6 +22,7 @@ type journaled struct {
 	spec       journal.Spec
 	dir        string
 	journalctl string
+	open       atomic.Pointer[journal.Journal] // while followed
 }
 
 func newJournaled(sp source.Spec, o sourceOptions) (*journaled, error) {
@@ -48,6 +50,7 @@ func (s *sources) followJournal(ctx context.Context, d *Daemon, j *journaled) {
 		return
 	}
 	defer jr.Close()
+	j.open.Store(jr)
 	where := "the system journal"
 	if j.dir != "" {
 		where = j.dir
@@ -116,4 +119,15 @@ func renderEntry(b []byte, e *journal.Entry, msg []byte) []byte {
 	}
 	b = append(b, ':', ' ')
 	return append(b, msg...)
+}
+
+// stats are the journal source's counters, or nil before it opened.
+func (j *journaled) stats() map[string]int64 {
+	jr := j.open.Load()
+	if jr == nil {
+		return nil
+	}
+	st := jr.Stats()
+	return map[string]int64{"entries": st.Entries, "restarts": st.Restarts, "decode_errors": st.DecodeErrors,
+		"oversize": st.Skipped, "cursor_not_found": st.CursorNotFound, "journalctl_errors": st.StderrLines}
 }

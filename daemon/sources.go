@@ -175,6 +175,24 @@ func readJSON(path string, v any, what string, log *slog.Logger) {
 	}
 }
 
+// stats are the counters of the sources that keep their own (the journal,
+// syslog receivers), by source.
+func (s *sources) stats() map[string]map[string]int64 {
+	out := map[string]map[string]int64{}
+	for _, j := range s.journals {
+		if st := j.stats(); st != nil {
+			out[j.text] = st
+		}
+	}
+	for _, r := range s.syslogs {
+		out[r.text] = r.stats()
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
 // paths lists what is watched.
 func (s *sources) paths() []string { return s.specs }
 

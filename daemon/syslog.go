@@ -83,3 +83,11 @@ func (rc *received) senderOf(d *Daemon, a netip.Addr) *sender {
 }
 
 func (rc *received) close() { rc.r.Close() }
+
+// stats are the receiver's counters.
+func (rc *received) stats() map[string]int64 {
+	st := rc.r.Stats()
+	return map[string]int64{"lines": st.Lines, "oversize": st.Oversize, "rate_dropped": st.RateDropped,
+		"framing_errors": st.Framing, "partial": st.Partial, "connections": st.Conns, "refused_connections": st.Refused,
+		"idle_closed": st.IdleClosed}
+}

@@ -43,4 +43,10 @@ func TestSyslogReceiver(t *testing.T) {
 		}
 		waitFor(t, 10*time.Second, "a ban on "+attacker+" sent over "+network, func() bool { return banned(m.d, attacker) })
 	}
+	m.admin("GET", "/api/status", &st)
+	for _, src := range st.Sources {
+		if st.SourceStats[src]["lines"] != 5 {
+			t.Errorf("status source_stats %v: want 5 lines from %s", st.SourceStats, src)
+		}
+	}
 }
