@@ -189,8 +189,8 @@ type Stream struct {
 	p       *Pipeline
 	framer  *logline.Framer
 	parsers [len(services)]lineParser
-	service int // index in services of the stream's declared service; -1 for none
-	index   int // position in p.streams (deferred pipelines)
+	service int       // index in services of the stream's declared service; -1 for none
+	index   int       // position in p.streams (deferred pipelines)
 	last    time.Time // written time of the stream's previous line
 	ref     time.Time
 	loc     *time.Location
