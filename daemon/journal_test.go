@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,5 +118,18 @@ func TestJournalOnStockDebian(t *testing.T) {
 	waitFor(t, 10*time.Second, "the next entry", func() bool { return linesRead(t, m2.d, "journal:sshd") >= 6 })
 	if n := linesRead(t, m2.d, "journal:sshd"); n != 6 {
 		t.Errorf("the restarted daemon read %d entries, want 6: the 5 written while it was down and 1 after, none twice", n)
+	}
+}
+
+// TestJournalctlMissing: a journal source without journalctl fails at start
+// and says what to install.
+func TestJournalctlMissing(t *testing.T) {
+	cfg := config.Default()
+	cfg.Daemon.API = "127.0.0.1:0"
+	cfg.Daemon.Enforce = "none"
+	cfg.Daemon.Sources = []string{"journal:sshd"}
+	_, err := daemon.New(t.Context(), daemon.Options{DataDir: t.TempDir(), Config: cfg, Journalctl: filepath.Join(t.TempDir(), "journalctl")})
+	if err == nil || !strings.Contains(err.Error(), "install systemd") {
+		t.Fatalf("error %v, want one saying to install systemd", err)
 	}
 }
