@@ -83,6 +83,7 @@ type Event struct {
 	User    string     // the user name tried, if any; attacker-controlled
 	Line    int64      // 1-based line number in its source
 	Raw     []byte     // the whole line; valid only during the call that hands the event over
+	Via     string     // how the line arrived when that is evidence too, such as "syslog from 192.0.2.7"; "" for files
 }
 
 // Alert is a scenario that fired for one source.

@@ -76,7 +76,11 @@ func (e *evidence) add(ev *phalanx.Event) {
 	if len(l) >= evidencePerSource {
 		l = l[1:]
 	}
-	e.bySource[ev.Source] = append(l, string(line))
+	text := string(line)
+	if ev.Via != "" {
+		text = "[" + ev.Via + "] " + text
+	}
+	e.bySource[ev.Source] = append(l, text)
 }
 
 // lines returns the evidence for addr, or for every address inside group

@@ -261,6 +261,7 @@ func (s *sources) logTrouble(d *Daemon, last pipeline.Counters) pipeline.Counter
 type feeder struct {
 	d       *Daemon
 	service string
+	via     string // Event.Via of its lines
 	pipe    *pipeline.Pipeline
 	stream  *pipeline.Stream
 	n       int
@@ -276,6 +277,7 @@ func (f *feeder) current(now time.Time) *pipeline.Stream {
 		if f.service != "" {
 			f.stream.SetService(f.service) // checked when the source was opened
 		}
+		f.stream.SetVia(f.via)
 	} else if f.n&1023 == 0 {
 		f.stream.SetReference(now)
 	}

@@ -73,11 +73,11 @@ func (rc *received) senderOf(d *Daemon, a netip.Addr) *sender {
 	}
 	if len(rc.streams) >= maxSyslogStreams {
 		if rc.shared == nil {
-			rc.shared = &sender{fd: &feeder{d: d}}
+			rc.shared = &sender{fd: &feeder{d: d, via: "syslog from one of many senders"}}
 		}
 		return rc.shared
 	}
-	s := &sender{fd: &feeder{d: d}}
+	s := &sender{fd: &feeder{d: d, via: "syslog from " + a.String()}}
 	rc.streams[a] = s
 	return s
 }

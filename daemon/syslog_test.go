@@ -42,6 +42,19 @@ func TestSyslogReceiver(t *testing.T) {
 			}
 		}
 		waitFor(t, 10*time.Second, "a ban on "+attacker+" sent over "+network, func() bool { return banned(m.d, attacker) })
+		// The sender is evidence: the report's lines name it.
+		waitFor(t, 10*time.Second, "evidence naming the syslog sender in explain "+attacker, func() bool {
+			var ex daemon.Explanation
+			m.admin("GET", "/api/explain?address="+attacker, &ex)
+			for _, e := range ex.Timeline {
+				for _, l := range e.Evidence {
+					if strings.HasPrefix(l, "[syslog from 127.0.0.1] ") && strings.Contains(l, attacker) {
+						return true
+					}
+				}
+			}
+			return false
+		})
 	}
 	m.admin("GET", "/api/status", &st)
 	for _, src := range st.Sources {

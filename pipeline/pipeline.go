@@ -192,6 +192,7 @@ type Stream struct {
 	service int       // index in services of the stream's declared service; -1 for none
 	index   int       // position in p.streams (deferred pipelines)
 	last    time.Time // written time of the stream's previous line
+	via     string    // Event.Via of the stream's events
 	ref     time.Time
 	loc     *time.Location
 	shift   bool // a deferred stream may move its year-less lines by whole years
@@ -238,6 +239,10 @@ func (s *Stream) SetService(name string) error {
 	s.service = i
 	return nil
 }
+
+// SetVia says how the stream's lines arrive, when that is evidence too (a
+// syslog sender's address): every event of the stream carries it.
+func (s *Stream) SetVia(via string) { s.via = via }
 
 // SetReference moves the reference time for year inference (a live tail
 // sets it to the current time now and then).
@@ -337,6 +342,7 @@ func (s *Stream) framed(fr *logline.Frame, line []byte, num int64, arrival time.
 		ev.Service = services[svc].name
 		ev.Line = num
 		ev.Raw = line
+		ev.Via = s.via
 		if repeat > 1 {
 			p.c.Repeated += int64(repeat - 1)
 		}
