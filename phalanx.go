@@ -23,6 +23,7 @@ const (
 	KindProbe             // a connection that said nothing useful: no banner, closed during key exchange, refused for a penalty
 	KindProtocol          // protocol garbage: a malformed banner, no common key exchange or cipher, a broken packet
 	KindExploit           // the trace of a known exploit, such as CVE-2024-6387's corrupted packets before log-in
+	KindTimeout           // a connection that sat unauthenticated until the server's grace time ran out
 	kindCount
 )
 
@@ -35,6 +36,7 @@ var kindNames = [kindCount]string{
 	KindProbe:        "probe",
 	KindProtocol:     "protocol-error",
 	KindExploit:      "exploit",
+	KindTimeout:      "grace-timeout",
 }
 
 // String returns the kind's stable name, as it appears in JSON and config.
@@ -52,7 +54,7 @@ func ParseKind(s string) (Kind, error) {
 			return Kind(k), nil
 		}
 	}
-	return KindUnknown, fmt.Errorf("unknown event kind %q (known: auth-failure, invalid-user, max-auth, preauth-close, probe, protocol-error, exploit)", s)
+	return KindUnknown, fmt.Errorf("unknown event kind %q (known: auth-failure, invalid-user, max-auth, preauth-close, probe, protocol-error, exploit, grace-timeout)", s)
 }
 
 // MarshalText implements encoding.TextMarshaler.

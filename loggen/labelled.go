@@ -128,7 +128,7 @@ func (b *caseLog) build() {
 	for i := range 5 {
 		b.add(2*h+time.Duration(i)*7*s, "sshd-session", pid, "Failed password for root from %s port %d ssh2", a, p)
 	}
-	b.add(2*h+29*s, "sshd-session", pid, "error: maximum authentication attempts exceeded for root from %s port %d ssh2 [preauth]", a, p)
+	b.add(2*h+29*s, "sshd-session", pid, "Connection closed by authenticating user root %s port %d [preauth]", a, p)
 	b.attack("five-in-28s", "5 failed passwords within 28 seconds on one connection", a)
 
 	// 3. Invalid users, 5 names within 8 minutes.
@@ -177,7 +177,7 @@ func (b *caseLog) build() {
 		d := 6*h + time.Duration(i)*2*m
 		b.add(d, "sshd", pid, "ssh_dispatch_run_fatal: Connection from %s port %d: message authentication code incorrect [preauth]", a, p)
 		pid, p = b.newPID(), b.port()
-		b.add(d+m, "sshd", pid, "Timeout before authentication for %s port %d", a, p)
+		b.add(d+m, "sshd", pid, "fatal: Timeout before authentication for %s port %d", a, p)
 	}
 	b.attack("cve-2024-6387", "corrupted packets before log-in and grace-time timeouts, the traces of regreSSHion attempts", a)
 

@@ -52,6 +52,8 @@ const (
 	defaultGarbageWin   = time.Minute         // ssh-protocol
 	defaultExploitCap   = 2                   // ssh-exploit
 	defaultExploitWin   = 10 * time.Minute    // ssh-exploit
+	defaultGraceCap     = 5                   // ssh-grace
+	defaultGraceWin     = 10 * time.Minute    // ssh-grace
 )
 
 // Config configures an Engine. Decode it over DefaultConfig, strictly.
@@ -122,13 +124,19 @@ func DefaultConfig() Config {
 //   - ssh-user-enum: distinct, capacity 5, leak 2m over invalid-user and
 //     auth-failure events that carry a user: the 5th distinct user name, each
 //     remembered for 10 minutes after its latest attempt.
-//   - ssh-probe: leaky, capacity 20, leak 10s over preauth-close and probe:
-//     a burst of 21, or a source connecting steadily more often than every
-//     10 s. A monitoring check every 10 s or slower never fires.
+//   - ssh-probe: leaky, capacity 20, leak 10s over preauth-close, probe and
+//     grace-timeout: a burst of 21, or a source connecting steadily more
+//     often than every 10 s. A monitoring check every 10 s or slower never
+//     fires.
 //   - ssh-protocol: window, 5 protocol-error events (garbage banners, no
 //     common key exchange, broken packets) within a minute.
 //   - ssh-exploit: window, 2 exploit events (the corrupted packets before
 //     log-in that CVE-2024-6387 attempts leave) within 10 minutes.
+//   - ssh-grace: window, 5 grace-timeout events (connections held open,
+//     unauthenticated, until sshd's LoginGraceTime ran out: what
+//     CVE-2024-6387 attempts do, one or a MaxStartups burst a minute or two)
+//     within 10 minutes. A user who leaves a password prompt open times out
+//     once.
 //
 // Every default scenario has a blackhole of one minute.
 func DefaultScenarios() []Spec {
@@ -137,9 +145,10 @@ func DefaultScenarios() []Spec {
 		{Name: "ssh-bf", Kinds: auth, Type: TypeWindow, Capacity: defaultBruteCap, Window: defaultBruteWindow, Blackhole: defaultBlackhole},
 		{Name: "ssh-slow-bf", Kinds: slices.Clone(auth), Type: TypeWindow, Capacity: defaultSlowCap, Window: defaultSlowWindow, Blackhole: defaultBlackhole},
 		{Name: "ssh-user-enum", Kinds: []phalanx.Kind{phalanx.KindInvalidUser, phalanx.KindAuthFailure}, Type: TypeDistinct, Capacity: defaultEnumCap, Leak: defaultEnumLeak, Blackhole: defaultBlackhole},
-		{Name: "ssh-probe", Kinds: []phalanx.Kind{phalanx.KindPreauthClose, phalanx.KindProbe}, Type: TypeLeaky, Capacity: defaultProbeCap, Leak: defaultProbeLeak, Blackhole: defaultBlackhole},
+		{Name: "ssh-probe", Kinds: []phalanx.Kind{phalanx.KindPreauthClose, phalanx.KindProbe, phalanx.KindTimeout}, Type: TypeLeaky, Capacity: defaultProbeCap, Leak: defaultProbeLeak, Blackhole: defaultBlackhole},
 		{Name: "ssh-protocol", Kinds: []phalanx.Kind{phalanx.KindProtocol}, Type: TypeWindow, Capacity: defaultGarbageCap, Window: defaultGarbageWin, Blackhole: defaultBlackhole},
 		{Name: "ssh-exploit", Kinds: []phalanx.Kind{phalanx.KindExploit}, Type: TypeWindow, Capacity: defaultExploitCap, Window: defaultExploitWin, Blackhole: defaultBlackhole},
+		{Name: "ssh-grace", Kinds: []phalanx.Kind{phalanx.KindTimeout}, Type: TypeWindow, Capacity: defaultGraceCap, Window: defaultGraceWin, Blackhole: defaultBlackhole},
 	}
 }
 

@@ -6,7 +6,11 @@
 // With -truth FILE it also writes the attacker and legitimate addresses as
 // JSON. With -cases it writes instead a day of labelled behaviours (attacks
 // that must be banned, legitimate traffic that must not be; -truth gets the
-// cases). It only writes text; it never contacts any address.
+// cases; -lines and -attackers are refused with it):
+//
+//	go run ./cmd/loggen -cases -seed 1 -o cases.log -truth cases.json
+//
+// It only writes text; it never contacts any address.
 package main
 
 import (
@@ -16,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"phalanx/loggen"
@@ -37,12 +42,23 @@ func run(args []string, stdout io.Writer) error {
 	start := fs.String("start", loggen.DefaultStart, "time of the first line, RFC 3339")
 	host := fs.String("host", loggen.DefaultHost, "syslog host name")
 	truth := fs.String("truth", "", "also write the attacker and legitimate addresses as JSON to this file")
-	cases := fs.Bool("cases", false, "write the labelled cases (attacks to ban, legitimate traffic to leave alone) instead of the stationary mix; -lines and -attackers do not apply")
+	cases := fs.Bool("cases", false, "write the labelled cases (attacks to ban, legitimate traffic to leave alone) instead of the stationary mix; -lines and -attackers are refused with it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q: loggen takes flags only (see -h)", fs.Arg(0))
+	}
+	if *cases {
+		var extra []string
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "lines" || f.Name == "attackers" {
+				extra = append(extra, "-"+f.Name)
+			}
+		})
+		if len(extra) > 0 {
+			return fmt.Errorf("%s does not apply to -cases, which writes a fixed day of cases: drop it, or drop -cases for the stationary mix", strings.Join(extra, " and "))
+		}
 	}
 	t, err := time.Parse(time.RFC3339, *start)
 	if err != nil {

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"testing"
 
-	"phalanx"
 	"phalanx/logline"
+	"phalanx/parser/parsertest"
 )
 
 // benchFrames builds n framed lines of a brute force against a router: one
@@ -32,40 +32,19 @@ func benchFrames(n int) []logline.Frame {
 
 // BenchmarkParse reports the cost of one line of the mix.
 func BenchmarkParse(b *testing.B) {
-	frames := benchFrames(4096)
-	p := New()
-	var ev phalanx.Event
-	events := 0
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if p.Parse(&frames[i%len(frames)], &ev) {
-			events++
-		}
-	}
-	b.ReportMetric(float64(events)/float64(b.N), "events/line")
+	parsertest.Benchmark(b, New(), benchFrames(4096))
 }
 
 // TestAllocs checks that common lines cost no allocation, and an uncommon
 // user name only its string.
 func TestAllocs(t *testing.T) {
-	p := New()
-	for _, c := range []struct {
-		msg  string
-		want float64
-	}{
-		{"Child connection from 203.0.113.9:40000", 0},
-		{"Bad password attempt for 'root' from 203.0.113.9:40000", 0},
-		{"Bad password attempt for 'zyxxy' from 203.0.113.9:40000", 1},
-		{"Login attempt for nonexistent user from [2001:db8::9]:40000", 0},
-		{"Exit before auth from <203.0.113.9:40000>: (user 'root', 10 fails): Max auth tries reached - user 'root'", 0},
-		{"Exit before auth: Disconnect received", 0},
-		{"Running in background", 0},
-	} {
-		fr := logline.Frame{Host: []byte("router"), Program: []byte("dropbear"), PID: 7, Message: []byte(c.msg)}
-		var ev phalanx.Event
-		if got := testing.AllocsPerRun(100, func() { p.Parse(&fr, &ev) }); got != c.want {
-			t.Errorf("%q: %v allocations per line, want %v", c.msg, got, c.want)
-		}
-	}
+	parsertest.Allocs(t, New(), "dropbear", "router", []parsertest.Alloc{
+		{Msg: "Child connection from 203.0.113.9:40000", Want: 0},
+		{Msg: "Bad password attempt for 'root' from 203.0.113.9:40000", Want: 0},
+		{Msg: "Bad password attempt for 'zyxxy' from 203.0.113.9:40000", Want: 1},
+		{Msg: "Login attempt for nonexistent user from [2001:db8::9]:40000", Want: 0},
+		{Msg: "Exit before auth from <203.0.113.9:40000>: (user 'root', 10 fails): Max auth tries reached - user 'root'", Want: 0},
+		{Msg: "Exit before auth: Disconnect received", Want: 0},
+		{Msg: "Running in background", Want: 0},
+	})
 }

@@ -1,12 +1,9 @@
 package dropbear
 
 import (
-	"reflect"
-	"strings"
 	"testing"
 
-	"phalanx"
-	"phalanx/logline"
+	"phalanx/parser/parsertest"
 )
 
 var fuzzSeeds = []string{
@@ -23,42 +20,9 @@ var fuzzSeeds = []string{
 	"Child connection from 192.0.2.10:5004\nPassword auth succeeded for 'deploy' from 192.0.2.10:5004\nExit before auth: x",
 }
 
-// FuzzParse feeds arbitrary messages, one per line, to one parser over two
-// connections. It must never panic, and every event must blame a valid,
-// normalised address whose text appears in a line of the same connection.
+// FuzzParse feeds arbitrary messages to one parser over two connections
+// (see parsertest.Fuzz). A Dropbear line yields at most one event, whose user
+// is at most 128 bytes and appears in that line.
 func FuzzParse(f *testing.F) {
-	for _, s := range fuzzSeeds {
-		f.Add(s, uint8(0))
-	}
-	f.Fuzz(func(t *testing.T, data string, salt uint8) {
-		p := New()
-		seen := map[int]string{}
-		for i, msg := range strings.Split(data, "\n") {
-			pid := 1 + (i+int(salt))%2
-			seen[pid] += msg + "\n"
-			fr := logline.Frame{Host: []byte("h"), Program: []byte("dropbear"), PID: pid, Message: []byte(msg)}
-			var ev phalanx.Event
-			if !p.Parse(&fr, &ev) {
-				if !reflect.DeepEqual(ev, phalanx.Event{}) {
-					t.Fatalf("Parse returned false but changed the event: %+v", ev)
-				}
-				continue
-			}
-			a := ev.Source
-			switch {
-			case !a.IsValid():
-				t.Fatalf("invalid source for %q", msg)
-			case a.Is4In6() || a.Zone() != "":
-				t.Fatalf("source %v not normalised for %q", a, msg)
-			case ev.Kind == phalanx.KindUnknown || strings.HasPrefix(ev.Kind.String(), "kind("):
-				t.Fatalf("bad kind %v for %q", ev.Kind, msg)
-			case !strings.Contains(seen[pid], a.String()):
-				t.Fatalf("source %v does not appear in the connection's lines %q", a, seen[pid])
-			case len(ev.User) > 128:
-				t.Fatalf("user of %d bytes", len(ev.User))
-			case !strings.Contains(msg, ev.User):
-				t.Fatalf("user %q does not appear in %q", ev.User, msg)
-			}
-		}
-	})
+	parsertest.Fuzz(f, "dropbear", New, fuzzSeeds, parsertest.Promise{Events: 1, User: 128, UserInLine: true})
 }

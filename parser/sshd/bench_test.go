@@ -6,6 +6,7 @@ import (
 
 	"phalanx"
 	"phalanx/logline"
+	"phalanx/parser/parsertest"
 )
 
 // benchFrames builds n framed lines of a realistic mix for an exposed
@@ -77,18 +78,7 @@ func benchFrames(n int) []logline.Frame {
 // BenchmarkParse reports the cost of one line of the mix (ns/op, allocs/op
 // per line) and the share of lines that yielded events.
 func BenchmarkParse(b *testing.B) {
-	frames := benchFrames(4096)
-	p := New()
-	var ev phalanx.Event
-	events := 0
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		for ok := p.Parse(&frames[i%len(frames)], &ev); ok; ok = p.Next(&ev) {
-			events++
-		}
-	}
-	b.ReportMetric(float64(events)/float64(b.N), "events/line")
+	parsertest.Benchmark(b, New(), benchFrames(4096))
 }
 
 // BenchmarkParseNoise is the cost of lines that are not sshd attacks at all.
@@ -107,30 +97,20 @@ func BenchmarkParseNoise(b *testing.B) {
 // TestAllocs checks the allocation budget: none per line, except the user
 // string of an event with an uncommon user name.
 func TestAllocs(t *testing.T) {
-	p := New()
-	for _, c := range []struct {
-		msg  string
-		want float64
-	}{
-		{"Failed password for invalid user admin from 203.0.113.9 port 40000 ssh2", 0},
-		{"Failed password for invalid user zyxxy from 203.0.113.9 port 40000 ssh2", 1},
-		{"Connection closed by 2001:db8::9 port 40000 [preauth]", 0},
-		{"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.9  user=root", 0},
-		{"error: kex_exchange_identification: Connection closed by remote host", 0},
-		{"Accepted publickey for deploy from 192.0.2.10 port 22 ssh2: ED25519 SHA256:Zm9v", 0},
-		{"pam_unix(sshd:session): session opened for user deploy(uid=1000) by deploy(uid=0)", 0},
-		{"Connection closed by authenticating user root 203.0.113.9 port 40000 [preauth]", 0},
-		{"drop connection #0 from [203.0.113.9]:40000 on [192.0.2.200]:22 penalty: exceeded LoginGraceTime", 0},
-		{"Timeout before authentication for connection from 203.0.113.9 to 192.0.2.200, pid = 4123", 0},
-		{"ssh_dispatch_run_fatal: Connection from 203.0.113.9 port 40000: message authentication code incorrect [preauth]", 0},
-		{"banner exchange: Connection from 203.0.113.9 port 40000: invalid format", 0},
+	parsertest.Allocs(t, New(), "sshd", "web1", []parsertest.Alloc{
+		{Msg: "Failed password for invalid user admin from 203.0.113.9 port 40000 ssh2", Want: 0},
+		{Msg: "Failed password for invalid user zyxxy from 203.0.113.9 port 40000 ssh2", Want: 1},
+		{Msg: "Connection closed by 2001:db8::9 port 40000 [preauth]", Want: 0},
+		{Msg: "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.9  user=root", Want: 0},
+		{Msg: "error: kex_exchange_identification: Connection closed by remote host", Want: 0},
+		{Msg: "Accepted publickey for deploy from 192.0.2.10 port 22 ssh2: ED25519 SHA256:Zm9v", Want: 0},
+		{Msg: "pam_unix(sshd:session): session opened for user deploy(uid=1000) by deploy(uid=0)", Want: 0},
+		{Msg: "Connection closed by authenticating user root 203.0.113.9 port 40000 [preauth]", Want: 0},
+		{Msg: "drop connection #0 from [203.0.113.9]:40000 on [192.0.2.200]:22 penalty: exceeded LoginGraceTime", Want: 0},
+		{Msg: "Timeout before authentication for connection from 203.0.113.9 to 192.0.2.200, pid = 4123", Want: 0},
+		{Msg: "ssh_dispatch_run_fatal: Connection from 203.0.113.9 port 40000: message authentication code incorrect [preauth]", Want: 0},
+		{Msg: "banner exchange: Connection from 203.0.113.9 port 40000: invalid format", Want: 0},
 		// the same attempt logged again: nothing new is held
-		{"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.9  user=zyxxy", 0},
-	} {
-		fr := logline.Frame{Host: []byte("web1"), Program: []byte("sshd"), PID: 7, Message: []byte(c.msg)}
-		var ev phalanx.Event
-		if got := testing.AllocsPerRun(100, func() { p.Parse(&fr, &ev) }); got != c.want {
-			t.Errorf("%q: %v allocations per line, want %v", c.msg, got, c.want)
-		}
-	}
+		{Msg: "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.9  user=zyxxy", Want: 0},
+	})
 }

@@ -1,16 +1,13 @@
 package sshd
 
 import (
-	"bufio"
 	"net/netip"
-	"os"
-	"path/filepath"
-	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"phalanx"
-	"phalanx/logline"
+	"phalanx/parser/parsertest"
 )
 
 var fuzzSeeds = []string{
@@ -47,71 +44,15 @@ var fuzzSeeds = []string{
 	"Received disconnect from 192.0.2.50 port 41000:11: Bye Bye [preauth]\nDisconnected from authenticating user root 192.0.2.50 port 41000 [preauth]",
 }
 
-// FuzzParse feeds arbitrary messages, one per line, to one parser over two
-// connections. It must never panic, and every event must blame a valid,
-// normalised address whose text appears in a line of the same connection.
+// FuzzParse feeds arbitrary messages to one parser over two connections
+// (see parsertest.Fuzz), seeded with the messages of fail2ban's sshd samples
+// too. A line yields at most two events; an event's user is at most maxUser
+// bytes and appears in the connection's lines, or is root (some lines imply
+// it).
 func FuzzParse(f *testing.F) {
-	for _, s := range fuzzSeeds {
-		f.Add(s, uint8(0))
-	}
-	for _, name := range []string{"sshd", "sshd-journal"} {
-		fh, err := os.Open(filepath.Join(fail2banLogs, name))
-		if err != nil {
-			continue
-		}
-		sc := bufio.NewScanner(fh)
-		for sc.Scan() {
-			if fr, ok := fallbackFrame(sc.Text()); ok && len(fr.Message) > 0 {
-				f.Add(string(fr.Message), uint8(0))
-			}
-		}
-		fh.Close()
-	}
-	f.Fuzz(func(t *testing.T, data string, salt uint8) {
-		p := newParser(4)
-		seen := map[int]string{}
-		for i, msg := range strings.Split(data, "\n") {
-			pid := 1 + (i+int(salt))%2
-			seen[pid] += msg + "\n"
-			fr := logline.Frame{Host: []byte("h"), Program: []byte("sshd"), PID: pid, Message: []byte(msg)}
-			var ev phalanx.Event
-			n := 0
-			for ok := p.Parse(&fr, &ev); ; ok = p.Next(&ev) {
-				if !ok {
-					if !reflect.DeepEqual(ev, phalanx.Event{}) {
-						t.Fatalf("Parse or Next returned false but changed the event: %+v", ev)
-					}
-					break
-				}
-				if n++; n > 2 {
-					t.Fatalf("more than two events for %q", msg)
-				}
-				checkEvent(t, ev, msg, seen[pid])
-				ev = phalanx.Event{}
-			}
-		}
-	})
-}
-
-// checkEvent checks one event of FuzzParse: a valid, normalised address and a
-// user that appear in the connection's lines.
-func checkEvent(t *testing.T, ev phalanx.Event, msg, seen string) {
-	t.Helper()
-	a := ev.Source
-	switch {
-	case !a.IsValid():
-		t.Fatalf("invalid source for %q", msg)
-	case a.Is4In6() || a.Zone() != "":
-		t.Fatalf("source %v not normalised for %q", a, msg)
-	case ev.Kind == phalanx.KindUnknown || ev.Kind.String() == "" || strings.HasPrefix(ev.Kind.String(), "kind("):
-		t.Fatalf("bad kind %v for %q", ev.Kind, msg)
-	case !strings.Contains(seen, a.String()):
-		t.Fatalf("source %v does not appear in the connection's lines %q", a, seen)
-	case len(ev.User) > maxUser:
-		t.Fatalf("user of %d bytes", len(ev.User))
-	case !strings.Contains(seen, ev.User) && ev.User != "root":
-		t.Fatalf("user %q does not appear in %q", ev.User, seen)
-	}
+	seeds := slices.Concat(fuzzSeeds, parsertest.SampleMessages("sshd", "sshd", "sshd-journal"))
+	newSmall := func() *Parser { return newParser(4) }
+	parsertest.Fuzz(f, "sshd", newSmall, seeds, parsertest.Promise{Events: 2, User: maxUser, Implied: "root"})
 }
 
 // FuzzParseAddr checks the hand-written address parser against net/netip:

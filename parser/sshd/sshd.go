@@ -43,13 +43,14 @@
 //	Connection closed by [invalid user U ]ADDR [port N] [preauth]        preauth-close
 //	Connection reset by ..., Disconnected from ... [preauth]             preauth-close (4)
 //	Received disconnect from ADDR [port N]:CODE: ... [preauth]            preauth-close
-//	Timeout before authentication for ADDR port N                        preauth-close
-//	Timeout before authentication for connection from ADDR to ADDR[, pid = N]  preauth-close (6)
+//	Timeout before authentication for ADDR port N                        grace-timeout
+//	Timeout before authentication for connection from ADDR to ADDR[, pid = N]  grace-timeout (6)
 //	Read from socket failed: Connection reset by peer [preauth]           preauth-close (3)
 //	Did not receive identification string from ADDR [port N]              probe
 //	kex_exchange_identification: [read: ](Connection closed by remote
 //	    host|Connection reset by peer)                                    probe (3)
 //	drop connection #N from [ADDR]:P on [ADDR]:P penalty: REASON         probe (6)
+//	drop connection ... penalty: exceeded LoginGraceTime                 grace-timeout (6)
 //	refused connect from ... (ADDR)                                       probe
 //	Bad protocol version identification '...' from ADDR [port N]         protocol-error
 //	banner exchange: Connection from ADDR port N: invalid format          protocol-error
@@ -109,9 +110,11 @@
 // any other line of the connection (a PAM failure of another user, a close,
 // max-auth, "PAM N more authentication failures", a line naming another
 // address) first turns the held failure into an auth-failure event, which
-// the line yields before its own. A held failure is lost when its
-// connection's state is (stale after ten minutes of log time, or the oldest
-// of the table's connections). The PAM key=value list has a fixed order
+// the line yields before its own. A held failure that no line of its
+// connection decides within pamGrace of log time (a log that keeps only
+// PAM's lines) becomes an auth-failure event then, yielded by whatever line
+// comes next; one is lost only when its connection's state is (the oldest
+// of the table's connections) before that. The PAM key=value list has a fixed order
 // ending in user=, so rhost is read in its place before user=, and the user
 // is everything after user=.
 //
@@ -167,16 +170,27 @@ const (
 	// maxUser bounds the user name copied into an event (sshd truncates
 	// names at 100 bytes before escaping them).
 	maxUser = 128
+	// pamGrace is how long, in seconds of log time, a held PAM failure
+	// waits for its connection's next line (sshd logs its own line for the
+	// attempt after PAM's delay of about two seconds).
+	pamGrace = 30
+	// heldWatch bounds the held PAM failures watched for pamGrace.
+	heldWatch = 1024
 )
 
 // Parser recognises sshd lines. It keeps a bounded table of connections
 // keyed by host and pid. A Parser is not safe for concurrent use.
 type Parser struct {
 	conns *table
-	// queued is the line's own event when Parse returned an older one
-	// first; Next hands it over.
-	queued    found
-	hasQueued bool
+	// queue holds the line's further events when Parse returned an older
+	// one first; Next hands them over.
+	queue  [2]found
+	nq, qi int
+	// heldKeys are the connections whose PAM failure is held, oldest
+	// first (a ring; see pamGrace).
+	heldKeys [heldWatch]uint64
+	hHead    int
+	hLen     int
 }
 
 // found is an event before it is copied into the caller's phalanx.Event.
@@ -206,22 +220,28 @@ func IsProgram(prog []byte) bool {
 // returns true; otherwise it leaves ev alone and returns false. A line may
 // yield a second event: call Next after every Parse (see the package doc).
 func (p *Parser) Parse(fr *logline.Frame, ev *phalanx.Event) bool {
-	p.hasQueued = false
-	var r result
-	if !classify(fr.Message, &r) {
-		return false
-	}
-	if r.stateless {
-		return fill(ev, found{r.kind, r.addr, r.userString()})
-	}
+	p.nq, p.qi = 0, 0
 	var now int64
 	if !fr.Time.IsZero() {
 		now = fr.Time.Unix()
 	}
 	var key uint64
-	var c *conn
 	if fr.PID >= 0 {
 		key = connKey(fr.Host, fr.PID)
+	}
+	expired, hasExpired := p.expireHeld(now, key)
+	var r result
+	if !classify(fr.Message, &r) {
+		if hasExpired {
+			return fill(ev, expired)
+		}
+		return false
+	}
+	if r.stateless {
+		return p.yield(ev, expired, hasExpired, found{}, false, found{r.kind, r.addr, r.userString()}, true)
+	}
+	var c *conn
+	if key != 0 {
 		c = p.lookup(key, now)
 	}
 	var released found
@@ -243,27 +263,79 @@ func (p *Parser) Parse(fr *logline.Frame, ev *phalanx.Event) bool {
 		c.held, c.heldUser = false, ""
 	}
 	own, ok := p.apply(&r, c, key, now)
-	switch {
-	case released.kind != phalanx.KindUnknown:
-		if ok {
-			p.queued, p.hasQueued = own, true
+	if r.act == actPAM && key != 0 {
+		if c = p.conns.get(key); c != nil && c.held && c.heldAt == now {
+			p.watchHeld(key)
 		}
-		return fill(ev, released)
-	case ok:
-		return fill(ev, own)
 	}
-	return false
+	return p.yield(ev, expired, hasExpired, released, released.kind != phalanx.KindUnknown, own, ok)
+}
+
+// yield fills ev with the first of the line's events, oldest first, and
+// queues the others for Next.
+func (p *Parser) yield(ev *phalanx.Event, a found, hasA bool, b found, hasB bool, c found, hasC bool) bool {
+	var all [3]found
+	n := 0
+	for _, f := range [...]struct {
+		f  found
+		ok bool
+	}{{a, hasA}, {b, hasB}, {c, hasC}} {
+		if f.ok {
+			all[n] = f.f
+			n++
+		}
+	}
+	if n == 0 {
+		return false
+	}
+	p.nq = copy(p.queue[:], all[1:n])
+	return fill(ev, all[0])
+}
+
+// watchHeld starts watching a connection's held PAM failure (see pamGrace).
+func (p *Parser) watchHeld(key uint64) {
+	if p.hLen == len(p.heldKeys) {
+		p.hHead = (p.hHead + 1) % len(p.heldKeys) // the oldest is no longer watched
+		p.hLen--
+	}
+	p.heldKeys[(p.hHead+p.hLen)%len(p.heldKeys)] = key
+	p.hLen++
+}
+
+// expireHeld releases the oldest held PAM failure that no line of its
+// connection decided within pamGrace, as an auth-failure; at most one per
+// line. The connection of the line being parsed decides its own.
+func (p *Parser) expireHeld(now int64, current uint64) (found, bool) {
+	for range 4 {
+		if p.hLen == 0 || now == 0 {
+			return found{}, false
+		}
+		key := p.heldKeys[p.hHead]
+		c := p.conns.get(key)
+		if c != nil && c.held && key != current && now-c.heldAt < pamGrace && c.heldAt-now < pamGrace {
+			return found{}, false // the oldest is still within its grace
+		}
+		p.hHead = (p.hHead + 1) % len(p.heldKeys)
+		p.hLen--
+		if c == nil || !c.held || key == current {
+			continue // decided already, forgotten, or decided by this line
+		}
+		f := found{phalanx.KindAuthFailure, c.addr, c.heldUser}
+		c.held, c.heldUser, c.failed = false, "", true
+		return f, true
+	}
+	return found{}, false
 }
 
 // Next fills ev with the further event of the line last given to Parse, if
 // there is one, like Parse does, and reports whether there was. It returns
 // true at most once per line.
 func (p *Parser) Next(ev *phalanx.Event) bool {
-	if !p.hasQueued {
+	if p.qi >= p.nq {
 		return false
 	}
-	p.hasQueued = false
-	return fill(ev, p.queued)
+	p.qi++
+	return fill(ev, p.queue[p.qi-1])
 }
 
 func fill(ev *phalanx.Event, f found) bool {
@@ -343,7 +415,7 @@ func (p *Parser) apply(r *result, c *conn, key uint64, now int64) (found, bool) 
 			kind = c.pending
 		}
 		if c = p.remember(c, key, addr, now, false); c != nil {
-			c.pamUser, c.held, c.heldUser = r.pamUser, true, userString(r.user)
+			c.pamUser, c.held, c.heldUser, c.heldAt = r.pamUser, true, userString(r.user), now
 			c.failed = c.failed || fire && isFailure(kind)
 		}
 		if !fire {
@@ -723,7 +795,7 @@ func classify(msg []byte, r *result) bool {
 			return parseGraceTimeout(rest, r)
 		}
 		if rest, ok := cut(msg, "Timeout before authentication for "); ok {
-			if !startAddrEvent(rest, phalanx.KindPreauthClose, r) {
+			if !startAddrEvent(rest, phalanx.KindTimeout, r) {
 				return false
 			}
 			r.close = true
@@ -1311,7 +1383,7 @@ func parseGraceTimeout(s []byte, r *result) bool {
 			}
 		}
 	}
-	if _, ok := parseAddr(local); !ok || !setEvent(client, phalanx.KindPreauthClose, r) {
+	if _, ok := parseAddr(local); !ok || !setEvent(client, phalanx.KindTimeout, r) {
 		return false
 	}
 	r.stateless = true
@@ -1344,7 +1416,15 @@ func parseDrop(s []byte, r *result) bool {
 	if _, s, ok = bracketHostPort(s); !ok {
 		return false
 	}
-	if reason, ok := cut(s, " penalty: "); !ok || len(reason) == 0 || !setEvent(client, phalanx.KindProbe, r) {
+	reason, ok := cut(s, " penalty: ")
+	if !ok || len(reason) == 0 {
+		return false
+	}
+	kind := phalanx.KindProbe
+	if hasPrefix(reason, "exceeded LoginGraceTime") {
+		kind = phalanx.KindTimeout // the penalty of sources that hold connections open (CVE-2024-6387 attempts)
+	}
+	if !setEvent(client, kind, r) {
 		return false
 	}
 	r.stateless = true

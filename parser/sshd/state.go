@@ -16,6 +16,7 @@ type conn struct {
 	pamUser  uint64       // hash of the user of the last PAM failure; 0 when none
 	heldUser string       // the user of the held PAM failure
 	at       int64        // unix time of the last update; 0 when lines carry no time
+	heldAt   int64        // unix time the held PAM failure was logged
 	maxAuth  bool         // a max-auth event was emitted for the connection
 	goodbye  bool         // a "Received disconnect ... [preauth]" event was emitted
 	held     bool         // a PAM failure of addr waits for the next line (package doc, note 2)

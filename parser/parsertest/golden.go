@@ -1,10 +1,9 @@
-package dropbear
+package parsertest
 
 import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,8 +13,6 @@ import (
 	"phalanx/logline"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
 // goldenEvent is one line of an events.golden file.
 type goldenEvent struct {
 	Line   int    `json:"line"`
@@ -24,10 +21,13 @@ type goldenEvent struct {
 	User   string `json:"user,omitempty"`
 }
 
-// TestGolden frames each testdata/<case>/input.log with the logline package,
-// parses the dropbear lines in order with one Parser, and compares the
-// events with testdata/<case>/events.golden (go test -update rewrites them).
-func TestGolden(t *testing.T) {
+// Golden frames each testdata/<case>/input.log of the calling package with
+// the logline package, parses the lines isProgram accepts in order with one
+// new parser (Parse, then Next), and compares the events with
+// testdata/<case>/events.golden. With update (the package's -update flag) it
+// rewrites the golden files first.
+func Golden[P Parser](t *testing.T, update bool, isProgram func([]byte) bool, newParser func() P) {
+	t.Helper()
 	ins, err := filepath.Glob("testdata/*/input.log")
 	if err != nil || len(ins) == 0 {
 		t.Fatalf("no golden cases: %v", err)
@@ -40,7 +40,7 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			framer := logline.NewFramer(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), time.UTC)
-			p := New()
+			p := newParser()
 			var out bytes.Buffer
 			sc := bufio.NewScanner(bytes.NewReader(data))
 			for no := 1; sc.Scan(); no++ {
@@ -48,22 +48,21 @@ func TestGolden(t *testing.T) {
 				if err := framer.Frame(sc.Bytes(), &fr); err != nil {
 					t.Fatalf("line %d: %v", no, err)
 				}
-				if !IsProgram(fr.Program) {
+				if !isProgram(fr.Program) {
 					continue
 				}
 				var ev phalanx.Event
-				if !p.Parse(&fr, &ev) {
-					continue
+				for ok := p.Parse(&fr, &ev); ok; ok = p.Next(&ev) {
+					b, err := json.Marshal(goldenEvent{Line: no, Kind: ev.Kind.String(), Source: ev.Source.String(), User: ev.User})
+					if err != nil {
+						t.Fatal(err)
+					}
+					out.Write(b)
+					out.WriteByte('\n')
 				}
-				b, err := json.Marshal(goldenEvent{Line: no, Kind: ev.Kind.String(), Source: ev.Source.String(), User: ev.User})
-				if err != nil {
-					t.Fatal(err)
-				}
-				out.Write(b)
-				out.WriteByte('\n')
 			}
 			golden := filepath.Join(dir, "events.golden")
-			if *update {
+			if update {
 				if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
 					t.Fatal(err)
 				}
