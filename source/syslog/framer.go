@@ -17,7 +17,9 @@ var (
 const maxCountDigits = 10
 
 // framer splits a TCP stream into messages: octet-counted ("LEN SP <PRI>...",
-// RFC 6587) or ended by LF, CRLF or NUL. It keeps one buffer of the maximum
+// RFC 6587: detected by a run of at most 10 digits, a space and '<') or
+// ended by LF, CRLF or NUL (anything else, including a line that starts with
+// a number). It keeps one buffer of the maximum
 // message length plus a count's header, and never grows it.
 type framer struct {
 	buf        []byte
@@ -59,8 +61,9 @@ func (f *framer) pending() bool {
 	return f.discardN > 0 || f.discarding
 }
 
-// next returns the next message (aliasing the buffer until the next fill),
-// or errMore, errOversize (one per message dropped) or errFraming.
+// next returns the next message as one line (aliasing the buffer until the
+// next fill; never holding '\n'; without its trailer), or errMore,
+// errOversize (one per message dropped) or errFraming.
 func (f *framer) next() ([]byte, error) {
 	if f.discardN > 0 {
 		n := min(f.discardN, f.end-f.start)
@@ -105,14 +108,17 @@ func (f *framer) next() ([]byte, error) {
 			}
 			msg := b[hdr : hdr+n]
 			f.start += hdr + n
-			return msg, nil
+			return oneLine(msg), nil
 		}
 		// Digits, but no "LEN SP <PRI>": a line that starts with a number,
 		// read as newline-framed.
 	}
 	i := delimiter(b)
 	if i < 0 {
-		if len(b) >= f.max {
+		// More than max+1 bytes cannot become a line of max bytes even if
+		// a '\r' ends them; the buffer holds max+12, so the decision never
+		// depends on how the stream was cut into reads.
+		if len(b) > f.max+1 {
 			f.start = f.end
 			f.discarding = true
 			return nil, errOversize
@@ -120,10 +126,37 @@ func (f *framer) next() ([]byte, error) {
 		return nil, errMore
 	}
 	f.start += i + 1
-	if i > f.max {
+	line := trimEnd(b[:i])
+	if len(line) > f.max {
 		return nil, errOversize
 	}
-	return b[:i], nil
+	return line, nil
+}
+
+// oneLine makes one line of a message framed by its length (an octet-counted
+// frame or a datagram), in place: it drops leading and trailing '\n', '\r'
+// and NUL bytes and replaces each '\n' inside with a space. It never splits the message:
+// a sender could otherwise forge a line of its own, with a header of its
+// choosing, inside a message it relays (the reason package source never
+// splits a line either).
+func oneLine(msg []byte) []byte {
+	n := len(msg)
+	for n > 0 && (msg[n-1] == '\n' || msg[n-1] == '\r' || msg[n-1] == 0) {
+		n--
+	}
+	msg = msg[:n]
+	for len(msg) > 0 && (msg[0] == '\n' || msg[0] == '\r' || msg[0] == 0) {
+		msg = msg[1:]
+	}
+	for i := bytes.IndexByte(msg, '\n'); i >= 0; {
+		msg[i] = ' '
+		j := bytes.IndexByte(msg[i+1:], '\n')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return msg
 }
 
 // Results of octetCount.
@@ -153,10 +186,15 @@ func octetCount(b []byte) (n, hdr, status int) {
 }
 
 // delimiter returns the index of the first LF or NUL in b, or -1.
+// It looks for a NUL only before the LF: scanning the whole buffer for one
+// per line would make a buffer of short lines cost its length squared.
 func delimiter(b []byte) int {
 	i := bytes.IndexByte(b, '\n')
-	if j := bytes.IndexByte(b, 0); j >= 0 && (i < 0 || j < i) {
-		i = j
+	if i < 0 {
+		return bytes.IndexByte(b, 0)
+	}
+	if j := bytes.IndexByte(b[:i], 0); j >= 0 {
+		return j
 	}
 	return i
 }

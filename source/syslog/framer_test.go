@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -17,7 +18,7 @@ func frameAll(stream []byte, max, size int) (msgs []string, oversize, framing in
 		m, err := f.next()
 		switch {
 		case err == nil:
-			msgs = append(msgs, string(trimEnd(m))) // as deliver does
+			msgs = append(msgs, string(m))
 			continue
 		case errors.Is(err, errOversize):
 			oversize++
@@ -64,7 +65,13 @@ func TestFramer(t *testing.T) {
 		{"octet counting", oc(rfc5424) + oc(rfc3164), 0, []string{rfc5424, rfc3164}, 0, 0},
 		{"octet counting with a newline between", oc(rfc5424) + "\n" + oc(rfc3164), 0, []string{rfc5424, rfc3164}, 0, 0},
 		{"mixed", oc(rfc5424) + rfc3164 + "\n", 0, []string{rfc5424, rfc3164}, 0, 0},
-		{"octet message holding a newline", oc("<13>a\nb"), 0, []string{"<13>a\nb"}, 0, 0},
+		{"octet message holding newlines: one line, never two", oc("<13>a\nb\n<38>forged\r\n"), 0, []string{"<13>a b <38>forged"}, 0, 0},
+		{"octet message with a NUL trailer", oc("<13>a\x00"), 0, []string{"<13>a"}, 0, 0},
+		{"binary passes through", "<13>\xff\xfe\x01\x7f\n" + oc("<13>\x00\xc3("), 0, []string{"<13>\xff\xfe\x01\x7f", "<13>\x00\xc3("}, 0, 0},
+		{"a line of exactly the limit", strings.Repeat("C", 100) + "\r\n" + strings.Repeat("D", 101) + "\n", 100, []string{strings.Repeat("C", 100)}, 1, 0},
+		{"an octet message of exactly the limit", "100 <" + strings.Repeat("E", 99) + "101 <" + strings.Repeat("F", 100) + "5 <13>x", 100, []string{"<" + strings.Repeat("E", 99), "<13>x"}, 1, 0},
+		{"a count that lies: too short", "10 <13>abcdefghijk\n", 0, []string{"<13>abcdef", "ghijk"}, 0, 0},
+		{"a count that lies: too long, eating the next message", "30 <13>short\n" + oc(rfc3164) + "\n", 0, []string{"<13>short 61 <38>Dec  6 14:00:", "00 h sshd[12]: Invalid user x from 192.0.2.2"}, 0, 0},
 		{"a line starting with a number", "2026-12-06T14:00:00 h sshd[1]: x\n123 not a count\n", 0, []string{"2026-12-06T14:00:00 h sshd[1]: x", "123 not a count"}, 0, 0},
 		{"eleven digits are no count", "12345678901 <x\n", 0, []string{"12345678901 <x"}, 0, 0},
 		{"oversize line, then a good one", strings.Repeat("A", 300) + "\n" + rfc3164 + "\n", 100, []string{rfc3164}, 1, 0},
@@ -100,36 +107,51 @@ func itoa(n int) string {
 	}
 }
 
-// FuzzFrame: any stream, in any chunking, never panics, never returns a
-// message longer than the limit, and never stalls with a full buffer.
+// FuzzFrame: any stream, in any chunking, never panics, never stalls with
+// a full buffer, never returns an empty message, one longer than the limit
+// or one holding '\n' (or a NUL outside an octet-counted frame), and frames
+// the same whether it comes in one read or byte by byte.
 func FuzzFrame(f *testing.F) {
 	f.Add([]byte("12 <13>abcdefgh\n<14>x\n"), uint8(3))
 	f.Add([]byte("999999 <"+strings.Repeat("x", 100)), uint8(1))
 	f.Add([]byte(strings.Repeat("7", 20)+" <\x00\n\r"), uint8(5))
+	f.Add([]byte("9 <13>a\nb\n\n\r\n64 <"+strings.Repeat("y", 63)+"\r\n"+strings.Repeat("z", 64)+"\r\n"), uint8(2))
+	f.Add([]byte("0 <x\n1 <2 <<"), uint8(0))
 	f.Fuzz(func(t *testing.T, data []byte, size uint8) {
 		const max = 64
-		fr := newFramer(max)
-		r := &chunked{b: bytes.Clone(data), size: int(size%16) + 1}
-		for steps := 0; steps < 100000; steps++ {
-			m, err := fr.next()
-			switch {
-			case err == nil:
-				if len(m) > max || bytes.IndexByte(m, 0) >= 0 && !bytes.HasPrefix(m, []byte("<")) {
-					t.Fatalf("message %q over the limit or holding a NUL", m)
+		run := func(size int) (msgs []string, oversize, framing int) {
+			fr := newFramer(max)
+			r := &chunked{b: bytes.Clone(data), size: size}
+			for steps := 0; steps < 1000000; steps++ {
+				m, err := fr.next()
+				switch {
+				case err == nil:
+					if len(m) == 0 || len(m) > max || bytes.IndexByte(m, '\n') >= 0 || bytes.IndexByte(m, 0) >= 0 && m[0] != '<' {
+						t.Fatalf("message %q: empty, over the limit, or holding a newline or a NUL", m)
+					}
+					msgs = append(msgs, string(m))
+					continue
+				case errors.Is(err, errOversize):
+					oversize++
+					continue
+				case errors.Is(err, errFraming):
+					framing++
+					return
 				}
-				continue
-			case errors.Is(err, errOversize):
-				continue
-			case errors.Is(err, errFraming):
-				return
-			}
-			if _, err := fr.fill(r); err != nil {
-				if err != io.EOF {
-					t.Fatalf("fill: %v", err)
+				if _, err := fr.fill(r); err != nil {
+					if err != io.EOF {
+						t.Fatalf("fill: %v", err)
+					}
+					return
 				}
-				return
 			}
+			t.Fatal("no progress")
+			return
 		}
-		t.Fatal("no progress")
+		m1, o1, f1 := run(int(size%16) + 1)
+		m2, o2, f2 := run(len(data) + 1)
+		if !slices.Equal(m1, m2) || o1 != o2 || f1 != f2 {
+			t.Fatalf("chunks of %d: %q oversize %d framing %d; whole: %q oversize %d framing %d", size%16+1, m1, o1, f1, m2, o2, f2)
+		}
 	})
 }

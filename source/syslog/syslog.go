@@ -4,30 +4,35 @@
 // syslog:tcp://ADDR:PORT.
 //
 // It frames messages and nothing more: over UDP one datagram is one message;
-// over TCP each message is either octet-counted ("LEN SP MSG", RFC 6587) or
-// ends at a newline (LF, CRLF) or a NUL, decided per message by whether it
-// starts with digits and a space. A message holding newlines is handed over
-// as one line per newline. The syslog header (<PRI>, RFC 3164 or RFC 5424) is
-// left to package logline. The sending peer's address comes with every
-// message as evidence; what the message says about its host is the
-// caller's to judge.
+// over TCP each message is either octet-counted ("LEN SP <PRI>...", RFC 6587)
+// or ends at a newline (LF, CRLF) or a NUL, decided per message by whether
+// it starts with at most 10 digits, a space and '<'. Every message is handed
+// over as one line: trailing CR, LF and NUL bytes are dropped, and a '\n'
+// inside a message (possible in an octet-counted frame or a datagram) becomes
+// a space, so that no sender can forge a line of its own inside a message it
+// relays. The syslog header (<PRI>, RFC 3164 or RFC 5424) is left to package
+// logline. The sending peer's address comes with every message as evidence;
+// what the message says about its host is the caller's to judge.
 //
 // Senders may be hostile or broken, so everything is bounded and counted:
 // message length (a longer one is discarded to its end, whatever its size),
 // concurrent TCP connections, idle time per connection, lines per second per
-// sender, and the table of senders. It must not parse messages, resolve
-// names, keep package-level state or log once per message.
+// sender, the table of senders, and (with Options.Allow) who may send at
+// all. It must not parse messages, resolve names, keep package-level state,
+// log once per message, split a message into lines, or stop serving because
+// of what one peer does.
 package syslog
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,7 +47,7 @@ const (
 	DefaultRate        = 20000 // lines per second per sender
 	DefaultBurst       = 40000
 	DefaultMaxSenders  = 4096
-	udpBuffer          = 4 << 20 // requested socket receive buffer
+	DefaultReadBuffer  = 4 << 20 // UDP socket receive buffer asked for
 	maxDatagram        = 65535
 )
 
@@ -56,8 +61,9 @@ type Spec struct {
 func (s Spec) String() string { return s.Network + "://" + s.Addr }
 
 // ParseSpec reads "udp://ADDR:PORT" or "tcp://ADDR:PORT" (the part of a
-// source after "syslog:"). ADDR is an IP address, or empty for every
-// address; names are refused (a receiver binds where it is told).
+// source after "syslog:"). ADDR is an IP address (IPv6 in brackets), or
+// empty for every address; names are refused (a receiver binds where it is
+// told).
 func ParseSpec(s string) (Spec, error) {
 	u, err := url.Parse(s)
 	if err != nil {
@@ -66,13 +72,21 @@ func ParseSpec(s string) (Spec, error) {
 	if u.Scheme != "udp" && u.Scheme != "tcp" {
 		return Spec{}, fmt.Errorf("syslog source %q: scheme %q: use udp:// or tcp://", s, u.Scheme)
 	}
-	if u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.Opaque != "" {
+	if u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.Opaque != "" || u.ForceQuery {
 		return Spec{}, fmt.Errorf("syslog source %q: give only an address and a port, such as %s://127.0.0.1:5514", s, u.Scheme)
 	}
 	host, port := u.Hostname(), u.Port()
+	if strings.Contains(host, ":") && !strings.HasPrefix(u.Host, "[") {
+		return Spec{}, fmt.Errorf("syslog source %q: an IPv6 address goes in brackets, such as %s://[::1]:514", s, u.Scheme)
+	}
 	if port == "" {
 		return Spec{}, fmt.Errorf("syslog source %q: no port: syslog's is 514, such as %s://0.0.0.0:514", s, u.Scheme)
 	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return Spec{}, fmt.Errorf("syslog source %q: port %q: give a number from 0 to 65535", s, port)
+	}
+	port = strconv.FormatUint(n, 10)
 	if host != "" {
 		if _, err := netip.ParseAddr(host); err != nil {
 			return Spec{}, fmt.Errorf("syslog source %q: %q is not an IP address: a receiver listens on an address of this host", s, host)
@@ -81,52 +95,73 @@ func ParseSpec(s string) (Spec, error) {
 	return Spec{Network: u.Scheme, Addr: net.JoinHostPort(host, port)}, nil
 }
 
-// Options configure a Receiver.
+// Options configure a Receiver. Zero fields take the defaults.
 type Options struct {
 	Spec        Spec
-	MaxLine     int           // longest message kept, in bytes; default DefaultMaxLine
-	MaxConns    int           // concurrent TCP connections; more are closed at once; default DefaultMaxConns
-	IdleTimeout time.Duration // a TCP connection silent this long is closed; default DefaultIdleTimeout
-	Rate        float64       // lines per second allowed per sender; default DefaultRate
-	Burst       int           // lines a sender may send at once; default DefaultBurst
+	MaxLine     int           // longest message kept, in bytes, without its framing; default DefaultMaxLine
+	MaxConns    int           // concurrent TCP connections; more are reset at once; default DefaultMaxConns
+	IdleTimeout time.Duration // a TCP connection silent this long (give or take a quarter) is closed; default DefaultIdleTimeout
+	Rate        float64       // lines per second allowed per sender address (UDP and all its connections); default DefaultRate
+	Burst       int           // lines a sender may send at once above Rate; default DefaultBurst
 	MaxSenders  int           // senders whose rate is tracked; default DefaultMaxSenders
-	Logger      *slog.Logger  // trouble, rate-limited; default discard
+	// Allow, when not empty, is the networks whose peers are served; other
+	// peers' datagrams are dropped and their connections reset, counted as
+	// Denied. Whoever can send here writes log lines that ban addresses, so
+	// set it whenever the receiver listens beyond loopback.
+	Allow []netip.Prefix
+	// ReadBuffer is the UDP socket receive buffer (SO_RCVBUF) asked for;
+	// default DefaultReadBuffer. Past net.core.rmem_max the kernel grants
+	// it only to a process with CAP_NET_ADMIN; Stats.ReadBuffer says what
+	// was granted and a warning is logged when it is less.
+	ReadBuffer int
+	Logger     *slog.Logger // trouble, rate-limited; default discard
 }
 
 // Message is one line received.
 type Message struct {
-	Line     []byte         // valid only during the call; no '\n' inside
-	From     netip.AddrPort // the sending peer
-	Received time.Time
+	Line     []byte         // the whole message; valid only during the call; never empty, no '\n' inside
+	From     netip.AddrPort // the sending peer (IPv4-mapped addresses unmapped); a UDP source can be forged
+	Received time.Time      // when the read that completed the message returned
 }
 
 // Stats count what a Receiver went through.
 type Stats struct {
 	Lines       int64 // lines handed over
-	Bytes       int64 // bytes received
+	Bytes       int64 // bytes received, framing included
 	Oversize    int64 // messages longer than MaxLine, discarded
 	RateDropped int64 // lines over a sender's rate, discarded
-	Framing     int64 // TCP streams whose framing was broken (a lying octet count): the connection is closed
+	Framing     int64 // TCP streams whose framing was broken (an octet count of 0): the connection is closed
 	Partial     int64 // messages cut off by the connection's end, discarded
 	Conns       int64 // TCP connections accepted
-	Refused     int64 // TCP connections closed at once because MaxConns were open
+	Refused     int64 // TCP connections reset at once because MaxConns were open
 	IdleClosed  int64 // TCP connections closed for silence
+	Denied      int64 // datagrams dropped and connections reset: the peer is not in Allow
+	ReadErrors  int64 // failed accepts and reads (out of descriptors, resets); the receiver goes on
+	// KernelDrops is how many datagrams the kernel dropped because the
+	// receive buffer was full (Linux SO_RXQ_OVFL, as of the last datagram
+	// received).
+	KernelDrops int64
+	ReadBuffer  int // UDP receive buffer granted, in the unit of Options.ReadBuffer (0: unknown)
 }
 
 type counters struct {
 	lines, bytes, oversize, rate, framing, partial, conns, refused, idle atomic.Int64
+	denied, readErrors, kernelDrops                                      atomic.Int64
 }
 
-// Receiver listens for syslog messages.
+// Receiver listens for syslog messages. Run serves; Addr, Stats and Close
+// may be called from any goroutine.
 type Receiver struct {
-	opt   Options
-	log   *slog.Logger
-	ln    net.Listener
-	pc    *net.UDPConn
-	c     counters
-	lim   *limiter
-	warn  logLimit
-	slots chan struct{}
+	opt    Options
+	log    *slog.Logger
+	ln     net.Listener
+	pc     *net.UDPConn
+	rcvbuf int
+	c      counters
+	lim    *limiter
+	warn   logLimit
+	slots  chan struct{}
+	done   chan struct{} // closed by Close
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
@@ -138,6 +173,11 @@ type Receiver struct {
 func Listen(opt Options) (*Receiver, error) {
 	if opt.Spec.Network != "udp" && opt.Spec.Network != "tcp" {
 		return nil, fmt.Errorf("syslog receiver: network %q: use udp or tcp", opt.Spec.Network)
+	}
+	for _, p := range opt.Allow {
+		if !p.IsValid() {
+			return nil, fmt.Errorf("syslog receiver %s: an allowed network is invalid: give prefixes such as 192.0.2.0/24", opt.Spec)
+		}
 	}
 	if opt.MaxLine <= 0 {
 		opt.MaxLine = DefaultMaxLine
@@ -157,30 +197,55 @@ func Listen(opt Options) (*Receiver, error) {
 	if opt.MaxSenders <= 0 {
 		opt.MaxSenders = DefaultMaxSenders
 	}
+	if opt.ReadBuffer <= 0 {
+		opt.ReadBuffer = DefaultReadBuffer
+	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Receiver{opt: opt, log: opt.Logger.With("source", "syslog:"+opt.Spec.String()),
 		lim: newLimiter(opt.Rate, float64(opt.Burst), opt.MaxSenders), warn: logLimit{interval: time.Minute, burst: 5},
-		slots: make(chan struct{}, opt.MaxConns), conns: map[net.Conn]struct{}{}}
+		slots: make(chan struct{}, opt.MaxConns), done: make(chan struct{}), conns: map[net.Conn]struct{}{}}
 	var err error
+	var local netip.Addr
 	if opt.Spec.Network == "tcp" {
 		r.ln, err = net.Listen("tcp", opt.Spec.Addr)
+		if err == nil {
+			local = r.ln.Addr().(*net.TCPAddr).AddrPort().Addr()
+		}
 	} else {
 		var a *net.UDPAddr
 		if a, err = net.ResolveUDPAddr("udp", opt.Spec.Addr); err == nil {
 			r.pc, err = net.ListenUDP("udp", a)
 		}
 		if err == nil {
-			if err := r.pc.SetReadBuffer(udpBuffer); err != nil {
-				r.log.Warn("cannot raise the UDP receive buffer; bursts may be lost", "err", err)
-			}
+			local = r.pc.LocalAddr().(*net.UDPAddr).AddrPort().Addr()
+			r.setupUDP()
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("syslog receiver: listen on %s: %w", opt.Spec, err)
 	}
+	if len(opt.Allow) == 0 && !local.IsLoopback() {
+		r.log.Warn("syslog receiver listens beyond loopback and accepts every sender: whoever reaches it writes log lines; allow only the senders' networks")
+	}
 	return r, nil
+}
+
+// setupUDP asks for the receive buffer and the kernel's drop count.
+func (r *Receiver) setupUDP() {
+	granted, err := setReadBuffer(r.pc, r.opt.ReadBuffer)
+	r.rcvbuf = granted
+	switch {
+	case err != nil:
+		r.log.Warn("cannot set the UDP receive buffer; bursts may be lost", "want", r.opt.ReadBuffer, "err", err)
+	case granted > 0 && granted < r.opt.ReadBuffer:
+		r.log.Warn("the kernel capped the UDP receive buffer; bursts may be lost: raise net.core.rmem_max or give the daemon CAP_NET_ADMIN",
+			"want", r.opt.ReadBuffer, "granted", granted)
+	}
+	if err := enableDropCount(r.pc); err != nil {
+		r.log.Debug("the kernel does not count dropped datagrams", "err", err)
+	}
 }
 
 // Addr is where the receiver listens.
@@ -195,10 +260,13 @@ func (r *Receiver) Addr() net.Addr {
 func (r *Receiver) Stats() Stats {
 	return Stats{Lines: r.c.lines.Load(), Bytes: r.c.bytes.Load(), Oversize: r.c.oversize.Load(),
 		RateDropped: r.c.rate.Load(), Framing: r.c.framing.Load(), Partial: r.c.partial.Load(),
-		Conns: r.c.conns.Load(), Refused: r.c.refused.Load(), IdleClosed: r.c.idle.Load()}
+		Conns: r.c.conns.Load(), Refused: r.c.refused.Load(), IdleClosed: r.c.idle.Load(),
+		Denied: r.c.denied.Load(), ReadErrors: r.c.readErrors.Load(), KernelDrops: r.c.kernelDrops.Load(),
+		ReadBuffer: r.rcvbuf}
 }
 
-// Close stops the receiver: Run returns, open connections are closed.
+// Close stops the receiver: Run returns, open connections are closed. It
+// does not wait for Run.
 func (r *Receiver) Close() error {
 	r.mu.Lock()
 	if r.closed {
@@ -206,6 +274,7 @@ func (r *Receiver) Close() error {
 		return nil
 	}
 	r.closed = true
+	close(r.done)
 	for c := range r.conns {
 		c.Close()
 	}
@@ -216,38 +285,54 @@ func (r *Receiver) Close() error {
 	return r.pc.Close()
 }
 
-// Run serves until ctx ends or Close, calling handle for every line. handle
-// is called from one goroutine per TCP connection (and one for UDP), so it
-// may run concurrently with itself: the caller locks what it shares.
+// Run serves until ctx ends or Close, calling handle for every line; it
+// returns nil then. handle is called from one goroutine per TCP connection
+// (and one for UDP), so it may run concurrently with itself: the caller
+// locks what it shares. Within a connection, lines come in order, one call
+// at a time. The Message and its Line are reused: copy what you keep. A
+// slow handle slows its senders (TCP) or loses datagrams (UDP). Run returns
+// once no handle call runs and none will start; it never gives up because
+// of accept or read errors (out of descriptors, say): it counts them, logs
+// them and retries.
 func (r *Receiver) Run(ctx context.Context, handle func(*Message)) error {
 	stop := context.AfterFunc(ctx, func() { r.Close() })
 	defer stop()
 	if r.pc != nil {
-		return r.serveUDP(handle)
+		r.serveUDP(handle)
+		return nil
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	var pause backoff
 	for {
 		c, err := r.ln.Accept()
 		if err != nil {
 			if r.isClosed() {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			// EMFILE and the like: the peer that caused it must not stop
+			// the receiver. Wait a little and try again.
+			r.c.readErrors.Add(1)
+			r.warnf("syslog receiver: accept failed; retrying", "err", err)
+			if !pause.wait(r.done) {
+				return nil
 			}
-			r.log.Error("syslog receiver stopped accepting", "err", err)
-			return fmt.Errorf("syslog receiver: accept: %w", err)
+			continue
+		}
+		pause.reset()
+		from := addrPort(c.RemoteAddr())
+		if !r.allowed(from.Addr()) {
+			r.c.denied.Add(1)
+			r.warnf("syslog receiver: connection from a peer not allowed; reset", "from", from)
+			reset(c)
+			continue
 		}
 		select {
 		case r.slots <- struct{}{}:
 		default:
 			r.c.refused.Add(1)
-			if ok, held := r.warn.allow(time.Now()); ok {
-				r.log.Warn("syslog receiver: too many connections; closing new ones", "max", r.opt.MaxConns, "held_back", held)
-			}
-			c.Close()
+			r.warnf("syslog receiver: too many connections; resetting new ones", "max", r.opt.MaxConns, "from", from)
+			reset(c)
 			continue
 		}
 		if !r.track(c) {
@@ -259,7 +344,7 @@ func (r *Receiver) Run(ctx context.Context, handle func(*Message)) error {
 		wg.Go(func() {
 			defer func() { <-r.slots }()
 			defer r.untrack(c)
-			r.serveConn(c, handle)
+			r.serveConn(c, from, handle)
 		})
 	}
 }
@@ -287,16 +372,39 @@ func (r *Receiver) untrack(c net.Conn) {
 	r.mu.Unlock()
 }
 
+// allowed reports whether a peer may send: Allow is empty or holds it.
+func (r *Receiver) allowed(a netip.Addr) bool {
+	if len(r.opt.Allow) == 0 {
+		return true
+	}
+	for _, p := range r.opt.Allow {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// reset closes a connection with a reset, which leaves no TIME_WAIT behind
+// however many a peer opens.
+func reset(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	c.Close()
+}
+
 // serveConn reads one TCP connection's messages.
-func (r *Receiver) serveConn(c net.Conn, handle func(*Message)) {
-	from := addrPort(c.RemoteAddr())
+func (r *Receiver) serveConn(c net.Conn, from netip.AddrPort, handle func(*Message)) {
 	f := newFramer(r.opt.MaxLine)
 	msg := &Message{From: from}
+	idle := r.opt.IdleTimeout
+	var now, deadline time.Time
 	for {
 		line, err := f.next()
 		switch {
 		case err == nil:
-			r.deliver(msg, line, handle)
+			r.deliver(msg, line, now, handle)
 			continue
 		case errors.Is(err, errOversize):
 			r.c.oversize.Add(1)
@@ -309,86 +417,92 @@ func (r *Receiver) serveConn(c net.Conn, handle func(*Message)) {
 		case !errors.Is(err, errMore):
 			return
 		}
-		if err := c.SetReadDeadline(time.Now().Add(r.opt.IdleTimeout)); err != nil {
-			return
+		// Moving the deadline costs a timer update: do it when a quarter
+		// of the idle timeout has passed, not for every read.
+		if now.IsZero() || deadline.Sub(now) < idle-idle/4 {
+			if now.IsZero() {
+				now = time.Now()
+			}
+			deadline = now.Add(idle)
+			if err := c.SetReadDeadline(deadline); err != nil {
+				return
+			}
 		}
 		n, rerr := f.fill(c)
+		now = time.Now()
 		r.c.bytes.Add(int64(n))
 		if rerr != nil {
 			if f.pending() {
 				r.c.partial.Add(1)
 			}
 			var ne net.Error
-			if errors.As(rerr, &ne) && ne.Timeout() && !r.isClosed() {
+			switch {
+			case r.isClosed(), errors.Is(rerr, io.EOF):
+			case errors.As(rerr, &ne) && ne.Timeout():
 				r.c.idle.Add(1)
+			default:
+				r.c.readErrors.Add(1)
 			}
 			return
 		}
 	}
 }
 
-// serveUDP reads datagrams until the socket closes.
-func (r *Receiver) serveUDP(handle func(*Message)) error {
-	buf := make([]byte, maxDatagram)
+// serveUDP reads datagrams until the socket closes. One datagram is one
+// message.
+func (r *Receiver) serveUDP(handle func(*Message)) {
+	buf := make([]byte, maxDatagram+1)
+	oob := make([]byte, oobSize)
 	msg := &Message{}
+	var pause backoff
 	for {
-		n, from, err := r.pc.ReadFromUDPAddrPort(buf)
+		n, oobn, flags, from, err := r.pc.ReadMsgUDPAddrPort(buf, oob)
 		if err != nil {
 			if r.isClosed() {
-				return nil
+				return
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			r.c.readErrors.Add(1)
+			r.warnf("syslog receiver: read failed; retrying", "err", err)
+			if !pause.wait(r.done) {
+				return
 			}
-			return fmt.Errorf("syslog receiver: read: %w", err)
+			continue
+		}
+		pause.reset()
+		now := time.Now()
+		if d, ok := parseDropCount(oob[:oobn]); ok {
+			r.c.kernelDrops.Store(d)
 		}
 		r.c.bytes.Add(int64(n))
 		msg.From = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		d := buf[:n]
-		if len(d) > r.opt.MaxLine {
+		if !r.allowed(msg.From.Addr()) {
+			r.c.denied.Add(1)
+			r.warnf("syslog datagram from a peer not allowed dropped", "from", msg.From)
+			continue
+		}
+		line := oneLine(buf[:n])
+		if flags&msgTrunc != 0 || len(line) > r.opt.MaxLine {
 			r.c.oversize.Add(1)
 			r.warnf("syslog datagram over the length limit discarded", "from", msg.From, "max", r.opt.MaxLine)
 			continue
 		}
-		for len(d) > 0 {
-			line := d
-			if i := bytes.IndexByte(d, '\n'); i >= 0 {
-				line, d = d[:i], d[i+1:]
-			} else {
-				d = nil
-			}
-			line = trimEnd(line)
-			if len(line) > 0 {
-				r.deliver(msg, line, handle)
-			}
-		}
+		r.deliver(msg, line, now, handle)
 	}
 }
 
-// deliver hands one message's lines over, within the sender's rate.
-func (r *Receiver) deliver(msg *Message, line []byte, handle func(*Message)) {
-	for len(line) > 0 {
-		one := line
-		if i := bytes.IndexByte(line, '\n'); i >= 0 {
-			one, line = line[:i], line[i+1:]
-		} else {
-			line = nil
-		}
-		one = trimEnd(one)
-		if len(one) == 0 {
-			continue
-		}
-		now := time.Now()
-		if !r.lim.allow(msg.From.Addr(), now) {
-			r.c.rate.Add(1)
-			r.warnf("syslog sender over its rate: lines discarded", "from", msg.From.Addr(), "rate", r.opt.Rate)
-			continue
-		}
-		msg.Line, msg.Received = one, now
-		r.c.lines.Add(1)
-		handle(msg)
+// deliver hands one line over, within the sender's rate.
+func (r *Receiver) deliver(msg *Message, line []byte, now time.Time, handle func(*Message)) {
+	if len(line) == 0 {
+		return
 	}
+	if !r.lim.allow(msg.From.Addr(), now) {
+		r.c.rate.Add(1)
+		r.warnf("syslog sender over its rate: lines discarded", "from", msg.From.Addr(), "rate", r.opt.Rate)
+		return
+	}
+	msg.Line, msg.Received = line, now
+	r.c.lines.Add(1)
+	handle(msg)
 }
 
 func (r *Receiver) warnf(msg string, args ...any) {
@@ -397,7 +511,7 @@ func (r *Receiver) warnf(msg string, args ...any) {
 	}
 }
 
-// trimEnd drops a trailing CR and NULs.
+// trimEnd drops trailing CRs and NULs.
 func trimEnd(b []byte) []byte {
 	for len(b) > 0 && (b[len(b)-1] == '\r' || b[len(b)-1] == 0) {
 		b = b[:len(b)-1]
@@ -410,8 +524,26 @@ func addrPort(a net.Addr) netip.AddrPort {
 		ap := ta.AddrPort()
 		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
-	ap, _ := netip.ParseAddrPort(strings.TrimSpace(a.String()))
-	return ap
+	ap, _ := netip.ParseAddrPort(a.String())
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// backoff spaces out retries after errors: 5 ms, doubling up to a second.
+type backoff struct{ d time.Duration }
+
+func (b *backoff) reset() { b.d = 0 }
+
+// wait sleeps the next interval; false if done closed meanwhile.
+func (b *backoff) wait(done <-chan struct{}) bool {
+	b.d = min(max(2*b.d, 5*time.Millisecond), time.Second)
+	t := time.NewTimer(b.d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // logLimit allows burst log lines per interval and counts the rest.
