@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strings"
 
@@ -42,6 +43,14 @@ type Daemon struct {
 	// directory (journalctl --directory), such as what systemd-journal-remote
 	// collects from other hosts, instead of the system journal.
 	JournalDirectory string `yaml:"journal_directory"`
+	// SyslogAllow lists the networks whose hosts syslog: sources accept
+	// lines from; empty accepts any sender (a receiver listening beyond
+	// loopback then warns at start: whoever can send it lines can name
+	// addresses to ban).
+	SyslogAllow []netip.Prefix `yaml:"syslog_allow"`
+	// SyslogRate is how many lines a second one sender may send a syslog:
+	// source (0: 20000); a busy central relay may need more.
+	SyslogRate float64 `yaml:"syslog_rate"`
 	// API is the address of the HTTP API (bouncers, admin, forward-auth).
 	API string `yaml:"api"`
 	// Enforce is "auto" (nftables when possible, otherwise none with a
@@ -76,6 +85,14 @@ func (d *Daemon) Validate() error {
 	}
 	if d.Table == "" || len(d.Table) > 64 {
 		return errors.New("nftables_table: give a table name of at most 64 characters")
+	}
+	if d.SyslogRate < 0 {
+		return fmt.Errorf("syslog_rate %v: give lines per second per sender, or 0 for the default", d.SyslogRate)
+	}
+	for i, p := range d.SyslogAllow {
+		if !p.IsValid() {
+			return fmt.Errorf("syslog_allow[%d]: not a network; write one such as 192.0.2.0/24", i)
+		}
 	}
 	for i, s := range d.Sources {
 		if _, err := source.ParseSpec(s, nil); err != nil {

@@ -250,7 +250,8 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		return nil, fmt.Errorf("feeds: %w", err)
 	}
 	d.srcs, err = openSources(sourceOptions{dataDir: opts.DataDir, specs: dc.Sources, defaultLogs: opts.DefaultLogs,
-		journalDir: dc.JournalDirectory, journalctl: opts.Journalctl, now: d.now()}, d.log)
+		journalDir: dc.JournalDirectory, journalctl: opts.Journalctl, syslogAllow: dc.SyslogAllow, syslogRate: dc.SyslogRate,
+		now: d.now()}, d.log)
 	if err != nil {
 		d.fab.Close()
 		d.closeEnforcer()

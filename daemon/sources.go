@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,6 +57,8 @@ type sourceOptions struct {
 	defaultLogs []string // nil for defaultLogs
 	journalDir  string
 	journalctl  string // "" for journalctl on PATH
+	syslogAllow []netip.Prefix
+	syslogRate  float64
 	now         time.Time
 }
 
@@ -109,7 +112,7 @@ func openSources(o sourceOptions, log *slog.Logger) (_ *sources, err error) {
 			s.journals = append(s.journals, j)
 			s.specs = append(s.specs, sp.Text)
 		case source.KindSyslog:
-			r, err := newReceived(sp, log)
+			r, err := newReceived(sp, o, log)
 			if err != nil {
 				return nil, err
 			}

@@ -31,12 +31,12 @@ type sender struct {
 	num int64
 }
 
-func newReceived(sp source.Spec, log *slog.Logger) (*received, error) {
+func newReceived(sp source.Spec, o sourceOptions, log *slog.Logger) (*received, error) {
 	ss, err := syslog.ParseSpec(sp.Target)
 	if err != nil {
 		return nil, err
 	}
-	r, err := syslog.Listen(syslog.Options{Spec: ss, Logger: log})
+	r, err := syslog.Listen(syslog.Options{Spec: ss, Allow: o.syslogAllow, Rate: o.syslogRate, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -89,5 +89,5 @@ func (rc *received) stats() map[string]int64 {
 	st := rc.r.Stats()
 	return map[string]int64{"lines": st.Lines, "oversize": st.Oversize, "rate_dropped": st.RateDropped,
 		"framing_errors": st.Framing, "partial": st.Partial, "connections": st.Conns, "refused_connections": st.Refused,
-		"idle_closed": st.IdleClosed}
+		"idle_closed": st.IdleClosed, "denied": st.Denied, "read_errors": st.ReadErrors, "kernel_drops": st.KernelDrops}
 }

@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"fmt"
+	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -61,5 +62,32 @@ func TestSyslogReceiver(t *testing.T) {
 		if st.SourceStats[src]["lines"] != 5 {
 			t.Errorf("status source_stats %v: want 5 lines from %s", st.SourceStats, src)
 		}
+	}
+}
+
+// TestSyslogAllow: a receiver with an allow list refuses other senders'
+// lines, counts them, and bans nothing they say.
+func TestSyslogAllow(t *testing.T) {
+	logger := testenv.Program(t, "bsdutils", "logger")
+	m := startWith(t, filepath.Join(t.TempDir(), "data"), "", func(c *config.File, _ *daemon.Options) {
+		c.Daemon.Sources = []string{"syslog:udp://127.0.0.1:0"}
+		c.Daemon.SyslogAllow = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
+	})
+	var st daemon.Status
+	m.admin("GET", "/api/status", &st)
+	src := st.Sources[0]
+	host, port, _ := strings.Cut(strings.TrimPrefix(src, "syslog:udp://"), ":")
+	for j := range 5 {
+		msg := fmt.Sprintf("Failed password for root from 203.0.113.80 port %d ssh2", 4000+j)
+		if out, err := exec.Command(logger, "--server", host, "--port", port, "--udp", "--rfc3164", "-t", "sshd", fmt.Sprintf("--id=%d", 300+j), msg).CombinedOutput(); err != nil {
+			t.Fatalf("logger: %v: %s", err, out)
+		}
+	}
+	waitFor(t, 10*time.Second, "5 denied datagrams", func() bool {
+		m.admin("GET", "/api/status", &st)
+		return st.SourceStats[src]["denied"] >= 5
+	})
+	if banned(m.d, "203.0.113.80") || st.SourceStats[src]["lines"] != 0 {
+		t.Errorf("a sender outside the allow list was heard: %v", st.SourceStats[src])
 	}
 }
