@@ -44,7 +44,7 @@ func (s *sources) followJournal(ctx context.Context, d *Daemon, j *journaled) {
 	cursor := s.cursors[j.text]
 	s.mu.Unlock()
 	jr, err := journal.Open(journal.Options{Spec: j.spec, Directory: j.dir, Cursor: cursor, Journalctl: j.journalctl,
-		Logger: s.log.With("source", j.text)})
+		Logger: s.log}) // the journal names its source in its own log lines
 	if err != nil {
 		s.log.Error("cannot read the journal", "source", j.text, "err", err)
 		return
