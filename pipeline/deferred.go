@@ -57,7 +57,7 @@ func (p *Pipeline) Defer() {
 	p.users = map[string]uint32{}
 }
 
-func (p *Pipeline) hold(s *Stream, ev *phalanx.Event, yearless bool) {
+func (p *Pipeline) hold(s *Stream, ev *phalanx.Event, svc int, yearless bool) {
 	h := held{
 		at:       nanos(ev.Time),
 		line:     ev.Line,
@@ -65,12 +65,8 @@ func (p *Pipeline) hold(s *Stream, ev *phalanx.Event, yearless bool) {
 		is4:      ev.Source.Is4(),
 		stream:   uint16(s.index),
 		kind:     ev.Kind,
+		svc:      uint8(svc),
 		yearless: yearless && s.shift,
-	}
-	for i := range services {
-		if services[i].name == ev.Service {
-			h.svc = uint8(i)
-		}
 	}
 	if ev.User != "" {
 		id, ok := p.users[ev.User]

@@ -348,7 +348,7 @@ func (s *Stream) framed(fr *logline.Frame, line []byte, num int64, arrival time.
 		}
 		for range repeat {
 			if p.deferred {
-				p.hold(s, ev, fr.YearInferred)
+				p.hold(s, ev, svc, fr.YearInferred)
 			} else {
 				p.event(ev)
 			}
