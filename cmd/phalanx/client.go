@@ -150,6 +150,11 @@ received, decided, rejected by reason).
 	fmt.Fprintf(w, "enforcement\t%s\n", enf)
 	fmt.Fprintf(w, "decisions\t%d active\n", st.Decisions)
 	fmt.Fprintf(w, "sources\t%s\n", strings.Join(st.Sources, ", "))
+	for _, src := range st.Sources {
+		if c, ok := st.SourceStats[src]; ok {
+			fmt.Fprintf(w, "  %s\t%s\n", src, counts(c))
+		}
+	}
 	fmt.Fprintf(w, "pipeline\t%s\n", counts(st.Pipeline))
 	fmt.Fprintf(w, "reports\t%s\n", counts(st.Reports))
 	fabric := fmt.Sprintf("judged up to stream sequence %d", st.FabricSeq)
