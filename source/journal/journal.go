@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"phalanx/lograte"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -139,8 +140,8 @@ type Journal struct {
 	batches   chan []Entry // from the goroutine that runs journalctl to Next
 	exited    chan struct{}
 	c         counters
-	restartLg logLimit
-	stderrLg  logLimit
+	restartLg lograte.Limit
+	stderrLg  lograte.Limit
 
 	// Owned by the goroutine that runs journalctl (and by Open before it
 	// starts).
@@ -216,8 +217,8 @@ func Open(opt Options) (*Journal, error) {
 		cancel:    cancel,
 		batches:   make(chan []Entry),
 		exited:    make(chan struct{}),
-		restartLg: logLimit{interval: time.Minute, burst: 3},
-		stderrLg:  logLimit{interval: time.Minute, burst: 10},
+		restartLg: lograte.Limit{Interval: time.Minute, Burst: 3},
+		stderrLg:  lograte.Limit{Interval: time.Minute, Burst: 10},
 		resume:    opt.Cursor,
 		cursor:    opt.Cursor,
 		needProbe: opt.Cursor == "" && !opt.FromStart,
@@ -319,7 +320,7 @@ func (j *Journal) run() {
 			backoff = j.minB
 		}
 		n := j.c.restarts.Add(1)
-		if ok, suppressed := j.restartLg.allow(time.Now()); ok {
+		if ok, suppressed := j.restartLg.Allow(time.Now()); ok {
 			j.log.Warn("journalctl stopped: starting it again after the last entry read",
 				"err", err, "after", backoff, "restarts", n, "not_logged", suppressed)
 		}
@@ -555,7 +556,7 @@ func (j *Journal) readStderr(r io.Reader, last *atomic.Pointer[string], badCurso
 			if strings.Contains(strings.ToLower(text), "seek to cursor") {
 				badCursor.Store(true)
 			}
-			if ok, suppressed := j.stderrLg.allow(time.Now()); ok {
+			if ok, suppressed := j.stderrLg.Allow(time.Now()); ok {
 				j.log.Warn("journalctl says", "line", text, "not_logged", suppressed)
 			}
 		}
@@ -575,34 +576,4 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n.Add(int64(n))
 	return n, err
-}
-
-// logLimit lets through at most burst messages per interval and counts the
-// ones it holds back.
-type logLimit struct {
-	interval time.Duration
-	burst    int
-
-	mu         sync.Mutex
-	start      time.Time
-	n          int
-	suppressed int
-}
-
-// allow reports whether to log now, and how many messages were held back
-// since the last one logged.
-func (l *logLimit) allow(now time.Time) (bool, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.start.IsZero() || now.Sub(l.start) >= l.interval {
-		l.start, l.n = now, 0
-	}
-	if l.n >= l.burst {
-		l.suppressed++
-		return false, 0
-	}
-	l.n++
-	s := l.suppressed
-	l.suppressed = 0
-	return true, s
 }

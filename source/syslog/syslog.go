@@ -32,6 +32,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"phalanx/lograte"
 	"strconv"
 	"strings"
 	"sync"
@@ -159,7 +160,7 @@ type Receiver struct {
 	rcvbuf int
 	c      counters
 	lim    *limiter
-	warn   logLimit
+	warn   lograte.Limit
 	slots  chan struct{}
 	done   chan struct{} // closed by Close
 
@@ -204,7 +205,7 @@ func Listen(opt Options) (*Receiver, error) {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Receiver{opt: opt, log: opt.Logger.With("source", "syslog:"+opt.Spec.String()),
-		lim: newLimiter(opt.Rate, float64(opt.Burst), opt.MaxSenders), warn: logLimit{interval: time.Minute, burst: 5},
+		lim: newLimiter(opt.Rate, float64(opt.Burst), opt.MaxSenders), warn: lograte.Limit{Interval: time.Minute, Burst: 5},
 		slots: make(chan struct{}, opt.MaxConns), done: make(chan struct{}), conns: map[net.Conn]struct{}{}}
 	var err error
 	var local netip.Addr
@@ -506,7 +507,7 @@ func (r *Receiver) deliver(msg *Message, line []byte, now time.Time, handle func
 }
 
 func (r *Receiver) warnf(msg string, args ...any) {
-	if ok, held := r.warn.allow(time.Now()); ok {
+	if ok, held := r.warn.Allow(time.Now()); ok {
 		r.log.Warn(msg, append(args, "held_back", held)...)
 	}
 }
@@ -544,29 +545,4 @@ func (b *backoff) wait(done <-chan struct{}) bool {
 	case <-t.C:
 		return true
 	}
-}
-
-// logLimit allows burst log lines per interval and counts the rest.
-type logLimit struct {
-	mu       sync.Mutex
-	interval time.Duration
-	burst    int
-	start    time.Time
-	n, held  int
-}
-
-func (l *logLimit) allow(now time.Time) (bool, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Sub(l.start) >= l.interval {
-		l.start, l.n = now, 0
-	}
-	if l.n < l.burst {
-		l.n++
-		held := l.held
-		l.held = 0
-		return true, held
-	}
-	l.held++
-	return false, 0
 }
