@@ -1,7 +1,6 @@
 package forwardauth
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -10,9 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"phalanx/testenv"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -113,28 +112,10 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // process is a proxy started by a test.
 type process struct {
 	name string
-	out  *syncBuffer
+	out  *testenv.Buffer
 	done chan struct{} // closed when it has exited
 	err  error         // its exit, once done is closed
 }
@@ -143,7 +124,7 @@ type process struct {
 // SIGKILL to the group after a deadline) when the test ends.
 func start(t *testing.T, name string, cmd *exec.Cmd) *process {
 	t.Helper()
-	p := &process{name: name, out: new(syncBuffer), done: make(chan struct{})}
+	p := &process{name: name, out: new(testenv.Buffer), done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

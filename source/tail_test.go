@@ -1,7 +1,6 @@
 package source
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,10 +9,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"phalanx/testenv"
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,27 +28,9 @@ func modes(t *testing.T, f func(t *testing.T, opt TailOptions)) {
 	t.Run("poll", func(t *testing.T) { f(t, TailOptions{Poll: 5 * time.Millisecond, disableNotify: true}) })
 }
 
-// logBuffer collects log output for assertions; safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func openTail(t *testing.T, path string, opt TailOptions) (*Tail, *logBuffer) {
+func openTail(t *testing.T, path string, opt TailOptions) (*Tail, *testenv.Buffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &testenv.Buffer{}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,24 +18,6 @@ import (
 
 // waitFor bounds every blocking step of these tests.
 const waitFor = 15 * time.Second
-
-// logBuffer collects log output for assertions; safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
 
 func needJournalctl(t *testing.T) string {
 	return testenv.Program(t, "systemd", "journalctl")
@@ -78,9 +59,9 @@ func sshdRange(from, to int) []record {
 	return rs
 }
 
-func open(t *testing.T, opt Options) (*Journal, *logBuffer) {
+func open(t *testing.T, opt Options) (*Journal, *testenv.Buffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &testenv.Buffer{}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
