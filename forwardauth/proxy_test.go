@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"phalanx/testenv"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,6 +17,7 @@ import (
 
 	"phalanx"
 	"phalanx/decision"
+	"phalanx/testenv"
 )
 
 // The proxy tests run a real reverse proxy (nginx, Caddy, HAProxy) in front

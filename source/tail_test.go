@@ -9,13 +9,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"phalanx/testenv"
 	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"phalanx/testenv"
 )
 
 // waitFor bounds every blocking step of these tests.

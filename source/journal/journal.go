@@ -25,11 +25,12 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"phalanx/lograte"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"phalanx/lograte"
 )
 
 // Default backoff bounds between journalctl runs.

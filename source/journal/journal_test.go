@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+
 	"phalanx/testenv"
 )
 

@@ -32,12 +32,13 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"phalanx/lograte"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"phalanx/lograte"
 )
 
 // Defaults for Options fields left zero.
