@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-
 	"phalanx/testenv"
 )
 
