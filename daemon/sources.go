@@ -288,13 +288,18 @@ func (f *feeder) current(now time.Time) *pipeline.Stream {
 	return f.stream
 }
 
-// line feeds one raw line that arrived now.
+// line feeds one raw line that arrived now; num 0 numbers it by the
+// feeder's count (a syslog sender's lines have no file position).
 func (f *feeder) line(line []byte, num int64) {
 	d := f.d
 	d.pipeMu.Lock()
 	now := d.now()
 	d.lineRead = time.Now()
-	f.current(now).LineAt(line, num, now)
+	st := f.current(now)
+	if num == 0 {
+		num = int64(f.n)
+	}
+	st.LineAt(line, num, now)
 	d.pipeMu.Unlock()
 }
 

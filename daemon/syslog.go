@@ -22,13 +22,8 @@ type received struct {
 	log  *slog.Logger
 
 	mu      sync.Mutex
-	streams map[netip.Addr]*sender
-	shared  *sender
-}
-
-type sender struct {
-	fd  *feeder
-	num int64
+	streams map[netip.Addr]*feeder
+	shared  *feeder
 }
 
 func newReceived(sp source.Spec, o sourceOptions, log *slog.Logger) (*received, error) {
@@ -42,21 +37,14 @@ func newReceived(sp source.Spec, o sourceOptions, log *slog.Logger) (*received, 
 	}
 	// The address bound (a port 0 becomes the port the kernel chose).
 	text := "syslog:" + ss.Network + "://" + r.Addr().String()
-	return &received{text: text, r: r, log: log, streams: map[netip.Addr]*sender{}}, nil
+	return &received{text: text, r: r, log: log, streams: map[netip.Addr]*feeder{}}, nil
 }
 
 func (rc *received) run(ctx context.Context, d *Daemon) {
 	rc.log.Info("receiving syslog", "source", rc.text)
 	lines := d.met.lines.WithLabelValues(rc.text)
 	err := rc.r.Run(ctx, func(m *syslog.Message) {
-		s := rc.senderOf(d, m.From.Addr())
-		// A sender's lines come in order from one connection at a time;
-		// the feeder's stream is guarded by the pipeline's lock.
-		d.pipeMu.Lock()
-		s.num++
-		num := s.num
-		d.pipeMu.Unlock()
-		s.fd.line(m.Line, num)
+		rc.senderOf(d, m.From.Addr()).line(m.Line, 0)
 		lines.Inc()
 	})
 	if err != nil && ctx.Err() == nil {
@@ -65,7 +53,7 @@ func (rc *received) run(ctx context.Context, d *Daemon) {
 }
 
 // senderOf returns the stream of a sending address.
-func (rc *received) senderOf(d *Daemon, a netip.Addr) *sender {
+func (rc *received) senderOf(d *Daemon, a netip.Addr) *feeder {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if s := rc.streams[a]; s != nil {
@@ -73,11 +61,11 @@ func (rc *received) senderOf(d *Daemon, a netip.Addr) *sender {
 	}
 	if len(rc.streams) >= maxSyslogStreams {
 		if rc.shared == nil {
-			rc.shared = &sender{fd: &feeder{d: d, via: "syslog from one of many senders"}}
+			rc.shared = &feeder{d: d, via: "syslog from one of many senders"}
 		}
 		return rc.shared
 	}
-	s := &sender{fd: &feeder{d: d, via: "syslog from " + a.String()}}
+	s := &feeder{d: d, via: "syslog from " + a.String()}
 	rc.streams[a] = s
 	return s
 }
