@@ -7,6 +7,7 @@ package phalanx
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -24,6 +25,25 @@ const (
 	KindProtocol          // protocol garbage: a malformed banner, no common key exchange or cipher, a broken packet
 	KindExploit           // the trace of a known exploit, such as CVE-2024-6387's corrupted packets before log-in
 	KindTimeout           // a connection that sat unauthenticated until the server's grace time ran out
+
+	// HTTP kinds: what the web tier's rule pack makes of a request.
+	KindHTTPProbe       // a 400, 403 or 404 on a resource that is not a static asset (Event.Path says which)
+	KindHTTPSensitive   // a request for a secret or internal file: .env, .git/, backups, keys, dumps
+	KindHTTPTraversal   // path traversal: ../ in any encoding, /etc/passwd, win.ini
+	KindHTTPSQLi        // SQL injection probing in the URI
+	KindHTTPXSS         // cross-site scripting probing in the URI
+	KindHTTPWebshell    // a request for a known web shell or backdoor
+	KindHTTPAdminScan   // a request for an admin interface that is not there (phpMyAdmin, manager/html, …)
+	KindHTTPBadAgent    // a scanner's or attack tool's user agent
+	KindHTTPOpenProxy   // an open-proxy attempt: CONNECT, or an absolute URI for another host
+	KindHTTPCVE         // a known exploit's probe (log4shell, Spring4Shell, …; Event.Detail names it)
+	KindHTTPWPLogin     // a failed WordPress log-in (POST /wp-login.php answered 200)
+	KindHTTPXMLRPC      // a POST to WordPress's xmlrpc.php
+	KindHTTPLoginFail   // a 401 or 403 answered to a POST on a log-in path
+	KindHTTPRateLimited // a request the web server refused for its rate limit (nginx limit_req, 429)
+	KindHTTPAuthFailure // a failed HTTP basic authentication (error logs; 401 with a user name)
+	KindHTTPBadRequest  // a request line that is not HTTP (a TLS handshake on port 80, binary, a 400 with no request)
+	KindHTTPFakeCrawler // a user agent that claims a search engine's crawler from an address that is not the crawler's
 	kindCount
 )
 
@@ -37,6 +57,24 @@ var kindNames = [kindCount]string{
 	KindProtocol:     "protocol-error",
 	KindExploit:      "exploit",
 	KindTimeout:      "grace-timeout",
+
+	KindHTTPProbe:       "http-probe",
+	KindHTTPSensitive:   "http-sensitive",
+	KindHTTPTraversal:   "http-traversal",
+	KindHTTPSQLi:        "http-sqli",
+	KindHTTPXSS:         "http-xss",
+	KindHTTPWebshell:    "http-webshell",
+	KindHTTPAdminScan:   "http-admin-scan",
+	KindHTTPBadAgent:    "http-bad-agent",
+	KindHTTPOpenProxy:   "http-open-proxy",
+	KindHTTPCVE:         "http-cve",
+	KindHTTPWPLogin:     "http-wp-login",
+	KindHTTPXMLRPC:      "http-xmlrpc",
+	KindHTTPLoginFail:   "http-login-failure",
+	KindHTTPRateLimited: "http-rate-limited",
+	KindHTTPAuthFailure: "http-auth-failure",
+	KindHTTPBadRequest:  "http-bad-request",
+	KindHTTPFakeCrawler: "http-fake-crawler",
 }
 
 // String returns the kind's stable name, as it appears in JSON and config.
@@ -54,7 +92,7 @@ func ParseKind(s string) (Kind, error) {
 			return Kind(k), nil
 		}
 	}
-	return KindUnknown, fmt.Errorf("unknown event kind %q (known: auth-failure, invalid-user, max-auth, preauth-close, probe, protocol-error, exploit, grace-timeout)", s)
+	return KindUnknown, fmt.Errorf("unknown event kind %q (known: %s)", s, strings.Join(kindNames[1:], ", "))
 }
 
 // MarshalText implements encoding.TextMarshaler.
@@ -86,6 +124,12 @@ type Event struct {
 	Line    int64      // 1-based line number in its source
 	Raw     []byte     // the whole line; valid only during the call that hands the event over
 	Via     string     // how the line arrived when that is evidence too, such as "syslog from 192.0.2.7"; "" for files
+	// Path is the HTTP request's path (without its query) for HTTP
+	// events; distinct scenarios may count distinct paths. Attacker-controlled.
+	Path string
+	// Detail names the rule that recognised the line when a kind covers
+	// many (the CVE an http-cve probe is for, such as "log4shell").
+	Detail string
 }
 
 // Alert is a scenario that fired for one source.

@@ -16,6 +16,8 @@ import (
 
 	"phalanx/feed"
 	"phalanx/forwardauth"
+	"phalanx/httprules"
+	"phalanx/parser/httplog"
 	"phalanx/pipeline"
 	"phalanx/remedy"
 	"phalanx/scenario"
@@ -29,6 +31,29 @@ type File struct {
 	Daemon      Daemon             `yaml:"daemon"`
 	Feeds       feed.Config        `yaml:"feeds"`
 	ForwardAuth forwardauth.Config `yaml:"forward_auth"`
+	HTTP        HTTP               `yaml:"http"`
+
+	// compiled is HTTP made ready for the pipeline by Validate.
+	compiled *pipeline.HTTPConfig
+}
+
+// HTTP configures the web tier: how web-server logs are read and judged.
+type HTTP struct {
+	// TrustedProxies are the load balancers, CDNs and reverse proxies in
+	// front of the web servers whose logs phalanx reads. A log line whose
+	// client address is one of them blames the last untrusted address of
+	// its X-Forwarded-For; a line from one of them that names no readable
+	// client blames nobody. Default none: every line blames its peer.
+	TrustedProxies []netip.Prefix `yaml:"trusted_proxies"`
+	// LogFormats are nginx log_format strings by name, pasted from
+	// nginx.conf, for sources written "nginx/NAME:PATH".
+	LogFormats map[string]string `yaml:"log_formats"`
+	// Rules is a rule pack file that replaces the embedded one (the
+	// patterns and the HTTP scenarios); see `phalanx rules show`.
+	Rules string `yaml:"rules"`
+	// Resolver is the DNS server ("ADDR:PORT") asked to confirm claimed
+	// search-engine crawlers; "" asks the system's, "off" checks none.
+	Resolver string `yaml:"resolver"`
 }
 
 // Daemon is the part of the configuration only `phalanx run` reads.
@@ -161,6 +186,19 @@ func (f *File) Validate() error {
 	if err := f.ForwardAuth.Validate(); err != nil {
 		return fmt.Errorf("forward_auth: %w", err)
 	}
+	hc, err := f.HTTP.compile()
+	if err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	f.compiled = hc
+	pc := f.Pipeline()
+	for i, text := range f.Daemon.Sources {
+		if sp, _ := source.ParseSpec(text, nil); sp.Service != "" && sp.Kind != source.KindJournal {
+			if err := pc.CheckService(sp.Service); err != nil {
+				return fmt.Errorf("daemon: sources[%d]: %w", i, err)
+			}
+		}
+	}
 	if p := f.ForwardAuth.Path; strings.HasPrefix(p, "/api/") || p == "/metrics" || p == "/v1/" ||
 		strings.HasPrefix(p, "/v1/decisions") || strings.HasPrefix(p, "/v1/feeds/") || p == "/v1/usage-metrics" {
 		return fmt.Errorf("forward_auth: path %q is taken by another route of the API; choose another, such as /v1/forward-auth", p)
@@ -169,9 +207,79 @@ func (f *File) Validate() error {
 }
 
 // Pipeline returns the detection pipeline's part of the configuration.
+// The crawler check (HTTP.Resolver) is the caller's to add.
 func (f *File) Pipeline() pipeline.Config {
 	c := pipeline.DefaultConfig()
 	c.Scenarios = f.Detection
 	c.Remedy = f.Decisions
+	if f.compiled == nil {
+		// Not validated (Default): nothing to compile but the defaults.
+		hc, _ := f.HTTP.compile()
+		f.compiled = hc
+	}
+	if f.compiled != nil {
+		c.HTTP = *f.compiled
+	}
 	return c
+}
+
+// Bounds on the http section.
+const (
+	maxLogFormats = 64
+	maxRulesFile  = 4 << 20
+)
+
+// compile checks h and makes its pipeline configuration: formats compiled,
+// the rule pack loaded.
+func (h *HTTP) compile() (*pipeline.HTTPConfig, error) {
+	var c pipeline.HTTPConfig
+	for i, p := range h.TrustedProxies {
+		if !p.IsValid() {
+			return nil, fmt.Errorf("trusted_proxies[%d]: not a network; write an address or a range such as 10.0.0.0/8", i)
+		}
+		if p.Bits() == 0 {
+			return nil, fmt.Errorf("trusted_proxies[%d]: %s trusts every address, which lets any client choose the address it is blamed under: list your proxies' addresses", i, p)
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+	}
+	if len(h.LogFormats) > maxLogFormats {
+		return nil, fmt.Errorf("log_formats: %d formats, at most %d", len(h.LogFormats), maxLogFormats)
+	}
+	for name, text := range h.LogFormats {
+		if !source.IsFormatName(name) {
+			return nil, fmt.Errorf("log_formats: name %q: use letters, digits, '-' and '_' (at most 64), as in sources written nginx/NAME:PATH", name)
+		}
+		f, err := httplog.CompileNginx(text)
+		if err != nil {
+			return nil, fmt.Errorf("log_formats.%s: %w", name, err)
+		}
+		if c.Formats == nil {
+			c.Formats = map[string]*httplog.Format{}
+		}
+		c.Formats[name] = f
+	}
+	if h.Rules != "" {
+		fi, err := os.Stat(h.Rules)
+		if err != nil {
+			return nil, fmt.Errorf("rules: %w", err)
+		}
+		if fi.Size() > maxRulesFile {
+			return nil, fmt.Errorf("rules: %s is larger than %d bytes", h.Rules, maxRulesFile)
+		}
+		data, err := os.ReadFile(h.Rules)
+		if err != nil {
+			return nil, fmt.Errorf("rules: %w", err)
+		}
+		pack, err := httprules.Load(data)
+		if err != nil {
+			return nil, fmt.Errorf("rules %s: %w", h.Rules, err)
+		}
+		c.Pack = pack
+	}
+	if r := h.Resolver; r != "" && r != "off" {
+		if _, err := netip.ParseAddrPort(r); err != nil {
+			return nil, fmt.Errorf("resolver %q: write the DNS server as ADDR:PORT, such as 127.0.0.1:53, \"\" for the system's, or off", r)
+		}
+	}
+	return &c, nil
 }

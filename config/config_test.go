@@ -30,6 +30,14 @@ func TestDecodeIsStrict(t *testing.T) {
 		{"decisions:\n  duration: -1h\n", "duration"},
 		{"detection: {}\n---\ndecisions: {}\n", "more than one YAML document"},
 		{"detection: [1, 2]\n", "decode"},
+		{"http:\n  trusted_proxies: [0.0.0.0/0]\n", "trusts every address"},
+		{"http:\n  trusted_proxies: [\"::/0\"]\n", "trusts every address"},
+		{"http:\n  log_formats: {main: '$status only'}\n", "log_formats.main"},
+		{"http:\n  log_formats: {'bad name': '$remote_addr \"$request\"'}\n", "bad name"},
+		{"daemon:\n  sources: [nginx/main:/var/log/nginx/access.log]\n", "log format \"main\" is not defined"},
+		{"daemon:\n  sources: [sshd/main:/var/log/auth.log]\n", "only a web server"},
+		{"http:\n  rules: /nonexistent/pack.yaml\n", "rules"},
+		{"http:\n  resolver: dns.example\n", "resolver"},
 	} {
 		f := Default()
 		err := Decode([]byte(tc.yaml), &f)
@@ -67,4 +75,34 @@ func FuzzDecode(f *testing.F) {
 		c := Default()
 		_ = Decode(data, &c)
 	})
+}
+
+// TestHTTPSection: a pasted log_format makes nginx/NAME sources valid, and a
+// rule pack file replaces the embedded pack.
+func TestHTTPSection(t *testing.T) {
+	dir := t.TempDir()
+	pack := dir + "/pack.yaml"
+	if err := os.WriteFile(pack, []byte("rules:\n  - {name: only, kind: http-cve, match: {anywhere: [\"evil-marker\"]}}\nscenarios:\n  - {name: only-cve, kinds: [http-cve], type: window, capacity: 1, window: 1m}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := Default()
+	err := Decode([]byte(`http:
+  trusted_proxies: [10.0.0.0/8]
+  log_formats:
+    main: '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" "$http_x_forwarded_for"'
+  rules: `+pack+`
+daemon:
+  sources: ["nginx/main:/var/log/nginx/access.log"]
+`), &f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := f.Pipeline()
+	if pc.HTTP.Formats["main"] == nil || len(pc.HTTP.TrustedProxies) != 1 || pc.HTTP.Pack == nil {
+		t.Fatalf("http config %+v: want the format, the proxy and the pack", pc.HTTP)
+	}
+	specs := pc.HTTP.Pack.Scenarios()
+	if len(specs) != 1 || specs[0].Name != "only-cve" {
+		t.Errorf("pack scenarios %v: want the file's only one", specs)
+	}
 }

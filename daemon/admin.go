@@ -153,7 +153,7 @@ func (d *Daemon) status() Status {
 		Uptime: d.now().Sub(d.start).Round(time.Second).String(), Enforce: d.enforceMode(), EnforceWhy: d.enfErr,
 		Decisions: d.table.Len(), Sources: d.srcs.paths(), SourceStats: d.srcs.stats(), FabricSeq: seq, Leader: leader, Reloads: d.reloads.Load(),
 		Pipeline: map[string]int64{"lines": c.Lines, "events": c.Events, "alerts": c.Alerts, "decisions": c.Decisions,
-			"refused": c.Refused, "skipped": c.SkippedTotal(), "out_of_order": c.OutOfOrder, "repeated": c.Repeated,
+			"refused": c.Refused, "skipped": c.SkippedTotal(), "out_of_order": c.OutOfOrder, "repeated": c.Repeated, "twins": c.Twins,
 			"self_bans": d.ctr.selfBans.Load()},
 		Reports: map[string]int64{"published": d.ctr.published.Load(), "publish_errors": d.ctr.publishErr.Load(),
 			"consumed": d.ctr.consumed.Load(), "duplicates": d.ctr.duplicate.Load(), "decided": d.ctr.decided.Load(),

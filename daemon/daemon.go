@@ -26,6 +26,7 @@ import (
 	"phalanx/arbiter"
 	"phalanx/charter"
 	"phalanx/config"
+	"phalanx/crawler"
 	"phalanx/decision"
 	"phalanx/fabric"
 	"phalanx/feed"
@@ -56,6 +57,9 @@ type Options struct {
 	// DefaultLogs replaces the sshd log files looked for when no source is
 	// configured (tests pretend to be a host without them).
 	DefaultLogs []string
+	// DefaultWebLogs replaces the web-server logs ("nginx:PATH") looked
+	// for when no source is configured (tests).
+	DefaultWebLogs []string
 	// Journalctl is the journalctl program for journal: sources; empty
 	// means journalctl on PATH.
 	Journalctl string
@@ -77,24 +81,28 @@ var _ Enforcer = (*nft.Enforcer)(nil)
 
 // Daemon is a running member.
 type Daemon struct {
-	opts   Options
-	log    *slog.Logger
-	now    func() time.Time
-	id     *identity.Identity
-	cs     atomic.Pointer[charterState] // the charter in force; amendments swap it
-	secret string                       // the alliance's route secret; "" for a member alone
-	token  string
-	fab    *fabric.Fabric
-	table  *decision.Table
-	jour   *lapi.Journal
-	keys   *lapi.Keys
-	lapi   *lapi.Server
-	enf    Enforcer
-	enfErr string
-	http   *http.Server
-	ln     net.Listener
-	addr   atomic.Pointer[string] // set once the API serves and its address file is written
-	start  time.Time
+	opts Options
+	// crawl checks claimed search-engine crawlers (http.resolver); nil
+	// when off. crawlResolver is the resolver it asks. Both under pipeMu.
+	crawl         *crawler.Verifier
+	crawlResolver string
+	log           *slog.Logger
+	now           func() time.Time
+	id            *identity.Identity
+	cs            atomic.Pointer[charterState] // the charter in force; amendments swap it
+	secret        string                       // the alliance's route secret; "" for a member alone
+	token         string
+	fab           *fabric.Fabric
+	table         *decision.Table
+	jour          *lapi.Journal
+	keys          *lapi.Keys
+	lapi          *lapi.Server
+	enf           Enforcer
+	enfErr        string
+	http          *http.Server
+	ln            net.Listener
+	addr          atomic.Pointer[string] // set once the API serves and its address file is written
+	start         time.Time
 
 	mu sync.Mutex // guards table writes, journal and enforcer calls, in that order
 
@@ -249,9 +257,9 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		d.closeEnforcer()
 		return nil, fmt.Errorf("feeds: %w", err)
 	}
-	d.srcs, err = openSources(sourceOptions{dataDir: opts.DataDir, specs: dc.Sources, defaultLogs: opts.DefaultLogs,
+	d.srcs, err = openSources(sourceOptions{dataDir: opts.DataDir, specs: dc.Sources, defaultLogs: opts.DefaultLogs, webLogs: opts.DefaultWebLogs,
 		journalDir: dc.JournalDirectory, journalctl: opts.Journalctl, syslogAllow: dc.SyslogAllow, syslogRate: dc.SyslogRate,
-		now: d.now()}, d.log)
+		now: d.now(), checkService: checkService(opts.Config)}, d.log)
 	if err != nil {
 		d.fab.Close()
 		d.closeEnforcer()
@@ -300,8 +308,46 @@ func (d *Daemon) setCharter(c charter.Charter) {
 	d.cs.Store(&charterState{c: c, hash: c.Hash()})
 }
 
+// crawlers returns the verifier of claimed crawlers for resolver (see
+// config.HTTP.Resolver), keeping the running one when the resolver is
+// unchanged; nil when checks are off.
+func (d *Daemon) crawlers(resolver string) (*crawler.Verifier, error) {
+	d.pipeMu.Lock()
+	defer d.pipeMu.Unlock()
+	if d.crawl != nil && d.crawlResolver == resolver {
+		return d.crawl, nil
+	}
+	if d.crawl != nil {
+		d.crawl.Close()
+		d.crawl = nil
+	}
+	if resolver == "off" {
+		return nil, nil
+	}
+	v, err := crawler.New(crawler.Config{Resolver: resolver}, d.log.With("component", "crawler"))
+	if err != nil {
+		return nil, fmt.Errorf("http.resolver: %w", err)
+	}
+	d.crawl, d.crawlResolver = v, resolver
+	return v, nil
+}
+
+// checkService returns a check of declared services against f's log
+// formats.
+func checkService(f config.File) func(string) error {
+	pc := f.Pipeline()
+	return pc.CheckService
+}
+
 func (d *Daemon) buildPipeline(f config.File) error {
 	pc := f.Pipeline()
+	crawl, err := d.crawlers(f.HTTP.Resolver)
+	if err != nil {
+		return err
+	}
+	if crawl != nil {
+		pc.HTTP.Crawlers = crawl.Check
+	}
 	p, err := pipeline.New(pc, sink{d})
 	if err != nil {
 		return err
@@ -457,6 +503,11 @@ func (d *Daemon) Close() error {
 	if d.srcs != nil {
 		d.srcs.close()
 	}
+	d.pipeMu.Lock()
+	if d.crawl != nil {
+		d.crawl.Close()
+	}
+	d.pipeMu.Unlock()
 	if d.fab != nil {
 		errs = append(errs, d.fab.Close())
 	}

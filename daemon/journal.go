@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"phalanx/logline"
-	"phalanx/pipeline"
 	"phalanx/source"
 	"phalanx/source/journal"
 )
@@ -30,8 +29,10 @@ func newJournaled(sp source.Spec, o sourceOptions) (*journaled, error) {
 	if err != nil {
 		return nil, err
 	}
-	if js.Service != "" && !pipeline.KnownService(js.Service) {
-		return nil, fmt.Errorf("source %q: no parser for service %q (known: %s)", sp.Text, js.Service, pipeline.ServiceNames())
+	if js.Service != "" {
+		if err := o.check(js.Service); err != nil {
+			return nil, fmt.Errorf("source %q: %w", sp.Text, err)
+		}
 	}
 	if _, err := lookJournalctl(o.journalctl); err != nil {
 		return nil, fmt.Errorf("source %q: journalctl not found (%v): install systemd (Debian package systemd) or watch a log file instead", sp.Text, err)

@@ -93,6 +93,7 @@ func TestJournalOnStockDebian(t *testing.T) {
 			c.Daemon.Sources = nil
 			c.Daemon.JournalDirectory = jf.dir
 			o.DefaultLogs = []string{filepath.Join(dir, "auth.log"), filepath.Join(dir, "secure")} // neither exists
+			o.DefaultWebLogs = []string{}                                                          // nor web servers' logs
 		})
 	}
 	m := start()

@@ -1,14 +1,17 @@
 package daemon
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"phalanx"
+	"phalanx/report"
 )
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -58,11 +61,33 @@ func newEvidence(max int) *evidence {
 	return &evidence{max: max, bySource: map[netip.Addr][]string{}}
 }
 
-func (e *evidence) add(ev *phalanx.Event) {
-	line := ev.Raw
-	if len(line) > 1024 {
-		line = line[:1024]
+// Bounds of an evidence line: a longer line keeps its head and its tail
+// (where an access log has the status and the user agent after a huge
+// URI), with what was cut marked.
+const (
+	evidenceHead = 600
+	evidenceTail = 380
+)
+
+func evidenceText(raw []byte, via string) string {
+	var b strings.Builder
+	if via != "" {
+		b.WriteString("[" + via + "] ")
 	}
+	if len(raw) <= evidenceHead+evidenceTail+44 {
+		b.Write(raw)
+	} else {
+		b.Write(raw[:evidenceHead])
+		fmt.Fprintf(&b, " …[%d bytes cut]… ", len(raw)-evidenceHead-evidenceTail)
+		b.Write(raw[len(raw)-evidenceTail:])
+	}
+	// Valid UTF-8 without line breaks, within a report's bound, whatever
+	// the cuts split.
+	return report.EvidenceLine([]byte(b.String()))
+}
+
+func (e *evidence) add(ev *phalanx.Event) {
+	text := evidenceText(ev.Raw, ev.Via)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	l, ok := e.bySource[ev.Source]
@@ -73,12 +98,11 @@ func (e *evidence) add(ev *phalanx.Event) {
 		}
 		e.order = append(e.order, ev.Source)
 	}
+	if n := len(l); n > 0 && l[n-1] == text {
+		return // one line, several events (an HTTP probe for /.env is two)
+	}
 	if len(l) >= evidencePerSource {
 		l = l[1:]
-	}
-	text := string(line)
-	if ev.Via != "" {
-		text = "[" + ev.Via + "] " + text
 	}
 	e.bySource[ev.Source] = append(l, text)
 }

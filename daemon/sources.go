@@ -23,6 +23,14 @@ import (
 // and one of them is being written.
 var defaultLogs = []string{"/var/log/auth.log", "/var/log/secure"}
 
+// defaultWebLogs are the web servers' logs, as Debian and RHEL-likes place
+// them, watched beside sshd's when no source is configured and they exist.
+var defaultWebLogs = []string{
+	"nginx:/var/log/nginx/access.log", "nginx:/var/log/nginx/error.log",
+	"apache:/var/log/apache2/access.log", "apache:/var/log/apache2/error.log",
+	"apache:/var/log/httpd/access_log", "apache:/var/log/httpd/error_log",
+}
+
 // freshLog is how recently a default log file must have been written to be
 // taken as the one the system writes (Debian 12+ and RHEL-likes may keep a
 // stale auth.log from before they moved to the journal).
@@ -60,6 +68,18 @@ type sourceOptions struct {
 	syslogAllow []netip.Prefix
 	syslogRate  float64
 	now         time.Time
+	webLogs     []string // nil for defaultWebLogs
+	// checkService checks a declared service ("sshd", "nginx/main"); nil
+	// accepts the built-in services without log formats.
+	checkService func(name string) error
+}
+
+func (o sourceOptions) check(service string) error {
+	if o.checkService != nil {
+		return o.checkService(service)
+	}
+	c := pipeline.DefaultConfig()
+	return c.CheckService(service)
 }
 
 func openSources(o sourceOptions, log *slog.Logger) (_ *sources, err error) {
@@ -69,7 +89,7 @@ func openSources(o sourceOptions, log *slog.Logger) (_ *sources, err error) {
 	readJSON(s.cursorPath, &s.cursors, "journal cursors; the journal is read from its end", log)
 	specs := o.specs
 	if len(specs) == 0 {
-		specs = chooseDefaults(o, log)
+		specs = append(chooseDefaults(o, log), chooseWebDefaults(o, log)...)
 	}
 	defer func() {
 		if err != nil {
@@ -82,8 +102,10 @@ func openSources(o sourceOptions, log *slog.Logger) (_ *sources, err error) {
 		if err != nil {
 			return nil, err
 		}
-		if sp.Service != "" && sp.Kind != source.KindJournal && !pipeline.KnownService(sp.Service) {
-			return nil, fmt.Errorf("source %q: unknown service %q (known: %s)", text, sp.Service, pipeline.ServiceNames())
+		if sp.Service != "" && sp.Kind != source.KindJournal {
+			if err := o.check(sp.Service); err != nil {
+				return nil, fmt.Errorf("source %q: %w", text, err)
+			}
 		}
 		switch sp.Kind {
 		case source.KindFile:
@@ -159,6 +181,25 @@ func chooseDefaults(o sourceOptions, log *slog.Logger) []string {
 	log.Warn("watching nothing: none of the usual sshd logs exists and journalctl is not installed; give --source PATH or daemon.sources in the config",
 		"looked_for", strings.Join(logs, ", "))
 	return nil
+}
+
+// chooseWebDefaults returns the default web-server logs that exist.
+func chooseWebDefaults(o sourceOptions, log *slog.Logger) []string {
+	logs := o.webLogs
+	if logs == nil {
+		logs = defaultWebLogs
+	}
+	var out []string
+	for _, spec := range logs {
+		_, path, _ := strings.Cut(spec, ":")
+		if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() {
+			out = append(out, spec)
+		}
+	}
+	if len(out) > 0 {
+		log.Info("no source configured: watching the web server logs that exist", "sources", strings.Join(out, ", "))
+	}
+	return out
 }
 
 func lookJournalctl(path string) (string, error) {

@@ -53,3 +53,22 @@ func TestChooseDefaults(t *testing.T) {
 		t.Errorf("auth.log being written: %v, want it", got)
 	}
 }
+
+// TestChooseWebDefaults: with nothing configured, the web servers' logs
+// that exist are watched too, each as its server's.
+func TestChooseWebDefaults(t *testing.T) {
+	dir := t.TempDir()
+	access := filepath.Join(dir, "access.log")
+	errs := filepath.Join(dir, "error.log")
+	logs := []string{"nginx:" + access, "apache:" + errs, "nginx:" + dir}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if got := chooseWebDefaults(sourceOptions{webLogs: logs}, log); got != nil {
+		t.Errorf("no web logs: %v, want none", got)
+	}
+	if err := os.WriteFile(access, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := chooseWebDefaults(sourceOptions{webLogs: logs}, log); !slices.Equal(got, []string{"nginx:" + access}) {
+		t.Errorf("an nginx access log: %v, want it and not the directory", got)
+	}
+}

@@ -6,7 +6,10 @@
 // users who sometimes mistype their password, and noise from cron, sudo,
 // systemd, systemd-logind and the kernel. The same Config gives the same
 // bytes, and Generate reports which addresses attacked (Truth) so that a
-// detector's output can be scored.
+// detector's output can be scored. HTTP writes the web tier's equivalent:
+// an nginx combined access log of a site's legitimate visitors, crawlers,
+// monitors and API clients mixed with scanners, CVE probes and brute force,
+// with its own truth (HTTPTruth).
 //
 // Addresses are random public-looking text. loggen must not send traffic,
 // resolve names, read the clock or use a global random source: it only

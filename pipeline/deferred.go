@@ -9,12 +9,14 @@ import (
 )
 
 // held is an event that a deferred pipeline keeps until Finish: 48 bytes,
-// with the address unzoned and the user name interned.
+// with the address unzoned and its strings interned.
 type held struct {
 	at       int64 // judging time, Unix nanoseconds
 	line     int64
 	addr     [16]byte
-	user     uint32 // 1-based index in Pipeline.userList; 0 for none
+	user     uint32 // the user name's 1-based index in Pipeline.strs; 0 for none
+	path     uint32 // the HTTP path's, likewise
+	detail   uint16 // the rule name's, in Pipeline.details
 	stream   uint16
 	kind     phalanx.Kind
 	svc      uint8
@@ -54,7 +56,6 @@ const evidenceBits = 40
 // in input order at Finish, after any year correction.
 func (p *Pipeline) Defer() {
 	p.deferred = true
-	p.users = map[string]uint32{}
 }
 
 func (p *Pipeline) hold(s *Stream, ev *phalanx.Event, svc int, yearless bool) {
@@ -68,16 +69,42 @@ func (p *Pipeline) hold(s *Stream, ev *phalanx.Event, svc int, yearless bool) {
 		svc:      uint8(svc),
 		yearless: yearless && s.shift,
 	}
-	if ev.User != "" {
-		id, ok := p.users[ev.User]
-		if !ok {
-			p.userList = append(p.userList, ev.User)
-			id = uint32(len(p.userList))
-			p.users[ev.User] = id
-		}
-		h.user = id
+	h.user = p.strs.intern(ev.User)
+	h.path = p.strs.intern(ev.Path)
+	if d := p.details.intern(ev.Detail); d <= 1<<16-1 {
+		h.detail = uint16(d)
 	}
 	p.held.add(h)
+}
+
+// interned is a table of strings, each kept once and known by its 1-based
+// index; "" is 0.
+type interned struct {
+	ids  map[string]uint32
+	list []string
+}
+
+func (t *interned) intern(s string) uint32 {
+	if s == "" {
+		return 0
+	}
+	if id, ok := t.ids[s]; ok {
+		return id
+	}
+	if t.ids == nil {
+		t.ids = map[string]uint32{}
+	}
+	t.list = append(t.list, s)
+	id := uint32(len(t.list))
+	t.ids[s] = id
+	return id
+}
+
+func (t *interned) get(id uint32) string {
+	if id == 0 {
+		return ""
+	}
+	return t.list[id-1]
 }
 
 // Finish judges the events a deferred pipeline held: it moves each stream
@@ -122,16 +149,18 @@ func (p *Pipeline) Finish() {
 	heap.Init(&m)
 	for m.Len() > 0 {
 		r := &runs[m.heap[0]]
-		p.toEvent(hs.at(r.next), ev, true)
+		h := hs.at(r.next)
+		p.toEvent(h, ev, true)
+		stream := p.streams[h.stream].id
 		r.next++
 		if r.next == r.end {
 			heap.Pop(&m)
 		} else {
 			heap.Fix(&m, 0)
 		}
-		p.detect(ev)
+		p.detect(ev, stream)
 	}
-	p.held, p.users, p.userList = heldStore{}, map[string]uint32{}, nil
+	p.held, p.strs, p.details = heldStore{}, interned{}, interned{}
 }
 
 // run is a stretch of held events in time order: the next one to judge and
@@ -173,13 +202,6 @@ func nanos(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-func (p *Pipeline) userName(id uint32) string {
-	if id == 0 {
-		return ""
-	}
-	return p.userList[id-1]
-}
-
 // toEvent fills ev from h; packed makes Line carry the stream too.
 func (p *Pipeline) toEvent(h *held, ev *phalanx.Event, packed bool) {
 	addr := netip.AddrFrom16(h.addr)
@@ -191,7 +213,9 @@ func (p *Pipeline) toEvent(h *held, ev *phalanx.Event, packed bool) {
 		Service: services[h.svc].name,
 		Kind:    h.kind,
 		Source:  addr,
-		User:    p.userName(h.user),
+		User:    p.strs.get(h.user),
+		Path:    p.strs.get(h.path),
+		Detail:  p.details.get(uint32(h.detail)),
 		Line:    h.line,
 	}
 	ev.Written = ev.Time

@@ -20,11 +20,15 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
 	"phalanx"
+	"phalanx/httprules"
 	"phalanx/logline"
+	"phalanx/parser/httplog"
 	"phalanx/remedy"
 	"phalanx/scenario"
 )
@@ -42,6 +46,9 @@ type Config struct {
 	// its recent lines; older or future-dated lines are judged at the edge
 	// of the window.
 	CatchUp time.Duration
+	// HTTP configures the web tier: trusted proxies, the rule pack, log
+	// formats and crawler checks.
+	HTTP HTTPConfig
 }
 
 // DefaultConfig returns the documented defaults.
@@ -68,6 +75,8 @@ const (
 	SkipFormat   = "format"   // no known line shape (binary garbage, truncated lines)
 	SkipOverlong = "overlong" // longer than the line limit; counted by the reader
 	SkipEncoding = "encoding" // a service line that is not valid UTF-8
+	// SkipNoClient (http.go): a web line from a trusted proxy naming no
+	// client that can be believed.
 )
 
 // maxRepeat bounds the events that one "message repeated N times: [ ... ]"
@@ -89,6 +98,9 @@ type Counters struct {
 	// Repeated counts the events that syslog daemons folded into "message
 	// repeated N times" lines, beyond the one each such line shows.
 	Repeated int64
+	// Twins counts HTTP events that a second log of the same server
+	// repeated (the access and the error log of one request): counted once.
+	Twins int64
 	// YearsShifted counts year-less lines that a replay moved back by whole
 	// years because their stream would otherwise end in the future.
 	YearsShifted int64
@@ -111,9 +123,10 @@ type Pipeline struct {
 	cfg     Config
 	engine  *scenario.Engine
 	policy  *remedy.Policy
+	pack    *httprules.Pack
 	sink    Sink
 	c       Counters
-	skipped [3]int64
+	skipped [4]int64
 	alerts  []phalanx.Alert
 	// active holds the end of every ban this pipeline decided, so that an
 	// alert on a value already banned does not decide again: once banned, an
@@ -125,9 +138,11 @@ type Pipeline struct {
 	// A deferred pipeline (Defer) holds events until Finish.
 	deferred bool
 	held     heldStore
-	users    map[string]uint32
-	userList []string
+	strs     interned // user names and paths of held events
+	details  interned // rule names of held events
 	streams  []*Stream
+	nstreams int   // streams made, for their ids
+	twins    twins // HTTP events already given by another stream
 }
 
 // New validates cfg and builds a pipeline that reports to sink.
@@ -144,7 +159,22 @@ func New(cfg Config, sink Sink) (*Pipeline, error) {
 	if cfg.CatchUp < 0 {
 		return nil, errors.New("catch-up window must not be negative")
 	}
-	eng, err := scenario.New(cfg.Scenarios)
+	pack := cfg.HTTP.Pack
+	if pack == nil {
+		pack = httprules.Default()
+	}
+	for _, p := range cfg.HTTP.TrustedProxies {
+		if !p.IsValid() || p.Bits() == 0 {
+			return nil, fmt.Errorf("http.trusted_proxies: %s is empty or trusts every address, which lets any client choose the address it is blamed under: list your proxies", p)
+		}
+	}
+	sc := cfg.Scenarios
+	specs, err := combineScenarios(sc.Scenarios, pack.Scenarios())
+	if err != nil {
+		return nil, err
+	}
+	sc.Scenarios = specs
+	eng, err := scenario.New(sc)
 	if err != nil {
 		return nil, fmt.Errorf("scenarios: %w", err)
 	}
@@ -152,7 +182,7 @@ func New(cfg Config, sink Sink) (*Pipeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decisions: %w", err)
 	}
-	return &Pipeline{cfg: cfg, engine: eng, policy: pol, sink: sink, active: map[netip.Prefix]time.Time{}, pruneSize: 1024}, nil
+	return &Pipeline{cfg: cfg, engine: eng, policy: pol, pack: pack, sink: sink, active: map[netip.Prefix]time.Time{}, pruneSize: 1024}, nil
 }
 
 // SetBanned replaces the pipeline's own memory of the bans it made with a
@@ -174,6 +204,7 @@ func (p *Pipeline) Counters() Counters {
 		SkipFormat:   p.skipped[0],
 		SkipOverlong: p.skipped[1],
 		SkipEncoding: p.skipped[2],
+		SkipNoClient: p.skipped[3],
 	}
 	return c
 }
@@ -188,11 +219,13 @@ func (p *Pipeline) CountOverlong(n int64) {
 type Stream struct {
 	p       *Pipeline
 	framer  *logline.Framer
-	parsers [len(services)]lineParser
-	service int       // index in services of the stream's declared service; -1 for none
-	index   int       // position in p.streams (deferred pipelines)
-	last    time.Time // written time of the stream's previous line
-	via     string    // Event.Via of the stream's events
+	parsers []lineParser    // by service index, made on first use
+	service int             // index in services of the stream's declared service; -1 for none
+	format  *httplog.Format // the declared nginx log_format; nil for the built-in shapes
+	index   int             // position in p.streams (deferred pipelines)
+	id      int             // unique among the pipeline's streams
+	last    time.Time       // written time of the stream's previous line
+	via     string          // Event.Via of the stream's events
 	ref     time.Time
 	loc     *time.Location
 	shift   bool // a deferred stream may move its year-less lines by whole years
@@ -209,7 +242,8 @@ func (p *Pipeline) NewStream(ref time.Time, loc *time.Location) *Stream {
 	if loc == nil {
 		loc = time.Local
 	}
-	s := &Stream{p: p, framer: logline.NewFramer(ref, loc), service: -1, ref: ref, loc: loc}
+	s := &Stream{p: p, framer: logline.NewFramer(ref, loc), parsers: make([]lineParser, len(services)), service: -1, ref: ref, loc: loc, id: p.nstreams}
+	p.nstreams++
 	if p.deferred {
 		s.framer.SetContinuous(true)
 		s.shift = true
@@ -229,15 +263,47 @@ func (s *Stream) SetYear(year int) {
 
 // SetService declares which service the stream's lines come from (a source
 // written "sshd:PATH"): lines whose tag names no program are read as that
-// service's. Without it such lines are read as sshd's. It returns an error
-// for an unknown service.
+// service's. Without it such lines are read as sshd's. A web server's
+// name may be followed by "/FORMAT", a log format of HTTPConfig.Formats
+// ("nginx/main"). It returns an error for an unknown service or format.
 func (s *Stream) SetService(name string) error {
-	i := serviceIndex(name)
-	if i < 0 {
-		return fmt.Errorf("unknown service %q (known: %s)", name, ServiceNames())
+	i, format, err := s.p.cfg.service(name)
+	if err != nil {
+		return err
 	}
-	s.service = i
+	s.service, s.format = i, format
 	return nil
+}
+
+// CheckService reports whether name, as a source declares it ("sshd",
+// "nginx/main"), is a built-in service, with a log format that c defines.
+func (c *Config) CheckService(name string) error {
+	_, _, err := c.service(name)
+	return err
+}
+
+func (c *Config) service(name string) (int, *httplog.Format, error) {
+	svc, format, hasFormat := strings.Cut(name, "/")
+	i := serviceIndex(svc)
+	if i < 0 {
+		return -1, nil, fmt.Errorf("unknown service %q (known: %s)", svc, ServiceNames())
+	}
+	if !hasFormat {
+		return i, nil, nil
+	}
+	if !services[i].web {
+		return -1, nil, fmt.Errorf("service %q: only a web server's log has a log format (%q)", svc, name)
+	}
+	f, ok := c.HTTP.Formats[format]
+	if !ok {
+		names := make([]string, 0, len(c.HTTP.Formats))
+		for n := range c.HTTP.Formats {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		return -1, nil, fmt.Errorf("log format %q is not defined: add it under http.log_formats in the config (defined: %s)", format, strings.Join(names, ", "))
+	}
+	return i, f, nil
 }
 
 // SetVia says how the stream's lines arrive, when that is evidence too (a
@@ -268,11 +334,29 @@ func (s *Stream) line(line []byte, num int64, arrival time.Time) {
 	p := s.p
 	p.c.Lines++
 	fr := &s.frame
+	if s.service >= 0 && services[s.service].web && s.parser(s.service).(*webParser).Frame(line, fr) {
+		s.framed(fr, line, num, arrival, s.service)
+		return
+	}
 	if err := s.framer.Frame(line, fr); err != nil {
+		if s.service < 0 && s.parser(httpService).(*webParser).Frame(line, fr) {
+			s.framed(fr, line, num, arrival, httpService)
+			return
+		}
 		p.skipped[0]++
 		return
 	}
-	s.framed(fr, line, num, arrival)
+	s.framed(fr, line, num, arrival, -1)
+}
+
+// parser returns the stream's parser for the service at index svc.
+func (s *Stream) parser(svc int) lineParser {
+	parser := s.parsers[svc]
+	if parser == nil {
+		parser = services[svc].parser(s)
+		s.parsers[svc] = parser
+	}
+	return parser
 }
 
 // FrameAt processes a line that its source has already split into its parts
@@ -280,15 +364,21 @@ func (s *Stream) line(line []byte, num int64, arrival time.Time) {
 // fr.Time may be zero when the source knows no time.
 func (s *Stream) FrameAt(fr *logline.Frame, raw []byte, num int64, arrival time.Time) {
 	s.p.c.Lines++
-	s.framed(fr, raw, num, arrival)
+	s.framed(fr, raw, num, arrival, -1)
 }
 
-func (s *Stream) framed(fr *logline.Frame, line []byte, num int64, arrival time.Time) {
+// framed processes a framed line; svc is the index of the service whose
+// parser framed it, or -1 to go by the line's program and the stream's
+// service.
+func (s *Stream) framed(fr *logline.Frame, line []byte, num int64, arrival time.Time, svc int) {
 	p := s.p
-	svc := s.service
-	if len(fr.Program) > 0 {
+	switch {
+	case svc >= 0:
+	case len(fr.Program) > 0:
 		svc = programService(fr.Program)
-	} else if svc < 0 {
+	case s.service >= 0:
+		svc = s.service
+	default:
 		svc = 0 // no program named: sshd's shapes are distinctive enough
 	}
 	if svc < 0 {
@@ -329,11 +419,7 @@ func (s *Stream) framed(fr *logline.Frame, line []byte, num int64, arrival time.
 		}
 	}
 	fr.Time = judged // the parser's connection state ages with the judged time
-	parser := s.parsers[svc]
-	if parser == nil {
-		parser = services[svc].parser()
-		s.parsers[svc] = parser
-	}
+	parser := s.parser(svc)
 	ev := &s.ev
 	*ev = phalanx.Event{}
 	for ok := parser.Parse(fr, ev); ok; ok = parser.Next(ev) {
@@ -350,7 +436,7 @@ func (s *Stream) framed(fr *logline.Frame, line []byte, num int64, arrival time.
 			if p.deferred {
 				p.hold(s, ev, svc, fr.YearInferred)
 			} else {
-				p.event(ev)
+				p.event(ev, s.id)
 			}
 		}
 		*ev = phalanx.Event{}
@@ -381,17 +467,22 @@ func unwrapRepeated(msg []byte) ([]byte, int, bool) {
 	return inner, min(n, maxRepeat), true
 }
 
-func (p *Pipeline) event(ev *phalanx.Event) {
+func (p *Pipeline) event(ev *phalanx.Event, stream int) {
 	p.c.Events++
 	if p.sink != nil {
 		p.sink.Event(ev)
 	}
-	p.detect(ev)
+	p.detect(ev, stream)
 }
 
-// detect runs the scenarios and the policy over one event.
-func (p *Pipeline) detect(ev *phalanx.Event) {
+// detect runs the scenarios and the policy over one event of the stream
+// with that id.
+func (p *Pipeline) detect(ev *phalanx.Event, stream int) {
 	if p.policy.IsTerritory(ev.Source) {
+		return
+	}
+	if p.twins.twin(ev, stream) {
+		p.c.Twins++
 		return
 	}
 	p.alerts = p.engine.Observe(ev, p.alerts[:0])

@@ -24,15 +24,31 @@ type lineParser interface {
 type service struct {
 	name      string
 	isProgram func(prog []byte) bool
-	parser    func() lineParser
+	parser    func(s *Stream) lineParser
+	// web: a web server, whose own log files carry no syslog header (the
+	// parser frames their lines itself).
+	web bool
 }
 
 // services lists the built-in services. The first is the one that reads
 // lines whose tag names no program.
 var services = [...]service{
-	{name: "sshd", isProgram: sshd.IsProgram, parser: func() lineParser { return sshd.New() }},
-	{name: "dropbear", isProgram: dropbear.IsProgram, parser: func() lineParser { return dropbear.New() }},
+	{name: "sshd", isProgram: sshd.IsProgram, parser: func(*Stream) lineParser { return sshd.New() }},
+	{name: "dropbear", isProgram: dropbear.IsProgram, parser: func(*Stream) lineParser { return dropbear.New() }},
+	{name: "nginx", isProgram: isWebProgram("nginx"), parser: webService, web: true},
+	{name: "apache", isProgram: isWebProgram("apache2", "apache", "httpd"), parser: webService, web: true},
+	{name: "caddy", isProgram: isWebProgram("caddy"), parser: webService, web: true},
+	{name: "traefik", isProgram: isWebProgram("traefik"), parser: webService, web: true},
+	{name: "haproxy", isProgram: isWebProgram("haproxy"), parser: webService, web: true},
+	// http reads the web-server lines of a file whose source names no
+	// service.
+	{name: "http", isProgram: func([]byte) bool { return false }, parser: webService, web: true},
 }
+
+// httpService is the index of the "http" service.
+const httpService = len(services) - 1
+
+func webService(s *Stream) lineParser { return s.p.newWebParser(s.format, s.loc) }
 
 // programService returns the index of the service whose program prog is, or -1.
 func programService(prog []byte) int {

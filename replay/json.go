@@ -162,6 +162,8 @@ func (s *jsonSink) summary(sum *Summary) {
 	b = strconv.AppendInt(b, sum.OutOfOrder, 10)
 	b = append(b, `,"repeated":`...)
 	b = strconv.AppendInt(b, sum.Repeated, 10)
+	b = append(b, `,"twins":`...)
+	b = strconv.AppendInt(b, sum.Twins, 10)
 	b = append(b, `,"years_shifted":`...)
 	b = strconv.AppendInt(b, sum.YearsShifted, 10)
 	b = append(b, `,"skipped":`...)

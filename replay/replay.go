@@ -77,7 +77,7 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 		return Summary{}, err
 	}
 	p.Defer()
-	inputs, total, err := openAll(opts.Files, opts.Stdin)
+	inputs, total, err := openAll(opts.Files, opts.Stdin, &opts.Pipeline)
 	if err != nil {
 		return Summary{}, err
 	}
@@ -139,7 +139,7 @@ func (in *input) Close() {
 
 // openAll opens every input up front, so a missing file fails the run before
 // any output is written.
-func openAll(names []string, stdin io.Reader) ([]*input, int64, error) {
+func openAll(names []string, stdin io.Reader, pc *pipeline.Config) ([]*input, int64, error) {
 	var ins []*input
 	var total int64
 	for _, text := range names {
@@ -147,8 +147,10 @@ func openAll(names []string, stdin io.Reader) ([]*input, int64, error) {
 		if err == nil && sp.Kind != source.KindFile {
 			err = fmt.Errorf("source %q: replay reads files and standard input; for the journal, pipe it in: journalctl -o short-iso ... | phalanx replay -", text)
 		}
-		if err == nil && sp.Service != "" && !pipeline.KnownService(sp.Service) {
-			err = fmt.Errorf("source %q: unknown service %q (known: %s)", text, sp.Service, pipeline.ServiceNames())
+		if err == nil && sp.Service != "" {
+			if e := pc.CheckService(sp.Service); e != nil {
+				err = fmt.Errorf("source %q: %w", text, e)
+			}
 		}
 		if err != nil {
 			for _, in := range ins {

@@ -25,6 +25,12 @@ const (
 	TypeWindow = "window"
 )
 
+// What a distinct scenario counts (Spec.Of).
+const (
+	OfUser = "user"
+	OfPath = "path"
+)
+
 // Limits that Validate enforces. They keep per-source memory small and all
 // time arithmetic far from overflow.
 const (
@@ -81,8 +87,11 @@ type Spec struct {
 	// Services limits the scenario to events of these services; empty means
 	// any service.
 	Services []string `yaml:"services"`
-	// Type is TypeLeaky or TypeDistinct.
+	// Type is TypeLeaky, TypeDistinct or TypeWindow.
 	Type string `yaml:"type"`
+	// Of says what a distinct scenario counts: OfUser (the default, when
+	// empty) counts distinct user names, OfPath distinct HTTP paths.
+	Of string `yaml:"of"`
 	// Capacity: a leaky bucket fires on the event that makes its level
 	// exceed Capacity (the Capacity+1st event of an instant burst); a
 	// distinct scenario fires on the event that brings the remembered
@@ -221,6 +230,13 @@ func (s *Spec) validate() error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("type %q is unknown: use %q, %q or %q", s.Type, TypeLeaky, TypeDistinct, TypeWindow))
+	}
+	switch {
+	case s.Of == "" || s.Of == OfUser || s.Of == OfPath && s.Type == TypeDistinct:
+	case s.Of == OfPath:
+		errs = append(errs, fmt.Errorf("of %q: only a distinct scenario counts distinct values; leave it out for %q", s.Of, s.Type))
+	default:
+		errs = append(errs, fmt.Errorf("of %q is unknown: use %q or %q", s.Of, OfUser, OfPath))
 	}
 	if s.Type != TypeWindow && s.Window != 0 {
 		errs = append(errs, fmt.Errorf("window %v: only a window scenario has one; use leak for %q", s.Window, s.Type))

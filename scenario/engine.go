@@ -82,6 +82,7 @@ type compiled struct {
 	kinds     uint64 // bit k set: Kind(k) counts
 	services  []string
 	distinct  bool
+	ofPath    bool  // a distinct scenario over Event.Path
 	windowed  bool  // a window scenario: its ring of recent events lives in users
 	leak      int64 // ns per unit
 	limit     int64 // leaky: Capacity×Leak, the most the drain deadline may lead the bucket clock
@@ -140,6 +141,7 @@ func New(c Config) (*Engine, error) {
 			name:      s.Name,
 			services:  slices.Clone(s.Services),
 			distinct:  s.Type == TypeDistinct,
+			ofPath:    s.Of == OfPath,
 			windowed:  s.Type == TypeWindow,
 			leak:      int64(s.Leak),
 			capacity:  s.Capacity,
@@ -250,7 +252,13 @@ func (s *compiled) counts(ev *phalanx.Event) bool {
 	if len(s.services) > 0 && !slices.Contains(s.services, ev.Service) {
 		return false
 	}
-	return !s.distinct || ev.User != ""
+	switch {
+	case !s.distinct:
+		return true
+	case s.ofPath:
+		return ev.Path != ""
+	}
+	return ev.User != ""
 }
 
 // pour adds one unit to a leaky bucket at time t and returns dst with any
@@ -308,7 +316,11 @@ func (e *Engine) countUser(s *compiled, b *bucket, set []user, ev *phalanx.Event
 	if old > 0 {
 		n = copy(set, set[old:n])
 	}
-	h := maphash.String(e.seed, ev.User)
+	v := ev.User
+	if s.ofPath {
+		v = ev.Path
+	}
+	h := maphash.String(e.seed, v)
 	found := false
 	for j := range n {
 		if set[j].hash == h {

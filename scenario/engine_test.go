@@ -585,3 +585,35 @@ func TestWindowFiringPoints(t *testing.T) {
 		})
 	}
 }
+
+// TestDistinctPaths: a distinct scenario "of: path" counts distinct
+// Event.Path values (an HTTP scanner's missing paths); the same path again
+// is not new, and events without a path do not count.
+func TestDistinctPaths(t *testing.T) {
+	e := mustNew(t, oneScenario(Spec{Name: "http-probing", Kinds: []phalanx.Kind{phalanx.KindHTTPProbe},
+		Type: TypeDistinct, Of: OfPath, Capacity: 3, Leak: 10 * time.Second}))
+	src := netip.MustParseAddr("198.51.100.9")
+	fired := func(path string, d time.Duration) bool {
+		ev := phalanx.Event{Time: at(d), Kind: phalanx.KindHTTPProbe, Source: src, Path: path, User: "same-user"}
+		return len(e.Observe(&ev, nil)) > 0
+	}
+	for i, p := range []string{"/a", "/a", "/b", "", "/b"} {
+		if fired(p, time.Duration(i)*time.Second) {
+			t.Fatalf("fired on event %d (%q) with 2 distinct paths", i, p)
+		}
+	}
+	if !fired("/c", 6*time.Second) {
+		t.Fatal("3 distinct paths did not fire")
+	}
+	for _, tc := range []struct {
+		s    Spec
+		want string
+	}{
+		{Spec{Name: "x", Kinds: []phalanx.Kind{phalanx.KindHTTPProbe}, Type: TypeWindow, Of: OfPath, Capacity: 3, Window: time.Minute}, "only a distinct scenario"},
+		{Spec{Name: "x", Kinds: []phalanx.Kind{phalanx.KindHTTPProbe}, Type: TypeDistinct, Of: "host", Capacity: 3, Leak: time.Second}, `of "host" is unknown`},
+	} {
+		if err := oneScenario(tc.s).Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: error %v, want %q", tc.s, err, tc.want)
+		}
+	}
+}

@@ -20,6 +20,7 @@ const (
 //
 //	PATH                   a file; the service is recognised from each line
 //	SERVICE:PATH           a file of that service's lines ("sshd:/var/log/auth.log")
+//	SERVICE/FORMAT:PATH    a web server's log in a named log format ("nginx/main:/var/log/nginx/access.log")
 //	journal:SERVICE        the journal's entries of a known service ("journal:sshd")
 //	journal:FIELD=VALUE    the journal's entries matching a field ("journal:_SYSTEMD_UNIT=ssh.service")
 //	syslog:udp://ADDR:PORT a syslog receiver (also tcp://)
@@ -48,7 +49,7 @@ func ParseSpec(text string, exists func(path string) bool) (Spec, error) {
 	}
 	sp := Spec{Kind: KindFile, Target: text, Text: text}
 	i := strings.IndexByte(text, ':')
-	if i <= 0 || !isWord(text[:i]) || exists != nil && exists(text) {
+	if i <= 0 || !isServiceWord(text[:i]) || exists != nil && exists(text) {
 		return sp, nil
 	}
 	prefix, rest := text[:i], text[i+1:]
@@ -73,6 +74,31 @@ func ParseSpec(text string, exists func(path string) bool) (Spec, error) {
 		sp.Service, sp.Target = prefix, rest
 	}
 	return sp, nil
+}
+
+// isServiceWord reports whether s looks like a service name, optionally
+// followed by "/FORMAT" (a word of letters, digits, '-' and '_').
+func isServiceWord(s string) bool {
+	svc, format, ok := strings.Cut(s, "/")
+	if !ok {
+		return isWord(s)
+	}
+	return isWord(svc) && IsFormatName(format)
+}
+
+// IsFormatName reports whether s can name a log format: 1 to 64 letters,
+// digits, '-' and '_'.
+func IsFormatName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // isWord reports whether s looks like a service name: lowercase letters,

@@ -10,12 +10,22 @@
 //
 //	go run ./cmd/loggen -cases -seed 1 -o cases.log -truth cases.json
 //
+// With -http it writes instead an nginx access log ("combined" format) of a
+// shop: browsers, customers, NAT gateways, monitors, crawlers and API
+// clients, and web attacks among them; -truth gets each address's behaviour
+// in three lists (attackers to ban, legitimate clients, evasive attackers),
+// -clients sets the legitimate clients and -attackers the attackers
+// (default 300), and -host is refused:
+//
+//	go run ./cmd/loggen -http -lines 1000000 -seed 1 -o access.log -truth access.json
+//
 // It only writes text; it never contacts any address.
 package main
 
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -38,16 +48,28 @@ func run(args []string, stdout io.Writer) error {
 	lines := fs.Int("lines", 1_000_000, "number of lines to write")
 	seed := fs.Int64("seed", 1, "random seed; the same seed gives the same bytes")
 	out := fs.String("o", "", "output file (default: standard output)")
-	attackers := fs.Int("attackers", loggen.DefaultAttackers, "number of attacking hosts (about 10% IPv6)")
+	attackers := fs.Int("attackers", loggen.DefaultAttackers, fmt.Sprintf("number of attacking hosts (about 10%% IPv6); with -http the default is %d", loggen.DefaultHTTPAttackers))
 	start := fs.String("start", loggen.DefaultStart, "time of the first line, RFC 3339")
 	host := fs.String("host", loggen.DefaultHost, "syslog host name")
 	truth := fs.String("truth", "", "also write the attacker and legitimate addresses as JSON to this file")
 	cases := fs.Bool("cases", false, "write the labelled cases (attacks to ban, legitimate traffic to leave alone) instead of the stationary mix; -lines and -attackers are refused with it")
+	httpLog := fs.Bool("http", false, "write an nginx access log (combined format) with web attacks instead of sshd lines; -truth gets who is who")
+	clients := fs.Int("clients", loggen.DefaultHTTPClients, "number of legitimate client addresses (-http only)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q: loggen takes flags only (see -h)", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case *httpLog && *cases:
+		return errors.New("-http and -cases write different logs: give one of them")
+	case *httpLog && set["host"]:
+		return errors.New("-host does not apply to -http, whose lines name no host: drop it")
+	case !*httpLog && set["clients"]:
+		return errors.New("-clients applies to -http only: add -http, or drop -clients")
 	}
 	if *cases {
 		var extra []string
@@ -76,9 +98,16 @@ func run(args []string, stdout io.Writer) error {
 		w = f
 	}
 	var tr any
-	if *cases {
+	switch {
+	case *httpLog:
+		hc := loggen.HTTPConfig{Lines: *lines, Seed: *seed, Start: t, Clients: *clients}
+		if set["attackers"] {
+			hc.Attackers = *attackers
+		}
+		tr, err = loggen.HTTP(w, hc)
+	case *cases:
 		tr, err = loggen.Cases(w, loggen.CasesConfig{Seed: *seed, Start: t, Host: *host})
-	} else {
+	default:
 		tr, err = loggen.Generate(w, cfg)
 	}
 	if err != nil {

@@ -70,3 +70,86 @@ func TestCasesRejectsMixFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTP: -http writes what loggen.HTTP writes, and -truth its truth as
+// JSON that decodes back to the same truth.
+func TestHTTP(t *testing.T) {
+	dir := t.TempDir()
+	logPath, truthPath := filepath.Join(dir, "access.log"), filepath.Join(dir, "truth.json")
+	start := "2026-12-06T16:21:43Z"
+	args := []string{"-http", "-lines", "3000", "-seed", "9", "-clients", "200", "-attackers", "30", "-start", start}
+	if err := run(append(args, "-o", logPath, "-truth", truthPath), new(bytes.Buffer)); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := time.Parse(time.RFC3339, start)
+	var want bytes.Buffer
+	wantTruth, err := loggen.HTTP(&want, loggen.HTTPConfig{Lines: 3000, Seed: 9, Start: st, Clients: 200, Attackers: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want.Bytes()) {
+		t.Error("-http wrote other bytes than loggen.HTTP")
+	}
+	raw, err := os.ReadFile(truthPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotTruth loggen.HTTPTruth
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&gotTruth); err != nil {
+		t.Fatalf("decode truth: %v", err)
+	}
+	if !reflect.DeepEqual(gotTruth, wantTruth) {
+		t.Errorf("truth file decodes to\n%+v\nwant\n%+v", gotTruth, wantTruth)
+	}
+
+	var stdout bytes.Buffer
+	if err := run(args, &stdout); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(stdout.Bytes(), want.Bytes()) {
+		t.Error("-http to standard output differs from -o")
+	}
+}
+
+// TestHTTPDefaults: without -attackers and -clients, -http takes
+// loggen.HTTP's defaults, not the sshd mix's 1000 attackers.
+func TestHTTPDefaults(t *testing.T) {
+	var got, want bytes.Buffer
+	if err := run([]string{"-http", "-lines", "2000"}, &got); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := time.Parse(time.RFC3339, loggen.DefaultStart)
+	if _, err := loggen.HTTP(&want, loggen.HTTPConfig{Lines: 2000, Seed: 1, Start: st}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		t.Error("-http without -attackers and -clients differs from loggen.HTTP's defaults")
+	}
+}
+
+func TestHTTPRejectsOtherFlags(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-http", "-cases"}, "different logs"},
+		{[]string{"-http", "-host", "gw"}, "-host does not apply"},
+		{[]string{"-clients", "10"}, "-http only"},
+		{[]string{"-http", "-clients", "-5", "-lines", "10"}, "clients is -5"},
+	} {
+		var out bytes.Buffer
+		err := run(tt.args, &out)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: err = %v, want %q", tt.args, err, tt.want)
+		}
+		if out.Len() != 0 {
+			t.Errorf("%q: wrote %d bytes despite the error", tt.args, out.Len())
+		}
+	}
+}

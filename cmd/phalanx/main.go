@@ -19,12 +19,13 @@ const usage = `phalanx — collective defense for server fleets
 Usage:
   phalanx run [--config FILE] [--data DIR] [--api ADDR] [--enforce nftables|none] [--source PATH]...
                                                        the member daemon (embedded defaults without flags)
-  phalanx replay [--config FILE] [--events] FILE...   detect attacks in log files (- for stdin)
+  phalanx replay [--config FILE] [--events] SOURCE... detect attacks in log files (- for stdin; nginx:FILE for a web log)
   phalanx status                                       the running daemon's health and counters
   phalanx decisions list|add|delete [--ip A|--range R] [--duration D] [--reason T]
   phalanx bouncers add NAME|list|delete NAME          API keys for CrowdSec-compatible bouncers
   phalanx explain ADDRESS                              why an address is (not) banned, as a timeline
   phalanx charter show                                 the alliance charter and its hash
+  phalanx rules show|check FILE                        the embedded HTTP rule pack; validate a replacement
   phalanx alliance init [--name NAME] [--fabric HOST:PORT]
                                                        found a multi-host alliance (new data dir)
   phalanx alliance invite [--expires 24h]             print a one-time join token
@@ -72,6 +73,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdExplain(ctx, args[1:], stdout, stderr)
 	case "charter":
 		err = cmdCharter(ctx, args[1:], stdout, stderr)
+	case "rules":
+		err = cmdRules(ctx, args[1:], stdout, stderr)
 	case "alliance":
 		err = cmdAlliance(ctx, args[1:], stdout, stderr)
 	case "demo":
