@@ -141,6 +141,7 @@ type Alert struct {
 	Last     time.Time    // time of the event that made the scenario fire
 	Count    int          // events counted by the scenario when it fired
 	Evidence []int64      // line numbers of the evidence, most recent last (bounded)
+	Detail   string       // the Detail of the event that made it fire (the rule, such as a CVE's name); "" for none
 }
 
 // Origin says who caused a decision.

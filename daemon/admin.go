@@ -14,6 +14,7 @@ import (
 	"phalanx"
 	"phalanx/feed"
 	"phalanx/forwardauth"
+	"phalanx/pipeline"
 	"phalanx/report"
 )
 
@@ -133,17 +134,27 @@ type Status struct {
 	Sources     []string                    `json:"sources"`
 	SourceStats map[string]map[string]int64 `json:"source_stats,omitempty"` // the journal's and syslog receivers' own counters
 	Pipeline    map[string]int64            `json:"pipeline"`
-	Reports     map[string]int64            `json:"reports"`
-	Rejected    map[string]int64            `json:"rejected_by_reason"`
-	FabricSeq   uint64                      `json:"fabric_last_seq"`                // the last stream sequence this member has judged
-	Leader      string                      `json:"fabric_stream_leader,omitempty"` // member id whose server leads the report stream, as of the last 2 s ("" when none)
-	Reloads     int64                       `json:"config_reloads"`
-	Feeds       []feed.FeedStatus           `json:"feeds,omitempty"`
+	// Crawlers are the checks of claimed search-engine crawlers
+	// (forward-confirmed reverse DNS); absent when http.resolver is off.
+	Crawlers  map[string]int64  `json:"crawler_checks,omitempty"`
+	Reports   map[string]int64  `json:"reports"`
+	Rejected  map[string]int64  `json:"rejected_by_reason"`
+	FabricSeq uint64            `json:"fabric_last_seq"`                // the last stream sequence this member has judged
+	Leader    string            `json:"fabric_stream_leader,omitempty"` // member id whose server leads the report stream, as of the last 2 s ("" when none)
+	Reloads   int64             `json:"config_reloads"`
+	Feeds     []feed.FeedStatus `json:"feeds,omitempty"`
 }
 
 func (d *Daemon) status() Status {
 	d.pipeMu.Lock()
 	c := d.pipe.Counters()
+	var crawl map[string]int64
+	if d.crawl != nil {
+		cs := d.crawl.Stats()
+		crawl = map[string]int64{"lookups": int64(cs.Lookups), "verified": int64(cs.Verified), "fake": int64(cs.Fake),
+			"failed": int64(cs.Failed), "timeouts": int64(cs.Timeouts), "cache_hits": int64(cs.CacheHits),
+			"dropped": int64(cs.Dropped), "pending": int64(cs.Pending), "cached": int64(cs.Cached)}
+	}
 	d.pipeMu.Unlock()
 	seq := d.consumed.Load() // not the fabric's LastSeq: that blocks while the stream has no majority
 	cs := d.charter()
@@ -153,7 +164,7 @@ func (d *Daemon) status() Status {
 		Uptime: d.now().Sub(d.start).Round(time.Second).String(), Enforce: d.enforceMode(), EnforceWhy: d.enfErr,
 		Decisions: d.table.Len(), Sources: d.srcs.paths(), SourceStats: d.srcs.stats(), FabricSeq: seq, Leader: leader, Reloads: d.reloads.Load(),
 		Pipeline: map[string]int64{"lines": c.Lines, "events": c.Events, "alerts": c.Alerts, "decisions": c.Decisions,
-			"refused": c.Refused, "skipped": c.SkippedTotal(), "out_of_order": c.OutOfOrder, "repeated": c.Repeated, "twins": c.Twins,
+			"refused": c.Refused, "skipped": c.SkippedTotal(), "out_of_order": c.OutOfOrder, "repeated": c.Repeated, "twins": c.Twins, "no_client": c.Skipped[pipeline.SkipNoClient],
 			"self_bans": d.ctr.selfBans.Load()},
 		Reports: map[string]int64{"published": d.ctr.published.Load(), "publish_errors": d.ctr.publishErr.Load(),
 			"consumed": d.ctr.consumed.Load(), "duplicates": d.ctr.duplicate.Load(), "decided": d.ctr.decided.Load(),
@@ -161,6 +172,7 @@ func (d *Daemon) status() Status {
 			"pardoned": d.ctr.pardoned.Load(), "pending": d.ctr.pending.Load(), "corroborated": d.ctr.corroborated.Load(), "refused": d.ctr.refused.Load(),
 			"rejected": d.ctr.rejected.Load(), "enforce_errors": d.ctr.enforceErr.Load()},
 		Rejected: map[string]int64{},
+		Crawlers: crawl,
 	}
 	if d.feeds != nil {
 		st.Feeds = d.feeds.Status()

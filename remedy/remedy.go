@@ -195,6 +195,9 @@ func (p *Policy) Decide(a phalanx.Alert, now time.Time) (phalanx.Decision, error
 	p.record(value, t)
 
 	reason := fmt.Sprintf("%s fired for %s (count %d)", a.Scenario, a.Source, a.Count)
+	if a.Detail != "" {
+		reason += ": " + a.Detail
+	}
 	if earlier > 0 {
 		reason += fmt.Sprintf("; %d earlier ban(s) within %v", earlier, p.cfg.EscalationWindow)
 	}

@@ -52,6 +52,12 @@ func (s *jsonSink) Event(ev *phalanx.Event) {
 	if ev.User != "" {
 		b = appendField(b, "user", ev.User)
 	}
+	if ev.Path != "" {
+		b = appendField(b, "path", ev.Path)
+	}
+	if ev.Detail != "" {
+		b = appendField(b, "detail", ev.Detail)
+	}
 	stream, line := pipeline.EvidenceLine(ev.Line)
 	b = appendField(b, "file", s.file(stream))
 	b = append(b, `,"line":`...)
@@ -73,6 +79,9 @@ func (s *jsonSink) Alert(a *phalanx.Alert) {
 	b = appendTime(b, a.Last)
 	b = append(b, `,"count":`...)
 	b = strconv.AppendInt(b, int64(a.Count), 10)
+	if a.Detail != "" {
+		b = appendField(b, "detail", a.Detail)
+	}
 	// "file" is the file of the event that fired, "evidence" the line
 	// numbers; "evidence_files" appears when the evidence spans files.
 	last := -1

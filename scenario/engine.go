@@ -216,6 +216,7 @@ func (e *Engine) Observe(ev *phalanx.Event, dst []phalanx.Alert) []phalanx.Alert
 	gi := e.touch(key, now)
 	g := &e.groups[gi]
 	ns := len(e.specs)
+	fired := len(dst)
 	for i := range e.specs {
 		if match&(1<<i) == 0 {
 			continue
@@ -241,6 +242,9 @@ func (e *Engine) Observe(ev *phalanx.Event, dst []phalanx.Alert) []phalanx.Alert
 			dst, idle = e.pour(s, b, ring, ev.Line, t, key, addr, dst)
 		}
 		g.idleAt = max(g.idleAt, idle)
+	}
+	for i := fired; i < len(dst); i++ {
+		dst[i].Detail = ev.Detail
 	}
 	return dst
 }
