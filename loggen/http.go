@@ -375,69 +375,6 @@ type httpStepper interface {
 	step(g *httpGen) (next int64, more bool)
 }
 
-type httpItem struct {
-	at  int64
-	seq uint64
-	a   httpStepper
-}
-
-// httpQueue is a binary min-heap of items by (at, seq).
-type httpQueue []httpItem
-
-func (q httpQueue) less(i, j int) bool {
-	if q[i].at != q[j].at {
-		return q[i].at < q[j].at
-	}
-	return q[i].seq < q[j].seq
-}
-
-func (q *httpQueue) push(it httpItem) {
-	*q = append(*q, it)
-	h := *q
-	for i := len(h) - 1; i > 0; {
-		p := (i - 1) / 2
-		if !h.less(i, p) {
-			break
-		}
-		h[i], h[p] = h[p], h[i]
-		i = p
-	}
-}
-
-func (q *httpQueue) popTop() {
-	h := *q
-	n := len(h) - 1
-	h[0] = h[n]
-	h[n] = httpItem{}
-	*q = h[:n]
-	q.down()
-}
-
-func (q *httpQueue) replaceTop(it httpItem) {
-	(*q)[0] = it
-	q.down()
-}
-
-func (q *httpQueue) down() {
-	h := *q
-	n := len(h)
-	for i := 0; ; {
-		l := 2*i + 1
-		if l >= n {
-			return
-		}
-		m := l
-		if r := l + 1; r < n && h.less(r, l) {
-			m = r
-		}
-		if !h.less(m, i) {
-			return
-		}
-		h[i], h[m] = h[m], h[i]
-		i = m
-	}
-}
-
 // httpGen is one run of HTTP. Times are milliseconds since the start.
 type httpGen struct {
 	w    *bufio.Writer
@@ -451,7 +388,7 @@ type httpGen struct {
 	stampAt int64
 	stamp   []byte
 
-	q   httpQueue
+	q   queue[httpStepper]
 	seq uint64
 	d   httpData
 
@@ -510,7 +447,7 @@ func (g *httpGen) run() {
 				next = g.now
 			}
 			g.seq++
-			g.q.replaceTop(httpItem{at: next, seq: g.seq, a: it.a})
+			g.q.replaceTop(item[httpStepper]{at: next, seq: g.seq, a: it.a})
 		} else {
 			g.q.popTop()
 		}
@@ -519,7 +456,7 @@ func (g *httpGen) run() {
 
 func (g *httpGen) push(at int64, a httpStepper) {
 	g.seq++
-	g.q.push(httpItem{at: at, seq: g.seq, a: a})
+	g.q.push(item[httpStepper]{at: at, seq: g.seq, a: a})
 }
 
 func (g *httpGen) newParty(k httpKind) *httpParty {

@@ -151,7 +151,7 @@ type gen struct {
 	stamp   []byte
 	host    string
 
-	q   queue
+	q   queue[actor]
 	seq uint64
 
 	pid       int // last pid handed out
@@ -222,7 +222,7 @@ func (g *gen) run() {
 				next = g.now
 			}
 			g.seq++
-			g.q.replaceTop(item{at: next, seq: g.seq, a: it.a})
+			g.q.replaceTop(item[actor]{at: next, seq: g.seq, a: it.a})
 		} else {
 			g.q.popTop()
 		}
@@ -231,7 +231,7 @@ func (g *gen) run() {
 
 func (g *gen) push(at int64, a actor) {
 	g.seq++
-	g.q.push(item{at: at, seq: g.seq, a: a})
+	g.q.push(item[actor]{at: at, seq: g.seq, a: a})
 }
 
 // nextPID hands out process ids the way a busy kernel does: increasing with
@@ -328,24 +328,24 @@ func (g *gen) truth() Truth {
 	return t
 }
 
-// item is one scheduled step.
-type item struct {
+// item is one scheduled step of an actor of type A.
+type item[A any] struct {
 	at  int64
 	seq uint64 // ties run in the order they were scheduled
-	a   actor
+	a   A
 }
 
 // queue is a binary min-heap of items by (at, seq).
-type queue []item
+type queue[A any] []item[A]
 
-func (q queue) less(i, j int) bool {
+func (q queue[A]) less(i, j int) bool {
 	if q[i].at != q[j].at {
 		return q[i].at < q[j].at
 	}
 	return q[i].seq < q[j].seq
 }
 
-func (q *queue) push(it item) {
+func (q *queue[A]) push(it item[A]) {
 	*q = append(*q, it)
 	h := *q
 	i := len(h) - 1
@@ -359,21 +359,21 @@ func (q *queue) push(it item) {
 	}
 }
 
-func (q *queue) popTop() {
+func (q *queue[A]) popTop() {
 	h := *q
 	n := len(h) - 1
 	h[0] = h[n]
-	h[n] = item{}
+	h[n] = item[A]{}
 	*q = h[:n]
 	q.down()
 }
 
-func (q *queue) replaceTop(it item) {
+func (q *queue[A]) replaceTop(it item[A]) {
 	(*q)[0] = it
 	q.down()
 }
 
-func (q *queue) down() {
+func (q *queue[A]) down() {
 	h := *q
 	n := len(h)
 	i := 0
