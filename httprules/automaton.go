@@ -51,6 +51,7 @@ const (
 	modeQuery                    // inside the query (after the first raw ? or #)
 	modePathSuffix               // at the end of the path (judged at its end)
 	modePathExact                // the whole path (judged at its end)
+	modeQuerySuffix              // at the end of the query (judged at the target's end)
 	// In a header (the header automaton).
 	modeAgent   // in the User-Agent
 	modeReferer // in the Referer
@@ -58,8 +59,10 @@ const (
 	modeCrawler // in the User-Agent, naming a crawler (group is its index)
 )
 
-// atEnd reports whether a mode is judged at the end of the path.
-func (m mode) atEnd() bool { return m == modePathSuffix || m == modePathExact }
+// atEnd reports whether a mode is judged at the end of the path or query.
+func (m mode) atEnd() bool {
+	return m == modePathSuffix || m == modePathExact || m == modeQuerySuffix
+}
 
 // fold is the byte folding every automaton applies.
 var fold = func() (t [256]byte) {
@@ -235,7 +238,8 @@ func (a *automaton) scanEntries(s uint32) []entry {
 	return a.scan[a.scanAt[st]:a.scanAt[st+1]]
 }
 
-// endEntries returns the end-of-path entries of the state at offset s.
+// endEntries returns the end-of-path and end-of-query entries of the state
+// at offset s.
 func (a *automaton) endEntries(s uint32) []entry {
 	st := (s &^ outFlag) / uint32(a.stride)
 	return a.end[a.endAt[st]:a.endAt[st+1]]

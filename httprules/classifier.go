@@ -54,6 +54,8 @@ func (c *Classifier) Classify(r *httplog.Request, dst []Hit) []Hit {
 	if len(r.URI) > 0 {
 		connect := isConnect(r.Method)
 		c.p.scanURI(r.URI, connect, &m)
+	} else if r.Error != httplog.ErrNone && len(r.Path) > 0 {
+		c.p.scanFile(r.Path, &m)
 	}
 	if len(r.UserAgent) > 0 {
 		if e := c.entry(r.UserAgent, modeAgent); e != nil {

@@ -16,20 +16,24 @@ import (
 // FuzzClassify feeds random requests to the default pack. Classify must not
 // panic, must yield at most one hit per kind, only HTTP kinds and rules of
 // the pack, the same hits twice, and leave what dst held; and what its
-// automata found must equal what a naive reference (decoding the target
-// into strings and searching them with package strings) finds.
+// automata found must equal what a naive reference (decoding the target, or
+// reading an error line's file path, into strings and searching them with
+// package strings) finds.
 func FuzzClassify(f *testing.F) {
 	p := defaultPack()
 	doc := defaultDoc(f)
 	for _, c := range readRuleCases(f) {
 		for _, q := range append(c.Fire, c.Miss...) {
-			f.Add(q.Method, q.URI, q.Agent, q.Referer, q.Host, q.User, q.Status, uint8(errorKinds[q.Error]), q.Bad)
+			f.Add(q.Method, q.URI, q.Agent, q.Referer, q.Host, q.User, q.Path, q.Status, uint8(errorKinds[q.Error]), q.Bad)
 		}
 	}
-	f.Add("GET", "/"+strings.Repeat("%2e%2e/", 1500)+".env", "", "", "", "", 404, uint8(0), false)
-	f.Add("GET", "http://[::1]:80/x?y#z", "(hydra)", "() {", "[::1]", "u", 401, uint8(0), false)
-	f.Add("CONNECT", "%24%7bjndi:x", "", "", "", "", 0, uint8(0), false)
-	f.Add("GET", "/a%c0%ae%c0%ae/%u002e%uZZZZ%", "", "", "", "", 0, uint8(httplog.ErrNotFound), false)
+	f.Add("GET", "/"+strings.Repeat("%2e%2e/", 1500)+".env", "", "", "", "", "", 404, uint8(0), false)
+	f.Add("GET", "http://[::1]:80/x?y#z", "(hydra)", "() {", "[::1]", "u", "", 401, uint8(0), false)
+	f.Add("CONNECT", "%24%7bjndi:x", "", "", "", "", "", 0, uint8(0), false)
+	f.Add("GET", "/a%c0%ae%c0%ae/%u002e%uZZZZ%", "", "", "", "", "", 0, uint8(httplog.ErrNotFound), false)
+	f.Add("GET", "/index.php?n=http://x/y.htm??", "", "", "", "", "", 200, uint8(0), false)
+	f.Add("", "", "", "", "", "", "/var/www//html/robots.txt", 0, uint8(httplog.ErrNotFound), false)
+	f.Add("", "", "", "", "", "", "/var/www/html/", 0, uint8(httplog.ErrDenied), false)
 
 	var mu sync.Mutex // in case the fuzzer runs the target concurrently
 	cl := p.NewClassifier()
@@ -37,11 +41,11 @@ func FuzzClassify(f *testing.F) {
 	for _, h := range p.Rules() {
 		names[h.Rule] = h.Kind
 	}
-	f.Fuzz(func(t *testing.T, method, uri, ua, ref, host, user string, status int, errKind uint8, bad bool) {
+	f.Fuzz(func(t *testing.T, method, uri, ua, ref, host, user, path string, status int, errKind uint8, bad bool) {
 		r := &httplog.Request{
 			Method: []byte(method), URI: []byte(uri), Proto: []byte("HTTP/1.1"), Status: status, BadRequest: bad,
-			UserAgent: []byte(ua), Referer: []byte(ref), Host: []byte(host), User: []byte(user),
-			Error: httplog.ErrorKind(errKind % uint8(httplog.ErrNotFound+1)),
+			UserAgent: []byte(ua), Referer: []byte(ref), Host: []byte(host), User: []byte(user), Path: []byte(path),
+			Error: httplog.ErrorKind(errKind % uint8(httplog.ErrFunctionImport+1)),
 		}
 		prefix := []Hit{{Kind: phalanx.KindUnknown, Rule: "kept"}}
 		hits := p.Classify(r, slices.Clone(prefix))
@@ -82,6 +86,8 @@ func FuzzClassify(f *testing.F) {
 		var got match
 		if len(r.URI) > 0 {
 			p.scanURI(r.URI, isConnect(r.Method), &got)
+		} else if r.Error != httplog.ErrNone && len(r.Path) > 0 {
+			p.scanFile(r.Path, &got)
 		}
 		p.scanHeaders(r.UserAgent, r.Referer, &got)
 		want := refMatch(p, doc, r)
@@ -142,6 +148,9 @@ func refMatch(p *Pack, doc *fileDoc, r *httplog.Request) match {
 		m.path = d.hasPath
 		m.absolute = d.absolute
 		m.host = d.host
+	} else if r.Error != httplog.ErrNone && len(r.Path) > 0 {
+		d = refFile(r.Path)
+		m.path = true
 	}
 	ua := refFold(r.UserAgent[:min(len(r.UserAgent), MaxHeaderScan)])
 	ref := refFold(r.Referer[:min(len(r.Referer), MaxHeaderScan)])
@@ -214,6 +223,11 @@ type refDecoded struct {
 	query   string
 	judged  bool // the path's end was reached within the scan limit
 	hasPath bool
+	// queryJudged: the target has a query, and its end was reached within
+	// the scan limit.
+	queryJudged bool
+	// file: path is an error line's file-system path, not a target's.
+	file bool
 	// absolute-form
 	absolute bool
 	host     []byte
@@ -274,7 +288,24 @@ func refDecode(uri []byte, connect bool) refDecoded {
 	if !inQuery && whole {
 		d.judged = true
 	}
+	d.queryJudged = inQuery && whole
 	d.stream, d.path, d.query = refFold(stream), refFold(path), refFold(query)
+	return d
+}
+
+// refFile reads an error line's file-system path: not decoded, repeated
+// slashes merged.
+func refFile(p []byte) refDecoded {
+	d := refDecoded{hasPath: true, file: true, judged: len(p) <= MaxURIScan}
+	p = p[:min(len(p), MaxURIScan)]
+	var path []byte
+	for _, c := range p {
+		if c == '/' && len(path) > 0 && path[len(path)-1] == '/' {
+			continue
+		}
+		path = append(path, c)
+	}
+	d.path = refFold(path)
 	return d
 }
 
@@ -337,6 +368,21 @@ func refFold(b []byte) string {
 // refHit reports whether pattern pat of the given key occurs where that key
 // looks.
 func refHit(d *refDecoded, ua, ref, key, pat string) bool {
+	if d.file {
+		// The document root is unknown: a prefix may start anywhere, an
+		// exact path (but the root) is a suffix.
+		switch key {
+		case "path_exact":
+			return d.judged && len(pat) > 1 && strings.HasSuffix(d.path, pat)
+		case "path_prefix", "path_contains":
+			return strings.Contains(d.path, pat)
+		case "path_suffix":
+			return d.judged && strings.HasSuffix(d.path, pat)
+		case "agent_contains", "referer_contains", "anywhere":
+		default:
+			return false
+		}
+	}
 	switch key {
 	case "path_exact":
 		return d.hasPath && d.judged && d.path == pat
@@ -348,6 +394,8 @@ func refHit(d *refDecoded, ua, ref, key, pat string) bool {
 		return d.hasPath && strings.Contains(d.path, pat)
 	case "query_contains":
 		return strings.Contains(d.query, pat)
+	case "query_suffix":
+		return d.queryJudged && strings.HasSuffix(d.query, pat)
 	case "uri_contains":
 		return strings.Contains(d.stream, pat)
 	case "agent_contains":

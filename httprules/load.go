@@ -61,6 +61,7 @@ type matchDoc struct {
 	PathSuffix   []string `yaml:"path_suffix"`
 	PathContains []string `yaml:"path_contains"`
 	Query        []string `yaml:"query_contains"`
+	QuerySuffix  []string `yaml:"query_suffix"`
 	URI          []string `yaml:"uri_contains"`
 	Agent        []string `yaml:"agent_contains"`
 	Referer      []string `yaml:"referer_contains"`
@@ -75,6 +76,7 @@ func (d *matchDoc) fields() []matchField {
 		{"path_suffix", d.PathSuffix, modePathSuffix, false},
 		{"path_contains", d.PathContains, modePathContains, false},
 		{"query_contains", d.Query, modeQuery, false},
+		{"query_suffix", d.QuerySuffix, modeQuerySuffix, false},
 		{"uri_contains", d.URI, modeURI, false},
 		{"agent_contains", d.Agent, modeAgent, true},
 		{"referer_contains", d.Referer, modeReferer, true},
@@ -99,11 +101,13 @@ func (d *matchDoc) empty() bool {
 }
 
 var errorKinds = map[string]httplog.ErrorKind{
-	"auth-failure": httplog.ErrAuthFailure,
-	"no-auth":      httplog.ErrNoAuth,
-	"denied":       httplog.ErrDenied,
-	"limited":      httplog.ErrLimited,
-	"not-found":    httplog.ErrNotFound,
+	"auth-failure":    httplog.ErrAuthFailure,
+	"no-auth":         httplog.ErrNoAuth,
+	"denied":          httplog.ErrDenied,
+	"limited":         httplog.ErrLimited,
+	"not-found":       httplog.ErrNotFound,
+	"bad-request":     httplog.ErrBadRequest,
+	"function-import": httplog.ErrFunctionImport,
 }
 
 var (
@@ -157,7 +161,7 @@ func hint(err error) string {
 	case strings.Contains(s, "not found in type httprules.ruleDoc"):
 		return " (a rule takes: name, kind, match, and, unless, method, status, error, user, bad_request, except_static, skip_crawlers, absolute)"
 	case strings.Contains(s, "not found in type httprules.matchDoc"):
-		return " (a matcher takes: path_exact, path_prefix, path_suffix, path_contains, query_contains, uri_contains, agent_contains, referer_contains, anywhere)"
+		return " (a matcher takes: path_exact, path_prefix, path_suffix, path_contains, query_contains, query_suffix, uri_contains, agent_contains, referer_contains, anywhere)"
 	case strings.Contains(s, "not found in type httprules.fileDoc"):
 		return " (the file takes: static, crawlers, rules, scenarios)"
 	case strings.Contains(s, "not found in type"):
@@ -477,7 +481,7 @@ func (c *compiler) rules(docs []ruleDoc, p *Pack) {
 		for j, e := range d.Error {
 			k, ok := errorKinds[e]
 			if !ok {
-				c.errorf(at("error", j), "%s.error[%d]: %q is not an error-log kind; use auth-failure, no-auth, denied, limited or not-found", desc, j, e)
+				c.errorf(at("error", j), "%s.error[%d]: %q is not an error-log kind; use auth-failure, no-auth, denied, limited, not-found, bad-request or function-import", desc, j, e)
 				continue
 			}
 			ru.errMask |= 1 << k

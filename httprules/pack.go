@@ -20,7 +20,11 @@
 // patterns over what one decoding leaves (%2e%2e, %252e → %2e). At most the
 // first 8 KiB of the target (nginx's default limit for a request line) and
 // 4 KiB of each header are examined, so a 64 KiB URI costs no more than an
-// 8 KiB one; a path longer than that is not judged by path suffixes.
+// 8 KiB one; a path longer than that is not judged by path suffixes. An
+// error-log line that names a file instead of the request (Apache's "File
+// does not exist: PATH") is matched by the path patterns only, with the
+// file's path as the path: its document root is unknown, so a prefix
+// pattern counts anywhere in it and an exact one (but "/") at its end.
 //
 // A pipeline goroutine classifies with its own Classifier (NewClassifier),
 // which remembers what recent User-Agent and Referer values proved, and
@@ -103,7 +107,7 @@ type rule struct {
 	unless int32    // group that must not match, or -1
 	// errMask has bit 1<<ErrorKind for each line kind the rule accepts; an
 	// access line is ErrNone.
-	errMask      uint8
+	errMask      uint16
 	badRequest   bool
 	methods      []string
 	status       *statusSet // nil: any status
@@ -214,6 +218,8 @@ func (p *Pack) Classify(r *httplog.Request, dst []Hit) []Hit {
 	if len(r.URI) > 0 {
 		connect := isConnect(r.Method)
 		p.scanURI(r.URI, connect, &m)
+	} else if r.Error != httplog.ErrNone && len(r.Path) > 0 {
+		p.scanFile(r.Path, &m)
 	}
 	if len(r.UserAgent) > 0 || len(r.Referer) > 0 {
 		p.scanHeaders(r.UserAgent, r.Referer, &m)

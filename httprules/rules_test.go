@@ -29,6 +29,7 @@ type req struct {
 	User    string `yaml:"user"`
 	Host    string `yaml:"host"`
 	Error   string `yaml:"error"`
+	Path    string `yaml:"path"` // the file an error line names instead of the request
 	Bad     bool   `yaml:"bad"`
 	None    bool   `yaml:"none"` // no request at all ("-")
 }
@@ -43,7 +44,7 @@ func (q req) String() string {
 		st = 200
 	}
 	fmt.Fprintf(&b, "%s %q %d", m, q.URI, st)
-	for _, kv := range [][2]string{{"agent", q.Agent}, {"referer", q.Referer}, {"user", q.User}, {"host", q.Host}, {"error", q.Error}} {
+	for _, kv := range [][2]string{{"agent", q.Agent}, {"referer", q.Referer}, {"user", q.User}, {"host", q.Host}, {"error", q.Error}, {"path", q.Path}} {
 		if kv[1] != "" {
 			fmt.Fprintf(&b, " %s=%q", kv[0], kv[1])
 		}
@@ -74,6 +75,7 @@ func (q req) request(t testing.TB) *httplog.Request {
 		r.Status = 200
 	}
 	r.UserAgent, r.Referer, r.User, r.Host = bytesOrNil(q.Agent), bytesOrNil(q.Referer), bytesOrNil(q.User), bytesOrNil(q.Host)
+	r.Path = bytesOrNil(q.Path)
 	if q.Error != "" {
 		k, ok := errorKinds[q.Error]
 		if !ok {

@@ -105,8 +105,55 @@ func (p *Pack) scanURI(uri []byte, connect bool, m *match) {
 			m.scanOut(a, s, pos, reg, pathStart, queryStart)
 		}
 	}
-	if reg == regPath && whole {
+	if !whole {
+		return
+	}
+	if reg == regPath {
 		m.pathEnd(a, s, pos, pathStart)
+	} else {
+		m.queryEnd(a, s, pos, queryStart)
+	}
+}
+
+// scanFile runs the file-system path an error-log line names instead of
+// the request (Apache's "File does not exist: /var/www/html/x") through
+// the URI automaton as a path, as is: already decoded, no query, repeated
+// slashes merged. The document root before the request's path is not
+// known, so path patterns are judged as if the path could start at any of
+// its slashes: a prefix counts anywhere, like path_contains, and an exact
+// path at the end, like path_suffix, except the bare "/" (the site's root
+// cannot be told from any directory). Other patterns do not look at it.
+func (p *Pack) scanFile(path []byte, m *match) {
+	a := p.uri
+	whole := len(path) <= MaxURIScan
+	path = path[:min(len(path), MaxURIScan)]
+	next, class := a.next, &a.class
+	m.path = true
+	var s uint32
+	pos := 0
+	prev := byte(0)
+	for _, c := range path {
+		if c == '/' && prev == '/' {
+			continue
+		}
+		prev = c
+		s = next[s&^outFlag+uint32(class[c])]
+		pos++
+		if s&outFlag != 0 {
+			for _, e := range a.scanEntries(s) {
+				if e.mode == modePathContains || e.mode == modePathPrefix {
+					m.set(int(e.group))
+				}
+			}
+		}
+	}
+	if !whole {
+		return
+	}
+	for _, e := range a.endEntries(s) {
+		if e.mode == modePathSuffix || e.mode == modePathExact && e.n > 1 {
+			m.set(int(e.group))
+		}
 	}
 }
 
@@ -141,10 +188,20 @@ func (m *match) scanOut(a *automaton, s uint32, end int, reg region, pathStart, 
 func (m *match) pathEnd(a *automaton, s uint32, end, pathStart int) {
 	for _, e := range a.endEntries(s) {
 		start := end - int(e.n)
-		if start < pathStart || e.mode == modePathExact && start != pathStart {
+		if e.mode == modeQuerySuffix || start < pathStart || e.mode == modePathExact && start != pathStart {
 			continue
 		}
 		m.set(int(e.group))
+	}
+}
+
+// queryEnd records the query-suffix entries of state s, reached at the end
+// of the query.
+func (m *match) queryEnd(a *automaton, s uint32, end, queryStart int) {
+	for _, e := range a.endEntries(s) {
+		if e.mode == modeQuerySuffix && end-int(e.n) >= queryStart {
+			m.set(int(e.group))
+		}
 	}
 }
 

@@ -3,8 +3,10 @@ package pipeline
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"phalanx"
@@ -198,6 +200,9 @@ func (p *Pipeline) trusted(a netip.Addr) bool {
 // name is one of names.
 func isWebProgram(names ...string) func([]byte) bool {
 	return func(prog []byte) bool {
+		if i := bytes.IndexByte(prog, '/'); i > 0 {
+			prog = prog[:i] // "httpd/backend1": a tag that names the instance
+		}
 		for _, n := range names {
 			if bytes.Equal(prog, []byte(n)) {
 				return true
@@ -233,22 +238,28 @@ const maxTwins = 8192
 // same request: a web server writes a failed basic authentication, a rate
 // limit or a missing file to its access log and to its error log, and when
 // both are watched the request must count once, as fail2ban counts it in
-// one of them.
+// one of them. The error log may name the file rather than the request's
+// path (Apache's "File does not exist: /var/www/html/x.php"): a path that
+// ends with the other's at a '/' is the same request.
 type twins struct {
-	seen map[twinKey]twinSeen
+	seen map[twinKey]*[twinsPerKey]twinSeen
 	fifo []twinEntry // in judging order, for forgetting
 	head int
 }
 
+// twinsPerKey is how many recent events of one source and kind are kept.
+const twinsPerKey = 4
+
 type twinKey struct {
 	addr netip.Addr
 	kind phalanx.Kind
-	path string
 }
 
 type twinSeen struct {
 	stream int
 	at     int64
+	path   string
+	used   bool
 }
 
 type twinEntry struct {
@@ -263,12 +274,19 @@ func (t *twins) twin(ev *phalanx.Event, stream int) bool {
 		return false
 	}
 	at := ev.Time.UnixNano()
-	k := twinKey{ev.Source, ev.Kind, ev.Path}
-	if s, ok := t.seen[k]; ok && s.stream != stream && at-s.at <= int64(twinWindow) && s.at-at <= int64(twinWindow) {
-		return true
+	k := twinKey{ev.Source, ev.Kind}
+	recent := t.seen[k]
+	if recent != nil {
+		for i := range recent {
+			s := &recent[i]
+			if s.used && s.stream != stream && at-s.at <= int64(twinWindow) && s.at-at <= int64(twinWindow) && samePath(s.path, ev.Path) {
+				s.used = false // one twin per event
+				return true
+			}
+		}
 	}
 	if t.seen == nil {
-		t.seen = map[twinKey]twinSeen{}
+		t.seen = map[twinKey]*[twinsPerKey]twinSeen{}
 		t.fifo = make([]twinEntry, 0, 64)
 	}
 	// Forget what is older than the window, or the oldest when full.
@@ -277,7 +295,7 @@ func (t *twins) twin(ev *phalanx.Event, stream int) bool {
 		if at-e.at <= int64(twinWindow) && len(t.fifo)-t.head < maxTwins {
 			break
 		}
-		if s, ok := t.seen[e.key]; ok && s.at == e.at {
+		if r := t.seen[e.key]; r != nil && newest(r) <= e.at {
 			delete(t.seen, e.key)
 		}
 		t.fifo[t.head] = twinEntry{}
@@ -287,7 +305,43 @@ func (t *twins) twin(ev *phalanx.Event, stream int) bool {
 		t.fifo = append(t.fifo[:0], t.fifo[t.head:]...)
 		t.head = 0
 	}
-	t.seen[k] = twinSeen{stream, at}
+	if recent = t.seen[k]; recent == nil {
+		recent = new([twinsPerKey]twinSeen)
+		t.seen[k] = recent
+	}
+	oldest := 0
+	for i := range recent {
+		if !recent[i].used {
+			oldest = i
+			break
+		}
+		if recent[i].at < recent[oldest].at {
+			oldest = i
+		}
+	}
+	recent[oldest] = twinSeen{stream: stream, at: at, path: ev.Path, used: true}
 	t.fifo = append(t.fifo, twinEntry{k, at})
 	return false
+}
+
+func newest(r *[twinsPerKey]twinSeen) int64 {
+	n := int64(math.MinInt64)
+	for _, s := range r {
+		if s.used && s.at > n {
+			n = s.at
+		}
+	}
+	return n
+}
+
+// samePath reports whether a and b name one request: equal, or one ends
+// with the other, which starts with '/' and is more than "/".
+func samePath(a, b string) bool {
+	if a == b {
+		return true
+	}
+	if len(a) < len(b) {
+		a, b = b, a
+	}
+	return len(b) > 1 && b[0] == '/' && strings.HasSuffix(a, b)
 }

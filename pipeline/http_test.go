@@ -243,3 +243,33 @@ func TestWebTwinLogsCountOnce(t *testing.T) {
 		t.Errorf("%d twins counted for %d failures in both logs", twins, two)
 	}
 }
+
+// TestWebTwinFilePaths: Apache's error log names the file, not the path
+// ("File does not exist: /var/www/html/x.php"); with the access log also
+// watched, a probe still counts once, so http-probing needs as many distinct
+// paths with both logs as with one.
+func TestWebTwinFilePaths(t *testing.T) {
+	countWith := func(both bool) int {
+		p, access, rec := webStream(t, pipeline.DefaultConfig(), "apache")
+		errs := p.NewStream(ref, time.UTC)
+		if err := errs.SetService("apache"); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 20 {
+			at := ref.Add(time.Duration(i) * time.Second)
+			path := fmt.Sprintf("/old-%d/setup.php", i)
+			access.Line([]byte(combined("198.51.100.41", at, "GET", path, 404, browser)), int64(i+1))
+			if both {
+				errs.Line([]byte(fmt.Sprintf(`[%s] [core:info] [pid 4101:tid 2992634688] [client 198.51.100.41:46652] AH00128: File does not exist: /var/www/html%s`, at.Format("Mon Jan 02 15:04:05.000000 2006"), path)), int64(i+1))
+			}
+			if banned(rec, "198.51.100.41") != "" {
+				return i + 1
+			}
+		}
+		return 0
+	}
+	one, two := countWith(false), countWith(true)
+	if one == 0 || one != two {
+		t.Errorf("banned after %d probes with the access log, %d with both logs: want the same, non-zero", one, two)
+	}
+}

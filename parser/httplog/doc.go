@@ -28,6 +28,7 @@
 //	ADDR:PORT [06/Dec/2026:16:21:43.123] FE BE/SRV 0/0/1/2/3 404 153 - - ---- 1/1/0/0/0 0/0 [{...}] "GET /x HTTP/1.1"   HAProxy httplog
 //	2026/12/06 16:21:43 [error] 1234#1234: *5 MESSAGE, client: ADDR, server: ...   nginx error log
 //	[Sat Dec 06 16:21:43.123456 2026] [MOD:LEVEL] [pid N:tid M] [client ADDR:PORT] MESSAGE   Apache 2.4 error log (and 2.2's)
+//	[MOD:LEVEL] [pid N:tid M] [client ADDR:PORT] MESSAGE               Apache's "ErrorLog syslog" message (the time is syslog's)
 //
 // A line wrapped by syslog must first lose its syslog header; what remains
 // (HAProxy's message, nginx's "access_log syslog:" message) is one of the
@@ -44,13 +45,31 @@
 //	nginx: access forbidden by rule                                ErrDenied
 //	nginx: open() "PATH" failed (2: No such file or directory)     ErrNotFound (Path; also 20: Not a directory)
 //	nginx: "PATH" is not found (2: No such file or directory)      ErrNotFound (Path)
+//	nginx: SSL_do_handshake() failed (SSL: ...:REASON) while SSL handshaking   ErrBadRequest, for
+//	       the reasons of bytes that are not TLS (packet length too long, http request, ...)
 //	Apache: [AH01617: ]user U: authentication failure for "URI": REASON   ErrAuthFailure
-//	Apache: [AH01618: ]user U not found: URI                       ErrAuthFailure
+//	Apache: [AH01618: ]user U not found[: URI]                     ErrAuthFailure (U may be empty)
+//	Apache: [AH01614: ]client used wrong authentication scheme: URI   ErrAuthFailure
+//	Apache: [Digest: |AH01792: ]user U: password mismatch: URI     ErrAuthFailure
+//	Apache: [Digest: |AH01790: ]user `U' in realm `R' not found: URI   ErrAuthFailure
+//	Apache: digest responses no server asked for (invalid qop, realm mismatch, unknown
+//	        algorithm, a nonce from the future or of the wrong length)   ErrAuthFailure
+//	Apache: [AH01631: ]user U: authorization failure for "URI": ...   ErrDenied
+//	Apache: [AH01637: ]Authorization of user U to access URI failed, reason: ...   ErrDenied
 //	Apache: [AH01630: |AH01797: ]client denied by server configuration: PATH   ErrDenied (Path)
+//	Apache: ModSecurity: ... Access denied with code N ... [uri "URI"] ...   ErrDenied
 //	Apache: [AH00128: ]File does not exist: PATH                   ErrNotFound (Path)
+//	Apache: [AH02811: ]script not found or unable to stat: PATH    ErrNotFound (Path; also "script 'PATH' not found ...")
+//	Apache: [AH00126: ]Invalid URI in request ..., Invalid method in request ...,
+//	        request failed: (URI too long|...)                     ErrBadRequest
+//	Apache: [AH01215: ]/bin/bash: warning: X: ignoring function definition attempt
+//	        (or: error importing function definition for `X')     ErrFunctionImport
 //
 // nginx's request, host and referrer fields fill Method, URI, Proto, Host
-// and Referer; Apache's ", referer: R" fills Referer.
+// and Referer; Apache's ", referer: R" fills Referer, and the URI its
+// messages name fills URI. Apache writes the client's address before the
+// message, so nothing a client puts in a message changes whom the line
+// blames, only what its own line says.
 //
 // # Whom a line blames
 //

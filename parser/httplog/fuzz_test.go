@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"unsafe"
+
+	"phalanx/parser/parsertest"
 )
 
 // fuzzSeeds are lines of every shape, including hostile ones.
@@ -38,6 +40,10 @@ var fuzzSeeds = []string{
 	`[Sat Dec 06 16:21:43.123456 2026] [auth_basic:error] [pid 123] [client 2001:db8::1:5678] AH01618: user x not found: /private`,
 	`[Sat Dec 06 16:21:43.123456 2026] [core:error] [pid 123:tid 456] (2)No such file or directory: [remote 10.0.0.5:5678] AH00128: File does not exist: /x`,
 	`[Sat Dec  6 16:21:43 2026] [error] [client 203.0.113.7] client denied by server configuration: /var/www/x`,
+	`[Sat Dec 06 16:21:43 2026] [error] [client 203.0.113.7:1] [client 203.0.113.7] ModSecurity: Access denied with code 403 [uri "/a\"b"], referer: x`,
+	"[auth_digest:error] [pid 1] [client [2001:db8::1]:5] AH01790: user `a' in realm `b' not found: /x",
+	`[:error] [client 203.0.113.7] Digest: user : password mismatch: `,
+	`2026/12/06 16:21:43 [crit] 1#1: *5 SSL_do_handshake() failed (SSL: error:1:SSL routines::http request) while SSL handshaking, client: 203.0.113.7, server: 0.0.0.0:443`,
 	`{"time":"2026-12-06T17:21:43+01:00","remote_addr":"10.0.0.5","x_forwarded_for":"198.51.100.1\",\"request\":\"x","remote_user":"","request":"GET /x?y HTTP/1.1","status": 404,"body_bytes_sent":153,"request_time":0.004,"http_referrer":"","http_user_agent":"","host":"example.com"}`,
 }
 
@@ -51,6 +57,24 @@ var fuzzFormats = []string{nginxMain, jsonFormat, timed}
 func FuzzParse(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add(s)
+	}
+	// fail2ban's annotated web samples, when installed: whole lines, and
+	// the messages of the syslog-wrapped ones.
+	for _, name := range []string{"apache-auth", "apache-botsearch", "apache-modsecurity", "apache-noscript",
+		"apache-overflows", "apache-shellshock", "nginx-http-auth", "nginx-botsearch", "haproxy-http-auth"} {
+		data, err := os.ReadFile(filepath.Join(parsertest.Fail2banLogs, name))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(data), "\n") {
+			if strings.HasPrefix(l, "#") {
+				continue
+			}
+			f.Add(l)
+			if _, msg, ok := strings.Cut(l, "]: "); ok {
+				f.Add(msg)
+			}
+		}
 	}
 	ins, _ := filepath.Glob("testdata/*/input.log")
 	for _, in := range ins {
@@ -145,7 +169,7 @@ func checkRequest(t *testing.T, p *Parser, line []byte, r *Request) {
 		t.Fatalf("bad or no request with parts %q %q %q", r.Method, r.URI, r.Proto)
 	case r.BadRequest && r.NoRequest:
 		t.Fatalf("a request both bad and absent: %q", line)
-	case r.Error > ErrNotFound:
+	case r.Error > ErrFunctionImport:
 		t.Fatalf("error kind %v", r.Error)
 	}
 	scratch := p.scratch[:cap(p.scratch)]

@@ -45,6 +45,12 @@ func TestInjection(t *testing.T) {
 		`[Sat Dec 06 16:21:43.123456 2026] [auth_basic:error] [pid 1] [client 203.0.113.5:4000] AH01618: user 192.0.2.66 not found: /[client 192.0.2.66:1]`,
 		`[Sat Dec 06 16:21:43.123456 2026] [wsgi:error] [pid 1] [client 203.0.113.5:4000] [remote 192.0.2.66:1] AH01618: user x not found: /`,
 		`[Sat Dec 06 16:21:43 2026] [error] [client 203.0.113.5] File does not exist: /var/www/[client 192.0.2.66], referer: [client 192.0.2.66]`,
+		`[Sat Dec 06 16:21:43.123456 2026] [:error] [pid 1] [client 203.0.113.5:4000] [client 192.0.2.66] ModSecurity: Access denied with code 403 [uri "/"]`,
+		`[Sat Dec 06 16:21:43.123456 2026] [:error] [pid 1] [client 203.0.113.5:4000] [client 203.0.113.5] ModSecurity: Access denied with code 403 [data "[client 192.0.2.66]"] [uri "/\"] [client 192.0.2.66]"]`,
+		"[Sat Dec 06 16:21:43.123456 2026] [auth_digest:error] [pid 1] [client 203.0.113.5:4000] AH01790: user `192.0.2.66' in realm `x' not found: /[client 192.0.2.66:1]",
+		`[Sat Dec 06 16:21:43.123456 2026] [authz_core:error] [pid 1] [client [203.0.113.5]:4000] AH01630: client denied by server configuration: /[client [192.0.2.66]:1]`,
+		`[error] [client 203.0.113.5] File does not exist: /var/www/[client 192.0.2.66]`,
+		`[authz_core:error] [pid 1] [client 203.0.113.5:4000] AH01631: user [client 192.0.2.66:1]: authorization failure for "/": `,
 	}
 	check := func(t *testing.T, p *Parser, line string) {
 		t.Helper()

@@ -62,10 +62,12 @@ type ErrorKind uint8
 
 // Error-log line kinds.
 const (
-	ErrNone        ErrorKind = iota
-	ErrAuthFailure           // basic authentication failed: wrong password, unknown user (nginx "password mismatch", "was not found in" for the user file; Apache AH01617, AH01618)
-	ErrNoAuth                // basic authentication was required and none was sent (nginx "no user/password was provided"); a client's first request does this
-	ErrDenied                // access denied by the server's configuration (Apache AH01630, nginx "access forbidden by rule")
-	ErrLimited               // a request refused by a rate limit (nginx "limiting requests, excess: … by zone")
-	ErrNotFound              // a file that is not there (nginx "open() … failed (2: No such file or directory)", "… is not found"); URI holds the request's path when the line gives it
+	ErrNone           ErrorKind = iota
+	ErrAuthFailure              // HTTP authentication failed: wrong password, unknown user (nginx "password mismatch", "was not found in" for the user file; Apache AH01617, AH01618, a wrong scheme, digest failures)
+	ErrNoAuth                   // basic authentication was required and none was sent (nginx "no user/password was provided"); a client's first request does this
+	ErrDenied                   // access denied by the server's configuration (Apache AH01630, an authorization failure of an authenticated user, a ModSecurity denial; nginx "access forbidden by rule")
+	ErrLimited                  // a request refused by a rate limit (nginx "limiting requests, excess: … by zone")
+	ErrNotFound                 // a file that is not there (nginx "open() … failed (2: No such file or directory)", "… is not found"; Apache "File does not exist", "script not found or unable to stat"); URI holds the request's path when the line gives it
+	ErrBadRequest               // a request the server could not read as HTTP (Apache "Invalid URI in request", "Invalid method in request", an overlong request line; nginx's TLS handshake failing on bytes that are not TLS)
+	ErrFunctionImport           // a CGI script's bash refused a function definition it found in its environment, where the request's headers are (what a Shellshock request sends)
 )
