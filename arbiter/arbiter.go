@@ -7,13 +7,16 @@
 // an unseen sequence, within the member's rate), refuses bans of territory
 // and of ranges wider than the charter allows, bans at once on decisive
 // scenarios or when a quorum of members corroborates, lets only the members
-// the charter names ban and pardon by hand, and escalates repeat bans.
+// the charter names ban and pardon by hand, and escalates repeat bans. It
+// adds up members' sightings by the charter's fleet scenarios and bans a
+// source when enough members together saw enough of it (fleet.go).
 //
 // It is pure: no I/O, no clock reads (times come from the reports and the
 // caller), no goroutines, no logging, no map iteration that could reach an
 // outcome. Its memory is bounded whatever the reports say: per-member state
 // is fixed in size, and the quorum candidates and ban history have caps
-// (MaxCandidates, MaxVotes, MaxHistory) past which the oldest is forgotten.
+// (MaxCandidates, MaxVotes, MaxHistory) past which the oldest is forgotten;
+// the sources and user hashes of fleet scenarios have the charter's caps.
 // It must never decide a ban that touches territory.
 package arbiter
 
@@ -67,6 +70,7 @@ const (
 	Rejected                        // a bad report: unknown member, bad signature, replayed, stale, rate-limited, malformed
 	Corroborated                    // a valid alert for a value already banned at the report's time: Outcome.Decision is that ban
 	Noted                           // a valid enforcement record: it asks for nothing
+	Sighted                         // a valid sighting: its entries are counted; Outcome.Fleet holds the bans it completed
 )
 
 // String returns the verdict's stable name.
@@ -86,6 +90,8 @@ func (v Verdict) String() string {
 		return "corroborated"
 	case Noted:
 		return "noted"
+	case Sighted:
+		return "sighted"
 	}
 	return fmt.Sprintf("verdict(%d)", uint8(v))
 }
@@ -111,6 +117,9 @@ const (
 	ReasonStale         = "stale"          // Rejected: report time too far from when the fabric stored it
 	ReasonReplayed      = "replayed"       // Rejected: sequence already seen, or too far behind
 	ReasonRateLimited   = "rate-limited"   // Rejected
+	ReasonSighted       = "sighted"        // Sighted: no fleet scenario fired
+	ReasonFleet         = "fleet"          // Sighted: fleet scenarios banned one or more sources (Outcome.Fleet)
+	ReasonNoFleet       = "no-fleet"       // Refused: a sighting, but the charter has no fleet section
 )
 
 // Outcome is the arbiter's judgement of one report.
@@ -126,8 +135,16 @@ type Outcome struct {
 	Pardon netip.Prefix
 	// Reports are the IDs of the reports behind the outcome: for a quorum
 	// decision every counted report (the deciding one last), for Pending
-	// the reports so far, otherwise the judged report alone.
+	// the reports so far, otherwise the judged report alone (for a
+	// sighting, the one that completed the fleet bans).
 	Reports []string
+	// Fleet, when Sighted: the bans the sighting completed, at most one
+	// per source, in the order decided (entries in order; the sources of a
+	// by-user scenario in address order). Each is recorded like any other
+	// alliance ban (escalation, Digest, corroboration).
+	Fleet []FleetBan
+	// Entries, when Sighted: what became of the sighting's entries.
+	Entries EntryCounts
 }
 
 // Arbiter applies one charter to a stream of reports. It is not safe for
@@ -154,6 +171,10 @@ type Arbiter struct {
 	gen      uint64 // stamps candidates and records for the order lists
 	rejected map[string]uint64
 
+	fleet     *fleet     // nil when the charter has no fleet section
+	fstats    FleetStats // counters of sightings, kept across amendments
+	memberIDs []string   // by member.idx
+
 	// The caps, MaxCandidates, MaxVotes and MaxHistory (tests lower them).
 	maxCandidates, maxVotes, maxHistory int
 }
@@ -162,11 +183,14 @@ type member struct {
 	id       string
 	pub      ed25519.PublicKey
 	founding bool
+	idx      int32 // dense index, for the fleet's per-member scratch space
 
-	top   uint64                    // highest sequence seen, 0 before the first
-	seen  [ReplayWindow / 64]uint64 // bit s%ReplayWindow: sequence s in (top-ReplayWindow, top] seen
-	tat   int64                     // rate limit: theoretical arrival time (GCRA), Unix ns
-	clock int64                     // rate limit: the latest report time allowed, Unix ns
+	top    uint64                    // highest sequence seen, 0 before the first
+	seen   [ReplayWindow / 64]uint64 // bit s%ReplayWindow: sequence s in (top-ReplayWindow, top] seen
+	tat    int64                     // rate limit: theoretical arrival time (GCRA), Unix ns
+	clock  int64                     // rate limit: the latest report time allowed, Unix ns
+	etat   int64                     // rate limit of sighting entries: as tat
+	eclock int64                     // as clock
 }
 
 type candidate struct {
@@ -205,6 +229,7 @@ func New(c *charter.Charter) *Arbiter {
 		candidates: make(map[netip.Prefix]*candidate),
 		history:    make(map[netip.Prefix]*record),
 		rejected:   make(map[string]uint64),
+		fstats:     FleetStats{Rejected: make(map[string]uint64)},
 
 		maxCandidates: MaxCandidates,
 		maxVotes:      MaxVotes,
@@ -219,7 +244,9 @@ func New(c *charter.Charter) *Arbiter {
 // known from now on, members it removes are unknown (their reports are
 // rejected), and policy, limits and territory are c's. What the arbiter
 // knows is kept: the sequences and rate state of members that stay, votes
-// already cast, and the history of bans.
+// already cast, and the history of bans; the sightings counted for fleet
+// scenarios too, unless the fleet section changed (then counting starts
+// afresh, the same way on every member).
 func (a *Arbiter) Amend(c *charter.Charter) {
 	a.policy = c.Policy
 	a.limits = c.Limits
@@ -236,7 +263,14 @@ func (a *Arbiter) Amend(c *charter.Charter) {
 			a.members[m.ID] = prev
 			continue
 		}
-		a.members[m.ID] = &member{id: m.ID, pub: pub, founding: m.Founding}
+		a.members[m.ID] = &member{id: m.ID, pub: pub, founding: m.Founding, idx: int32(len(a.memberIDs))}
+		a.memberIDs = append(a.memberIDs, m.ID)
+	}
+	switch {
+	case c.Fleet == nil:
+		a.fleet = nil
+	case a.fleet == nil || !sameFleet(&a.fleet.conf, c.Fleet):
+		a.fleet = newFleet(c, &a.fstats)
 	}
 	a.territory = bart.Lite{}
 	for _, p := range c.TerritoryPrefixes() {
@@ -256,7 +290,24 @@ func (a *Arbiter) Amend(c *charter.Charter) {
 //
 // Every time the arbiter reasons about (windows, rate, escalation, the
 // forgetting of old state) is a report time, never now.
+//
+// A sighting (report.TypeSighting) passes the same checks as a report and
+// costs one report of the member's rate plus one of the charter's
+// fleet.entries_per_minute per entry; then each entry is judged: a source
+// wider than the charter allows, touching territory, or banned already at
+// the sighting's time is dropped (and counted), the others add their
+// events (each member at most a scenario's member_cap per source and
+// window) and user hashes, and every fleet ban they complete is in
+// Outcome.Fleet.
 func (a *Arbiter) Apply(r *report.Report, received, now time.Time) Outcome {
+	o := a.apply(r, received, now)
+	if r != nil && r.Type == report.TypeSighting && (o.Verdict == Rejected || o.Verdict == Refused) {
+		a.fstats.Rejected[o.Reason]++
+	}
+	return o
+}
+
+func (a *Arbiter) apply(r *report.Report, received, now time.Time) Outcome {
 	if r == nil {
 		return a.reject(Rejected, ReasonMalformed, "")
 	}
@@ -290,12 +341,22 @@ func (a *Arbiter) Apply(r *report.Report, received, now time.Time) Outcome {
 	// The rate runs on report times, but never ahead of when the report
 	// arrived: dating reports into the future (within the skew) must not
 	// buy a member a fresh burst.
-	if !m.allow(min(t, received.UnixNano()), a.emission, a.burst) {
+	if r.Type == report.TypeSighting {
+		if !a.allowSighting(m, min(t, received.UnixNano()), len(r.Sightings)) {
+			return a.reject(Rejected, ReasonRateLimited, id)
+		}
+	} else if !m.allow(min(t, received.UnixNano()), a.emission, a.burst) {
 		return a.reject(Rejected, ReasonRateLimited, id)
 	}
 	if t > a.high {
 		a.high = t
 		a.forget()
+	}
+	if r.Type == report.TypeSighting {
+		if a.fleet == nil {
+			return a.reject(Refused, ReasonNoFleet, id)
+		}
+		return a.sight(r, m, t, id)
 	}
 
 	switch r.Type {
@@ -477,14 +538,41 @@ func (m *member) mark(seq uint64) {
 // Its clock is the member's latest report time, so a report dated earlier
 // (a clock stepped back) costs the same as one made now.
 func (m *member) allow(t, emission, burst int64) bool {
-	now := max(m.clock, t)
-	tat := max(m.tat, now)
-	if tat-now > burst {
+	tat, clock, ok := gcra(m.tat, m.clock, t, 1, emission, burst)
+	if ok {
+		m.tat, m.clock = tat, clock
+	}
+	return ok
+}
+
+// allowSighting takes one report from the member's rate and n entries
+// from its entry rate, both or neither.
+func (a *Arbiter) allowSighting(m *member, t int64, n int) bool {
+	tat, clock, ok := gcra(m.tat, m.clock, t, 1, a.emission, a.burst)
+	if !ok {
 		return false
 	}
-	m.clock = now
-	m.tat = tat + emission
+	if f := a.fleet; f != nil {
+		etat, eclock, ok := gcra(m.etat, m.eclock, t, int64(n), f.emission, f.burst)
+		if !ok {
+			return false
+		}
+		m.etat, m.eclock = etat, eclock
+	}
+	m.tat, m.clock = tat, clock
 	return true
+}
+
+// gcra admits cost units at time t to a cell rate of one per emission with
+// a tolerance of burst, given the theoretical arrival time tat and the
+// clock (the latest time admitted); it returns their new values.
+func gcra(tat, clock, t, cost, emission, burst int64) (newTat, newClock int64, ok bool) {
+	now := max(clock, t)
+	tat = max(tat, now)
+	if tat+(cost-1)*emission-now > burst {
+		return 0, 0, false
+	}
+	return tat + cost*emission, now, true
 }
 
 // earlier counts the remembered bans of value that started within the
@@ -600,6 +688,7 @@ func (a *Arbiter) Digest(now time.Time) (sum [32]byte, n int) {
 }
 
 func (a *Arbiter) pardon(p netip.Prefix) {
+	a.pardonFleet(p)
 	inside := func(v netip.Prefix) bool { return v.Bits() >= p.Bits() && p.Contains(v.Addr()) }
 	for v := range a.history {
 		if inside(v) {
@@ -671,6 +760,7 @@ func (a *Arbiter) forget() {
 		}
 		a.candOrder = a.candOrder[1:]
 	}
+	a.forgetFleet()
 	keep := int64(a.policy.EscalationWindow)
 	for len(a.histOrder) > 0 {
 		e := a.histOrder[0]

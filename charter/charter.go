@@ -2,7 +2,9 @@
 // holds (and compares by Hash) that lists the members and their public keys,
 // the territory that is never banned, when reports turn into bans (decisive
 // scenarios, quorum, window), how long bans last and escalate, who may ban
-// and pardon by hand, and the limits every member enforces on reports.
+// and pardon by hand, the limits every member enforces on reports, and the
+// fleet scenarios that add up what members see below their own thresholds
+// (with the alliance's salt for user-name hashes).
 //
 // It decodes strictly (unknown keys are errors), fills documented defaults
 // for absent policy and limit fields, and validates before anything uses a
@@ -78,6 +80,10 @@ type Charter struct {
 	Territory []netip.Prefix `yaml:"territory"` // never banned, besides loopback, link-local, multicast, unspecified and members' addresses
 	Policy    Policy         `yaml:"policy"`
 	Limits    Limits         `yaml:"limits"`
+	// Fleet is the fleet section: the scenarios the arbiter evaluates over
+	// members' sightings. Nil (no fleet key, as in charters written before
+	// fleet scenarios) turns them off; an empty section is DefaultFleet.
+	Fleet *Fleet `yaml:"fleet,omitempty"`
 }
 
 // Member is one host of the alliance.
@@ -152,17 +158,20 @@ func DefaultLimits() Limits {
 
 // Default returns a one-member charter (version 1) founded by founder, in
 // which every scenario is decisive: the alliance of one bans on its own
-// reports. founder is marked founding.
+// reports. founder is marked founding. It holds the default fleet section
+// without a salt: whoever creates the alliance sets Fleet.Salt (NewSalt).
 func Default(name string, founder Member) Charter {
 	founder.Founding = true
 	p := DefaultPolicy()
 	p.Decisive = []string{decisiveAll}
+	f := DefaultFleet()
 	return Charter{
 		Name:    name,
 		Version: 1,
 		Members: []Member{founder},
 		Policy:  p,
 		Limits:  DefaultLimits(),
+		Fleet:   &f,
 	}
 }
 
@@ -200,7 +209,8 @@ func Parse(data []byte) (Charter, error) {
 	if len(data) > MaxFileSize {
 		return Charter{}, fmt.Errorf("larger than %d bytes; a charter is a short policy document", MaxFileSize)
 	}
-	c := Charter{Policy: DefaultPolicy(), Limits: DefaultLimits()}
+	fleet := DefaultFleet()
+	c := Charter{Policy: DefaultPolicy(), Limits: DefaultLimits(), Fleet: &fleet}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
@@ -212,6 +222,21 @@ func Parse(data []byte) (Charter, error) {
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return Charter{}, errors.New("more than one YAML document; a charter file holds exactly one (remove the --- separator and what follows)")
+	}
+	// The fleet section starts from the defaults when it is there (even
+	// empty), and is off when it is not.
+	var probe struct {
+		Fleet yaml.Node `yaml:"fleet"`
+	}
+	if err := yaml.Unmarshal(data, &probe); err != nil {
+		return Charter{}, fmt.Errorf("decode YAML: %w", err)
+	}
+	switch {
+	case probe.Fleet.Kind == 0:
+		c.Fleet = nil
+	case c.Fleet == nil:
+		c.Fleet = &fleet
+		*c.Fleet = DefaultFleet()
 	}
 	if err := c.Validate(); err != nil {
 		return Charter{}, err
@@ -343,6 +368,9 @@ func (c *Charter) Validate() error {
 		bad("limits.reports_per_minute %d is out of range: use 1 to %d (default %d)", l.ReportsPerMinute, MaxReportsPerMin, defaultRate)
 	}
 	checkDuration(&errs, "limits.skew", l.Skew, minDuration, MaxSkew, "5m")
+	if c.Fleet != nil {
+		c.Fleet.validate(&errs)
+	}
 	return errors.Join(errs...)
 }
 
@@ -601,6 +629,11 @@ func (c *Charter) Hash() string {
 	for _, v := range []int64{int64(l.MaxPrefixV4), int64(l.MaxPrefixV6), int64(l.ReportsPerMinute), int64(l.Skew)} {
 		b = binary.BigEndian.AppendUint64(b, uint64(v))
 	}
+	// Nothing for a charter without a fleet section, so that charters
+	// written before fleet scenarios keep their hash.
+	if c.Fleet != nil {
+		b = c.Fleet.appendHash(b)
+	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
@@ -673,8 +706,12 @@ func isDurationKey(k string) bool {
 	return false
 }
 
-// annotate writes durations short and explains the fields people edit.
-func annotate(n *yaml.Node) {
+// annotate writes durations short and explains the fields people edit
+// (not inside the list of fleet scenarios, whose keys repeat and some of
+// which share a name with a top-level key).
+func annotate(n *yaml.Node) { annotateNode(n, true) }
+
+func annotateNode(n *yaml.Node, comment bool) {
 	if n.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
@@ -683,13 +720,18 @@ func annotate(n *yaml.Node) {
 					v.Value = shortDuration(d)
 				}
 			}
-			if c := keyComment(k.Value); c != "" {
+			if k.Value == "kinds" && v.Kind == yaml.SequenceNode {
+				v.Style = yaml.FlowStyle
+			}
+			if c := keyComment(k.Value); c != "" && comment {
 				k.HeadComment = c
 			}
+			annotateNode(v, comment && k.Value != "scenarios")
 		}
+		return
 	}
 	for _, c := range n.Content {
-		annotate(c)
+		annotateNode(c, comment)
 	}
 }
 
@@ -714,6 +756,14 @@ func keyComment(k string) string {
 		return "Widest ranges that may be banned, as prefix lengths."
 	case "reports_per_minute":
 		return "Per member; skew: how far a report's time may be from its arrival."
+	case "fleet":
+		return "Fleet scenarios add up members' sightings (events below each member's own\nthresholds); each needs several members, and a member's share is capped."
+	case "salt":
+		return "Keys the user-name hashes in sightings; the same for every member, secret to others."
+	case "entries_per_minute":
+		return "Per member: sighting entries, besides one report per sighting."
+	case "scenarios":
+		return "by: source bans the source; by: user bans the sources that tried one user name."
 	}
 	return ""
 }

@@ -39,8 +39,12 @@ func three(t testing.TB) Charter {
 	c.Territory = []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}
 	c.Policy.Decisive = []string{"ssh-bf"}
 	c.Version = 3
+	c.Fleet.Salt = testSalt
 	return c
 }
+
+// testSalt is 32 bytes of a fixed pattern.
+const testSalt = "c2FsdHNhbHRzYWx0c2FsdHNhbHRzYWx0c2FsdHNhbHQ="
 
 func TestDefault(t *testing.T) {
 	m := NewMember("solo", key(t, 1))
@@ -294,7 +298,7 @@ func TestHashCanonical(t *testing.T) {
 	}
 	var flow bytes.Buffer
 	flow.WriteString("# another layout\nlimits: {skew: 5m0s, max_prefix_v6: 32}\npolicy: {pardon: founding, decisive: [ssh-bf], quorum: 2}\n")
-	flow.WriteString("territory: [198.51.100.0/24]\nversion: 3\nname: example-fleet\nmembers:\n")
+	flow.WriteString("territory: [198.51.100.0/24]\nversion: 3\nname: example-fleet\nfleet: {salt: '" + testSalt + "'}\nmembers:\n")
 	for _, m := range []Member{c.Members[2], c.Members[1], c.Members[0]} {
 		flow.WriteString("- {public_key: " + m.PublicKey + ", id: " + m.ID + ", name: " + m.Name)
 		if m.Founding {

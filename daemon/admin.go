@@ -136,7 +136,10 @@ type Status struct {
 	Pipeline    map[string]int64            `json:"pipeline"`
 	// Crawlers are the checks of claimed search-engine crawlers
 	// (forward-confirmed reverse DNS); absent when http.resolver is off.
-	Crawlers  map[string]int64  `json:"crawler_checks,omitempty"`
+	Crawlers map[string]int64 `json:"crawler_checks,omitempty"`
+	// Sightings are this member's sighting reports: published, the
+	// sources they named, sources left out of a full batch, pending.
+	Sightings map[string]int64  `json:"sightings"`
 	Reports   map[string]int64  `json:"reports"`
 	Rejected  map[string]int64  `json:"rejected_by_reason"`
 	FabricSeq uint64            `json:"fabric_last_seq"`                // the last stream sequence this member has judged
@@ -169,10 +172,11 @@ func (d *Daemon) status() Status {
 		Reports: map[string]int64{"published": d.ctr.published.Load(), "publish_errors": d.ctr.publishErr.Load(),
 			"consumed": d.ctr.consumed.Load(), "duplicates": d.ctr.duplicate.Load(), "decided": d.ctr.decided.Load(),
 			"digests_compared": d.ctr.digests.Load(), "digest_mismatches": d.ctr.mismatches.Load(),
-			"pardoned": d.ctr.pardoned.Load(), "pending": d.ctr.pending.Load(), "corroborated": d.ctr.corroborated.Load(), "refused": d.ctr.refused.Load(),
+			"pardoned": d.ctr.pardoned.Load(), "pending": d.ctr.pending.Load(), "corroborated": d.ctr.corroborated.Load(), "sightings": d.ctr.sightings.Load(), "fleet_bans": d.ctr.fleetBans.Load(), "refused": d.ctr.refused.Load(),
 			"rejected": d.ctr.rejected.Load(), "enforce_errors": d.ctr.enforceErr.Load()},
-		Rejected: map[string]int64{},
-		Crawlers: crawl,
+		Sightings: d.sightings.counters(),
+		Rejected:  map[string]int64{},
+		Crawlers:  crawl,
 	}
 	if d.feeds != nil {
 		st.Feeds = d.feeds.Status()

@@ -65,6 +65,9 @@ func InitAlliance(dir string, o InitOptions) (charter.Charter, error) {
 	founder := charter.NewMember(host, id.Public, o.Addresses...)
 	founder.Fabric = o.Fabric
 	c := charter.Default(name, founder)
+	if err := setSalt(&c); err != nil {
+		return charter.Charter{}, err
+	}
 	if err := c.Validate(); err != nil {
 		return charter.Charter{}, fmt.Errorf("charter: %w", err)
 	}

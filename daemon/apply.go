@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ type sink struct{ d *Daemon }
 
 func (s sink) Event(ev *phalanx.Event) {
 	s.d.evid.add(ev)
+	s.d.sight(ev)
 	s.d.met.events.WithLabelValues(ev.Service, ev.Kind.String()).Inc()
 }
 
@@ -331,6 +333,11 @@ func (d *Daemon) consumeLocked(m fabric.Msg) {
 			}
 		}
 		d.ctr.decided.Add(1) // after the timeline: whoever sees the count sees the entries
+	case arbiter.Sighted:
+		d.ctr.sightings.Add(1)
+		for i := range out.Fleet {
+			d.applyFleetBan(&out.Fleet[i], m.Seq, now)
+		}
 	case arbiter.Pardoned:
 		d.ctr.pardoned.Add(1)
 		d.pardon(out.Pardon)
@@ -523,4 +530,33 @@ func (d *Daemon) countReason(reason string) {
 	d.rejMu.Lock()
 	d.rejByReason[reason]++
 	d.rejMu.Unlock()
+}
+
+// applyFleetBan enforces a ban that the charter's fleet scenarios decided
+// from members' sightings, with a timeline that says which members saw what
+// and at which position of the report stream it fired.
+func (d *Daemon) applyFleetBan(fb *arbiter.FleetBan, pos uint64, now time.Time) {
+	dec := fb.Decision
+	if !dec.Until.After(now) {
+		return
+	}
+	d.ctr.fleetBans.Add(1)
+	for _, c := range fb.Contributions {
+		detail := fmt.Sprintf("%d events from %s, %s to %s", c.Events, c.Source, c.First.UTC().Format(time.RFC3339), c.Last.UTC().Format(time.RFC3339))
+		if fb.User != "" {
+			detail += ", user hash " + fb.User
+		}
+		id := ""
+		if len(c.Reports) > 0 {
+			id = c.Reports[len(c.Reports)-1]
+		}
+		d.timeline.add(dec.Value, entry{Time: c.Last, What: "sighting", Member: c.Member, Scenario: dec.Scenario, ReportID: id, Detail: detail})
+	}
+	where := fmt.Sprintf("fleet scenario fired at stream position %d: %s", pos, dec.Reason)
+	_, _, enforced := d.applyDecision(dec, entry{Time: dec.Start, What: "decision", Origin: string(dec.Origin),
+		Scenario: dec.Scenario, Detail: where})
+	if enforced {
+		d.met.enforce.WithLabelValues("fleet").Observe(time.Since(dec.Start).Seconds())
+	}
+	d.log.Info("fleet ban", "value", dec.Value, "scenario", dec.Scenario, "members", len(fb.Contributions), "stream_position", pos)
 }

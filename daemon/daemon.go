@@ -9,6 +9,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -86,6 +87,7 @@ type Daemon struct {
 	// when off. crawlResolver is the resolver it asks. Both under pipeMu.
 	crawl         *crawler.Verifier
 	crawlResolver string
+	sightings     *sightingBatch // what this member saw, until the next sighting report
 	log           *slog.Logger
 	now           func() time.Time
 	id            *identity.Identity
@@ -152,6 +154,7 @@ type Daemon struct {
 		published, publishErr, consumed, duplicate atomic.Int64
 		decided, pardoned, pending, refused        atomic.Int64
 		corroborated                               atomic.Int64
+		sightings, fleetBans                       atomic.Int64
 		rejected                                   atomic.Int64
 		selfBans, enforceErr                       atomic.Int64
 		digests, mismatches                        atomic.Int64
@@ -183,7 +186,7 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		opts.Now = time.Now
 	}
 	d := &Daemon{opts: opts, log: opts.Logger, now: opts.Now, start: opts.Now(), ready: make(chan struct{}),
-		gaps: newGaps(), held: newHeldEntries(4096), kick: make(chan struct{}, 1), seen: newIDSet(1 << 17), evid: newEvidence(8192),
+		gaps: newGaps(), held: newHeldEntries(4096), kick: make(chan struct{}, 1), seen: newIDSet(1 << 17), evid: newEvidence(8192), sightings: newSightingBatch(),
 		timeline: &timeline{max: 10000, observe: opts.Observe}, rejLogged: map[string]time.Time{}, rejByReason: map[string]int64{}}
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
@@ -276,6 +279,9 @@ func (d *Daemon) loadCharter() error {
 		founder := charter.NewMember(host, d.id.Public)
 		founder.Founding = true
 		c = charter.Default(host, founder)
+		if err := setSalt(&c); err != nil {
+			return err
+		}
 		data, err := c.Marshal()
 		if err != nil {
 			return fmt.Errorf("charter: %w", err)
@@ -297,15 +303,18 @@ func (d *Daemon) loadCharter() error {
 // charterState is a charter in force and its hash; never changed once
 // stored.
 type charterState struct {
-	c    charter.Charter
-	hash string
+	c     charter.Charter
+	hash  string
+	sight *sightingRules // what the fleet scenarios ask members to sight
 }
 
 // charter returns the charter in force. Callers must not change it.
 func (d *Daemon) charter() *charterState { return d.cs.Load() }
 
 func (d *Daemon) setCharter(c charter.Charter) {
-	d.cs.Store(&charterState{c: c, hash: c.Hash()})
+	cs := &charterState{c: c, hash: c.Hash()}
+	cs.sight = newSightingRules(&cs.c, d.territoryOf(&cs.c))
+	d.cs.Store(cs)
 }
 
 // crawlers returns the verifier of claimed crawlers for resolver (see
@@ -330,6 +339,19 @@ func (d *Daemon) crawlers(resolver string) (*crawler.Verifier, error) {
 	}
 	d.crawl, d.crawlResolver = v, resolver
 	return v, nil
+}
+
+// setSalt gives a new charter's fleet section its user-name salt.
+func setSalt(c *charter.Charter) error {
+	if c.Fleet == nil {
+		return nil
+	}
+	salt, err := charter.NewSalt(rand.Reader)
+	if err != nil {
+		return fmt.Errorf("charter: fleet salt: %w", err)
+	}
+	c.Fleet.Salt = salt
+	return nil
 }
 
 // checkService returns a check of declared services against f's log
@@ -383,9 +405,11 @@ func (d *Daemon) openEnforcer(dc config.Daemon) error {
 
 // territory is what the kernel accepts before any drop rule: loopback, the
 // charter's territory and every member's addresses.
-func (d *Daemon) territory() []netip.Prefix {
+func (d *Daemon) territory() []netip.Prefix { return d.territoryOf(&d.charter().c) }
+
+// territoryOf is territory under charter c.
+func (d *Daemon) territoryOf(c *charter.Charter) []netip.Prefix {
 	t := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
-	c := &d.charter().c
 	t = append(t, c.Territory...)
 	for _, m := range c.Members {
 		t = append(t, m.Addresses...)
@@ -478,6 +502,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go func() { defer d.wg.Done(); d.watchLeader(ctx) }()
 	go func() { defer d.wg.Done(); d.feeds.Run(ctx) }()
 	go func() { defer d.wg.Done(); d.publishLoop(ctx) }()
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); d.sightingLoop(ctx) }()
 	go func() { defer d.wg.Done(); d.expireLoop(ctx) }()
 	go func() { defer d.wg.Done(); d.srcs.run(ctx, d) }()
 

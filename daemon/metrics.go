@@ -51,7 +51,7 @@ func newMetrics(d *Daemon) *metrics {
 		verdicts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phalanx_arbiter_verdicts_total",
 			Help: "The arbiter's verdicts on reports."}, []string{"verdict"}),
 		enforce: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "phalanx_enforcement_seconds",
-			Help:    "From the line that triggered a self-defense ban (path=self), or from the report's time (path=alliance), until the kernel set holds the ban.",
+			Help:    "From the line that triggered a self-defense ban (path=self), or from the report's time (path=alliance), or from the sighting that completed a fleet scenario (path=fleet), until the kernel set holds the ban.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}},
 			[]string{"path"}),
 		enforceErrs: prometheus.NewCounter(prometheus.CounterOpts{Name: "phalanx_enforcement_errors_total",

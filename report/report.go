@@ -1,7 +1,9 @@
 // Package report defines the signed statements members publish on the
 // fabric: an alert (one of the member's scenarios fired), a manual ban or a
-// pardon (an operator's), and an enforcement record (the member applied a
-// decision), each signed with the member's ed25519 key.
+// pardon (an operator's), an enforcement record (the member applied a
+// decision), and a sighting (a batch of what the member saw from sources
+// that stay under its own thresholds), each signed with the member's
+// ed25519 key.
 //
 // It fixes the wire form, a canonical binary encoding (Body) followed by
 // the signature, and decodes it strictly: reports arrive from other hosts
@@ -65,6 +67,11 @@ const (
 	// one of its layers (Scenario names the layer, such as "nftables") at
 	// Time. It asks for nothing; it is the member's entry in the timeline.
 	TypeEnforced
+	// TypeSighting carries Sightings: per source, the events the member saw
+	// between First and Last that raised no alert of its own, for the
+	// charter's fleet scenarios to add up across members. It has no
+	// Scenario, Value, Duration, Reason, Count or Evidence.
+	TypeSighting
 	typeEnd
 )
 
@@ -79,6 +86,8 @@ func (t Type) String() string {
 		return "pardon"
 	case TypeEnforced:
 		return "enforced"
+	case TypeSighting:
+		return "sighting"
 	}
 	return fmt.Sprintf("type(%d)", uint8(t))
 }
@@ -96,11 +105,14 @@ type Report struct {
 	Value    netip.Prefix  // an address (full-length prefix) or a range; masked, never IPv4-mapped
 	Duration time.Duration // manual: requested length (0 = the charter's default); otherwise 0
 	Reason   string        // for people; no control characters
-	First    time.Time     // alert: first event of the window; otherwise zero
-	Last     time.Time     // alert: the event that fired; otherwise zero
+	First    time.Time     // alert: first event of the window; sighting: first event of the batch; otherwise zero
+	Last     time.Time     // alert: the event that fired; sighting: last event of the batch; otherwise zero
 	Count    int           // alert: events counted (≥ 1); otherwise 0
 	Evidence []string      // raw log lines (attacker-written): ≤ MaxEvidence, each ≤ MaxEvidenceLine bytes
-	Sig      []byte        // ed25519 over Body()
+	// Sightings, in a sighting only: one per source, in source order
+	// (see Sighting); nil in every other type.
+	Sightings []Sighting
+	Sig       []byte // ed25519 over Body()
 }
 
 // Body returns the canonical encoding of every field but Sig: the version
@@ -110,7 +122,13 @@ type Report struct {
 // as a family byte (0 invalid, 4, 6), the address bytes and the bit length.
 // It encodes any Report, valid or not, deterministically; Validate says
 // whether the result would be accepted.
+//
+// A sighting has its own layout after the common start (version, type,
+// member, sequence, time): see appendSighting.
 func (r *Report) Body() []byte {
+	if r.Type == TypeSighting {
+		return r.sightingBody()
+	}
 	n := 1 + 1 + 4 + len(r.Member) + 8 + 8 + 4 + len(r.Scenario) + 1 + 16 + 1 + 8 + 4 + len(r.Reason) + 8 + 8 + 8 + 4
 	for _, e := range r.Evidence {
 		n += 4 + len(e)
@@ -243,6 +261,9 @@ func Unmarshal(b []byte) (Report, error) {
 	r.Member = d.string("member", identity.IDLen)
 	r.Seq = d.Uint64()
 	r.Time = d.time()
+	if r.Type == TypeSighting {
+		return finishSighting(r, &d, b)
+	}
 	r.Scenario = d.string("scenario", MaxScenarioLen)
 	r.Value = d.prefix()
 	r.Duration = time.Duration(d.Uint64())
@@ -345,6 +366,12 @@ func (r *Report) Validate() error {
 	}
 	if r.Type < TypeAlert || r.Type >= typeEnd {
 		return fmt.Errorf("%w: %d", ErrUnknownType, uint8(r.Type))
+	}
+	if r.Type == TypeSighting {
+		return r.validateSighting()
+	}
+	if len(r.Sightings) != 0 {
+		return fmt.Errorf("%w: a %s report carries no sightings", ErrMalformed, r.Type)
 	}
 	if r.Scenario == "" {
 		return fmt.Errorf("%w: empty scenario; name the scenario, or \"manual\"", ErrMalformed)

@@ -135,7 +135,7 @@ func TestRoundTrip(t *testing.T) {
 func TestGolden(t *testing.T) {
 	// The wire form is what the durable stream keeps: it must not change
 	// within a version. Regenerate with -update only for a new Version.
-	for name, r := range map[string]Report{"alert": alert(), "manual": manual(), "pardon": pardon()} {
+	for name, r := range map[string]Report{"alert": alert(), "manual": manual(), "pardon": pardon(), "sighting": sighting()} {
 		r := signed(t, r)
 		got := hex.Dump(Marshal(&r))
 		path := filepath.Join("testdata", name+".v1.hex")
@@ -462,7 +462,7 @@ func TestValidateUnsigned(t *testing.T) {
 }
 
 func TestTypeString(t *testing.T) {
-	for ty, want := range map[Type]string{TypeAlert: "alert", TypeManual: "manual", TypePardon: "pardon", TypeEnforced: "enforced", 0: "type(0)", 200: "type(200)"} {
+	for ty, want := range map[Type]string{TypeAlert: "alert", TypeManual: "manual", TypePardon: "pardon", TypeEnforced: "enforced", TypeSighting: "sighting", 0: "type(0)", 200: "type(200)"} {
 		if got := ty.String(); got != want {
 			t.Errorf("Type(%d).String() = %q, want %q", uint8(ty), got, want)
 		}
@@ -470,7 +470,7 @@ func TestTypeString(t *testing.T) {
 }
 
 func FuzzUnmarshal(f *testing.F) {
-	for _, r := range []Report{alert(), manual(), pardon()} {
+	for _, r := range []Report{alert(), manual(), pardon(), sighting()} {
 		f.Add(Marshal(ptr(signed(f, r))))
 	}
 	f.Add([]byte{})

@@ -36,6 +36,10 @@ Three members, A, B and C, form an alliance as operators do (alliance init on
 A, then an invite and run --join for B and C); an attacker brute-forces sshd
 on A; the timeline shows A detect and ban it, and B and C ban it from A's
 signed report, in milliseconds. Then a pardon on A lifts the ban everywhere.
+Last, the next address spreads its guesses over A, B and C, fewer on each
+than any member bans for: the members' signed sightings add up to the
+charter's fleet-bf scenario, and every member bans it, saying which members
+saw what.
 
 Nothing is blocked on this host: enforcement is off (bans are served by the
 members' APIs only). The members' data and logs live in a temporary
@@ -45,6 +49,7 @@ directory, removed at the end unless --keep.
 // Pacing and limits of the demo.
 const (
 	demoAttempts   = 6                      // failed passwords: one more than ssh-bf's default capacity
+	demoSpread     = 4                      // failed passwords on each member in the distributed attack: under ssh-bf's 5
 	demoPace       = 40 * time.Millisecond  // between two attack lines
 	demoBanLimit   = 15 * time.Second       // from the first attack line to the ban on B and C
 	demoPardonWait = 15 * time.Second       // from the pardon to no ban anywhere
@@ -165,7 +170,8 @@ func (dm *demo) play(ctx context.Context) error {
 	p := dm.p
 	p.printf("phalanx demo: three members on loopback form an alliance; an attacker brute-forces sshd on A;\n")
 	p.printf("A bans it at once and B and C ban it from A's signed report, in milliseconds; then a pardon on A\n")
-	p.printf("lifts the ban everywhere. Nothing is blocked on this host (enforcement none).\n\n")
+	p.printf("lifts the ban everywhere; last, an attack spread over the members, under each one's threshold,\n")
+	p.printf("is banned by the alliance from their sightings. Nothing is blocked on this host (enforcement none).\n\n")
 
 	if err := dm.form(ctx); err != nil {
 		return err
@@ -304,15 +310,122 @@ func (dm *demo) play(ctx context.Context) error {
 	}
 	pardonMS := demoMS(liftedAt.Sub(pardonStart))
 
+	fleetMS, err := dm.distributed(ctx)
+	if err != nil {
+		return err
+	}
+
 	p.printf("\nsummary\n")
 	p.printf("  detected on A → banned on B and C in %s ms\n", banMS)
 	p.printf("  pardon on A → lifted on every member in %s ms\n", pardonMS)
+	p.printf("  distributed attack (%d on each member, under every member's threshold) → banned on every member %s ms after its last line\n", demoSpread, fleetMS)
 	p.printf("\nnext: form an alliance of your own hosts with the README section \"An alliance in five minutes\"\n")
 	p.printf("      (phalanx alliance init, phalanx alliance invite, phalanx run --join TOKEN).\n")
 	if n := p.dropped.Load(); n > 0 {
 		p.printf("(%d timeline entries were not shown: the printer fell behind)\n", n)
 	}
 	return nil
+}
+
+// follow makes the printer show the entries about attacker from now on.
+func (p *demoPrinter) follow(attacker netip.Addr) {
+	p.mu.Lock()
+	p.value, p.attacker = attacker.String(), attacker
+	p.mu.Unlock()
+}
+
+// otherSource returns an address near a that no scenario groups with it:
+// the next IPv4 address, or the same host part in the next IPv6 /64.
+func otherSource(a netip.Addr) netip.Addr {
+	if a.Is4() {
+		if n := a.Next(); n.IsValid() {
+			return n
+		}
+		return a.Prev()
+	}
+	b := a.As16()
+	b[7]++
+	return netip.AddrFrom16(b)
+}
+
+// distributed plays the second act: the attacker spreads its guesses over
+// the three members, fewer on each than any member bans for; the members'
+// signed sightings add up to the charter's fleet-bf, and every member bans
+// it. It returns the milliseconds from the last attack line to the ban on
+// every member.
+func (dm *demo) distributed(ctx context.Context) (string, error) {
+	p := dm.p
+	// A second address: the first one's failures still count on A.
+	attacker := otherSource(dm.attacker)
+	p.follow(attacker)
+	p.printf("\ndistributed attack: %s tries %d passwords on each of A, B and C (%d in all); a member\n", attacker, demoSpread, 3*demoSpread)
+	p.printf("alone bans at 5, so none does; their signed sightings add up to the charter's fleet-bf (10 from 3 members)\n")
+	for _, m := range dm.members[1:] {
+		err := demoWait(ctx, 10*time.Second, demoAPIPoll, func() bool {
+			if demoAppend(m.log, time.Now().Format(time.Stamp)+" demo-"+strings.ToLower(m.letter)+" CRON[9]: (root) CMD (true)") != nil {
+				return false
+			}
+			var st daemon.Status
+			return m.api.do(ctx, "GET", "/api/status", nil, &st) == nil && st.Pipeline["lines"] > 0
+		})
+		if err != nil {
+			return "", fmt.Errorf("member %s does not read its log %s: %w", m.letter, m.log, err)
+		}
+	}
+	p.printf("%s\n", demoHeader("ms since the first attack line"))
+	start := time.Now()
+	p.setZero(start)
+	pace := time.NewTicker(demoPace)
+	defer pace.Stop()
+	for i := 1; i <= demoSpread; i++ {
+		for _, m := range dm.members {
+			line := fmt.Sprintf("%s demo-%s sshd[%d]: Failed password for root from %s port %d ssh2",
+				time.Now().Format(time.Stamp), strings.ToLower(m.letter), 5000+i, attacker, 51000+i)
+			p.attack(time.Now(), fmt.Sprintf("attacker → %s: failed password %d/%d", m.letter, i, demoSpread))
+			if err := demoAppend(m.log, line); err != nil {
+				return "", fmt.Errorf("write %s's log: %w", m.letter, err)
+			}
+			select {
+			case <-ctx.Done():
+				return "", ctx.Err()
+			case <-pace.C:
+			}
+		}
+	}
+	last := time.Now()
+	banned := func(m *demoMember) bool {
+		_, ok := m.d.Table().Lookup(attacker, time.Now())
+		return ok
+	}
+	err := demoWait(ctx, demoBanLimit, demoTablePoll, func() bool {
+		for _, m := range dm.members {
+			if !banned(m) {
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", err
+		}
+		return "", fmt.Errorf("the distributed attack was not banned on every member within %v (A: %v, B: %v, C: %v)",
+			demoBanLimit, banned(dm.members[0]), banned(dm.members[1]), banned(dm.members[2]))
+	}
+	bannedAt := time.Now()
+	demoWait(ctx, demoGrace, demoTablePoll, func() bool {
+		for _, m := range dm.members {
+			if !p.saw("decision:"+string(phalanx.OriginAlliance), m.letter) {
+				return false
+			}
+		}
+		return true
+	})
+	if ctx.Err() != nil {
+		return "", ctx.Err()
+	}
+	p.flush()
+	return demoMS(bannedAt.Sub(last)), nil
 }
 
 // form founds the alliance on A, invites B and C, starts all three, and
@@ -613,11 +726,14 @@ func (p *demoPrinter) observer(letter string) func(daemon.Entry) {
 // about reports whether an entry's value is the attacker or a range that
 // holds it.
 func (p *demoPrinter) about(value string) bool {
-	if value == p.value {
+	p.mu.Lock()
+	want, attacker := p.value, p.attacker
+	p.mu.Unlock()
+	if value == want {
 		return true
 	}
 	pfx, err := netip.ParsePrefix(value)
-	return err == nil && pfx.Contains(p.attacker)
+	return err == nil && pfx.Contains(attacker)
 }
 
 // record notes when each member first showed each kind of entry, as it
@@ -802,6 +918,9 @@ func (p *demoPrinter) printEntry(l demoLine, length string) {
 			what = "decided: self-defense ban"
 		case phalanx.OriginAlliance:
 			what = "decided: alliance ban, from " + p.letter(e.Member) + "'s signed report"
+			if strings.HasPrefix(e.Scenario, "fleet-") {
+				what = "decided: fleet ban (" + e.Scenario + "), from the members' sightings"
+			}
 		default:
 			what = "decided: " + e.Origin + " ban"
 		}
@@ -822,6 +941,8 @@ func (p *demoPrinter) printEntry(l demoLine, length string) {
 		}
 	case "pardon":
 		what = "pardon from " + p.letter(e.Member) + ": ban lifted"
+	case "sighting":
+		what = fmt.Sprintf("counts %s's sighting towards %s: %s", p.letter(e.Member), e.Scenario, e.Detail)
 	case "refused":
 		what = "refused to ban: " + e.Detail
 	default:

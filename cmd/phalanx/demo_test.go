@@ -45,6 +45,12 @@ func TestDemo(t *testing.T) {
 		{"the pardon on C", `(?m)^\s+\d+\s+C\s+pardon from A: ban lifted$`},
 		{"the ban summary", `(?m)^  detected on A → banned on B and C in \d+(\.\d)? ms$`},
 		{"the pardon summary", `(?m)^  pardon on A → lifted on every member in \d+(\.\d)? ms$`},
+		{"the distributed attack", `(?m)^\s+\d+\s+attacker → C: failed password 4/4$`},
+		{"a sighting counted on A", `(?m)^\s+\d+\s+A\s+counts B's sighting towards fleet-bf: \d+ events from 198\.51\.100\.24/32`},
+		{"the fleet ban on A", `(?m)^\s+\d+\s+A\s+decided: fleet ban \(fleet-bf\), from the members' sightings, \S+$`},
+		{"the fleet ban on B", `(?m)^\s+\d+\s+B\s+decided: fleet ban \(fleet-bf\), from the members' sightings, \S+$`},
+		{"the fleet ban on C", `(?m)^\s+\d+\s+C\s+decided: fleet ban \(fleet-bf\), from the members' sightings, \S+$`},
+		{"the fleet summary", `(?m)^  distributed attack \(4 on each member, under every member's threshold\) → banned on every member \d+(\.\d)? ms after its last line$`},
 		{"what to try next", `alliance in five minutes`},
 	} {
 		if !regexp.MustCompile(want.re).MatchString(text) {
