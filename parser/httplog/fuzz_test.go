@@ -10,6 +10,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"phalanx/parser/ipaddr"
 	"phalanx/parser/parsertest"
 )
 
@@ -231,7 +232,7 @@ func FuzzParseIP(f *testing.F) {
 		got, zoned, ok := parseIP([]byte(s))
 		want, err := netip.ParseAddr(s)
 		if !ok {
-			if err == nil && (want.Zone() == "" || validZone([]byte(want.Zone()))) && len(s) <= maxAddrText {
+			if err == nil && (want.Zone() == "" || ipaddr.ValidZone([]byte(want.Zone()))) && len(s) <= ipaddr.MaxText {
 				t.Fatalf("parseIP rejects %q", s)
 			}
 			return

@@ -345,3 +345,15 @@ func (p *Parser) unescape(raw []byte, esc bool) ([]byte, bool) {
 	p.scratch = out
 	return out[start:], true
 }
+
+func hexVal(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"phalanx"
+	"phalanx/parser/ipaddr"
 	"phalanx/parser/parsertest"
 )
 
@@ -81,7 +82,7 @@ func FuzzParseAddr(f *testing.F) {
 			}
 			return
 		}
-		if err == nil && want.String() == s && (want.Zone() == "" || validZone([]byte(want.Zone()))) && len(s) <= maxAddrText {
+		if err == nil && want.String() == s && (want.Zone() == "" || ipaddr.ValidZone([]byte(want.Zone()))) && len(s) <= ipaddr.MaxText {
 			t.Fatalf("parseAddr rejects canonical %q", s)
 		}
 	})
