@@ -553,6 +553,9 @@ func (d *Daemon) applyFleetBan(fb *arbiter.FleetBan, pos uint64, now time.Time) 
 		d.timeline.add(dec.Value, entry{Time: c.Last, What: "sighting", Member: c.Member, Scenario: dec.Scenario, ReportID: id, Detail: detail})
 	}
 	where := fmt.Sprintf("fleet scenario fired at stream position %d: %s", pos, dec.Reason)
+	if pos == 0 {
+		where = "fleet scenario fired on the sighting's fast-path copy (before its stream position): " + dec.Reason
+	}
 	_, _, enforced := d.applyDecision(dec, entry{Time: dec.Start, What: "decision", Origin: string(dec.Origin),
 		Scenario: dec.Scenario, Detail: where})
 	if enforced {
