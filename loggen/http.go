@@ -377,20 +377,18 @@ type httpStepper interface {
 
 // httpGen is one run of HTTP. Times are milliseconds since the start.
 type httpGen struct {
-	w    *bufio.Writer
-	rng  *rand.Rand
-	left int
-	err  error
-	now  int64
+	w                  *bufio.Writer
+	rng                *rand.Rand
+	left               int
+	err                error
+	sched[httpStepper] // now is ms since start
 
 	baseSec int64
 	loc     *time.Location
 	stampAt int64
 	stamp   []byte
 
-	q   queue[httpStepper]
-	seq uint64
-	d   httpData
+	d httpData
 
 	used                            map[netip.Addr]struct{} // IPv4 addresses and IPv6 /64s handed out
 	parties                         []httpParty
@@ -438,25 +436,7 @@ func newHTTPGen(w io.Writer, c HTTPConfig) *httpGen {
 }
 
 func (g *httpGen) run() {
-	for g.left > 0 && len(g.q) > 0 && g.err == nil {
-		it := g.q[0]
-		g.now = it.at
-		next, more := it.a.step(g)
-		if more {
-			if next < g.now {
-				next = g.now
-			}
-			g.seq++
-			g.q.replaceTop(item[httpStepper]{at: next, seq: g.seq, a: it.a})
-		} else {
-			g.q.popTop()
-		}
-	}
-}
-
-func (g *httpGen) push(at int64, a httpStepper) {
-	g.seq++
-	g.q.push(item[httpStepper]{at: at, seq: g.seq, a: a})
+	g.sched.run(func() bool { return g.left > 0 && g.err == nil }, func(a httpStepper) (int64, bool) { return a.step(g) })
 }
 
 func (g *httpGen) newParty(k httpKind) *httpParty {

@@ -138,11 +138,11 @@ type actor interface {
 
 // gen is one run of the generator. Times are milliseconds since the start.
 type gen struct {
-	w    *bufio.Writer
-	rng  *rand.Rand
-	left int // lines still to write
-	err  error
-	now  int64 // ms since start
+	w            *bufio.Writer
+	rng          *rand.Rand
+	left         int // lines still to write
+	err          error
+	sched[actor] // now is ms since start
 
 	baseSec int64 // Unix seconds of the start
 	loc     *time.Location
@@ -150,9 +150,6 @@ type gen struct {
 	stampAt int64 // second (since start) that stamp holds
 	stamp   []byte
 	host    string
-
-	q   queue[actor]
-	seq uint64
 
 	pid       int // last pid handed out
 	logindPID int
@@ -211,27 +208,7 @@ func newGen(w io.Writer, c Config) *gen {
 }
 
 func (g *gen) run() {
-	for g.left > 0 && len(g.q) > 0 && g.err == nil {
-		it := g.q[0]
-		g.now = it.at
-		next, more := it.a.step(g)
-		// step may push new items; they are never earlier than now and
-		// carry a later seq, so the stepped item is still at the root.
-		if more {
-			if next < g.now {
-				next = g.now
-			}
-			g.seq++
-			g.q.replaceTop(item[actor]{at: next, seq: g.seq, a: it.a})
-		} else {
-			g.q.popTop()
-		}
-	}
-}
-
-func (g *gen) push(at int64, a actor) {
-	g.seq++
-	g.q.push(item[actor]{at: at, seq: g.seq, a: a})
+	g.sched.run(func() bool { return g.left > 0 && g.err == nil }, func(a actor) (int64, bool) { return a.step(g) })
 }
 
 // nextPID hands out process ids the way a busy kernel does: increasing with
@@ -333,6 +310,37 @@ type item[A any] struct {
 	at  int64
 	seq uint64 // ties run in the order they were scheduled
 	a   A
+}
+
+// sched runs actors of type A in time order: a clock and a queue.
+type sched[A any] struct {
+	now int64 // the time of the step being run
+	q   queue[A]
+	seq uint64
+}
+
+// push schedules a at time at.
+func (s *sched[A]) push(at int64, a A) {
+	s.seq++
+	s.q.push(item[A]{at: at, seq: s.seq, a: a})
+}
+
+// run steps the earliest actor while ok holds and actors remain: step
+// returns when the actor runs next, or false when it is done.
+func (s *sched[A]) run(ok func() bool, step func(A) (next int64, more bool)) {
+	for ok() && len(s.q) > 0 {
+		it := s.q[0]
+		s.now = it.at
+		next, more := step(it.a)
+		// step may push new items; they are never earlier than now and
+		// carry a later seq, so the stepped item is still at the root.
+		if !more {
+			s.q.popTop()
+			continue
+		}
+		s.seq++
+		s.q.replaceTop(item[A]{at: max(next, s.now), seq: s.seq, a: it.a})
+	}
 }
 
 // queue is a binary min-heap of items by (at, seq).
