@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -70,20 +69,20 @@ const (
 )
 
 func evidenceText(raw []byte, via string) string {
-	var b strings.Builder
+	b := make([]byte, 0, min(len(raw), evidenceHead+evidenceTail+44)+len(via)+3)
 	if via != "" {
-		b.WriteString("[" + via + "] ")
+		b = append(append(append(b, '['), via...), "] "...)
 	}
 	if len(raw) <= evidenceHead+evidenceTail+44 {
-		b.Write(raw)
+		b = append(b, raw...)
 	} else {
-		b.Write(raw[:evidenceHead])
-		fmt.Fprintf(&b, " …[%d bytes cut]… ", len(raw)-evidenceHead-evidenceTail)
-		b.Write(raw[len(raw)-evidenceTail:])
+		b = append(b, raw[:evidenceHead]...)
+		b = fmt.Appendf(b, " …[%d bytes cut]… ", len(raw)-evidenceHead-evidenceTail)
+		b = append(b, raw[len(raw)-evidenceTail:]...)
 	}
 	// Valid UTF-8 without line breaks, within a report's bound, whatever
 	// the cuts split.
-	return report.EvidenceLine([]byte(b.String()))
+	return report.EvidenceLine(b)
 }
 
 func (e *evidence) add(ev *phalanx.Event) {

@@ -178,7 +178,7 @@ func (d *Daemon) publishSightings() {
 	if first.After(last) {
 		first = last
 	}
-	n := 0
+	var reports, sources int64
 	for _, group := range report.PackSightings(entries, len(d.id.ID)) {
 		r := report.Report{Type: report.TypeSighting, Member: d.id.ID, Time: now, First: first.UTC(), Last: last.UTC(), Sightings: group}
 		check := r
@@ -188,13 +188,12 @@ func (d *Daemon) publishSightings() {
 			continue
 		}
 		d.enqueueRecord(r)
-		n += len(group)
-		d.sightings.mu.Lock()
-		d.sightings.published++
-		d.sightings.mu.Unlock()
+		reports++
+		sources += int64(len(group))
 	}
 	d.sightings.mu.Lock()
-	d.sightings.sighted += int64(n)
+	d.sightings.published += reports
+	d.sightings.sighted += sources
 	d.sightings.mu.Unlock()
 }
 

@@ -36,9 +36,6 @@ type HTTPConfig struct {
 	// engine's crawler; nil checks none (no claim is believed, none is
 	// called fake). It must not block.
 	Crawlers func(addr netip.Addr, domains []string) crawler.Verdict
-	// Location is the zone of times written without one (nginx and
-	// Apache error logs); nil means the stream's.
-	Location *time.Location
 }
 
 // SkipNoClient is the skip reason of web-server lines from a trusted proxy
@@ -51,33 +48,25 @@ const SkipNoClient = "no-client"
 // for /.env is an http-probe and an http-sensitive); Next hands out the
 // rest.
 type webParser struct {
-	p        *Pipeline
-	log      *httplog.Parser
-	cls      *httprules.Classifier
-	req      httplog.Request
-	pre      []byte // the line Frame parsed, for Parse to use without parsing it again
-	hits     []httprules.Hit
-	next     int
-	path     []byte
-	pathStr  string
-	user     string
-	client   netip.Addr
-	noClient *int64
+	p       *Pipeline
+	log     *httplog.Parser
+	cls     *httprules.Classifier
+	req     httplog.Request
+	pre     []byte // the line Frame parsed, for Parse to use without parsing it again
+	hits    []httprules.Hit
+	next    int
+	path    []byte
+	pathStr string
+	user    string
 }
 
+// newWebParser reads times written without a zone (nginx and Apache error
+// logs) in loc, the stream's.
 func (p *Pipeline) newWebParser(format *httplog.Format, loc *time.Location) *webParser {
-	if p.cfg.HTTP.Location != nil {
-		loc = p.cfg.HTTP.Location
-	}
 	return &webParser{
-		p: p,
-		log: httplog.New(httplog.Options{
-			Format:   format,
-			Trusted:  p.trusted,
-			Location: loc,
-		}),
-		cls:      p.pack.NewClassifier(),
-		noClient: &p.skipped[3],
+		p:   p,
+		log: httplog.New(httplog.Options{Format: format, Trusted: p.trusted, Location: loc}),
+		cls: p.pack.NewClassifier(),
 	}
 }
 
@@ -101,7 +90,7 @@ func (w *webParser) Parse(fr *logline.Frame, ev *phalanx.Event) bool {
 	r := &w.req
 	if !r.Client.IsValid() {
 		if r.Peer.IsValid() {
-			*w.noClient++
+			w.p.skipped[3]++ // SkipNoClient
 		}
 		return false
 	}
@@ -112,7 +101,6 @@ func (w *webParser) Parse(fr *logline.Frame, ev *phalanx.Event) bool {
 	if len(w.hits) == 0 {
 		return false
 	}
-	w.client = r.Client
 	w.path = httprules.Path(r, w.path[:0])
 	if len(w.path) == 0 && len(r.Path) > 0 {
 		w.path = append(w.path, r.Path...) // an error line that names a file, not the request
@@ -161,7 +149,7 @@ func (w *webParser) Next(ev *phalanx.Event) bool {
 	h := w.hits[w.next]
 	w.next++
 	ev.Kind = h.Kind
-	ev.Source = w.client
+	ev.Source = w.req.Client
 	ev.User = w.user
 	ev.Path = w.pathStr
 	ev.Detail = h.Rule
@@ -204,7 +192,7 @@ func isWebProgram(names ...string) func([]byte) bool {
 			prog = prog[:i] // "httpd/backend1": a tag that names the instance
 		}
 		for _, n := range names {
-			if bytes.Equal(prog, []byte(n)) {
+			if string(prog) == n { // no allocation
 				return true
 			}
 		}

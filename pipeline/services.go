@@ -69,9 +69,6 @@ func serviceIndex(name string) int {
 	return -1
 }
 
-// KnownService reports whether name is a built-in service.
-func KnownService(name string) bool { return serviceIndex(name) >= 0 }
-
 // ServiceNames lists the built-in services, comma-separated.
 func ServiceNames() string {
 	names := make([]string, len(services))
