@@ -90,14 +90,9 @@ func (p *Parser) parseJSON(line []byte, r *Request) bool {
 	}
 	n := 0
 	for {
-		key, esc, ok := s.member(&n)
+		key, ok := p.key(&s, &n)
 		if !ok {
-			break
-		}
-		if esc {
-			if key, ok = p.unescape(key, esc); !ok {
-				return false
-			}
+			break // the end, or bad input (s.bad)
 		}
 		p.jsonTop(&s, key, &f)
 		if s.bad {
@@ -198,19 +193,25 @@ func (p *Parser) jsonTop(s *jsonScan, key []byte, f *jsonFields) {
 	}
 }
 
+// key reads the key of an object's next member, unescaped; false at the
+// object's end or on bad input (then s.bad).
+func (p *Parser) key(s *jsonScan, n *int) ([]byte, bool) {
+	key, esc, ok := s.member(n)
+	if ok && esc {
+		if key, ok = p.unescape(key, esc); !ok {
+			s.fail()
+		}
+	}
+	return key, ok
+}
+
 // caddyRequest reads Caddy's "request" object, whose '{' has been read.
 func (p *Parser) caddyRequest(s *jsonScan, f *jsonFields) {
 	n := 0
 	for {
-		key, esc, ok := s.member(&n)
+		key, ok := p.key(s, &n)
 		if !ok {
 			return
-		}
-		if esc {
-			if key, ok = p.unescape(key, esc); !ok {
-				s.fail()
-				return
-			}
 		}
 		switch string(key) {
 		case "remote_ip":
@@ -248,15 +249,9 @@ func (p *Parser) caddyRequest(s *jsonScan, f *jsonFields) {
 func (p *Parser) caddyHeaders(s *jsonScan, f *jsonFields) {
 	n := 0
 	for {
-		key, esc, ok := s.member(&n)
+		key, ok := p.key(s, &n)
 		if !ok {
 			return
-		}
-		if esc {
-			if key, ok = p.unescape(key, esc); !ok {
-				s.fail()
-				return
-			}
 		}
 		var into *jstr
 		xff := false
