@@ -16,6 +16,7 @@ usage: bench/http.sh [--lines N] [--seed N] [--skip-fail2ban] [--skip-crowdsec]
 
   --lines N              lines in the generated log (default 1000000)
   --seed N               loggen seed (default 1)
+  --clients N            legitimate clients in the log (default loggen's, 2000)
   --skip-fail2ban        leave out fail2ban-regex
   --skip-crowdsec        leave out CrowdSec
   --crowdsec-lines N     give CrowdSec only the log's first N lines (default: all; it
@@ -27,6 +28,7 @@ EOF
 
 lines=1000000
 seed=1
+clients=""
 skip_f2b=0
 skip_cs=0
 cs_timeout=3600
@@ -38,6 +40,8 @@ while [ $# -gt 0 ]; do
 	--lines=*) lines="${1#*=}"; shift ;;
 	--seed) seed="${2:?--seed needs a number}"; shift 2 ;;
 	--seed=*) seed="${1#*=}"; shift ;;
+	--clients) clients="${2:?--clients needs a number}"; shift 2 ;;
+	--clients=*) clients="${1#*=}"; shift ;;
 	--skip-fail2ban) skip_f2b=1; shift ;;
 	--skip-crowdsec) skip_cs=1; shift ;;
 	--crowdsec-lines) cs_lines="${2:?--crowdsec-lines needs a number}"; shift 2 ;;
@@ -120,7 +124,7 @@ go build -o "$tmp/phalanx" ./cmd/phalanx 2>"$tmp/phalanx-build.err" || phalanx_b
 
 log="$tmp/access.log"
 echo "generating $lines nginx lines (seed $seed) ..." >&2
-if ! "$tmp/loggen" -http -lines "$lines" -seed "$seed" -truth "$tmp/truth.json" >"$log" 2>"$tmp/loggen.err"; then
+if ! "$tmp/loggen" -http -lines "$lines" -seed "$seed" ${clients:+-clients "$clients"} -truth "$tmp/truth.json" >"$log" 2>"$tmp/loggen.err"; then
 	echo "http.sh: loggen -http failed: $(tail -n1 "$tmp/loggen.err")" >&2
 	exit 1
 fi
