@@ -235,3 +235,29 @@ func RemoveMember(cur *charter.Charter, id string) (charter.Charter, error) {
 	}
 	return next, nil
 }
+
+// SetFleet returns the charter that follows cur with the fleet section f
+// (nil turns the fleet scenarios off), version plus one, without changing
+// cur. It refuses, wrapping ErrMalformed, a result that does not validate
+// or that changes nothing.
+func SetFleet(cur *charter.Charter, f *charter.Fleet) (charter.Charter, error) {
+	if cur == nil {
+		return charter.Charter{}, fmt.Errorf("set fleet: %w: no charter", ErrMalformed)
+	}
+	next := clone(cur)
+	if f != nil {
+		cp := *f
+		cp.Scenarios = slices.Clone(f.Scenarios)
+		next.Fleet = &cp
+	} else {
+		next.Fleet = nil
+	}
+	if next.Hash() == cur.Hash() {
+		return charter.Charter{}, fmt.Errorf("set fleet: %w: the charter already has this fleet section", ErrMalformed)
+	}
+	next.Version++
+	if err := next.Validate(); err != nil {
+		return charter.Charter{}, fmt.Errorf("set fleet: %w: the amended charter would be invalid: %v", ErrMalformed, err)
+	}
+	return next, nil
+}

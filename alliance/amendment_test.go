@@ -316,3 +316,38 @@ func TestAddRemoveMember(t *testing.T) {
 		t.Error("AddMember or RemoveMember changed the current charter")
 	}
 }
+
+func TestSetFleet(t *testing.T) {
+	f := newFixture(t)
+	cur := clone(&f.charter)
+	def := charter.DefaultFleet()
+	cur.Fleet = &def
+	if _, err := SetFleet(&cur, cur.Fleet); !errors.Is(err, ErrMalformed) {
+		t.Errorf("an amendment that changes nothing: error %v, want ErrMalformed", err)
+	}
+	off, err := SetFleet(&cur, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off.Fleet != nil || off.Version != cur.Version+1 || off.Hash() == cur.Hash() {
+		t.Errorf("off: fleet %v, version %d (from %d)", off.Fleet, off.Version, cur.Version)
+	}
+	tuned := charter.DefaultFleet()
+	tuned.Scenarios = tuned.Scenarios[:1]
+	tuned.Scenarios[0].Events = 1 // below member_cap: invalid
+	if _, err := SetFleet(&off, &tuned); !errors.Is(err, ErrMalformed) {
+		t.Errorf("an invalid fleet section: error %v, want ErrMalformed", err)
+	}
+	tuned.Scenarios[0].Events = 12
+	on, err := SetFleet(&off, &tuned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tuned.Scenarios[0].Events = 99 // the amended charter holds its own copy
+	if on.Fleet == nil || len(on.Fleet.Scenarios) != 1 || on.Fleet.Scenarios[0].Events != 12 {
+		t.Errorf("on: fleet %+v", on.Fleet)
+	}
+	if cur.Fleet == nil {
+		t.Error("SetFleet changed the charter it amends")
+	}
+}

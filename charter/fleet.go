@@ -1,15 +1,19 @@
 package charter
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"phalanx"
 )
@@ -308,4 +312,27 @@ func (f *Fleet) appendHash(b []byte) []byte {
 		}
 	}
 	return b
+}
+
+// ParseFleet decodes a fleet section on its own (the YAML under a charter's
+// fleet: key), strictly, over DefaultFleet, and validates it: what
+// `phalanx charter fleet on --file` amends an alliance's charter with.
+func ParseFleet(data []byte) (Fleet, error) {
+	if len(data) > MaxFileSize {
+		return Fleet{}, fmt.Errorf("larger than %d bytes; a fleet section is a few scenarios", MaxFileSize)
+	}
+	f := DefaultFleet()
+	if len(bytes.TrimSpace(data)) > 0 {
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&f); err != nil {
+			return Fleet{}, fmt.Errorf("decode YAML: %w%s", err, hint(err))
+		}
+	}
+	var errs []error
+	f.validate(&errs)
+	if err := errors.Join(errs...); err != nil {
+		return Fleet{}, err
+	}
+	return f, nil
 }

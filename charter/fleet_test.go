@@ -297,3 +297,27 @@ func TestUserHash(t *testing.T) {
 		t.Error("a nil fleet hashed")
 	}
 }
+
+func TestParseFleetSection(t *testing.T) {
+	f, err := ParseFleet(nil)
+	if err != nil || len(f.Scenarios) != len(DefaultFleet().Scenarios) {
+		t.Fatalf("empty section: %d scenarios, err %v; want the defaults", len(f.Scenarios), err)
+	}
+	f, err = ParseFleet([]byte("scenarios:\n  - {name: fleet-bf, kinds: [auth-failure], window: 5m, members: 4, events: 12, member_cap: 4}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Scenarios) != 1 || f.Scenarios[0].Members != 4 || f.MaxSources != DefaultFleet().MaxSources {
+		t.Errorf("tuned section decoded as %+v", f)
+	}
+	for _, bad := range []string{
+		"scenarios: [{name: fleet-x, kinds: [auth-failure], window: 5m, members: 1, events: 3, member_cap: 2}]", // one member alone
+		"scenarios: [{name: fleet-x, kinds: [auth-failure], window: 5m, members: 3, events: 3, member_cap: 3}]", // a member's share reaches it
+		"unknown_key: 1",
+		"scenarios: [{name: x, kinds: [auth-failure], window: 5m, members: 3, events: 3, member_cap: 2}]",
+	} {
+		if _, err := ParseFleet([]byte(bad)); err == nil {
+			t.Errorf("ParseFleet(%q) accepted it", bad)
+		}
+	}
+}

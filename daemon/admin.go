@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"phalanx"
+	"phalanx/charter"
 	"phalanx/feed"
 	"phalanx/forwardauth"
 	"phalanx/pipeline"
@@ -68,6 +69,7 @@ func (d *Daemon) handler() http.Handler {
 	admin.HandleFunc("DELETE /api/bouncers/{name}", d.apiDeleteBouncer)
 	admin.HandleFunc("GET /api/explain", d.apiExplain)
 	admin.HandleFunc("GET /api/charter", d.apiCharter)
+	admin.HandleFunc("PUT /api/charter/fleet", d.apiSetFleet)
 	admin.HandleFunc("DELETE /api/alliance/members/{id}", d.apiRemoveMember)
 	admin.HandleFunc("GET /api/alerts", d.apiRecent("alert"))
 	admin.HandleFunc("GET /api/reports", d.apiRecent("report"))
@@ -452,6 +454,41 @@ func (d *Daemon) apiCharter(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, 200, map[string]string{"hash": cs.hash, "name": cs.c.Name, "yaml": string(data)})
+}
+
+// fleetRequest is the body of PUT /api/charter/fleet: Enabled false turns
+// the fleet scenarios off; otherwise YAML is the fleet section (empty: the
+// defaults).
+type fleetRequest struct {
+	Enabled bool   `json:"enabled"`
+	YAML    string `json:"yaml"`
+}
+
+func (d *Daemon) apiSetFleet(w http.ResponseWriter, r *http.Request) {
+	var req fleetRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	var f *charter.Fleet
+	switch {
+	case req.Enabled:
+		parsed, err := charter.ParseFleet([]byte(req.YAML))
+		if err != nil {
+			writeErr(w, fmt.Errorf("%w: fleet section: %v", errBadRequest, err))
+			return
+		}
+		f = &parsed
+	case req.YAML != "":
+		writeErr(w, fmt.Errorf("%w: a fleet section was given with enabled false; send one or the other", errBadRequest))
+		return
+	}
+	next, err := d.SetFleet(f)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"hash": next.Hash(), "version": next.Version, "fleet": next.Fleet != nil})
 }
 
 // apiRecent lists the most recent timeline entries of one kind (alerts, or

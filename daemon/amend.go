@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -158,17 +159,60 @@ func (d *Daemon) RemoveMember(id string) (charter.Charter, error) {
 	if id == d.id.ID {
 		return charter.Charter{}, fmt.Errorf("%w: a member cannot remove itself; ask another founding member", errBadRequest)
 	}
+	next, err := d.amend(func(cur *charter.Charter) (charter.Charter, error) {
+		if _, _, ok := cur.Member(id); !ok {
+			return charter.Charter{}, fmt.Errorf("%w: no member %s in the charter (phalanx charter show lists them)", errNotFound, id)
+		}
+		return alliance.RemoveMember(cur, id)
+	})
+	if err == nil {
+		d.log.Info("removed a member from the alliance", "member", id, "version", next.Version)
+	}
+	return next, err
+}
+
+// SetFleet amends the charter's fleet section, as this (founding) member:
+// f nil turns the fleet scenarios off. A section without a salt keeps the
+// charter's salt, or gets a new one. Every member verifies the amendment
+// and judges sightings by the new section from that point of the stream on.
+func (d *Daemon) SetFleet(f *charter.Fleet) (charter.Charter, error) {
+	next, err := d.amend(func(cur *charter.Charter) (charter.Charter, error) {
+		if f != nil && f.Salt == "" {
+			cp := *f
+			if cur.Fleet != nil && cur.Fleet.Salt != "" {
+				cp.Salt = cur.Fleet.Salt
+			} else {
+				salt, err := charter.NewSalt(rand.Reader)
+				if err != nil {
+					return charter.Charter{}, err
+				}
+				cp.Salt = salt
+			}
+			f = &cp
+		}
+		return alliance.SetFleet(cur, f)
+	})
+	if err == nil {
+		d.log.Info("amended the charter's fleet section", "on", next.Fleet != nil, "version", next.Version)
+	}
+	return next, err
+}
+
+// amend makes the charter that change derives from the one in force, as
+// this founding member, adopts it and publishes the signed amendment. A
+// lone member (no fabric secret) adopts it alone.
+func (d *Daemon) amend(change func(cur *charter.Charter) (charter.Charter, error)) (charter.Charter, error) {
 	d.amendMu.Lock()
 	defer d.amendMu.Unlock()
 	cur := d.charter().c
 	if me, _, ok := cur.Member(d.id.ID); !ok || !me.Founding {
 		return charter.Charter{}, fmt.Errorf("%w: only founding members may amend the charter", errForbidden)
 	}
-	if _, _, ok := cur.Member(id); !ok {
-		return charter.Charter{}, fmt.Errorf("%w: no member %s in the charter (phalanx charter show lists them)", errNotFound, id)
-	}
-	next, err := alliance.RemoveMember(&cur, id)
+	next, err := change(&cur)
 	if err != nil {
+		if errors.Is(err, errNotFound) || errors.Is(err, errForbidden) {
+			return charter.Charter{}, err
+		}
 		return charter.Charter{}, fmt.Errorf("%w: %v", errBadRequest, err)
 	}
 	am, err := alliance.NewAmendment(d.id, &cur, &next)
@@ -180,7 +224,6 @@ func (d *Daemon) RemoveMember(id string) (charter.Charter, error) {
 	}
 	d.adoptLocked(next)
 	d.publishAmendment(am)
-	d.log.Info("removed a member from the alliance", "member", id, "version", next.Version)
 	return next, nil
 }
 

@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -124,11 +125,25 @@ func attack(addr string, n int) []string {
 
 func (m *member) admin(method, path string, out any) int {
 	m.t.Helper()
+	return m.adminBody(method, path, nil, out)
+}
+
+// adminBody is admin with a JSON request body (none when body is nil).
+func (m *member) adminBody(method, path string, body, out any) int {
+	m.t.Helper()
 	info, err := daemon.ReadClientInfo(m.dir)
 	if err != nil {
 		m.t.Fatal(err)
 	}
-	req, _ := http.NewRequest(method, "http://"+info.Addr+path, nil)
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			m.t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, "http://"+info.Addr+path, rd)
 	req.Header.Set("Authorization", "Bearer "+info.Token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -67,4 +68,83 @@ func TestFleetBanFromSightings(t *testing.T) {
 			t.Errorf("%s banned a user who mistyped twice on each member", m.dir)
 		}
 	}
+}
+
+// TestFleetAmendment: a founding member turns the fleet scenarios off and
+// on again with tuned thresholds by amending the charter; every member
+// follows. Events seen while they are off are never sighted; with
+// fleet-bf tuned to 6 failures, 2 on each of three members ban.
+func TestFleetAmendment(t *testing.T) {
+	if testing.Short() {
+		t.Skip("forms a three-member alliance")
+	}
+	al := formAlliance(t, 3)
+	al.sameCharter(t, 3)
+	founder := al.members[0]
+	var ch struct{ Hash, YAML string }
+	founder.admin("GET", "/api/charter", &ch)
+	if !strings.Contains(ch.YAML, "fleet:") {
+		t.Fatalf("the default charter has no fleet section:\n%s", ch.YAML)
+	}
+	if code := al.members[1].adminBody("PUT", "/api/charter/fleet", map[string]any{"enabled": false}, nil); code != 403 {
+		t.Errorf("a member that is not founding amended the fleet section: HTTP %d, want 403", code)
+	}
+	if code := founder.adminBody("PUT", "/api/charter/fleet", map[string]any{"enabled": true, "yaml": "scenarios: [{name: bad}]"}, nil); code != 400 {
+		t.Errorf("an invalid fleet section: HTTP %d, want 400", code)
+	}
+	if code := founder.adminBody("PUT", "/api/charter/fleet", map[string]any{"enabled": false}, nil); code != 200 {
+		t.Fatalf("turning the fleet scenarios off: HTTP %d", code)
+	}
+	al.sameFleet(t, false)
+
+	for _, m := range al.members {
+		m.waitTailing()
+	}
+	const unseen, attacker = "203.0.113.150", "203.0.113.151"
+	for _, m := range al.members {
+		var before daemon.Status
+		m.admin("GET", "/api/status", &before)
+		appendLines(t, m.log, attack(unseen, 4)...)
+		waitFor(t, 10*time.Second, "the member to read the attack", func() bool {
+			var st daemon.Status
+			m.admin("GET", "/api/status", &st)
+			return st.Pipeline["events"] >= before.Pipeline["events"]+4
+		})
+	}
+
+	tuned := "scenarios:\n  - {name: fleet-bf, kinds: [auth-failure], window: 10m, members: 3, events: 6, member_cap: 3}\n"
+	if code := founder.adminBody("PUT", "/api/charter/fleet", map[string]any{"enabled": true, "yaml": tuned}, nil); code != 200 {
+		t.Fatalf("turning the tuned fleet scenarios on: HTTP %d", code)
+	}
+	al.sameFleet(t, true)
+	for _, m := range al.members {
+		appendLines(t, m.log, attack(attacker, 2)...)
+	}
+	for _, m := range al.members {
+		waitFor(t, 30*time.Second, "the tuned fleet ban on "+m.dir, func() bool { return banned(m.d, attacker) })
+		if banned(m.d, unseen) {
+			t.Errorf("%s banned a source whose events came while the fleet scenarios were off", m.dir)
+		}
+	}
+}
+
+// sameFleet waits until every member holds the same charter, with a fleet
+// section or without.
+func (al *alliance) sameFleet(t *testing.T, on bool) {
+	t.Helper()
+	waitFor(t, 30*time.Second, fmt.Sprintf("every member to hold the same charter with fleet=%v", on), func() bool {
+		var hash string
+		for _, m := range al.members {
+			var ch struct{ Hash, YAML string }
+			if m.admin("GET", "/api/charter", &ch) != 200 || strings.Contains(ch.YAML, "\nfleet:") != on {
+				return false
+			}
+			if hash == "" {
+				hash = ch.Hash
+			} else if ch.Hash != hash {
+				return false
+			}
+		}
+		return true
+	})
 }

@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"phalanx/charter"
 	"phalanx/daemon"
 )
 
@@ -445,8 +446,11 @@ evidence lines, decisions, enforcement, refusals and pardons.
 }
 
 func cmdCharter(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "fleet" {
+		return cmdCharterFleet(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "show" {
-		return fmt.Errorf("%w: phalanx charter show", errUsage)
+		return fmt.Errorf("%w: phalanx charter show | phalanx charter fleet on|off", errUsage)
 	}
 	fs := flag.NewFlagSet("charter show", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -470,5 +474,66 @@ escalation, limits. Every member of an alliance must show the same hash.
 		return err
 	}
 	fmt.Fprintf(stdout, "# charter %q, hash %s\n%s", ch.Name, ch.Hash, ch.YAML)
+	return nil
+}
+
+func cmdCharterFleet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("charter fleet", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	mk := clientFlags(fs, stdout)
+	file := fs.String("file", "", "a YAML file with the fleet section (the keys under fleet:); default: the built-in fleet scenarios")
+	usageText(fs, `
+Usage: phalanx charter fleet on [--file FLEET.yaml] [-o json]
+       phalanx charter fleet off [-o json]
+
+Asks the running daemon (a founding member) to amend the charter's fleet
+section: on adds the built-in fleet scenarios (fleet-bf, fleet-scan,
+fleet-user-stuffing, fleet-slow-bf), or the section in FLEET.yaml to tune
+their thresholds; off removes them. The charter's user-name salt is kept,
+or a new one is made. Every member verifies the amendment and judges
+sightings by it from that point of the stream on; phalanx charter show
+prints the result.
+`)
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 || rest[0] != "on" && rest[0] != "off" {
+		return fmt.Errorf("%w: say on or off", errUsage)
+	}
+	req := struct {
+		Enabled bool   `json:"enabled"`
+		YAML    string `json:"yaml"`
+	}{Enabled: rest[0] == "on"}
+	if *file != "" {
+		if !req.Enabled {
+			return fmt.Errorf("%w: --file goes with on", errUsage)
+		}
+		data, err := os.ReadFile(*file)
+		if err != nil {
+			return err
+		}
+		if _, err := charter.ParseFleet(data); err != nil {
+			return fmt.Errorf("%s: %w", *file, err)
+		}
+		req.YAML = string(data)
+	}
+	c, err := mk()
+	if err != nil {
+		return err
+	}
+	var out struct {
+		Hash    string `json:"hash"`
+		Version int    `json:"version"`
+		Fleet   bool   `json:"fleet"`
+	}
+	if err := c.do(ctx, "PUT", "/api/charter/fleet", req, &out); err != nil || c.json {
+		return err
+	}
+	state := "off"
+	if out.Fleet {
+		state = "on"
+	}
+	fmt.Fprintf(stdout, "fleet scenarios %s: charter version %d, hash %s\n", state, out.Version, shortHash(out.Hash))
 	return nil
 }

@@ -25,6 +25,7 @@ Usage:
   phalanx bouncers add NAME|list|delete NAME          API keys for CrowdSec-compatible bouncers
   phalanx explain ADDRESS                              why an address is (not) banned, as a timeline
   phalanx charter show                                 the alliance charter and its hash
+  phalanx charter fleet on [--file F]|off              amend the charter's fleet scenarios (founding member)
   phalanx rules show|check FILE                        the embedded HTTP rule pack; validate a replacement
   phalanx alliance init [--name NAME] [--fabric HOST:PORT]
                                                        found a multi-host alliance (new data dir)
