@@ -176,7 +176,7 @@ func (d *Daemon) status() Status {
 			"digests_compared": d.ctr.digests.Load(), "digest_mismatches": d.ctr.mismatches.Load(),
 			"pardoned": d.ctr.pardoned.Load(), "pending": d.ctr.pending.Load(), "corroborated": d.ctr.corroborated.Load(), "sightings": d.ctr.sightings.Load(), "fleet_bans": d.ctr.fleetBans.Load(), "refused": d.ctr.refused.Load(),
 			"rejected": d.ctr.rejected.Load(), "enforce_errors": d.ctr.enforceErr.Load()},
-		Sightings: d.sightings.counters(),
+		Sightings: d.sightings.Counters(),
 		Rejected:  map[string]int64{},
 		Crawlers:  crawl,
 	}

@@ -24,6 +24,9 @@ func (s sink) Event(ev *phalanx.Event) {
 	s.d.met.events.WithLabelValues(ev.Service, ev.Kind.String()).Inc()
 }
 
+// Login: a source that logged in here is not sighted for a while.
+func (s sink) Login(addr netip.Addr, _ string, at time.Time) { s.d.sightings.Vouch(addr, at) }
+
 func (s sink) Alert(a *phalanx.Alert) {
 	s.d.met.alerts.WithLabelValues(a.Scenario).Inc()
 	s.d.timeline.add(a.Source, entry{Time: a.Last, What: "alert", Scenario: a.Scenario, Member: s.d.id.ID,

@@ -38,6 +38,7 @@ import (
 	"phalanx/outbox"
 	"phalanx/pipeline"
 	"phalanx/report"
+	"phalanx/sighting"
 )
 
 // Options configure a daemon. Fields left zero take the defaults of `phalanx run`.
@@ -87,7 +88,7 @@ type Daemon struct {
 	// when off. crawlResolver is the resolver it asks. Both under pipeMu.
 	crawl         *crawler.Verifier
 	crawlResolver string
-	sightings     *sightingBatch // what this member saw, until the next sighting report
+	sightings     *sighting.Batch // what this member saw, until the next sighting report
 	log           *slog.Logger
 	now           func() time.Time
 	id            *identity.Identity
@@ -186,7 +187,7 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		opts.Now = time.Now
 	}
 	d := &Daemon{opts: opts, log: opts.Logger, now: opts.Now, start: opts.Now(), ready: make(chan struct{}),
-		gaps: newGaps(), held: newHeldEntries(4096), kick: make(chan struct{}, 1), seen: newIDSet(1 << 17), evid: newEvidence(8192), sightings: newSightingBatch(),
+		gaps: newGaps(), held: newHeldEntries(4096), kick: make(chan struct{}, 1), seen: newIDSet(1 << 17), evid: newEvidence(8192), sightings: sighting.NewBatch(),
 		timeline: &timeline{max: 10000, observe: opts.Observe}, rejLogged: map[string]time.Time{}, rejByReason: map[string]int64{}}
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
@@ -305,7 +306,7 @@ func (d *Daemon) loadCharter() error {
 type charterState struct {
 	c     charter.Charter
 	hash  string
-	sight *sightingRules // what the fleet scenarios ask members to sight
+	sight *sighting.Rules // what the fleet scenarios ask members to sight
 }
 
 // charter returns the charter in force. Callers must not change it.
@@ -313,7 +314,7 @@ func (d *Daemon) charter() *charterState { return d.cs.Load() }
 
 func (d *Daemon) setCharter(c charter.Charter) {
 	cs := &charterState{c: c, hash: c.Hash()}
-	cs.sight = newSightingRules(&cs.c, d.territoryOf(&cs.c))
+	cs.sight = sighting.NewRules(&cs.c, d.territoryOf(&cs.c))
 	d.cs.Store(cs)
 }
 

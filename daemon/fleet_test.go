@@ -13,7 +13,8 @@ import (
 // threshold (4 failures on each of three members; ssh-bf needs 5), but the
 // members' sightings add up to the charter's fleet-bf (10 failures from at
 // least 3 members): every member bans it, and explain says the fleet did.
-// A user who mistypes twice on each member (6 in all) is banned nowhere.
+// A user who mistypes twice on each member (6 in all) is banned nowhere,
+// nor a source that logged in on each member before 4 failures on each.
 func TestFleetBanFromSightings(t *testing.T) {
 	if testing.Short() {
 		t.Skip("forms a three-member alliance")
@@ -23,10 +24,14 @@ func TestFleetBanFromSightings(t *testing.T) {
 	for _, m := range al.members {
 		m.waitTailing()
 	}
-	const attacker, user = "203.0.113.140", "198.51.100.141"
+	const attacker, user, vouched = "203.0.113.140", "198.51.100.141", "198.51.100.143"
 	for _, m := range al.members {
 		appendLines(t, m.log, attack(attacker, 4)...)
 		appendLines(t, m.log, attack(user, 2)...)
+		// A source that logged in on the member is its own users'
+		// (an office NAT): its failures are not sighted.
+		appendLines(t, m.log, time.Now().Format(time.Stamp)+" web1 sshd[3000]: Accepted password for alice from "+vouched+" port 50000 ssh2")
+		appendLines(t, m.log, attack(vouched, 4)...)
 	}
 	for _, m := range al.members {
 		waitFor(t, 30*time.Second, "the fleet ban on "+m.dir, func() bool { return banned(m.d, attacker) })
@@ -66,6 +71,9 @@ func TestFleetBanFromSightings(t *testing.T) {
 		waitFor(t, 30*time.Second, "the second fleet ban on "+m.dir, func() bool { return banned(m.d, later) })
 		if banned(m.d, user) {
 			t.Errorf("%s banned a user who mistyped twice on each member", m.dir)
+		}
+		if banned(m.d, vouched) {
+			t.Errorf("%s banned a source that logged in on every member before it mistyped", m.dir)
 		}
 	}
 }

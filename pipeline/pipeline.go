@@ -70,6 +70,19 @@ type Sink interface {
 	Refused(a *phalanx.Alert, reason error)
 }
 
+// LoginSink is a Sink that also hears of successful log-ins (never events:
+// nothing counts them), such as sshd's "Accepted …" lines. A live
+// pipeline calls Login; a deferred (replay) one does not.
+type LoginSink interface {
+	Login(addr netip.Addr, service string, at time.Time)
+}
+
+// loginParser is a service parser that names the address of a successful
+// log-in on the line it parsed last.
+type loginParser interface {
+	LoggedIn() (netip.Addr, bool)
+}
+
 // Skip reasons, as reported in Counters.Skipped.
 const (
 	SkipFormat   = "format"   // no known line shape (binary garbage, truncated lines)
@@ -125,6 +138,7 @@ type Pipeline struct {
 	policy  *remedy.Policy
 	pack    *httprules.Pack
 	sink    Sink
+	logins  LoginSink // sink, when it hears of log-ins
 	c       Counters
 	skipped [4]int64
 	alerts  []phalanx.Alert
@@ -182,7 +196,8 @@ func New(cfg Config, sink Sink) (*Pipeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decisions: %w", err)
 	}
-	return &Pipeline{cfg: cfg, engine: eng, policy: pol, pack: pack, sink: sink, active: map[netip.Prefix]time.Time{}, pruneSize: 1024}, nil
+	logins, _ := sink.(LoginSink)
+	return &Pipeline{cfg: cfg, engine: eng, policy: pol, pack: pack, sink: sink, logins: logins, active: map[netip.Prefix]time.Time{}, pruneSize: 1024}, nil
 }
 
 // SetBanned replaces the pipeline's own memory of the bans it made with a
@@ -440,6 +455,13 @@ func (s *Stream) framed(fr *logline.Frame, line []byte, num int64, arrival time.
 			}
 		}
 		*ev = phalanx.Event{}
+	}
+	if p.logins != nil && !p.deferred {
+		if lp, ok := parser.(loginParser); ok {
+			if a, ok := lp.LoggedIn(); ok {
+				p.logins.Login(a, services[svc].name, judged)
+			}
+		}
 	}
 }
 

@@ -191,6 +191,8 @@ type Parser struct {
 	heldKeys [heldWatch]uint64
 	hHead    int
 	hLen     int
+	// login is the address of the line's successful log-in, if any.
+	login netip.Addr
 }
 
 // found is an event before it is copied into the caller's phalanx.Event.
@@ -221,6 +223,7 @@ func IsProgram(prog []byte) bool {
 // yield a second event: call Next after every Parse (see the package doc).
 func (p *Parser) Parse(fr *logline.Frame, ev *phalanx.Event) bool {
 	p.nq, p.qi = 0, 0
+	p.login = netip.Addr{}
 	var now int64
 	if !fr.Time.IsZero() {
 		now = fr.Time.Unix()
@@ -231,7 +234,11 @@ func (p *Parser) Parse(fr *logline.Frame, ev *phalanx.Event) bool {
 	}
 	expired, hasExpired := p.expireHeld(now, key)
 	var r result
-	if !classify(fr.Message, &r) {
+	ok := classify(fr.Message, &r)
+	if ok && r.act == actForget {
+		p.login = r.addr
+	}
+	if !ok {
 		if hasExpired {
 			return fill(ev, expired)
 		}
@@ -700,6 +707,7 @@ func classify(msg []byte, r *result) bool {
 	case 'A':
 		if hasPrefix(msg, "Accepted ") {
 			r.act = actForget
+			r.addr = acceptedFrom(msg)
 			return true
 		}
 		return parseAuthError(msg, r)
@@ -960,6 +968,30 @@ func lastFrom(s []byte) (tok []byte, pos int, ok bool) {
 	}
 	return tok, pos, true
 }
+
+// acceptedFrom returns the address of "Accepted METHOD for U from ADDR
+// port N sshN[: KEY]", or the zero address.
+func acceptedFrom(msg []byte) netip.Addr {
+	pos := lastIndex(msg, " from ")
+	if pos < 0 {
+		return netip.Addr{}
+	}
+	tail := msg[pos+len(" from "):]
+	tok, n, _, ok := scanAddrTail(tail)
+	if !ok || n != len(tail) && tail[n] != ':' {
+		return netip.Addr{}
+	}
+	addr, ok := parseAddr(tok)
+	if !ok {
+		return netip.Addr{}
+	}
+	return addr
+}
+
+// LoggedIn returns the address of a successful log-in on the line Parse
+// read last: never an event, but what tells a member that a source is a
+// user of its own (see package sighting).
+func (p *Parser) LoggedIn() (netip.Addr, bool) { return p.login, p.login.IsValid() }
 
 // lastFromEvent fills r with an event for "U from ADDR[ port N][ sshN]".
 func lastFromEvent(s []byte, kind phalanx.Kind, r *result) bool {

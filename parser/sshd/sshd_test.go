@@ -3,6 +3,7 @@ package sshd
 import (
 	"flag"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -503,4 +504,37 @@ func TestParseLeavesOtherFields(t *testing.T) {
 // TestUserBounded checks that a long user name is cut to maxUser bytes.
 func TestUserBounded(t *testing.T) {
 	parsertest.UserBounded(t, New(), "sshd", "Invalid user %s from 192.0.2.1 port 22", maxUser)
+}
+
+// TestLoggedIn: a successful log-in is no event, but LoggedIn names its
+// address, for that line only; a forged address in the user name does not
+// count (sshd writes the real one last).
+func TestLoggedIn(t *testing.T) {
+	at := time.Date(2026, 3, 10, 8, 0, 0, 0, time.UTC)
+	for _, tt := range []struct{ msg, want string }{
+		{"Accepted password for alice from 198.51.100.23 port 4242 ssh2", "198.51.100.23"},
+		{"Accepted publickey for alice from 2001:db8::7 port 4242 ssh2: ED25519 SHA256:Zm9vYmFyYmF6cXV4", "2001:db8::7"},
+		{"Accepted keyboard-interactive/pam for bob from 203.0.113.9 port 22", "203.0.113.9"},
+		{"Accepted password for alice from 198.51.100.23 port 4242 ssh2 trailing", ""},
+		{"Failed password for alice from 198.51.100.23 port 4242 ssh2", ""},
+		{"Accepted password for x from 192.0.2.1 port 1 from 198.51.100.24 port 4242 ssh2", "198.51.100.24"},
+	} {
+		p := New()
+		if evs := feed(p, "h", 10, at, tt.msg); strings.HasPrefix(tt.msg, "Accepted") && len(evs) != 0 {
+			t.Errorf("%q: events %v, want none", tt.msg, evs)
+		}
+		a, ok := p.LoggedIn()
+		if got := ""; ok {
+			got = a.String()
+			if got != tt.want {
+				t.Errorf("%q: LoggedIn %s, want %q", tt.msg, got, tt.want)
+			}
+		} else if tt.want != "" {
+			t.Errorf("%q: LoggedIn none, want %s", tt.msg, tt.want)
+		}
+		feed(p, "h", 10, at, "Connection closed by 198.51.100.23 port 4242")
+		if _, ok := p.LoggedIn(); ok {
+			t.Errorf("%q: LoggedIn still set after the next line", tt.msg)
+		}
+	}
 }
