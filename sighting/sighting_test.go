@@ -53,7 +53,7 @@ func TestBatch(t *testing.T) {
 	b.Add(rules, ev(phalanx.KindProtocol, "203.0.113.2", "", at), nil)                                      // a kind no fleet scenario counts
 	b.Add(rules, ev(phalanx.KindAuthFailure, "203.0.113.3", "", at), func(netip.Addr) bool { return true }) // banned already
 	b.Add(nil, ev(phalanx.KindAuthFailure, "203.0.113.4", "", at), nil)                                     // no rules
-	reps, invalid := b.Take(memberID(t), at.Add(-time.Minute))                                                 // a clock behind the events
+	reps, invalid := b.Take(memberID(t), at.Add(-time.Minute))                                              // a clock behind the events
 	if invalid != 0 || len(reps) != 1 {
 		t.Fatalf("%d reports, %d invalid", len(reps), invalid)
 	}
