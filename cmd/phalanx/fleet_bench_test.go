@@ -108,7 +108,9 @@ func TestFleetLatency(t *testing.T) {
 	q := func(d []time.Duration) string {
 		d = slices.Clone(d)
 		slices.Sort(d)
-		p := func(x float64) time.Duration { return d[min(len(d)-1, int(x*float64(len(d))))].Round(10 * time.Microsecond) }
+		p := func(x float64) time.Duration {
+			return d[min(len(d)-1, int(x*float64(len(d))))].Round(10 * time.Microsecond)
+		}
 		verdict := "meets"
 		if p(0.5) > targetP50 || p(0.99) > targetP99 {
 			verdict = "MISSES"
