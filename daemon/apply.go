@@ -128,7 +128,10 @@ func (d *Daemon) store(rs []report.Report) {
 	if !d.admitted.Load() {
 		return
 	}
-	for _, rec := range recs {
+	for i, rec := range recs {
+		if rs[i].Type == report.TypeSighting {
+			continue // judged in stream order only (consumeLocked)
+		}
 		if err := d.fab.PublishFast(d.id.ID, rec.Data); err != nil {
 			d.log.Debug("fast path publish failed (the stream carries the report)", "seq", rec.Seq, "err", err)
 		}
@@ -292,6 +295,12 @@ func (d *Daemon) consumeLocked(m fabric.Msg) {
 	r, err := report.Unmarshal(m.Data)
 	if err != nil {
 		d.reject("?", report.Reason(err), "seq", m.Seq, "err", err)
+		return
+	}
+	if m.Seq == 0 && r.Type == report.TypeSighting {
+		// Sightings are judged in stream order only, never on their
+		// fast-path copy: every member then evaluates the fleet scenarios
+		// over the same sequence and bans at the same stream position.
 		return
 	}
 	id := r.ID()
@@ -556,9 +565,6 @@ func (d *Daemon) applyFleetBan(fb *arbiter.FleetBan, pos uint64, now time.Time) 
 		d.timeline.add(dec.Value, entry{Time: c.Last, What: "sighting", Member: c.Member, Scenario: dec.Scenario, ReportID: id, Detail: detail})
 	}
 	where := fmt.Sprintf("fleet scenario fired at stream position %d: %s", pos, dec.Reason)
-	if pos == 0 {
-		where = "fleet scenario fired on the sighting's fast-path copy (before its stream position): " + dec.Reason
-	}
 	_, _, enforced := d.applyDecision(dec, entry{Time: dec.Start, What: "decision", Origin: string(dec.Origin),
 		Scenario: dec.Scenario, Detail: where})
 	if enforced {

@@ -95,6 +95,7 @@ func TestFleetNamespaces(t *testing.T) {
 	step("%s is dropped by A, B, C and D (connect timeouts)", fleetAttacker)
 
 	// No member banned the attacker in self-defense: each ban is the fleet's.
+	positions := map[string]int{}
 	for _, m := range members {
 		var ex daemon.Explanation
 		if err := phalanxJSON(m.ns, &ex, "explain", fleetAttacker, "--data", m.data); err != nil {
@@ -115,6 +116,23 @@ func TestFleetNamespaces(t *testing.T) {
 		}
 		if m == members[0] {
 			checkFleetExplanation(t, m, ex)
+		}
+		// Every member bans at the same stream position.
+		for _, e := range ex.Timeline {
+			if e.What != "decision" || !strings.HasPrefix(e.Scenario, "fleet-") {
+				continue
+			}
+			var pos int
+			if _, err := fmt.Sscanf(e.Detail, "fleet scenario fired at stream position %d", &pos); err != nil || pos <= 0 {
+				t.Errorf("explain %s on %s: decision %q names no stream position", fleetAttacker, m.name, e.Detail)
+			}
+			positions[m.name] = pos
+		}
+	}
+	for _, m := range members {
+		if positions[m.name] != positions[members[0].name] {
+			t.Errorf("the fleet ban's stream positions differ: %v", positions)
+			break
 		}
 	}
 	step("explain %s: fleet decisions only on every member; A's timeline shows the sightings", fleetAttacker)
