@@ -175,7 +175,7 @@ func (d *Daemon) status() Status {
 			"consumed": d.ctr.consumed.Load(), "duplicates": d.ctr.duplicate.Load(), "decided": d.ctr.decided.Load(),
 			"digests_compared": d.ctr.digests.Load(), "digest_mismatches": d.ctr.mismatches.Load(),
 			"pardoned": d.ctr.pardoned.Load(), "pending": d.ctr.pending.Load(), "corroborated": d.ctr.corroborated.Load(), "sightings": d.ctr.sightings.Load(), "fleet_bans": d.ctr.fleetBans.Load(), "refused": d.ctr.refused.Load(),
-			"rejected": d.ctr.rejected.Load(), "enforce_errors": d.ctr.enforceErr.Load()},
+			"rejected": d.ctr.rejected.Load(), "enforce_errors": d.ctr.enforceErr.Load(), "firewall_restores": d.ctr.restores.Load()},
 		Sightings: d.sightings.Counters(),
 		Rejected:  map[string]int64{},
 		Crawlers:  crawl,

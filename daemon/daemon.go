@@ -157,7 +157,7 @@ type Daemon struct {
 		corroborated                               atomic.Int64
 		sightings, fleetBans                       atomic.Int64
 		rejected                                   atomic.Int64
-		selfBans, enforceErr                       atomic.Int64
+		selfBans, enforceErr, restores             atomic.Int64
 		digests, mismatches                        atomic.Int64
 	}
 
@@ -506,6 +506,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.sightingLoop(ctx) }()
 	go func() { defer d.wg.Done(); d.expireLoop(ctx) }()
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); d.guardFirewall(ctx) }()
 	go func() { defer d.wg.Done(); d.srcs.run(ctx, d) }()
 
 	<-ctx.Done()

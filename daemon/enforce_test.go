@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -146,4 +147,62 @@ func waitForQuiet(limit time.Duration, cond func() bool) error {
 		time.Sleep(200 * time.Microsecond)
 	}
 	return nil
+}
+
+// TestFirewallReload: `nft flush ruleset` (what reloading the host's
+// nftables service does) and a deleted chain lift every ban; the daemon
+// notices, restores its table with the bans in force, counts it, and the
+// attacker is dropped again while a neighbour still connects. Bans made
+// afterwards are enforced too.
+func TestFirewallReload(t *testing.T) {
+	server, client := netns.New(t), netns.New(t)
+	netns.Link(t, server, netip.MustParsePrefix("10.232.0.1/24"), client, netip.MustParsePrefix("10.232.0.2/24"))
+	clientIf := netns.IfName(server)
+	attacker, later, neighbour := netip.MustParseAddr("10.232.0.66"), netip.MustParseAddr("10.232.0.68"), netip.MustParseAddr("10.232.0.67")
+	for _, a := range []netip.Addr{attacker, later, neighbour} {
+		client.AddAddr(t, clientIf, netip.PrefixFrom(a, 24))
+	}
+	var ln net.Listener
+	if err := server.Do(func() (err error) { ln, err = net.Listen("tcp", "10.232.0.1:0"); return }); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	dst := ln.Addr().String()
+	waitFor(t, 10*time.Second, "the attacker to connect before the ban", func() bool { return dialFrom(client, attacker, dst) == nil })
+
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "auth.log")
+	m := startEnforcing(t, server, filepath.Join(dir, "data"), logPath)
+	m.waitTailing()
+	appendLines(t, logPath, attack(attacker.String(), 8)...)
+	waitFor(t, 10*time.Second, "the attacker's connections to fail", func() bool { return dialFrom(client, attacker, dst) != nil })
+
+	restores := func() int64 {
+		var st daemon.Status
+		m.admin("GET", "/api/status", &st)
+		return st.Reports["firewall_restores"]
+	}
+	for i, args := range [][]string{{"flush", "ruleset"}, {"delete", "chain", "inet", "phalanx", "input"}} {
+		if out, err := server.Exec(context.Background(), "nft", args...).CombinedOutput(); err != nil {
+			t.Fatalf("nft %v: %v: %s", args, err, out)
+		}
+		flushed := time.Now()
+		waitFor(t, 10*time.Second, fmt.Sprintf("the table restored after nft %v", args), func() bool { return restores() > int64(i) })
+		waitFor(t, 10*time.Second, "the attacker dropped again", func() bool { return dialFrom(client, attacker, dst) != nil })
+		t.Logf("nft %v: the attacker dropped again %v later", args, time.Since(flushed).Round(time.Millisecond))
+		if err := dialFrom(client, neighbour, dst); err != nil {
+			t.Fatalf("after nft %v the neighbour cannot connect: %v", args, err)
+		}
+	}
+	appendLines(t, logPath, attack(later.String(), 8)...)
+	waitFor(t, 10*time.Second, "a ban made after the restores to drop", func() bool { return dialFrom(client, later, dst) != nil })
 }

@@ -69,6 +69,9 @@ func newMetrics(d *Daemon) *metrics {
 	}
 	m.reg.MustRegister(m.lines, m.events, m.alerts, m.reportsOut, m.publishErrs, m.reportsIn, m.rejected,
 		m.verdicts, m.enforce, m.enforceErrs, m.lag, m.joins, m.repaired, m.gapsLost, m.digestMismatch, &decisionCollector{d: d},
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phalanx_nftables_restores_total",
+			Help: "Times the nftables table was found removed or changed from outside (a firewall reload) and restored."},
+			func() float64 { return float64(d.ctr.restores.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phalanx_forward_auth_allowed_total",
 			Help: "Forward-auth requests answered 200."}, func() float64 { return float64(d.faMet.Counts().Allowed) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phalanx_forward_auth_denied_total",

@@ -94,6 +94,8 @@ type Enforcer struct {
 	sock    *sock          // for set elements
 	refresh bool           // re-adding an element sets its timeout anew
 	ranges  [2]rangeSet    // IPv4, IPv6
+	netns   int            // Config.NetNS
+	allow   []netip.Prefix // what SetAllow was last given (Restore)
 	closed  bool
 }
 
@@ -119,7 +121,7 @@ func New(cfg Config) (*Enforcer, error) {
 	if err != nil {
 		return nil, explain(err)
 	}
-	e := &Enforcer{table: cfg.Table, log: log, conn: conn}
+	e := &Enforcer{table: cfg.Table, log: log, conn: conn, netns: cfg.NetNS}
 	for i := range e.ranges {
 		e.ranges[i] = newRangeSet()
 	}
@@ -388,6 +390,7 @@ func (e *Enforcer) SetAllow(ps []netip.Prefix) error {
 	if err := e.sock.commit(b); err != nil {
 		return fmt.Errorf("set the nftables allowlist: %w", err)
 	}
+	e.allow = norm
 	return nil
 }
 
