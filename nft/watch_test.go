@@ -107,7 +107,7 @@ func TestRemoves(t *testing.T) {
 		{msg(sub|unix.NFT_MSG_DELTABLE, unix.NFPROTO_INET, "other"), false},
 		{msg(sub|unix.NFT_MSG_DELTABLE, unix.NFPROTO_INET, "phalanxx"), false},
 		{msg(sub|unix.NFT_MSG_DELTABLE, unix.NFPROTO_IPV4, "phalanx"), false}, // table ip phalanx is not ours
-		{nlmsg{typ: sub | unix.NFT_MSG_DELTABLE, data: []byte{1}}, false},    // short
+		{nlmsg{typ: sub | unix.NFT_MSG_DELTABLE, data: []byte{1}}, false},     // short
 	} {
 		if got := removes(tc.m, "phalanx"); got != tc.want {
 			t.Errorf("removes(type %#x, %q) = %v, want %v", tc.m.typ, tc.m.data, got, tc.want)
