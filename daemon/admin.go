@@ -141,7 +141,9 @@ type Status struct {
 	Crawlers map[string]int64 `json:"crawler_checks,omitempty"`
 	// Sightings are this member's sighting reports: published, the
 	// sources they named, sources left out of a full batch, pending.
-	Sightings map[string]int64  `json:"sightings"`
+	Sightings map[string]int64 `json:"sightings"`
+	// API: connections open and refused for the API's bounds.
+	API       map[string]int64  `json:"api,omitempty"`
 	Reports   map[string]int64  `json:"reports"`
 	Rejected  map[string]int64  `json:"rejected_by_reason"`
 	FabricSeq uint64            `json:"fabric_last_seq"`                // the last stream sequence this member has judged
@@ -182,6 +184,10 @@ func (d *Daemon) status() Status {
 	}
 	if d.feeds != nil {
 		st.Feeds = d.feeds.Status()
+	}
+	if d.apiLn != nil {
+		open, refused := d.apiLn.counts()
+		st.API = map[string]int64{"connections": open, "refused": refused}
 	}
 	d.rejMu.Lock()
 	for k, v := range d.rejByReason {

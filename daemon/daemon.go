@@ -104,6 +104,7 @@ type Daemon struct {
 	enfErr        string
 	http          *http.Server
 	ln            net.Listener
+	apiLn         *limitListener         // ln's bounds
 	addr          atomic.Pointer[string] // set once the API serves and its address file is written
 	start         time.Time
 
@@ -477,13 +478,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return fmt.Errorf("listen for the API on %s (choose another with --api): %w", d.opts.Config.Daemon.API, err)
 		}
 	}
+	d.apiLn = newLimitListener(ln)
+	ln = d.apiLn
 	d.ln = ln
 	if err := writeFileAtomic(filepath.Join(d.opts.DataDir, fileAPIAddr), []byte(ln.Addr().String()+"\n"), 0o644); err != nil {
 		d.log.Error("write api address file", "err", err)
 	}
 	addr := ln.Addr().String()
 	d.addr.Store(&addr)
-	d.http = &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10,
+	// Timeouts: a request's headers within 10 s and its body within 30 s
+	// (trickled bodies hold no connection longer), an idle keep-alive
+	// connection closed after 60 s; writing an answer may take 2 minutes
+	// (a bouncer's first pull of a million decisions).
+	d.http = &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 2 * time.Minute, IdleTimeout: time.Minute, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
 	d.wg.Add(1)
 	go func() {
