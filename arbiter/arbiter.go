@@ -110,6 +110,7 @@ const (
 	ReasonEnforced      = "enforced"       // Noted
 	ReasonTerritory     = "territory"      // Refused
 	ReasonTooWide       = "too-wide"       // Refused
+	ReasonAlertTooWide  = "alert-too-wide" // Refused: an alert wider than limits.alert_prefix_v4/v6
 	ReasonNotAllowed    = "not-allowed"    // Refused: manual ban or pardon by a member the policy does not allow
 	ReasonMalformed     = "malformed"      // Rejected: fails report.Validate
 	ReasonUnknownMember = "unknown-member" // Rejected
@@ -368,12 +369,16 @@ func (a *Arbiter) apply(r *report.Report, received, now time.Time) Outcome {
 	if a.tooWide(r.Value) {
 		return a.reject(Refused, ReasonTooWide, id)
 	}
+
 	if r.Type == report.TypePardon {
 		a.pardon(r.Value)
 		return Outcome{Verdict: Pardoned, Reason: ReasonPardon, Pardon: r.Value, Reports: []string{id}}
 	}
 	if a.territory.OverlapsPrefix(r.Value) {
 		return a.reject(Refused, ReasonTerritory, id)
+	}
+	if r.Type == report.TypeAlert && a.alertTooWide(r.Value) {
+		return a.reject(Refused, ReasonAlertTooWide, id)
 	}
 
 	if r.Type == report.TypeManual {
@@ -503,6 +508,15 @@ func (a *Arbiter) tooWide(p netip.Prefix) bool {
 		return p.Bits() < a.limits.MaxPrefixV4
 	}
 	return p.Bits() < a.limits.MaxPrefixV6
+}
+
+// alertTooWide reports a range wider than an alert may ban (detection
+// bans single IPv4 addresses and IPv6 /64s; wider takes a manual ban).
+func (a *Arbiter) alertTooWide(p netip.Prefix) bool {
+	if p.Addr().Is4() {
+		return p.Bits() < a.limits.AlertPrefixV4
+	}
+	return p.Bits() < a.limits.AlertPrefixV6
 }
 
 // replayed reports whether seq was seen, or is too far behind to tell.

@@ -366,9 +366,12 @@ func TestPolicyRefusals(t *testing.T) {
 		{"fe80::1/128", ReasonTerritory},
 		{"::fffe:0:0/95", ReasonTerritory}, // holds the IPv4-mapped space, so mapped loopback
 		{"10.0.0.0/15", ReasonTooWide},
-		{"10.0.0.0/16", ""},
+		{"10.0.0.0/16", ReasonAlertTooWide}, // a manual ban may
 		{"2001:db8::/31", ReasonTooWide},
-		{"2001:db9::/32", ""},
+		{"2001:db9::/32", ReasonAlertTooWide},
+		{"2001:db9::/64", ""},
+		{"2001:db9::/63", ReasonAlertTooWide},
+		{"203.0.113.0/31", ReasonAlertTooWide},
 		{"0.0.0.0/0", ReasonTooWide},
 		{"::/0", ReasonTooWide},
 		{"203.0.113.9/32", ""},
@@ -387,13 +390,19 @@ func TestPolicyRefusals(t *testing.T) {
 			if a.Rejected()[tc.reason] != 1 {
 				t.Errorf("refusal not counted: %v", a.Rejected())
 			}
-			// Manual bans are refused alike.
+			// Manual bans are refused alike, except for the alerts' own
+			// narrower width.
+			if tc.reason == ReasonAlertTooWide {
+				expect(t, apply(a, f.report(f.a, report.TypeManual, tc.value, "manual", t0)), Decided, ReasonManual)
+				return
+			}
 			expect(t, apply(a, f.report(f.a, report.TypeManual, tc.value, "manual", t0)), Refused, tc.reason)
 		})
 	}
 	// The whole address space stays refused even where limits would allow it.
 	f := newFixture(t)
 	f.c.Limits.MaxPrefixV4, f.c.Limits.MaxPrefixV6 = 0, 0 // beyond Validate: New must still refuse
+	f.c.Limits.AlertPrefixV4, f.c.Limits.AlertPrefixV6 = 0, 0
 	a := New(&f.c)
 	expect(t, apply(a, f.alert(f.b, "0.0.0.0/0", "ssh-bf", t0)), Refused, ReasonTooWide)
 	expect(t, apply(a, f.report(f.a, report.TypePardon, "::/0", "manual", t0)), Refused, ReasonTooWide)

@@ -62,6 +62,8 @@ const (
 	defaultManualMax  = 8760 * time.Hour
 	defaultV4         = 16
 	defaultV6         = 32
+	defaultAlertV4    = 32 // detection bans single IPv4 addresses
+	defaultAlertV6    = 64 // and IPv6 /64s
 	defaultRate       = 600
 	defaultSkew       = 5 * time.Minute
 )
@@ -129,6 +131,14 @@ type Limits struct {
 	MaxPrefixV4 int `yaml:"max_prefix_v4"`
 	// MaxPrefixV6 likewise for IPv6 (default 32).
 	MaxPrefixV6 int `yaml:"max_prefix_v6"`
+	// AlertPrefixV4 and AlertPrefixV6 are the widest ranges an alert (a
+	// member's detection report) may ban: by default 32 and 64, what
+	// detection makes, so that no member bans a whole network
+	// alliance-wide with an ordinary alert. Manual bans and pardons keep
+	// MaxPrefixV4/V6. A member whose scenarios group IPv6 sources wider
+	// than /64 (ipv6_prefix) needs AlertPrefixV6 as wide.
+	AlertPrefixV4 int `yaml:"alert_prefix_v4"`
+	AlertPrefixV6 int `yaml:"alert_prefix_v6"`
 	// ReportsPerMinute is how many reports one member may make per minute,
 	// measured on report times (default 600).
 	ReportsPerMinute int `yaml:"reports_per_minute"`
@@ -153,7 +163,8 @@ func DefaultPolicy() Policy {
 
 // DefaultLimits returns the limits' documented defaults.
 func DefaultLimits() Limits {
-	return Limits{MaxPrefixV4: defaultV4, MaxPrefixV6: defaultV6, ReportsPerMinute: defaultRate, Skew: defaultSkew}
+	return Limits{MaxPrefixV4: defaultV4, MaxPrefixV6: defaultV6, AlertPrefixV4: defaultAlertV4, AlertPrefixV6: defaultAlertV6,
+		ReportsPerMinute: defaultRate, Skew: defaultSkew}
 }
 
 // Default returns a one-member charter (version 1) founded by founder, in
@@ -363,6 +374,12 @@ func (c *Charter) Validate() error {
 	}
 	if l.MaxPrefixV6 < 1 || l.MaxPrefixV6 > 128 {
 		bad("limits.max_prefix_v6 %d is out of range: use 1 to 128, the widest IPv6 range as a prefix length (default %d: a /32)", l.MaxPrefixV6, defaultV6)
+	}
+	if l.AlertPrefixV4 < 1 || l.AlertPrefixV4 > 32 {
+		bad("limits.alert_prefix_v4 %d is out of range: use 1 to 32, the widest IPv4 range an alert may ban (default %d; max_prefix_v4 applies too)", l.AlertPrefixV4, defaultAlertV4)
+	}
+	if l.AlertPrefixV6 < 1 || l.AlertPrefixV6 > 128 {
+		bad("limits.alert_prefix_v6 %d is out of range: use 1 to 128, the widest IPv6 range an alert may ban (default %d; max_prefix_v6 applies too)", l.AlertPrefixV6, defaultAlertV6)
 	}
 	if l.ReportsPerMinute < 1 || l.ReportsPerMinute > MaxReportsPerMin {
 		bad("limits.reports_per_minute %d is out of range: use 1 to %d (default %d)", l.ReportsPerMinute, MaxReportsPerMin, defaultRate)
@@ -629,6 +646,13 @@ func (c *Charter) Hash() string {
 	for _, v := range []int64{int64(l.MaxPrefixV4), int64(l.MaxPrefixV6), int64(l.ReportsPerMinute), int64(l.Skew)} {
 		b = binary.BigEndian.AppendUint64(b, uint64(v))
 	}
+	// The alert widths only when they are not the defaults, so that
+	// charters written before them keep their hash.
+	if l.AlertPrefixV4 != defaultAlertV4 || l.AlertPrefixV6 != defaultAlertV6 {
+		b = append(b, "alert-prefix\x00"...)
+		b = binary.BigEndian.AppendUint64(b, uint64(l.AlertPrefixV4))
+		b = binary.BigEndian.AppendUint64(b, uint64(l.AlertPrefixV6))
+	}
 	// Nothing for a charter without a fleet section, so that charters
 	// written before fleet scenarios keep their hash.
 	if c.Fleet != nil {
@@ -754,6 +778,8 @@ func keyComment(k string) string {
 		return "Who may pardon and ban by hand: founding or any."
 	case "max_prefix_v4":
 		return "Widest ranges that may be banned, as prefix lengths."
+	case "alert_prefix_v4":
+		return "Widest ranges an alert (a member's detection report) may ban."
 	case "reports_per_minute":
 		return "Per member; skew: how far a report's time may be from its arrival."
 	case "fleet":

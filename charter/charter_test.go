@@ -138,7 +138,7 @@ func TestParseDefaults(t *testing.T) {
 	if !reflect.DeepEqual(DefaultPolicy(), want) {
 		t.Errorf("DefaultPolicy() = %+v, want the documented %+v", DefaultPolicy(), want)
 	}
-	if l := DefaultLimits(); l != (Limits{MaxPrefixV4: 16, MaxPrefixV6: 32, ReportsPerMinute: 600, Skew: 5 * time.Minute}) {
+	if l := DefaultLimits(); l != (Limits{MaxPrefixV4: 16, MaxPrefixV6: 32, AlertPrefixV4: 32, AlertPrefixV6: 64, ReportsPerMinute: 600, Skew: 5 * time.Minute}) {
 		t.Errorf("DefaultLimits() = %+v, not the documented values", l)
 	}
 
