@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -119,6 +120,9 @@ func decodeBody(r *http.Request, v any) error {
 			return fmt.Errorf("%w: the body is larger than %d bytes", errTooLarge, tooBig.Limit)
 		}
 		return fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: data after the JSON object; send one object", errBadRequest)
 	}
 	return nil
 }
@@ -301,13 +305,46 @@ func (d *Daemon) apiAddDecision(w http.ResponseWriter, r *http.Request) {
 	if len(req.Reason) > 256 {
 		req.Reason = req.Reason[:256]
 	}
-	d.enqueue(report.Report{Type: report.TypeManual, Time: d.now().UTC(), Scenario: "manual", Value: p, Duration: dur, Reason: req.Reason})
+	rep := report.Report{Type: report.TypeManual, Time: d.now().UTC(), Scenario: "manual", Value: p, Duration: dur, Reason: req.Reason}
+	if err := d.checkManual(rep); err != nil {
+		d.log.Info("refused a manual ban", "value", p, "reason", err)
+		writeErr(w, err)
+		return
+	}
+	d.enqueue(rep)
 	got, err := d.awaitDecision(r, p, true)
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, view(got, d.now()))
+}
+
+// checkManual refuses, before anything is signed, a manual ban or pardon
+// that the charter in force would refuse: every member's arbiter would
+// drop it, and the operator would wait for a decision that never comes.
+func (d *Daemon) checkManual(r report.Report) error {
+	c := &d.charter().c
+	me, _, ok := c.Member(d.id.ID)
+	if !ok || !c.Policy.MayPardon(me) {
+		return fmt.Errorf("%w: the charter lets only founding members ban and pardon by hand (policy.pardon: %s), and this member is not one: ask a founding member", errForbidden, c.Policy.Pardon)
+	}
+	widest := c.Limits.MaxPrefixV4
+	if r.Value.Addr().Is6() {
+		widest = c.Limits.MaxPrefixV6
+	}
+	if r.Value.Bits() < widest || r.Value.Bits() == 0 {
+		return fmt.Errorf("%w: %s is wider than the charter allows (limits.max_prefix_v4/v6: /%d at most)", errBadRequest, r.Value, widest)
+	}
+	if r.Type == report.TypeManual && r.Duration > c.Policy.ManualMax {
+		return fmt.Errorf("%w: duration %v is over the charter's limit for manual bans (policy.manual_max_duration: %v)", errBadRequest, r.Duration, c.Policy.ManualMax)
+	}
+	check := r
+	check.Seq, check.Member = 1, d.id.ID
+	if err := check.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	return nil
 }
 
 // awaitDecision waits until a decision on exactly p is (present) or is not
@@ -371,7 +408,13 @@ func (d *Daemon) apiDeleteDecision(w http.ResponseWriter, r *http.Request) {
 		if n == 0 {
 			continue
 		}
-		d.enqueue(report.Report{Type: report.TypePardon, Time: d.now().UTC(), Scenario: "manual", Value: p, Reason: q.Get("reason")})
+		rep := report.Report{Type: report.TypePardon, Time: d.now().UTC(), Scenario: "manual", Value: p, Reason: q.Get("reason")}
+		if err := d.checkManual(rep); err != nil {
+			d.log.Info("refused a pardon", "value", p, "reason", err)
+			writeErr(w, err)
+			return
+		}
+		d.enqueue(rep)
 		if _, err := d.awaitDecision(r, p, false); err != nil {
 			writeErr(w, err)
 			return

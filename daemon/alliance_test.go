@@ -153,6 +153,14 @@ func TestAllianceFormsAndShares(t *testing.T) {
 		return report && enforced[a.d.ID()] && enforced[b.d.ID()] && enforced[c.d.ID()]
 	})
 
+	// A member that is not founding may neither pardon nor ban by hand:
+	// refused at once, nothing signed.
+	if code := b.admin("DELETE", "/api/decisions?value=203.0.113.77", nil); code != 403 {
+		t.Errorf("a pardon on a member that is not founding: HTTP %d, want 403", code)
+	}
+	if code := b.adminBody("POST", "/api/decisions", map[string]string{"value": "203.0.113.90"}, nil); code != 403 {
+		t.Errorf("a manual ban on a member that is not founding: HTTP %d, want 403", code)
+	}
 	// A pardon on the founding member lifts the ban everywhere.
 	if code := a.admin("DELETE", "/api/decisions?value=203.0.113.77", nil); code != 200 {
 		t.Fatalf("pardon: status %d", code)

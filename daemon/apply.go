@@ -377,6 +377,9 @@ func (d *Daemon) consumeLocked(m fabric.Msg) {
 	case arbiter.Refused:
 		d.ctr.refused.Add(1)
 		d.countReason(out.Reason)
+		if d.caughtUp.Load() {
+			d.log.Info("refused", "value", r.Value, "scenario", r.Scenario, "member", r.Member, "reason", out.Reason)
+		}
 		d.timeline.add(r.Value, entry{Time: r.Time, What: "refused", Member: r.Member, Scenario: r.Scenario, ReportID: id, Detail: out.Reason})
 	default:
 		d.reject(r.Member, out.Reason, "seq", r.Seq)
@@ -462,6 +465,8 @@ func (d *Daemon) applyDecision(dec phalanx.Decision, decided entry) (stored phal
 			layer = layerNftables
 		}
 		now := d.now()
+		d.log.Info("ban", "value", stored.Value, "duration", stored.Until.Sub(now).Round(time.Second), "scenario", stored.Scenario,
+			"origin", stored.Origin, "enforced", layer, "reason", stored.Reason)
 		d.timeline.add(stored.Value, entry{Time: now, What: "enforced", Member: d.id.ID, Detail: layer, DecisionID: stored.ID})
 		d.enqueueRecord(report.Report{Type: report.TypeEnforced, Time: now.UTC(), Scenario: layer, Value: stored.Value,
 			Reason: string(stored.Origin) + " ban until " + stored.Until.UTC().Format(time.RFC3339)})
@@ -486,6 +491,9 @@ func (d *Daemon) pardon(p netip.Prefix) {
 	})
 	if len(ids) > 0 {
 		d.apply(nil, ids, "pardon")
+		if d.reconciled.Load() {
+			d.log.Info("pardon", "value", p, "decisions", len(ids))
+		}
 	}
 }
 
@@ -502,10 +510,14 @@ func (d *Daemon) expireLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			d.mu.Lock()
-			if gone := d.table.Expire(d.now()); len(gone) > 0 {
+			gone := d.table.Expire(d.now())
+			if len(gone) > 0 {
 				d.jour.Record(nil, gone)
 			}
 			d.mu.Unlock()
+			for _, x := range gone {
+				d.log.Info("unban", "value", x.Value, "scenario", x.Scenario, "origin", x.Origin, "reason", "expired")
+			}
 			if n++; n%60 == 0 {
 				if err := d.ob.Trim(d.now()); err != nil {
 					d.log.Error("trim the outbox", "err", err)
