@@ -648,6 +648,7 @@ func (d *Daemon) finishCatchUp() {
 	d.catchUpOnce.Do(func() {
 		defer d.reconciled.Store(true)
 		d.healOwn(d.life, true)
+		d.restoreSelfBans()
 		d.caughtUp.Store(true)
 		if d.enf != nil {
 			var all []phalanx.Decision
