@@ -44,6 +44,13 @@ const (
 	KindHTTPAuthFailure // a failed HTTP basic authentication (error logs; 401 with a user name)
 	KindHTTPBadRequest  // a request line that is not HTTP (a TLS handshake on port 80, binary, a 400 with no request)
 	KindHTTPFakeCrawler // a user agent that claims a search engine's crawler from an address that is not the crawler's
+
+	// Mail, FTP, database and firewall kinds (the services of packages
+	// postfix, dovecot, exim, ftp, dbauth and netfilter also use the kinds
+	// above: auth-failure, invalid-user, protocol-error, preauth-close, probe).
+	KindMailReject // a mail server refused a client's command: relay access denied, unknown recipient, bad HELO or sender
+	KindDNSBL      // the client's address is listed on a DNS blocklist the mail server consults
+	KindPortProbe  // a packet a firewall logged and refused (netfilter LOG); Event.Path names the port, such as "tcp/23"
 	kindCount
 )
 
@@ -75,6 +82,10 @@ var kindNames = [kindCount]string{
 	KindHTTPAuthFailure: "http-auth-failure",
 	KindHTTPBadRequest:  "http-bad-request",
 	KindHTTPFakeCrawler: "http-fake-crawler",
+
+	KindMailReject: "mail-reject",
+	KindDNSBL:      "dnsbl",
+	KindPortProbe:  "port-probe",
 }
 
 // String returns the kind's stable name, as it appears in JSON and config.
@@ -125,7 +136,9 @@ type Event struct {
 	Raw     []byte     // the whole line; valid only during the call that hands the event over
 	Via     string     // how the line arrived when that is evidence too, such as "syslog from 192.0.2.7"; "" for files
 	// Path is the HTTP request's path (without its query) for HTTP
-	// events; distinct scenarios may count distinct paths. Attacker-controlled.
+	// events, and the protocol and destination port ("tcp/23") for
+	// port-probe events; distinct scenarios may count distinct paths.
+	// Attacker-controlled.
 	Path string
 	// Detail names the rule that recognised the line when a kind covers
 	// many (the CVE an http-cve probe is for, such as "log4shell").

@@ -31,6 +31,35 @@ var defaultWebLogs = []string{
 	"apache:/var/log/httpd/access_log", "apache:/var/log/httpd/error_log",
 }
 
+// serviceDefault is one service that `phalanx run` watches on defaults
+// when it finds the service installed.
+type serviceDefault struct {
+	service   string
+	installed []string // paths whose existence says the service is installed: its program or config directory
+	logs      []string // its usual log files, as Debian and RHEL-likes place them; globs allowed
+	journal   bool     // read journal:SERVICE when none of its log files is being written
+}
+
+// defaultServiceLogs are the built-in services beyond sshd and the web
+// servers. Several share a file (postfix and dovecot write mail.log): it
+// is watched once, and each line goes to its program's service.
+var defaultServiceLogs = []serviceDefault{
+	{"postfix", []string{"/usr/sbin/postfix", "/etc/postfix"}, []string{"/var/log/mail.log", "/var/log/maillog"}, true},
+	{"dovecot", []string{"/usr/sbin/dovecot", "/etc/dovecot"}, []string{"/var/log/mail.log", "/var/log/maillog", "/var/log/dovecot.log"}, true},
+	{"exim", []string{"/usr/sbin/exim4", "/usr/sbin/exim"}, []string{"/var/log/exim4/mainlog", "/var/log/exim/main.log"}, true},
+	{"vsftpd", []string{"/usr/sbin/vsftpd"}, []string{"/var/log/vsftpd.log"}, true},
+	{"proftpd", []string{"/usr/sbin/proftpd"}, []string{"/var/log/proftpd/proftpd.log"}, true},
+	{"pure-ftpd", []string{"/usr/sbin/pure-ftpd"}, nil, true},
+	{"mysql", []string{"/usr/sbin/mysqld", "/usr/sbin/mariadbd"}, []string{"/var/log/mysql/error.log", "/var/log/mariadb/mariadb.log", "/var/log/mysqld.log"}, true},
+	{"postgresql", []string{"/usr/lib/postgresql", "/usr/bin/postgres", "/usr/pgsql"}, []string{"/var/log/postgresql/postgresql-*.log"}, true},
+	// The kernel's LOG lines: kern.log only takes the kernel's facility,
+	// which no local user can write (the journal source matches
+	// _TRANSPORT=kernel for the same reason).
+	// Watched where kern.log exists, or where ufw (which logs the packets
+	// it blocks) is installed.
+	{"netfilter", []string{"/var/log/kern.log", "/usr/sbin/ufw"}, []string{"/var/log/kern.log"}, true},
+}
+
 // freshLog is how recently a default log file must have been written to be
 // taken as the one the system writes (Debian 12+ and RHEL-likes may keep a
 // stale auth.log from before they moved to the journal).
@@ -69,6 +98,9 @@ type sourceOptions struct {
 	syslogRate  float64
 	now         time.Time
 	webLogs     []string // nil for defaultWebLogs
+	// serviceLogs are the services watched on defaults when installed;
+	// nil for defaultServiceLogs, or for none when defaultLogs is set.
+	serviceLogs []serviceDefault
 	// checkService checks a declared service ("sshd", "nginx/main"); nil
 	// accepts the built-in services without log formats.
 	checkService func(name string) error
@@ -90,6 +122,7 @@ func openSources(o sourceOptions, log *slog.Logger) (_ *sources, err error) {
 	specs := o.specs
 	if len(specs) == 0 {
 		specs = append(chooseDefaults(o, log), chooseWebDefaults(o, log)...)
+		specs = append(specs, chooseServiceDefaults(o, log)...)
 	}
 	defer func() {
 		if err != nil {
@@ -200,6 +233,91 @@ func chooseWebDefaults(o sourceOptions, log *slog.Logger) []string {
 		log.Info("no source configured: watching the web server logs that exist", "sources", strings.Join(out, ", "))
 	}
 	return out
+}
+
+// chooseServiceDefaults returns, for each service of o.serviceLogs (the
+// built-in defaultServiceLogs) found installed, its log files that are
+// being written, else its journal entries when journalctl is there, else
+// its log files that exist; and says which, and which installed services
+// it cannot watch.
+func chooseServiceDefaults(o sourceOptions, log *slog.Logger) []string {
+	table := o.serviceLogs
+	if table == nil {
+		if o.defaultLogs != nil {
+			// A caller that replaced the sshd logs pretends to be another
+			// host (tests): this host's services are not looked for.
+			return nil
+		}
+		table = defaultServiceLogs
+	}
+	_, jerr := lookJournalctl(o.journalctl)
+	var out, unwatched []string
+	taken := map[string]bool{}
+	for _, sd := range table {
+		if !anyExists(sd.installed) {
+			continue
+		}
+		var fresh, stale []string
+		for _, pattern := range sd.logs {
+			paths, _ := filepath.Glob(pattern)
+			for _, p := range paths {
+				fi, err := os.Stat(p)
+				if err != nil || !fi.Mode().IsRegular() {
+					continue
+				}
+				if o.now.Sub(fi.ModTime()) < freshLog {
+					fresh = append(fresh, p)
+				} else {
+					stale = append(stale, p)
+				}
+			}
+		}
+		var chosen []string
+		switch {
+		case len(fresh) > 0:
+			for _, p := range fresh {
+				chosen = append(chosen, sd.service+":"+p)
+			}
+		case sd.journal && jerr == nil:
+			chosen = []string{"journal:" + sd.service}
+		default:
+			for _, p := range stale {
+				chosen = append(chosen, sd.service+":"+p)
+			}
+		}
+		if len(chosen) == 0 {
+			unwatched = append(unwatched, sd.service)
+		}
+		for _, spec := range chosen {
+			// A file two services share is watched once; its lines go to
+			// their programs' services.
+			key := spec
+			if _, path, ok := strings.Cut(spec, ":"); ok && !strings.HasPrefix(spec, "journal:") {
+				key = path
+			}
+			if !taken[key] {
+				taken[key] = true
+				out = append(out, spec)
+			}
+		}
+	}
+	if len(out) > 0 {
+		log.Info("no source configured: watching the logs of the services installed here", "sources", strings.Join(out, ", "))
+	}
+	if len(unwatched) > 0 {
+		log.Warn("services installed here whose logs were not found and journalctl is not installed: give --source SERVICE:PATH for them",
+			"services", strings.Join(unwatched, ", "))
+	}
+	return out
+}
+
+func anyExists(paths []string) bool {
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 func lookJournalctl(path string) (string, error) {

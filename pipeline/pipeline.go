@@ -349,9 +349,11 @@ func (s *Stream) line(line []byte, num int64, arrival time.Time) {
 	p := s.p
 	p.c.Lines++
 	fr := &s.frame
-	if s.service >= 0 && services[s.service].web && s.parser(s.service).(*webParser).Frame(line, fr) {
-		s.framed(fr, line, num, arrival, s.service)
-		return
+	if s.service >= 0 {
+		if f, ok := s.parser(s.service).(ownFramer); ok && f.Frame(line, fr) {
+			s.framed(fr, line, num, arrival, s.service)
+			return
+		}
 	}
 	if err := s.framer.Frame(line, fr); err != nil {
 		if s.service < 0 && s.parser(httpService).(*webParser).Frame(line, fr) {

@@ -5,8 +5,17 @@ import (
 
 	"phalanx"
 	"phalanx/logline"
+	"phalanx/parser/dovecot"
 	"phalanx/parser/dropbear"
+	"phalanx/parser/exim"
+	"phalanx/parser/mysql"
+	"phalanx/parser/netfilter"
+	"phalanx/parser/postfix"
+	"phalanx/parser/postgresql"
+	"phalanx/parser/proftpd"
+	"phalanx/parser/pureftpd"
 	"phalanx/parser/sshd"
+	"phalanx/parser/vsftpd"
 )
 
 // lineParser is what a service's parser does with one framed line: Parse
@@ -40,9 +49,31 @@ var services = [...]service{
 	{name: "caddy", isProgram: isWebProgram("caddy"), parser: webService, web: true},
 	{name: "traefik", isProgram: isWebProgram("traefik"), parser: webService, web: true},
 	{name: "haproxy", isProgram: isWebProgram("haproxy"), parser: webService, web: true},
+	// Mail, FTP, databases and the firewall: each reads its syslog or
+	// journal lines by program, and, when its parser can frame them
+	// (ownFramer), its own log file's lines on a stream declared as the
+	// service's.
+	{name: "postfix", isProgram: postfix.IsProgram, parser: func(*Stream) lineParser { return postfix.New() }},
+	{name: "dovecot", isProgram: dovecot.IsProgram, parser: func(s *Stream) lineParser { return dovecot.NewIn(s.loc) }},
+	{name: "exim", isProgram: exim.IsProgram, parser: func(s *Stream) lineParser { return exim.NewIn(s.loc) }},
+	{name: "vsftpd", isProgram: vsftpd.IsProgram, parser: func(s *Stream) lineParser { return vsftpd.NewIn(s.loc) }},
+	{name: "proftpd", isProgram: proftpd.IsProgram, parser: func(s *Stream) lineParser { return proftpd.NewIn(s.loc) }},
+	{name: "pure-ftpd", isProgram: pureftpd.IsProgram, parser: func(*Stream) lineParser { return pureftpd.New() }},
+	{name: "mysql", isProgram: mysql.IsProgram, parser: func(s *Stream) lineParser { return mysql.NewIn(s.loc) }},
+	{name: "postgresql", isProgram: postgresql.IsProgram, parser: func(s *Stream) lineParser { return postgresql.NewIn(s.loc) }},
+	// netfilter reads the kernel's LOG lines (program "kernel").
+	{name: "netfilter", isProgram: netfilter.IsProgram, parser: func(*Stream) lineParser { return netfilter.New() }},
 	// http reads the web-server lines of a file whose source names no
 	// service.
 	{name: "http", isProgram: func([]byte) bool { return false }, parser: webService, web: true},
+}
+
+// ownFramer is a service parser that also frames the lines of its
+// service's own log file, which carry no syslog header (a web server's
+// access log, MySQL's error log, vsftpd's log): a stream declared as the
+// service's tries it before the syslog framer.
+type ownFramer interface {
+	Frame(line []byte, fr *logline.Frame) bool
 }
 
 // httpService is the index of the "http" service.

@@ -60,6 +60,19 @@ const (
 	defaultExploitWin   = 10 * time.Minute    // ssh-exploit
 	defaultGraceCap     = 5                   // ssh-grace
 	defaultGraceWin     = 10 * time.Minute    // ssh-grace
+	defaultServiceCap   = 5                   // mail-bf, mail-reject, ftp-bf, db-bf: fail2ban's maxretry for their jails
+	defaultServiceWin   = 10 * time.Minute    // and its findtime
+	defaultDNSBLCap     = 1                   // mail-dnsbl: fail2ban's postfix-rbl jail bans on the first
+	defaultScanCap      = 10                  // tcp-scan: distinct ports
+	defaultScanLeak     = 30 * time.Second    // tcp-scan: 10 ports × 30 s = each port remembered 5 minutes
+)
+
+// Services of the built-in scenarios, as pipeline names them.
+var (
+	sshServices  = []string{"sshd", "dropbear"}
+	mailServices = []string{"postfix", "dovecot", "exim"}
+	ftpServices  = []string{"vsftpd", "proftpd", "pure-ftpd"}
+	dbServices   = []string{"mysql", "postgresql"}
 )
 
 // Config configures an Engine. Decode it over DefaultConfig, strictly.
@@ -121,8 +134,9 @@ func DefaultConfig() Config {
 	}
 }
 
-// DefaultScenarios returns the built-in ssh scenarios (they count the events
-// of sshd and dropbear alike).
+// DefaultScenarios returns the built-in scenarios of the services that
+// package pipeline knows, but for the web tier's (its rule pack holds them).
+// The ssh scenarios count the events of sshd and dropbear alike.
 // They ban at least what fail2ban's default sshd jail bans, and more:
 //
 //   - ssh-bf: window, 5 events within 10 minutes over auth-failure,
@@ -147,17 +161,67 @@ func DefaultConfig() Config {
 //     within 10 minutes. A user who leaves a password prompt open times out
 //     once.
 //
+// The ssh scenarios count the events of sshd and dropbear only.
+//
+// The scenarios of the other built-in services (see package pipeline) are
+// at least as strict as fail2ban's jail for each (Debian's jail.conf:
+// maxretry 5 within a findtime of 10 minutes, postfix-rbl's maxretry 1),
+// and each counts the events of its family of services together:
+//
+//   - mail-bf: window, 5 auth-failure, invalid-user or max-auth events of
+//     postfix, dovecot and exim within 10 minutes (fail2ban's postfix-sasl,
+//     dovecot and exim jails: 5 in 10m each).
+//   - mail-slow-bf: window, 10 of them within an hour.
+//   - mail-user-enum: distinct, capacity 5, leak 2m over their
+//     invalid-user and auth-failure events that carry a user.
+//   - mail-reject: window, 5 mail-reject or protocol-error events
+//     (relay access denied, unknown recipients, bad HELO, pipelining, too
+//     many errors, postscreen's PREGREET) within 10 minutes (fail2ban's
+//     postfix jail: 5 in 10m).
+//   - mail-dnsbl: window, the first dnsbl event (a reject that names a
+//     blocklist, postscreen's DNSBL rank) within 10 minutes (fail2ban's
+//     postfix-rbl jail: maxretry 1).
+//   - mail-probe: leaky, capacity 20, leak 10s over preauth-close and probe
+//     (lost connection after CONNECT/AUTH, postscreen HANGUP, dovecot's
+//     connections without a log-in attempt): fail2ban matches these only
+//     in modes its default jails do not enable.
+//   - ftp-bf: window, 5 auth-failure, invalid-user or max-auth events of
+//     vsftpd, proftpd and pure-ftpd within 10 minutes (fail2ban: 5 in 10m).
+//   - db-bf: window, 5 auth-failure or invalid-user events of mysql and
+//     postgresql within 10 minutes (fail2ban's mysqld-auth: 5 in 10m;
+//     it has no PostgreSQL jail).
+//   - tcp-scan: distinct over Event.Path (of: path), capacity 10, leak
+//     30s, over netfilter's port-probe events, whose Path names the
+//     protocol and port ("tcp/23"): the 10th distinct TCP or UDP
+//     destination port that one source's refused, logged packets tried,
+//     each port remembered 5 minutes. fail2ban has no such jail on kernel
+//     logs (its portsentry jail bans on the first line of portsentry's
+//     own log).
+//
 // Every default scenario has a blackhole of one minute.
 func DefaultScenarios() []Spec {
 	auth := []phalanx.Kind{phalanx.KindAuthFailure, phalanx.KindInvalidUser, phalanx.KindMaxAuth}
+	enum := []phalanx.Kind{phalanx.KindInvalidUser, phalanx.KindAuthFailure}
+	ssh := func() []string { return slices.Clone(sshServices) }
+	mail := func() []string { return slices.Clone(mailServices) }
 	return []Spec{
-		{Name: "ssh-bf", Kinds: auth, Type: TypeWindow, Capacity: defaultBruteCap, Window: defaultBruteWindow, Blackhole: defaultBlackhole},
-		{Name: "ssh-slow-bf", Kinds: slices.Clone(auth), Type: TypeWindow, Capacity: defaultSlowCap, Window: defaultSlowWindow, Blackhole: defaultBlackhole},
-		{Name: "ssh-user-enum", Kinds: []phalanx.Kind{phalanx.KindInvalidUser, phalanx.KindAuthFailure}, Type: TypeDistinct, Capacity: defaultEnumCap, Leak: defaultEnumLeak, Blackhole: defaultBlackhole},
-		{Name: "ssh-probe", Kinds: []phalanx.Kind{phalanx.KindPreauthClose, phalanx.KindProbe, phalanx.KindTimeout}, Type: TypeLeaky, Capacity: defaultProbeCap, Leak: defaultProbeLeak, Blackhole: defaultBlackhole},
-		{Name: "ssh-protocol", Kinds: []phalanx.Kind{phalanx.KindProtocol}, Type: TypeWindow, Capacity: defaultGarbageCap, Window: defaultGarbageWin, Blackhole: defaultBlackhole},
-		{Name: "ssh-exploit", Kinds: []phalanx.Kind{phalanx.KindExploit}, Type: TypeWindow, Capacity: defaultExploitCap, Window: defaultExploitWin, Blackhole: defaultBlackhole},
-		{Name: "ssh-grace", Kinds: []phalanx.Kind{phalanx.KindTimeout}, Type: TypeWindow, Capacity: defaultGraceCap, Window: defaultGraceWin, Blackhole: defaultBlackhole},
+		{Name: "ssh-bf", Kinds: auth, Services: ssh(), Type: TypeWindow, Capacity: defaultBruteCap, Window: defaultBruteWindow, Blackhole: defaultBlackhole},
+		{Name: "ssh-slow-bf", Kinds: slices.Clone(auth), Services: ssh(), Type: TypeWindow, Capacity: defaultSlowCap, Window: defaultSlowWindow, Blackhole: defaultBlackhole},
+		{Name: "ssh-user-enum", Kinds: slices.Clone(enum), Services: ssh(), Type: TypeDistinct, Capacity: defaultEnumCap, Leak: defaultEnumLeak, Blackhole: defaultBlackhole},
+		{Name: "ssh-probe", Kinds: []phalanx.Kind{phalanx.KindPreauthClose, phalanx.KindProbe, phalanx.KindTimeout}, Services: ssh(), Type: TypeLeaky, Capacity: defaultProbeCap, Leak: defaultProbeLeak, Blackhole: defaultBlackhole},
+		{Name: "ssh-protocol", Kinds: []phalanx.Kind{phalanx.KindProtocol}, Services: ssh(), Type: TypeWindow, Capacity: defaultGarbageCap, Window: defaultGarbageWin, Blackhole: defaultBlackhole},
+		{Name: "ssh-exploit", Kinds: []phalanx.Kind{phalanx.KindExploit}, Services: ssh(), Type: TypeWindow, Capacity: defaultExploitCap, Window: defaultExploitWin, Blackhole: defaultBlackhole},
+		{Name: "ssh-grace", Kinds: []phalanx.Kind{phalanx.KindTimeout}, Services: ssh(), Type: TypeWindow, Capacity: defaultGraceCap, Window: defaultGraceWin, Blackhole: defaultBlackhole},
+
+		{Name: "mail-bf", Kinds: slices.Clone(auth), Services: mail(), Type: TypeWindow, Capacity: defaultServiceCap, Window: defaultServiceWin, Blackhole: defaultBlackhole},
+		{Name: "mail-slow-bf", Kinds: slices.Clone(auth), Services: mail(), Type: TypeWindow, Capacity: defaultSlowCap, Window: defaultSlowWindow, Blackhole: defaultBlackhole},
+		{Name: "mail-user-enum", Kinds: slices.Clone(enum), Services: mail(), Type: TypeDistinct, Capacity: defaultEnumCap, Leak: defaultEnumLeak, Blackhole: defaultBlackhole},
+		{Name: "mail-reject", Kinds: []phalanx.Kind{phalanx.KindMailReject, phalanx.KindProtocol}, Services: mail(), Type: TypeWindow, Capacity: defaultServiceCap, Window: defaultServiceWin, Blackhole: defaultBlackhole},
+		{Name: "mail-dnsbl", Kinds: []phalanx.Kind{phalanx.KindDNSBL}, Services: mail(), Type: TypeWindow, Capacity: defaultDNSBLCap, Window: defaultServiceWin, Blackhole: defaultBlackhole},
+		{Name: "mail-probe", Kinds: []phalanx.Kind{phalanx.KindPreauthClose, phalanx.KindProbe}, Services: mail(), Type: TypeLeaky, Capacity: defaultProbeCap, Leak: defaultProbeLeak, Blackhole: defaultBlackhole},
+		{Name: "ftp-bf", Kinds: slices.Clone(auth), Services: slices.Clone(ftpServices), Type: TypeWindow, Capacity: defaultServiceCap, Window: defaultServiceWin, Blackhole: defaultBlackhole},
+		{Name: "db-bf", Kinds: slices.Clone(enum), Services: slices.Clone(dbServices), Type: TypeWindow, Capacity: defaultServiceCap, Window: defaultServiceWin, Blackhole: defaultBlackhole},
+		{Name: "tcp-scan", Kinds: []phalanx.Kind{phalanx.KindPortProbe}, Services: []string{"netfilter"}, Type: TypeDistinct, Of: OfPath, Capacity: defaultScanCap, Leak: defaultScanLeak, Blackhole: defaultBlackhole},
 	}
 }
 

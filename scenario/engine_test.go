@@ -213,7 +213,7 @@ func TestOutOfOrder(t *testing.T) {
 	times := []time.Time{{}, time.Unix(0, 0), time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), t0, t0.Add(-time.Hour)}
 	var buf []phalanx.Alert
 	for i := range 300 {
-		ev := phalanx.Event{Time: times[i%len(times)], Kind: phalanx.Kind(1 + i%5), Source: netip.MustParseAddr("2001:db8::1"), User: fmt.Sprint("u", i%7), Line: int64(i + 1)}
+		ev := phalanx.Event{Service: "sshd", Time: times[i%len(times)], Kind: phalanx.Kind(1 + i%5), Source: netip.MustParseAddr("2001:db8::1"), User: fmt.Sprint("u", i%7), Line: int64(i + 1)}
 		buf = e.Observe(&ev, buf[:0])
 		for _, a := range buf {
 			if a.Last.Before(a.First) {
@@ -296,7 +296,7 @@ func TestGrouping(t *testing.T) {
 			e := mustNew(t, c)
 			var alerts []phalanx.Alert
 			for i, src := range tt.sources {
-				ev := phalanx.Event{Time: t0, Kind: phalanx.KindAuthFailure, Source: netip.MustParseAddr(src), Line: int64(i + 1)}
+				ev := phalanx.Event{Service: "sshd", Time: t0, Kind: phalanx.KindAuthFailure, Source: netip.MustParseAddr(src), Line: int64(i + 1)}
 				alerts = e.Observe(&ev, alerts)
 			}
 			if tt.want == "" {
@@ -387,7 +387,7 @@ func TestIdleEviction(t *testing.T) {
 	e := mustNew(t, leakyConfig())
 	// 1000 sources fail once each.
 	for i := range 1000 {
-		ev := phalanx.Event{Time: at(time.Duration(i) * time.Millisecond), Kind: phalanx.KindAuthFailure, Source: netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), User: "root"}
+		ev := phalanx.Event{Service: "sshd", Time: at(time.Duration(i) * time.Millisecond), Kind: phalanx.KindAuthFailure, Source: netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), User: "root"}
 		e.Observe(&ev, nil)
 	}
 	if got := e.Stats().Sources; got != 1000 {
@@ -402,7 +402,7 @@ func TestIdleEviction(t *testing.T) {
 	// is ssh-user-enum's 10 minutes); a trickle of events sweeps them.
 	var s Stats
 	for i := range 400 {
-		ev := phalanx.Event{Time: at(12*time.Minute + time.Duration(i)*time.Millisecond), Kind: phalanx.KindProbe, Source: netip.MustParseAddr("198.51.100.1")}
+		ev := phalanx.Event{Service: "sshd", Time: at(12*time.Minute + time.Duration(i)*time.Millisecond), Kind: phalanx.KindProbe, Source: netip.MustParseAddr("198.51.100.1")}
 		e.Observe(&ev, nil)
 		s = e.Stats()
 		if s.Sources == 1 {
@@ -425,7 +425,7 @@ func TestBlackholeKeepsGroup(t *testing.T) {
 	}
 	// Other traffic 30 minutes later sweeps idle groups; the blackholed one stays.
 	for i := range 10 {
-		ev := phalanx.Event{Time: at(30 * time.Minute), Kind: phalanx.KindAuthFailure, Source: netip.AddrFrom4([4]byte{10, 0, 0, byte(i)})}
+		ev := phalanx.Event{Service: "sshd", Time: at(30 * time.Minute), Kind: phalanx.KindAuthFailure, Source: netip.AddrFrom4([4]byte{10, 0, 0, byte(i)})}
 		e.Observe(&ev, nil)
 	}
 	if idx, _ := feed(e, series(phalanx.KindAuthFailure, "192.0.2.77", every(31*time.Minute, 0, 6)...)); len(idx) != 0 {
@@ -450,20 +450,20 @@ func TestFlood(t *testing.T) {
 	fast := netip.MustParseAddr("203.0.113.66")
 	slow := netip.MustParseAddr("2001:db8:bad::1")
 	// The slow attacker tried twice before the flood began.
-	observe(phalanx.Event{Time: at(-2 * time.Second), Kind: phalanx.KindAuthFailure, Source: slow, Line: 1})
-	observe(phalanx.Event{Time: at(-time.Second), Kind: phalanx.KindAuthFailure, Source: slow, Line: 2})
+	observe(phalanx.Event{Service: "sshd", Time: at(-2 * time.Second), Kind: phalanx.KindAuthFailure, Source: slow, Line: 1})
+	observe(phalanx.Event{Service: "sshd", Time: at(-time.Second), Kind: phalanx.KindAuthFailure, Source: slow, Line: 2})
 	for i := range flood {
 		now := at(time.Duration(i) * step)
 		// Each bot tries once; the addresses are all distinct.
 		bot := netip.AddrFrom4([4]byte{byte(1 + i>>16), byte(i >> 8), byte(i), 1})
-		observe(phalanx.Event{Time: now, Kind: phalanx.KindAuthFailure, Source: bot, User: "admin", Line: int64(i + 10)})
+		observe(phalanx.Event{Service: "sshd", Time: now, Kind: phalanx.KindAuthFailure, Source: bot, User: "admin", Line: int64(i + 10)})
 		// A fast attacker arrives in the middle: six tries 20,000 bots apart.
 		if i >= 500_000 && i < 620_000 && i%20_000 == 0 {
-			observe(phalanx.Event{Time: now, Kind: phalanx.KindAuthFailure, Source: fast, Line: int64(i + 10)})
+			observe(phalanx.Event{Service: "sshd", Time: now, Kind: phalanx.KindAuthFailure, Source: fast, Line: int64(i + 10)})
 		}
 		// The slow attacker goes on every 200,000 bots (2 s).
 		if i%200_000 == 199_999 {
-			observe(phalanx.Event{Time: now, Kind: phalanx.KindAuthFailure, Source: slow, Line: int64(i + 10)})
+			observe(phalanx.Event{Service: "sshd", Time: now, Kind: phalanx.KindAuthFailure, Source: slow, Line: int64(i + 10)})
 		}
 		if i%4096 == 0 {
 			if s := e.Stats(); s.Sources > c.MaxSources {

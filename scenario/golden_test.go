@@ -95,7 +95,7 @@ func readEvents(t *testing.T, path string) []phalanx.Event {
 		}
 		fields := strings.Fields(line)
 		if len(fields) < 4 || len(fields) > 5 {
-			t.Fatalf("%s:%d: want offset service kind source [user]", path, n)
+			t.Fatalf("%s:%d: want offset service kind source [user, or port for port-probe]", path, n)
 		}
 		off, err := time.ParseDuration(fields[0])
 		if err != nil {
@@ -111,7 +111,11 @@ func readEvents(t *testing.T, path string) []phalanx.Event {
 		}
 		ev := phalanx.Event{Time: at(off), Service: fields[1], Kind: kind, Source: src, Line: n}
 		if len(fields) == 5 {
-			ev.User = fields[4]
+			if kind == phalanx.KindPortProbe {
+				ev.Path = fields[4] // the protocol and port, such as tcp/23
+			} else {
+				ev.User = fields[4]
+			}
 		}
 		evs = append(evs, ev)
 	}

@@ -62,7 +62,12 @@ func ReadSamples(t testing.TB, name string) []*Sample {
 			block++
 			continue
 		}
-		if a, ok := strings.CutPrefix(text, "# failJSON:"); ok {
+		// fail2ban's own reader takes "#failJSON:" too (the dovecot sample has three).
+		a, ok := strings.CutPrefix(text, "# failJSON:")
+		if !ok {
+			a, ok = strings.CutPrefix(text, "#failJSON:")
+		}
+		if ok {
 			var ann struct {
 				Match bool   `json:"match"`
 				Time  string `json:"time"`
@@ -80,7 +85,8 @@ func ReadSamples(t testing.TB, name string) []*Sample {
 				}
 			}
 			if ann.Time != "" {
-				if next.Time, err = time.ParseInLocation("2006-01-02T15:04:05", ann.Time, time.UTC); err != nil {
+				// The postfix sample writes one day without its zero ("2005-03-7").
+				if next.Time, err = time.ParseInLocation("2006-01-2T15:04:05", ann.Time, time.UTC); err != nil {
 					t.Fatalf("%s:%d: time: %v", name, no, err)
 				}
 			}

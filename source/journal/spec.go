@@ -63,6 +63,21 @@ func services() []service {
 		// OpenSSH 9.8 and later log from sshd-session and sshd-auth too.
 		{"sshd", []string{"SYSLOG_IDENTIFIER=sshd", "SYSLOG_IDENTIFIER=sshd-session", "SYSLOG_IDENTIFIER=sshd-auth", "_SYSTEMD_UNIT=ssh.service", "_SYSTEMD_UNIT=sshd.service"}},
 		{"dropbear", []string{"SYSLOG_IDENTIFIER=dropbear", "_SYSTEMD_UNIT=dropbear.service"}},
+		// Postfix logs as postfix/DAEMON from Debian's postfix@-.service
+		// or RHEL's postfix.service.
+		{"postfix", []string{"_SYSTEMD_UNIT=postfix@-.service", "_SYSTEMD_UNIT=postfix.service", "SYSLOG_IDENTIFIER=postfix/smtpd",
+			"SYSLOG_IDENTIFIER=postfix/postscreen", "SYSLOG_IDENTIFIER=postfix/submission/smtpd", "SYSLOG_IDENTIFIER=postfix/smtps/smtpd"}},
+		{"dovecot", []string{"SYSLOG_IDENTIFIER=dovecot", "_SYSTEMD_UNIT=dovecot.service"}},
+		{"exim", []string{"SYSLOG_IDENTIFIER=exim", "_SYSTEMD_UNIT=exim4.service", "_SYSTEMD_UNIT=exim.service"}},
+		{"vsftpd", []string{"SYSLOG_IDENTIFIER=vsftpd", "_SYSTEMD_UNIT=vsftpd.service"}},
+		{"proftpd", []string{"SYSLOG_IDENTIFIER=proftpd", "_SYSTEMD_UNIT=proftpd.service"}},
+		{"pure-ftpd", []string{"SYSLOG_IDENTIFIER=pure-ftpd", "_SYSTEMD_UNIT=pure-ftpd.service"}},
+		{"mysql", []string{"SYSLOG_IDENTIFIER=mysqld", "SYSLOG_IDENTIFIER=mariadbd", "_SYSTEMD_UNIT=mariadb.service",
+			"_SYSTEMD_UNIT=mysql.service", "_SYSTEMD_UNIT=mysqld.service"}},
+		{"postgresql", []string{"SYSLOG_IDENTIFIER=postgres", "_SYSTEMD_UNIT=postgresql.service"}},
+		// The kernel's own entries only: any local user can log a line
+		// tagged "kernel" through syslog(3), but not through the kernel.
+		{"netfilter", []string{"_TRANSPORT=kernel"}},
 	}
 }
 

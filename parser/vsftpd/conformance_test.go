@@ -1,0 +1,20 @@
+package vsftpd
+
+import (
+	"fmt"
+	"testing"
+
+	"phalanx/parser/parsertest"
+)
+
+// TestFail2banConformance feeds fail2ban's annotated vsftpd sample through the
+// parser in file order (its own log file's lines, syslog lines) and judges
+// the events with parsertest.Conformance.
+func TestFail2banConformance(t *testing.T) {
+	const file = "vsftpd"
+	parsertest.RequireSamples(t, file)
+	var c parsertest.Conformance
+	parsed, whole := parsertest.ParseFramed(t, parsertest.ReadSamples(t, file), "vsftpd", IsProgram, New)
+	c.Check(t, file, parsertest.Lines(parsed), fmt.Sprintf("%d lines taken whole", whole))
+	c.Finish(t)
+}
