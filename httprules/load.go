@@ -528,7 +528,7 @@ func (c *compiler) scenarios(specs []scenario.Spec, p *Pack) {
 	}
 	for i, s := range specs {
 		if ssh[s.Name] {
-			c.errorf(c.line("scenarios", i, "name"), "scenarios[%d]: name %q is taken by a built-in ssh scenario; choose another, such as http-%s", i, s.Name, s.Name)
+			c.errorf(c.line("scenarios", i, "name"), "scenarios[%d]: name %q is taken by a built-in scenario (sshd, mail, FTP, databases, port scans); choose another, such as http-%s", i, s.Name, s.Name)
 		}
 		for j, k := range s.Kinds {
 			if !isHTTPKind(k) {

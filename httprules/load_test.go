@@ -157,7 +157,7 @@ rules:
   - {name: env, kind: http-sensitive, match: {path_suffix: [/.env]}}
 scenarios:
   - {name: ssh-bf, kinds: [http-sensitive], type: window, capacity: 3, window: 10m}
-`, []string{"line 5", "taken by a built-in ssh scenario"}},
+`, []string{"line 5", "taken by a built-in scenario"}},
 		{"crawler without domains", `
 crawlers:
   - {name: bot, agent: [bot]}
