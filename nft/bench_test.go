@@ -36,7 +36,7 @@ func TestBenchEnforcer(t *testing.T) {
 		}
 	}
 	for _, n := range sizes {
-		for _, kind := range []string{"exact4", "exact6", "ranges4", "ranges6"} {
+		for _, kind := range []string{"exact4", "exact6", "ranges4", "nets6"} {
 			t.Run(fmt.Sprintf("%s/%d", kind, n), func(t *testing.T) {
 				benchOne(t, kind, n)
 			})
@@ -61,7 +61,7 @@ func benchOne(t *testing.T, kind string, n int) {
 		case "ranges4":
 			r := 8 * i // /30s that never touch
 			p = netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(16 + r>>24), byte(r >> 16), byte(r >> 8), byte(r)}), 30)
-		case "ranges6":
+		case "nets6":
 			r := 2 * i // /64s that never touch, as the daemon bans IPv6 sources
 			var a [16]byte
 			a[0], a[1], a[4], a[5], a[6], a[7] = 0x20, 0x01, byte(r>>24), byte(r>>16), byte(r>>8), byte(r)
@@ -98,7 +98,7 @@ func benchOne(t *testing.T, kind string, n int) {
 		t.Fatal(err)
 	}
 	counted := time.Since(start)
-	got := c.Ban4 + c.Ban6 + c.Ban4Ranges + c.Ban6Ranges
+	got := c.Ban4 + c.Ban6 + c.Ban6Nets + c.Ban4Ranges + c.Ban6Ranges
 	if got != n {
 		t.Errorf("kernel holds %d elements, want %d (%+v)", got, n, c)
 	}
@@ -114,7 +114,7 @@ func benchOne(t *testing.T, kind string, n int) {
 			p = netip.MustParsePrefix(fmt.Sprintf("2001:db9::%x/128", i+1))
 		case "ranges4":
 			p = netip.PrefixFrom(netip.AddrFrom4([4]byte{200, 0, byte(i), 0}), 24)
-		case "ranges6":
+		case "nets6":
 			p = netip.MustParsePrefix(fmt.Sprintf("2001:db9:0:%x::/64", i))
 		}
 		now := time.Now()
@@ -125,7 +125,7 @@ func benchOne(t *testing.T, kind string, n int) {
 		lat = append(lat, time.Since(start))
 	}
 	slices.Sort(lat)
-	if c, err := e.Counts(); err != nil || c.Ban4+c.Ban6+c.Ban4Ranges+c.Ban6Ranges != n+len(lat) {
+	if c, err := e.Counts(); err != nil || c.Ban4+c.Ban6+c.Ban6Nets+c.Ban4Ranges+c.Ban6Ranges != n+len(lat) {
 		t.Errorf("after the single Applies the kernel holds %+v (%v), want %d elements", c, err, n+len(lat))
 	}
 	t.Logf("%s n=%d: Reconcile into empty sets %v, again over full sets %v; Counts %v; Apply of one element median %v, max %v; Go heap kept after Reconcile +%d MiB",

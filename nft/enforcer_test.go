@@ -666,7 +666,7 @@ table inet mine {
 	if err := e.Apply([]phalanx.Decision{ban("192.0.2.1/32", now.Add(time.Hour)), ban("2001:db8::/64", now.Add(time.Hour))}, nil, now); err != nil {
 		t.Fatal(err)
 	}
-	if c, err := e.Counts(); err != nil || c != (Counts{Ban4: 1, Ban6Ranges: 1}) {
+	if c, err := e.Counts(); err != nil || c != (Counts{Ban4: 1, Ban6Nets: 1}) {
 		t.Errorf("counts %+v %v", c, err)
 	}
 	mine := nft(t, ns, "list", "table", "inet", "mine")
@@ -780,5 +780,35 @@ func TestLongBan(t *testing.T) {
 		if n != 1 {
 			t.Errorf("set %s holds %d elements, want 1", set, n)
 		}
+	}
+}
+
+// TestNet64: an IPv6 /64 ban goes to the hash set ban6n, matched by the
+// source masked to its /64: every address in it is dropped, the rest of
+// the traffic is not; removing and reconciling keep it exact.
+func TestNet64(t *testing.T) {
+	l := newLab(t, Config{Table: "phx_net64"})
+	now := time.Now()
+	l.wantOpen(cli6, cli6b, cli4) // neighbours known both ways before the ban
+	net := ban("fd00:231::/64", now.Add(time.Hour))
+	if err := l.enf.Apply([]phalanx.Decision{net}, nil, now); err != nil {
+		t.Fatal(err)
+	}
+	if c := l.counts(); c != (Counts{Ban6Nets: 1}) {
+		t.Errorf("counts %+v, want one /64 in ban6n\n%s", c, l.nftList())
+	}
+	l.wantBlocked(cli6, cli6b)
+	l.wantOpen(cli4)
+	if err := l.enf.Apply(nil, []phalanx.Decision{net}, now); err != nil {
+		t.Fatal(err)
+	}
+	if c := l.counts(); c != (Counts{}) {
+		t.Errorf("counts after removal %+v", c)
+	}
+	if err := l.enf.Reconcile([]phalanx.Decision{net, ban("fd00:231::/112", now.Add(time.Hour)), ban(host(cli6), now.Add(time.Hour))}, now); err != nil {
+		t.Fatal(err)
+	}
+	if c := l.counts(); c.Ban6Nets != 1 || c.Ban6 != 1 || c.Ban6Ranges != 1 {
+		t.Errorf("counts after Reconcile %+v, want one /64, one address, one range", c)
 	}
 }

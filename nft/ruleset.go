@@ -21,6 +21,7 @@ const (
 	setBan6   = "ban6"
 	setBan4R  = "ban4r"
 	setBan6R  = "ban6r"
+	setBan6N  = "ban6n" // IPv6 /64s, matched by the source masked to its /64
 	setAllow4 = "allow4"
 	setAllow6 = "allow6"
 	setProbe  = "probe" // made and deleted by New to learn how the kernel re-adds elements
@@ -47,6 +48,7 @@ func setSpecs() []setSpec {
 		{setBan6R, true, true, true, 4},
 		{setAllow4, false, true, false, 5},
 		{setAllow6, true, true, false, 6},
+		{setBan6N, true, false, true, 7},
 	}
 }
 
@@ -83,7 +85,7 @@ func (e *Enforcer) chains() []*nftables.Chain {
 }
 
 // rules are, in order: saddr in allow → accept; saddr in a ban set → drop
-// (counted), for each family.
+// (counted), for each family; for ban6n the source masked to its /64.
 func rules(t *nftables.Table, c *nftables.Chain, ids map[string]uint32) []*nftables.Rule {
 	match := func(v6 bool, set string) []expr.Any {
 		proto, off, n := byte(unix.NFPROTO_IPV4), uint32(12), uint32(4)
@@ -107,8 +109,16 @@ func rules(t *nftables.Table, c *nftables.Chain, ids map[string]uint32) []*nftab
 	for _, b := range []struct {
 		v6  bool
 		set string
-	}{{false, setBan4}, {false, setBan4R}, {true, setBan6}, {true, setBan6R}} {
-		rs = append(rs, &nftables.Rule{Table: t, Chain: c, Exprs: append(match(b.v6, b.set), &expr.Counter{}, &expr.Verdict{Kind: expr.VerdictDrop})})
+	}{{false, setBan4}, {false, setBan4R}, {true, setBan6}, {true, setBan6N}, {true, setBan6R}} {
+		m := match(b.v6, b.set)
+		if b.set == setBan6N {
+			// ip6 saddr & ffff:ffff:ffff:ffff:: @ban6n: one hash lookup
+			// for a /64 ban, however many there are.
+			mask := bytes.Repeat([]byte{0xff}, 8)
+			mask = append(mask, make([]byte, 8)...)
+			m = slices.Insert(m, 3, expr.Any(&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 16, Mask: mask, Xor: make([]byte, 16)}))
+		}
+		rs = append(rs, &nftables.Rule{Table: t, Chain: c, Exprs: append(m, &expr.Counter{}, &expr.Verdict{Kind: expr.VerdictDrop})})
 	}
 	return rs
 }
