@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,6 +106,7 @@ type Daemon struct {
 	http          *http.Server
 	ln            net.Listener
 	apiLn         *limitListener         // ln's bounds
+	own           []netip.Prefix         // the host's own addresses: territory
 	addr          atomic.Pointer[string] // set once the API serves and its address file is written
 	start         time.Time
 
@@ -188,7 +190,7 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		opts.Now = time.Now
 	}
 	d := &Daemon{opts: opts, log: opts.Logger, now: opts.Now, start: opts.Now(), ready: make(chan struct{}),
-		gaps: newGaps(), held: newHeldEntries(4096), kick: make(chan struct{}, 1), seen: newIDSet(1 << 17), evid: newEvidence(8192), sightings: sighting.NewBatch(),
+		gaps: newGaps(), held: newHeldEntries(4096), kick: make(chan struct{}, 1), seen: newIDSet(1 << 17), evid: newEvidence(8192), sightings: sighting.NewBatch(), own: ownAddresses(opts.NetNS),
 		timeline: &timeline{max: 10000, observe: opts.Observe}, rejLogged: map[string]time.Time{}, rejByReason: map[string]int64{}}
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
@@ -365,6 +367,7 @@ func checkService(f config.File) func(string) error {
 
 func (d *Daemon) buildPipeline(f config.File) error {
 	pc := f.Pipeline()
+	pc.Remedy.Allowlist = append(slices.Clone(pc.Remedy.Allowlist), d.own...)
 	crawl, err := d.crawlers(f.HTTP.Resolver)
 	if err != nil {
 		return err
@@ -417,7 +420,38 @@ func (d *Daemon) territoryOf(c *charter.Charter) []netip.Prefix {
 		t = append(t, m.Addresses...)
 	}
 	t = append(t, d.opts.Config.Decisions.Allowlist...)
+	t = append(t, d.own...)
 	return t
+}
+
+// ownAddresses returns the host's own interface addresses (each alone),
+// which are territory: a member never bans itself. With Options.NetNS (a
+// test's namespace) there are none to read here.
+func ownAddresses(netNS int) []netip.Prefix {
+	if netNS != 0 {
+		return nil
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Prefix
+	for _, a := range addrs {
+		n, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(n.IP)
+		if !ok {
+			continue
+		}
+		ip = ip.Unmap()
+		if ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsUnspecified() {
+			continue
+		}
+		out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
+	}
+	return out
 }
 
 func (d *Daemon) closeEnforcer() {

@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"fmt"
+	"net"
 	"path/filepath"
 	"testing"
 	"time"
@@ -54,5 +55,37 @@ func TestSelfBansSurviveRestart(t *testing.T) {
 	}
 	if missing > 0 {
 		t.Errorf("%d of %d self-defense bans lost across a restart", missing, n)
+	}
+}
+
+// TestOwnAddressesAreTerritory: a brute force written to the log from one
+// of the host's own addresses bans nothing, while the same from another
+// address, written after it, bans.
+func TestOwnAddressesAreTerritory(t *testing.T) {
+	var own string
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
+			own = n.IP.String()
+			break
+		}
+	}
+	if own == "" {
+		t.Skip("this host has no IPv4 address but loopback")
+	}
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "auth.log")
+	m := startMember(t, filepath.Join(dir, "data"), logPath)
+	m.waitTailing()
+	appendLines(t, logPath, attack(own, 6)...)
+	const other = "203.0.113.171"
+	appendLines(t, logPath, attack(other, 6)...)
+	waitFor(t, 10*time.Second, "the other address's ban", func() bool { return banned(m.d, other) })
+	// The own address's lines came first: they have been read.
+	if banned(m.d, own) {
+		t.Errorf("the host's own address %s is banned", own)
 	}
 }
