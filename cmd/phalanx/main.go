@@ -32,6 +32,7 @@ Usage:
   phalanx alliance invite [--expires 24h]             print a one-time join token
   phalanx run --join TOKEN [--fabric HOST:PORT]        a new member's first start (without --fabric: a leaf member)
   phalanx demo [--attacker ADDR] [--keep]              see an alliance of three ban an attacker, on loopback
+  phalanx fail2ban-check [--fail2ban DIR] FILTER LOG   run a fail2ban filter over a log, like fail2ban-regex
   phalanx version                                      print the version
 
 Client commands find the daemon through --data DIR (default as for run) or
@@ -80,6 +81,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdAlliance(ctx, args[1:], stdout, stderr)
 	case "demo":
 		err = cmdDemo(ctx, args[1:], stdout, stderr)
+	case "fail2ban-check":
+		err = cmdFail2banCheck(ctx, args[1:], stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "phalanx", version)
 	case "help", "-h", "--help":

@@ -1,0 +1,250 @@
+package fail2ban
+
+import (
+	"fmt"
+	"regexp"
+	"regexp/syntax"
+	"strings"
+	"time"
+
+	"github.com/dlclark/regexp2/v2"
+)
+
+// DefaultBudget is the time one backtracking match may take before it
+// counts as no match. regexp2 checks its deadline on a clock that ticks
+// every 100 ms, so a runaway match stops within about budget + 100 ms.
+const DefaultBudget = 10 * time.Millisecond
+
+// rx is one compiled filter expression: Go's regexp when the pattern
+// allows it, regexp2 otherwise.
+type rx struct {
+	src    string // Python text after tag expansion
+	re2    *regexp.Regexp
+	bt     *regexp2.Regexp
+	gate   *regexp.Regexp // RE2 superset of bt: where it fails, bt need not run
+	why    string         // why the backtracking engine
+	names  []string       // named groups
+	gnum   []int          // engine group number of each name
+	lits   []string       // lower-case literals of which one must occur; nil = none known
+	budget time.Duration
+}
+
+// span is a matched group's byte range; start < 0 when it did not take part.
+type span struct{ start, end int }
+
+// compileRx compiles a Python expression (tags already expanded).
+func compileRx(py string, multiline bool, budget time.Duration) (*rx, error) {
+	tr, err := translatePython(py)
+	if err != nil {
+		return nil, err
+	}
+	r := &rx{src: py, names: tr.names, budget: budget, why: tr.why}
+	if !tr.needBT {
+		src := tr.re2
+		if multiline {
+			src = "(?m)" + src
+		}
+		if re, err := regexp.Compile(src); err == nil {
+			r.re2 = re
+		} else {
+			r.why = "Go's regexp refused it: " + err.Error()
+		}
+	}
+	if r.re2 == nil {
+		opt := regexp2.None
+		if multiline {
+			opt |= regexp2.Multiline
+		}
+		re, err := regexp2.Compile(tr.net, opt)
+		if err != nil {
+			return nil, fmt.Errorf("compile: %v", err)
+		}
+		re.MatchTimeout = budget
+		r.bt = re
+		if !strings.Contains(tr.why, "verbose") {
+			src := tr.approx
+			if multiline {
+				src = "(?m)" + src
+			}
+			r.gate, _ = regexp.Compile(src)
+		}
+	}
+	for _, n := range r.names {
+		if r.re2 != nil {
+			r.gnum = append(r.gnum, r.re2.SubexpIndex(n))
+		} else {
+			r.gnum = append(r.gnum, r.bt.GroupNumberFromName(n))
+		}
+	}
+	r.lits = requiredLiterals(tr.approx)
+	return r, nil
+}
+
+// backtracking reports whether the expression runs on regexp2.
+func (r *rx) backtracking() bool { return r.bt != nil }
+
+// group returns the index of a named group in r.names, or -1.
+func (r *rx) group(name string) int {
+	for i, n := range r.names {
+		if n == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// find searches s. It returns the whole match, group 1 and the named
+// groups' spans; timedOut reports a backtracking match stopped by its budget (or
+// its stack limit), which counts as no match.
+func (r *rx) find(s string, groups []span) (whole, g1 span, out []span, ok, timedOut bool) {
+	out = groups[:0]
+	if r.re2 != nil {
+		idx := r.re2.FindStringSubmatchIndex(s)
+		if idx == nil {
+			return span{}, span{}, out, false, false
+		}
+		for _, g := range r.gnum {
+			out = append(out, span{idx[2*g], idx[2*g+1]})
+		}
+		g1 = span{-1, -1}
+		if len(idx) >= 4 {
+			g1 = span{idx[2], idx[3]}
+		}
+		return span{idx[0], idx[1]}, g1, out, true, false
+	}
+	if r.gate != nil && !r.gate.MatchString(s) {
+		return span{}, span{}, out, false, false
+	}
+	m, err := r.bt.FindStringMatch(s)
+	if err != nil {
+		return span{}, span{}, out, false, true
+	}
+	if m == nil {
+		return span{}, span{}, out, false, false
+	}
+	g1 = span{-1, -1}
+	if gr := m.GroupByNumber(1); gr != nil && len(gr.Captures) > 0 {
+		st, l := gr.ByteRange()
+		g1 = span{st, st + l}
+	}
+	for _, g := range r.gnum {
+		gr := m.GroupByNumber(g)
+		if gr == nil || len(gr.Captures) == 0 {
+			out = append(out, span{-1, -1})
+			continue
+		}
+		st, l := gr.ByteRange()
+		out = append(out, span{st, st + l})
+	}
+	st, l := m.ByteRange()
+	return span{st, st + l}, g1, out, true, false
+}
+
+// minLiteral is the shortest literal worth looking for: shorter ones are
+// in nearly every line.
+const minLiteral = 3
+
+// maxAlternatives bounds the alternatives kept for one requirement.
+const maxAlternatives = 24
+
+// requiredLiterals returns literals (ASCII lower case) of which at least
+// one occurs in every text the RE2 expression approx matches; nil when
+// none is known. approx matches a superset of the real expression, so the
+// literals hold for it too.
+func requiredLiterals(approx string) []string {
+	re, err := syntax.Parse(approx, syntax.Perl)
+	if err != nil {
+		return nil
+	}
+	lits := required(re.Simplify())
+	if len(lits) == 0 {
+		return nil
+	}
+	return lits
+}
+
+func required(re *syntax.Regexp) []string {
+	switch re.Op {
+	case syntax.OpLiteral:
+		s := junctionSafe(asciiLower(string(re.Rune)))
+		if len(s) < minLiteral {
+			return nil
+		}
+		return []string{s}
+	case syntax.OpCapture:
+		return required(re.Sub[0])
+	case syntax.OpPlus:
+		return required(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return required(re.Sub[0])
+		}
+		return nil
+	case syntax.OpConcat:
+		var best []string
+		bestLen := 0
+		for _, sub := range re.Sub {
+			l := required(sub)
+			if l == nil {
+				continue
+			}
+			m := len(l[0])
+			for _, s := range l {
+				m = min(m, len(s))
+			}
+			if m > bestLen || m == bestLen && len(l) < len(best) {
+				best, bestLen = l, m
+			}
+		}
+		return best
+	case syntax.OpAlternate:
+		var out []string
+		for _, sub := range re.Sub {
+			l := required(sub)
+			if l == nil {
+				return nil
+			}
+			out = append(out, l...)
+		}
+		if len(out) > maxAlternatives {
+			return nil
+		}
+		return out
+	}
+	return nil
+}
+
+// junctionSafe shortens a literal to the longest part that cannot span
+// the place where fail2ban cut the date out of the line: an empty pair of
+// brackets or quotes, or two spaces, usually marks that place ("[]LOGIN
+// FAILED" is "[2014-01-06 10:59:38]LOGIN FAILED" in the log). A newline
+// (between the lines of a multi-line buffer) splits a literal too.
+func junctionSafe(s string) string {
+	best := ""
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' {
+			// Lines of a multi-line buffer are joined by newlines.
+			if len(s[start:i]) > len(best) {
+				best = s[start:i]
+			}
+			start = i + 1
+			continue
+		}
+		if i+1 >= len(s) {
+			break
+		}
+		pair := s[i : i+2]
+		switch pair {
+		case "[]", "()", "{}", "<>", `""`, "''", "  ":
+			if len(s[start:i+1]) > len(best) {
+				best = s[start : i+1]
+			}
+			start = i + 1
+		}
+	}
+	if len(s[start:]) > len(best) {
+		best = s[start:]
+	}
+	return best
+}

@@ -1,0 +1,106 @@
+package fail2ban
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// filterSeeds returns the text of some of Debian's filters, when present.
+func filterSeeds() []string {
+	var out []string
+	for _, n := range []string{"sshd", "postfix", "dovecot", "apache-auth", "common", "guacamole", "mongodb-auth"} {
+		if b, err := os.ReadFile(filepath.Join(debianConfig, "filter.d", n+".conf")); err == nil {
+			out = append(out, string(b))
+		}
+	}
+	return out
+}
+
+// FuzzINI: any configuration text parses or fails with a positioned error;
+// resolving every option never panics or loops.
+func FuzzINI(f *testing.F) {
+	for _, s := range filterSeeds() {
+		f.Add(s)
+	}
+	f.Add("[s]\na = %(b)s\nb = %(a)s\n")
+	f.Add("[INCLUDES]\nbefore = x.conf\n[Definition]\nfailregex = <HOST>\n  more\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		cf, err := parseINI("x.conf", []byte(text))
+		if err != nil {
+			if !strings.Contains(err.Error(), "x.conf:") {
+				t.Fatalf("error without a position: %v", err)
+			}
+			return
+		}
+		c := newConfig()
+		c.merge(cf)
+		for _, sec := range c.Sections() {
+			for _, k := range c.Keys(sec) {
+				c.Get(sec, k, nil)
+			}
+		}
+	})
+}
+
+// FuzzTranslate: any expression translates or fails; a translation Go's
+// regexp accepts never panics when run, and its approximation compiles.
+func FuzzTranslate(f *testing.F) {
+	for _, s := range filterSeeds() {
+		for _, l := range strings.Split(s, "\n") {
+			if i := strings.Index(l, "= "); i >= 0 {
+				f.Add(l[i+2:])
+			}
+		}
+	}
+	for _, s := range []string{`^(?P<a>x)(?P=a)`, `(?(1)a|b)`, `[[:alpha:]]`, `a{,3}`, `\Z`, `(?<=x)y`, `(?i)A(?#c)`, `[\b]`, `\u00e9`, `{DATE}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		tr, err := translatePython(src)
+		if err != nil {
+			return
+		}
+		if !tr.needBT {
+			if re, err := regexp.Compile(tr.re2); err == nil {
+				re.MatchString("Failed password for root from 192.0.2.1 port 22 ssh2")
+			}
+		}
+		requiredLiterals(tr.approx)
+		if py, err := expandTags(src, true); err == nil {
+			if r, err := compileRx(py, false, time.Millisecond); err == nil {
+				r.find("Dec  6 19:01:45 host sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2", nil)
+			}
+		}
+	})
+}
+
+// FuzzMatch: lines from an attacker never panic a filter, and a failure
+// always names a host.
+func FuzzMatch(f *testing.F) {
+	if _, err := os.Stat(filepath.Join(debianConfig, "filter.d", "sshd.conf")); err != nil {
+		f.Skip("fail2ban's filters are not installed")
+	}
+	var ms []*Matcher
+	for _, n := range []string{"sshd", "postfix", "dovecot", "apache-auth", "mongodb-auth", "recidive"} {
+		flt, err := LoadFilter(debianConfig, n, nil, nil, FilterOptions{Budget: 5 * time.Millisecond})
+		if err != nil {
+			f.Fatal(err)
+		}
+		ms = append(ms, NewMatcher(flt, MatchOptions{Location: time.UTC}))
+	}
+	g := NewGroup(ms...)
+	f.Add("Dec  6 19:01:45 host sshd[1]: Failed password for invalid user x from 192.0.2.1 port 22 ssh2")
+	f.Add("2016-11-20T00:04:00.111+0100 [conn1] Failed to authenticate x@admin with mechanism MONGODB-CR: AuthenticationFailed UserNotFound Could not find user x@admin")
+	f.Add("[Sun Jul 28 21:27:56.549667 2013] [:error] [pid 1] [client 192.0.2.1:1] user x not found: /")
+	f.Fuzz(func(t *testing.T, line string) {
+		g.Line(line, time.Unix(1700000000, 0), func(i int, r Result, o Outcome) {
+			if o == Failure && r.Key() == "" {
+				t.Fatalf("%s: failure without a host: %q", ms[i].Filter().Name, line)
+			}
+		})
+	})
+}

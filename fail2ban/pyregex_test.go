@@ -1,0 +1,102 @@
+package fail2ban
+
+import (
+	"regexp"
+	"testing"
+	"time"
+)
+
+// TestTranslatePython: the Python forms fail2ban's filters use, and which
+// engine each needs.
+func TestTranslatePython(t *testing.T) {
+	tests := []struct {
+		py     string
+		bt     bool
+		match  string
+		nomatc string
+	}{
+		{`^(?P<user>\S+) from x$`, false, "bob from x", "bob from y"},
+		{`^a{,2}b\Z`, false, "aab", "aaab"},
+		{`^x{y`, false, "x{y", "xy"},
+		{`^[[]x`, false, "[x", "x"},
+		{`^(?P<q>['"])v(?P=q)$`, true, `"v"`, `"v'`},
+		{`^(?=ab)a`, true, "ab", "ac"},
+		{`^(?!ab)a`, true, "ac", "ab"},
+		{`(?<=x)y`, true, "xy", "zy"},
+		{`^(?P<c>c)?(?(c)d|e)$`, true, "cd", "ce"},
+		{`^(?i)abc`, false, "ABC", "abd"},
+		{`^a(?#comment)b`, false, "ab", "a b"},
+		{`^user \w+ from$`, false, "user josé from", "user jo-sé from"},
+		{`^\d+$`, false, "٣٤", "3a"},
+		{`^caf\u00e9$`, false, "café", "cafe"},
+	}
+	for _, tt := range tests {
+		r, err := compileRx(tt.py, false, time.Second)
+		if err != nil {
+			t.Errorf("%s: %v", tt.py, err)
+			continue
+		}
+		if r.backtracking() != tt.bt {
+			t.Errorf("%s: on regexp2 %v, want %v", tt.py, r.backtracking(), tt.bt)
+		}
+		if _, _, _, ok, _ := r.find(tt.match, nil); !ok {
+			t.Errorf("%s does not match %q", tt.py, tt.match)
+		}
+		if _, _, _, ok, _ := r.find(tt.nomatc, nil); ok {
+			t.Errorf("%s matches %q", tt.py, tt.nomatc)
+		}
+	}
+}
+
+// TestRequiredLiterals: the literals the prefilter looks for.
+func TestRequiredLiterals(t *testing.T) {
+	tests := []struct {
+		py   string
+		want []string
+	}{
+		{`^Failed password for \S+ from x`, []string{"failed password for "}},
+		{`^(?:Accepted|Failed) \w+`, []string{"accepted", "failed"}},
+		{`^\[\]LOGIN FAILED`, []string{"]login failed"}}, // the log has "[date]LOGIN FAILED"
+		{`^.*\nWARNING: attempt`, []string{"warning: attempt"}},
+		{`^(?=ab)wxyz+`, []string{"wxy"}},
+		{`^\d+ \S+$`, nil},
+		{`^(?:abc)?def`, []string{"def"}},
+		{`^ab`, nil}, // shorter than minLiteral
+	}
+	for _, tt := range tests {
+		tr, err := translatePython(tt.py)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := requiredLiterals(tr.approx)
+		if len(got) != len(tt.want) {
+			t.Errorf("%s: %q, want %q", tt.py, got, tt.want)
+			continue
+		}
+		for i := range got {
+			if got[i] != tt.want[i] {
+				t.Errorf("%s: %q, want %q", tt.py, got, tt.want)
+			}
+		}
+	}
+	// The automaton finds what strings.Contains finds.
+	lits := []string{"failed ", "user ", "ser x", "abcabd", "bcab"}
+	a := newAutomaton(lits)
+	for _, s := range []string{"FAILED USER x", "xxabcabdxx", "nothing here", "user x failed y"} {
+		found := map[int32]bool{}
+		st := 0
+		for i := 0; i < len(s); i++ {
+			v := a.next[st*a.nc+int(a.cls[s[i]])]
+			st = int(v & stateMask)
+			for _, id := range a.out[st] {
+				found[id] = true
+			}
+		}
+		for id, l := range lits {
+			want := regexp.MustCompile(`(?i)` + regexp.QuoteMeta(l)).MatchString(s)
+			if found[int32(id)] != want {
+				t.Errorf("%q in %q: found %v, want %v", l, s, found[int32(id)], want)
+			}
+		}
+	}
+}
