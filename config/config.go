@@ -73,6 +73,10 @@ type Daemon struct {
 	// loopback then warns at start: whoever can send it lines can name
 	// addresses to ban).
 	SyslogAllow []netip.Prefix `yaml:"syslog_allow"`
+	// Fail2ban is a fail2ban configuration directory (/etc/fail2ban) whose
+	// enabled jails run as sources and scenarios besides the built-in
+	// ones: `run --fail2ban DIR`. "" runs none.
+	Fail2ban string `yaml:"fail2ban"`
 	// SyslogRate is how many lines a second one sender may send a syslog:
 	// source (0: 20000); a busy central relay may need more.
 	SyslogRate float64 `yaml:"syslog_rate"`

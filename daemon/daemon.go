@@ -31,6 +31,7 @@ import (
 	"phalanx/crawler"
 	"phalanx/decision"
 	"phalanx/fabric"
+	"phalanx/fail2ban"
 	"phalanx/feed"
 	"phalanx/forwardauth"
 	"phalanx/identity"
@@ -107,6 +108,7 @@ type Daemon struct {
 	ln            net.Listener
 	apiLn         *limitListener         // ln's bounds
 	own           []netip.Prefix         // the host's own addresses: territory
+	f2b           *fail2ban.Setup        // the fail2ban jails that run; nil for none
 	addr          atomic.Pointer[string] // set once the API serves and its address file is written
 	start         time.Time
 
@@ -240,6 +242,11 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		return nil, fmt.Errorf("bouncer keys: %w", err)
 	}
 	d.lapi = lapi.New(lapi.Config{Logger: d.log}, d.table, d.jour, d.keys, d.now)
+	if dir := opts.Config.Daemon.Fail2ban; dir != "" {
+		if d.f2b, err = loadFail2ban(dir, d.log); err != nil {
+			return nil, err
+		}
+	}
 	if err := d.buildPipeline(opts.Config); err != nil {
 		return nil, err
 	}
@@ -266,7 +273,7 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	}
 	d.srcs, err = openSources(sourceOptions{dataDir: opts.DataDir, specs: dc.Sources, defaultLogs: opts.DefaultLogs, webLogs: opts.DefaultWebLogs,
 		journalDir: dc.JournalDirectory, journalctl: opts.Journalctl, syslogAllow: dc.SyslogAllow, syslogRate: dc.SyslogRate,
-		now: d.now(), checkService: checkService(opts.Config)}, d.log)
+		now: d.now(), checkService: checkService(opts.Config), fail2ban: d.f2b}, d.log)
 	if err != nil {
 		d.fab.Close()
 		d.closeEnforcer()
@@ -368,6 +375,7 @@ func checkService(f config.File) func(string) error {
 func (d *Daemon) buildPipeline(f config.File) error {
 	pc := f.Pipeline()
 	pc.Remedy.Allowlist = append(slices.Clone(pc.Remedy.Allowlist), d.own...)
+	addFail2banScenarios(&pc, d.f2b, d.log)
 	crawl, err := d.crawlers(f.HTTP.Resolver)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"phalanx/logline"
+	"phalanx/pipeline"
 	"phalanx/source"
 	"phalanx/source/journal"
 )
@@ -22,6 +23,7 @@ type journaled struct {
 	dir        string
 	journalctl string
 	open       atomic.Pointer[journal.Journal] // while followed
+	ext        func() pipeline.External        // fail2ban jails reading the entries; nil for none
 }
 
 func newJournaled(sp source.Spec, o sourceOptions) (*journaled, error) {
@@ -66,7 +68,7 @@ func (s *sources) followJournal(ctx context.Context, d *Daemon, j *journaled) {
 			s.mu.Unlock()
 		}
 	}
-	fd := &feeder{d: d, service: j.spec.Service}
+	fd := &feeder{d: d, service: j.spec.Service, ext: j.ext}
 	lines := d.met.lines.WithLabelValues(j.text)
 	var (
 		fr  logline.Frame

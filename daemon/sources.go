@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"phalanx/fail2ban"
 	"phalanx/logline"
 	"phalanx/pipeline"
 	"phalanx/source"
@@ -85,6 +86,7 @@ type sources struct {
 type tailed struct {
 	path    string
 	service string
+	ext     func() pipeline.External // fail2ban jails reading the file too; nil for none
 }
 
 // sourceOptions are what the sources need from the daemon's options.
@@ -104,6 +106,8 @@ type sourceOptions struct {
 	// checkService checks a declared service ("sshd", "nginx/main"); nil
 	// accepts the built-in services without log formats.
 	checkService func(name string) error
+	// fail2ban: the jails whose logs are watched too; nil for none.
+	fail2ban *fail2ban.Setup
 }
 
 func (o sourceOptions) check(service string) error {
@@ -173,6 +177,11 @@ func openSources(o sourceOptions, log *slog.Logger) (_ *sources, err error) {
 			}
 			s.syslogs = append(s.syslogs, r)
 			s.specs = append(s.specs, r.text)
+		}
+	}
+	if o.fail2ban != nil {
+		if err := s.addFail2ban(o.fail2ban, o); err != nil {
+			return nil, err
 		}
 	}
 	return s, nil
@@ -423,7 +432,8 @@ func (s *sources) logTrouble(d *Daemon, last pipeline.Counters) pipeline.Counter
 type feeder struct {
 	d       *Daemon
 	service string
-	via     string // Event.Via of its lines
+	ext     func() pipeline.External // a new External for each new stream; nil for none
+	via     string                   // Event.Via of its lines
 	pipe    *pipeline.Pipeline
 	stream  *pipeline.Stream
 	n       int
@@ -440,6 +450,9 @@ func (f *feeder) current(now time.Time) *pipeline.Stream {
 			f.stream.SetService(f.service) // checked when the source was opened
 		}
 		f.stream.SetVia(f.via)
+		if f.ext != nil {
+			f.stream.SetExternal(f.ext())
+		}
 	} else if f.n&1023 == 0 {
 		f.stream.SetReference(now)
 	}
@@ -506,7 +519,7 @@ func (s *sources) follow(ctx context.Context, d *Daemon, f *tailed) {
 		service = "recognised from each line"
 	}
 	s.log.Info("watching log file", "path", f.path, "service", service)
-	fd := &feeder{d: d, service: f.service}
+	fd := &feeder{d: d, service: f.service, ext: f.ext}
 	lines := d.met.lines.WithLabelValues(f.path)
 	for {
 		line, pos, err := t.Next(ctx)

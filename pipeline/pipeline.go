@@ -246,6 +246,8 @@ type Stream struct {
 	shift   bool // a deferred stream may move its year-less lines by whole years
 	frame   logline.Frame
 	ev      phalanx.Event
+	ext     External        // reads the lines instead of the services' parsers; nil for none
+	evs     []phalanx.Event // ext's events of the current line
 }
 
 // NewStream starts a stream whose year-less timestamps are read in loc and
@@ -349,6 +351,10 @@ func (s *Stream) line(line []byte, num int64, arrival time.Time) {
 	p := s.p
 	p.c.Lines++
 	fr := &s.frame
+	if s.ext != nil {
+		framed := s.framer.Frame(line, fr) == nil
+		s.external(line, fr, framed, num, arrival)
+	}
 	if s.service >= 0 {
 		if f, ok := s.parser(s.service).(ownFramer); ok && f.Frame(line, fr) {
 			s.framed(fr, line, num, arrival, s.service)
@@ -381,6 +387,9 @@ func (s *Stream) parser(svc int) lineParser {
 // fr.Time may be zero when the source knows no time.
 func (s *Stream) FrameAt(fr *logline.Frame, raw []byte, num int64, arrival time.Time) {
 	s.p.c.Lines++
+	if s.ext != nil {
+		s.external(raw, fr, true, num, arrival)
+	}
 	s.framed(fr, raw, num, arrival, -1)
 }
 

@@ -46,6 +46,19 @@ type Config struct {
 	// MaxHistory bounds the remembered earlier bans (default 100000); past
 	// it the oldest is forgotten first.
 	MaxHistory int `yaml:"max_history"`
+	// Scenarios gives some scenarios ban lengths of their own (a fail2ban
+	// jail's bantime and bantime.increment), keyed by scenario name; the
+	// others use Duration and MaxDuration. Not read from YAML: the daemon
+	// fills it.
+	Scenarios map[string]ScenarioBan `yaml:"-"`
+}
+
+// ScenarioBan is one scenario's ban length: Duration the first time, and
+// with Escalate each earlier ban within EscalationWindow doubles it, up to
+// MaxDuration.
+type ScenarioBan struct {
+	Duration, MaxDuration time.Duration
+	Escalate              bool
 }
 
 // DefaultConfig returns the documented defaults: 4h bans doubling per
@@ -191,7 +204,7 @@ func (p *Policy) Decide(a phalanx.Alert, now time.Time) (phalanx.Decision, error
 
 	t := nanos(now)
 	earlier := p.earlier(value, t)
-	d := p.duration(earlier)
+	d := p.duration(a.Scenario, earlier)
 	p.record(value, t)
 
 	reason := fmt.Sprintf("%s fired for %s (count %d)", a.Scenario, a.Source, a.Count)
@@ -234,12 +247,18 @@ func (p *Policy) refuse(a phalanx.Alert, value netip.Prefix, why string) error {
 }
 
 // duration is Duration doubled per earlier ban, capped at MaxDuration.
-func (p *Policy) duration(earlier int) time.Duration {
-	d := p.cfg.Duration
-	for i := 0; i < earlier && d < p.cfg.MaxDuration; i++ {
-		d *= 2 // d < MaxDuration ≤ 10 years: no overflow
+func (p *Policy) duration(scenario string, earlier int) time.Duration {
+	d, maxD := p.cfg.Duration, p.cfg.MaxDuration
+	if sb, ok := p.cfg.Scenarios[scenario]; ok {
+		d, maxD = min(sb.Duration, maxDuration), min(sb.MaxDuration, maxDuration)
+		if !sb.Escalate {
+			earlier = 0
+		}
 	}
-	return min(d, p.cfg.MaxDuration)
+	for i := 0; i < earlier && d < maxD; i++ {
+		d *= 2 // d < maxD ≤ 10 years: no overflow
+	}
+	return max(min(d, maxD), time.Second)
 }
 
 // earlier forgets bans that left the window at t and counts the remembered

@@ -110,3 +110,35 @@ func TestFail2banCheckDebian(t *testing.T) {
 		t.Errorf("report %+v", rep)
 	}
 }
+
+// TestRunCheckFail2ban: run --check with --fail2ban lists the jails that
+// would run and the settings not honoured, and fails, naming the file and
+// line, when a jail cannot run.
+func TestRunCheckFail2ban(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	if err := os.WriteFile(log, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, text string) {
+		t.Helper()
+		p := filepath.Join(dir, "f2b", name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("filter.d/app.conf", "[Definition]\nfailregex = failed from <HOST>$\n")
+	write("jail.conf", "[app]\nenabled = true\nfilter = app\nlogpath = "+log+"\naction = iptables\n")
+	code, out, errOut := runCLI(t, "", "run", "--check", "--source", log, "--fail2ban", filepath.Join(dir, "f2b"), "--data", filepath.Join(dir, "data"))
+	if code != 0 || !strings.Contains(out, "fail2ban jail app: filter app") || !strings.Contains(out, "jail.conf:5") {
+		t.Errorf("a good jail: exit %d\n%s%s", code, out, errOut)
+	}
+	write("jail.local", "[broken]\nenabled = true\nfilter = missing\nlogpath = "+log+"\n")
+	code, out, errOut = runCLI(t, "", "run", "--check", "--source", log, "--fail2ban", filepath.Join(dir, "f2b"), "--data", filepath.Join(dir, "data"))
+	if code == 0 || !strings.Contains(errOut, "jail.local:3") || !strings.Contains(out, "fail2ban jail app") {
+		t.Errorf("a broken jail beside a good one: exit %d\n%s%s", code, out, errOut)
+	}
+}

@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"phalanx/config"
 	"phalanx/daemon"
+	"phalanx/fail2ban"
 )
 
 // multiFlag collects a repeatable string flag.
@@ -33,11 +35,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var addrs prefixFlag
 	fs.Var(&addrs, "address", "with --join: this member's own `ADDRESS` or prefix, never banned by the alliance (repeatable)")
 	check := fs.Bool("check", false, "validate the configuration and exit")
+	f2b := fs.String("fail2ban", "", "a fail2ban configuration `DIR` (such as /etc/fail2ban) whose enabled jails run too: their logs, filters, maxretry, findtime and bantime")
 	var srcs multiFlag
 	fs.Var(&srcs, "source", "where log lines come from (repeatable): PATH, SERVICE:PATH, journal:SERVICE, journal:FIELD=VALUE, syslog:udp://ADDR:PORT, syslog:tcp://ADDR:PORT (default: /var/log/auth.log or /var/log/secure when one is being written, else journal:sshd)")
 	usageText(fs, `
 Usage: phalanx run [--config FILE] [--data DIR] [--api ADDR] [--enforce MODE] [--source SOURCE]...
-                   [--fabric HOST:PORT] [--join TOKEN [--address A]...]
+                   [--fail2ban DIR] [--fabric HOST:PORT] [--join TOKEN [--address A]...]
 
 Runs the member daemon: reads sshd and Dropbear logs (files, the journal, a
 syslog receiver), bans attackers at once (nftables when
@@ -69,10 +72,16 @@ configuration; SIGINT or SIGTERM stop it (bans stay in the kernel).
 	if len(srcs) > 0 {
 		cfg.Daemon.Sources = srcs
 	}
+	if *f2b != "" {
+		cfg.Daemon.Fail2ban = *f2b
+	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if *check {
+		if err := checkFail2ban(cfg.Daemon.Fail2ban, stdout); err != nil {
+			return err
+		}
 		fmt.Fprintln(stdout, "configuration is valid")
 		return nil
 	}
@@ -102,4 +111,40 @@ configuration; SIGINT or SIGTERM stop it (bans stay in the kernel).
 		}
 	}()
 	return d.Run(ctx)
+}
+
+// checkFail2ban loads the fail2ban configuration in dir (none when "") and
+// prints what `run` would say of it: the jails that run, every setting not
+// honoured, every jail that cannot run, with its file and line. A jail
+// that cannot run is an error.
+func checkFail2ban(dir string, stdout io.Writer) error {
+	if dir == "" {
+		return nil
+	}
+	s, err := fail2ban.Load(dir, fail2ban.LoadOptions{})
+	if err != nil {
+		return fmt.Errorf("fail2ban configuration %s: %w", dir, err)
+	}
+	for _, j := range s.Jails {
+		fmt.Fprintf(stdout, "fail2ban jail %s: filter %s, maxretry %d within %v, bantime %v, logs %s\n",
+			j.Name, j.FilterName, j.MaxRetry, j.FindTime, j.BanTime, jailLogs(j))
+	}
+	for _, n := range fail2ban.SortedNotices(s.Notices) {
+		fmt.Fprintf(stdout, "fail2ban: not honoured: %s\n", n)
+	}
+	if len(s.Errors) > 0 {
+		msgs := make([]string, len(s.Errors))
+		for i, e := range s.Errors {
+			msgs[i] = e.Error()
+		}
+		return fmt.Errorf("fail2ban: %d jail(s) cannot run (the others would):\n  %s", len(s.Errors), strings.Join(msgs, "\n  "))
+	}
+	return nil
+}
+
+func jailLogs(j *fail2ban.Jail) string {
+	if j.Journal {
+		return "the journal"
+	}
+	return strings.Join(j.LogPaths, ", ")
 }
