@@ -628,7 +628,10 @@ func (d *Daemon) startCatchUp(ctx context.Context) error {
 			d.consumeMu.Lock()
 			d.finishCatchUp()
 			d.consumeMu.Unlock()
+			return nil
 		}
+		d.wg.Add(1)
+		go func() { defer d.wg.Done(); d.catchUpWatchdog(ctx, last) }()
 		return nil
 	}
 	var err error
@@ -659,6 +662,44 @@ func (d *Daemon) startCatchUp(ctx context.Context) error {
 		}
 	}()
 	return nil
+}
+
+// catchUpStall is how long the replay of the stream may make no progress
+// before the member serves without its end.
+const catchUpStall = 15 * time.Second
+
+// catchUpWatchdog ends the catch-up when the replay stops short of last
+// and makes no progress for catchUpStall: the stream's last message can
+// be gone (a damaged or truncated block after a power loss, deleted
+// messages), and a member must not wait for it for ever without serving,
+// tailing or saying anything.
+func (d *Daemon) catchUpWatchdog(ctx context.Context, last uint64) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	seen, since := d.consumed.Load(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if d.caughtUp.Load() {
+			return
+		}
+		if c := d.consumed.Load(); c != seen {
+			seen, since = c, time.Now()
+			continue
+		}
+		if time.Since(since) < catchUpStall {
+			continue
+		}
+		d.log.Warn("the replay of the report stream stopped short of its end and made no progress; serving with what was replayed (the stream's last messages may be damaged or deleted)",
+			"replayed_to", seen, "stream_end", last, "waited", catchUpStall)
+		d.consumeMu.Lock()
+		d.finishCatchUp()
+		d.consumeMu.Unlock()
+		return
+	}
 }
 
 // watchLeader keeps d.leader current: the status names the stream leader

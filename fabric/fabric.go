@@ -841,7 +841,13 @@ func (f *Fabric) LastSeq() (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("read stream %s: %w", StreamName, err)
 	}
-	return s.CachedInfo().State.LastSeq, nil
+	st := s.CachedInfo().State
+	if st.Msgs == 0 {
+		// Everything aged out or was purged: no message carries LastSeq,
+		// and there is nothing to replay.
+		return 0, nil
+	}
+	return st.LastSeq, nil
 }
 
 // StreamLeader returns the name (Options.Name) of the server that leads

@@ -470,3 +470,25 @@ func TestStore(t *testing.T) {
 		t.Fatalf("fast path carried %q; Store must not use it", got)
 	}
 }
+
+// TestLastSeqAfterPurge: a stream whose messages are all gone (purged, or
+// aged out) has nothing to replay: LastSeq says 0, so that a restarting
+// member does not wait for a message that no longer exists.
+func TestLastSeqAfterPurge(t *testing.T) {
+	f := start(t, Options{DataDir: t.TempDir()})
+	ctx := context.Background()
+	publishN(t, f, "alpha", 1, 3)
+	if last, err := f.LastSeq(); err != nil || last != 3 {
+		t.Fatalf("LastSeq = %d, %v; want 3", last, err)
+	}
+	s, err := f.adminJS.Stream(ctx, StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if last, err := f.LastSeq(); err != nil || last != 0 {
+		t.Errorf("LastSeq after a purge = %d, %v; want 0 (nothing to replay)", last, err)
+	}
+}
