@@ -107,10 +107,13 @@ func (t *seqTrack) lowestAbove() uint64 {
 	return slices.Min(slices.Collect(maps.Keys(t.above)))
 }
 
+// maxCountedGap is the widest gap given up that counts as lost reports.
+const maxCountedGap = 100_000
+
 // missing returns, for each member whose oldest gap is older than grace,
 // the first missing range (at most repairMaxRange), and gives up gaps older
 // than giveUp (returning how many sequences were lost that way).
-func (g *gaps) missing(now time.Time) (want map[string][2]uint64, lost uint64) {
+func (g *gaps) missing(now time.Time) (want map[string][2]uint64, lost, jumps uint64) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	want = map[string][2]uint64{}
@@ -119,7 +122,14 @@ func (g *gaps) missing(now time.Time) (want map[string][2]uint64, lost uint64) {
 			continue
 		}
 		if now.Sub(t.since) > gapGiveUp {
-			lost += t.skip()
+			// A gap wider than any member makes reports in the time
+			// (a sequence that jumped: one odd report can name 5,000,000)
+			// is one jump, not millions of lost reports.
+			if n := t.skip(); n > maxCountedGap {
+				jumps++
+			} else {
+				lost += n
+			}
 			t.since = now
 			if len(t.above) == 0 {
 				t.since = time.Time{}
@@ -128,7 +138,7 @@ func (g *gaps) missing(now time.Time) (want map[string][2]uint64, lost uint64) {
 		}
 		want[member] = [2]uint64{t.low + 1, min(t.lowestAbove()-1, t.low+repairMaxRange)}
 	}
-	return want, lost
+	return want, lost, jumps
 }
 
 // start sets member's baseline: every sequence up to low counts as
@@ -294,10 +304,13 @@ func (d *Daemon) repairLoop(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		want, lost := d.gaps.missing(time.Now())
+		want, lost, jumps := d.gaps.missing(time.Now())
 		if lost > 0 {
 			d.met.gapsLost.Add(float64(lost))
 			d.log.Error("gave up repairing reports: their members did not answer for "+gapGiveUp.String(), "reports", lost)
+		}
+		if jumps > 0 {
+			d.log.Warn("a member's report sequence jumped further than it could have reported in the time: not counted as lost reports", "jumps", jumps, "wider_than", maxCountedGap)
 		}
 		if time.Since(lastCompare) >= compareEvery {
 			lastCompare = time.Now()

@@ -16,10 +16,10 @@ func TestGaps(t *testing.T) {
 	if got := g.low("m"); got != 6 {
 		t.Fatalf("low = %d, want 6", got)
 	}
-	if want, _ := g.missing(t0.Add(time.Second)); len(want) != 0 {
+	if want, _, _ := g.missing(t0.Add(time.Second)); len(want) != 0 {
 		t.Fatalf("a gap younger than the grace is already missing: %v", want)
 	}
-	want, lost := g.missing(t0.Add(gapGrace + time.Second))
+	want, lost, _ := g.missing(t0.Add(gapGrace + time.Second))
 	if lost != 0 || want["m"] != [2]uint64{7, 8} {
 		t.Fatalf("missing = %v, lost %d; want m 7..8", want, lost)
 	}
@@ -31,14 +31,21 @@ func TestGaps(t *testing.T) {
 	if got := g.low("m"); got != 9 {
 		t.Fatalf("low after filling = %d, want 9", got)
 	}
-	if want, _ := g.missing(t0.Add(time.Hour)); len(want) != 0 {
+	if want, _, _ := g.missing(t0.Add(time.Hour)); len(want) != 0 {
 		t.Fatalf("nothing is missing, yet %v", want)
 	}
 	// A gap nobody fills is given up after gapGiveUp.
 	g.saw("m", 12, t0)
-	_, lost = g.missing(t0.Add(gapGiveUp + time.Second))
-	if lost != 2 || g.low("m") != 12 {
-		t.Fatalf("gave up %d (low %d), want 2 (low 12)", lost, g.low("m"))
+	_, lost, jumps := g.missing(t0.Add(gapGiveUp + time.Second))
+	if lost != 2 || jumps != 0 || g.low("m") != 12 {
+		t.Fatalf("gave up %d, %d jumps (low %d), want 2 (low 12)", lost, jumps, g.low("m"))
+	}
+	// One report numbered 5,000,000 is a jump, not 5 million lost reports.
+	t1 := t0.Add(time.Hour)
+	g.saw("m", 5_000_000, t1)
+	_, lost, jumps = g.missing(t1.Add(gapGiveUp + time.Second))
+	if lost != 0 || jumps != 1 || g.low("m") != 5_000_000 {
+		t.Fatalf("a sequence jump: lost %d, jumps %d, low %d; want 0, 1, 5000000", lost, jumps, g.low("m"))
 	}
 }
 
