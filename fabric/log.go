@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"phalanx/lograte"
 )
 
 // serverLogger adapts nats-server's logger to slog. Notices (the start-up
@@ -16,15 +18,15 @@ import (
 // Warnings and errors are rate-limited per message format (what differs is
 // the client's address): whoever reaches a fabric port can make the server
 // log a line per failed connection, hundreds a second. At most logBurst
-// lines of one format are logged per logWindow; the rest are counted and
-// the count logged when the next window opens.
+// lines of one format are logged per logWindow; the rest are counted, and
+// the next line logged says how many were not (package lograte).
 type serverLogger struct {
 	log *slog.Logger
 	now func() time.Time
 
 	mu        sync.Mutex
 	firstFail string
-	limits    map[string]*logLimit
+	limits    map[string]*lograte.Limit
 }
 
 // Bounds of the rate limit.
@@ -34,37 +36,30 @@ const (
 	logFormats = 1024 // formats followed at once; nats-server has a few hundred
 )
 
-type logLimit struct {
-	start      time.Time
-	n          int
-	suppressed int
-}
-
 func newServerLogger(l *slog.Logger) *serverLogger {
-	return &serverLogger{log: l, now: time.Now, limits: map[string]*logLimit{}}
+	return &serverLogger{log: l, now: time.Now, limits: map[string]*lograte.Limit{}}
 }
 
 func (l *serverLogger) emit(level slog.Level, format string, v []any) {
 	if !l.log.Enabled(context.Background(), level) {
 		return
 	}
+	held := 0
 	if level >= slog.LevelWarn {
-		ok, suppressed := l.allow(format)
-		if suppressed > 0 {
-			l.log.Log(context.Background(), level, "nats-server: similar lines suppressed in the last window", "component", "nats-server",
-				"suppressed", suppressed, "window", logWindow, "like", format)
-		}
-		if !ok {
+		var ok bool
+		if ok, held = l.limit(format).Allow(l.now()); !ok {
 			return
 		}
+	}
+	if held > 0 {
+		l.log.Log(context.Background(), level, fmt.Sprintf(format, v...), "component", "nats-server", "similar_lines_not_logged", held)
+		return
 	}
 	l.log.Log(context.Background(), level, fmt.Sprintf(format, v...), "component", "nats-server")
 }
 
-// allow reports whether a line of format may be logged now, and how many
-// of its lines the window that just ended suppressed.
-func (l *serverLogger) allow(format string) (ok bool, suppressed int) {
-	now := l.now()
+// limit returns the rate limit of a message format.
+func (l *serverLogger) limit(format string) *lograte.Limit {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.limits[format]
@@ -72,19 +67,10 @@ func (l *serverLogger) allow(format string) (ok bool, suppressed int) {
 		if len(l.limits) >= logFormats {
 			clear(l.limits)
 		}
-		b = &logLimit{start: now}
+		b = &lograte.Limit{Interval: logWindow, Burst: logBurst}
 		l.limits[format] = b
 	}
-	if now.Sub(b.start) >= logWindow {
-		suppressed = b.suppressed
-		*b = logLimit{start: now}
-	}
-	if b.n >= logBurst {
-		b.suppressed++
-		return false, suppressed
-	}
-	b.n++
-	return true, suppressed
+	return b
 }
 
 func (l *serverLogger) Noticef(format string, v ...any) { l.emit(slog.LevelDebug, format, v) }

@@ -28,7 +28,7 @@ func TestServerLoggerRateLimit(t *testing.T) {
 	}
 	now = now.Add(logWindow)
 	l.Errorf("%s - authentication error", "10.0.0.1")
-	if !strings.Contains(buf.String(), "suppressed=995") {
+	if !strings.Contains(buf.String(), "similar_lines_not_logged=995") {
 		t.Errorf("the suppressed lines are not counted:\n%s", buf.String())
 	}
 }
