@@ -89,6 +89,13 @@ func TestLogsWhatHappens(t *testing.T) {
 	m.waitTailing()
 	appendLines(t, logPath, attack("203.0.113.91", 6)...)
 	waitFor(t, 10*time.Second, "the ban", func() bool { return banned(m.d, "203.0.113.91") })
+	// The pardon follows the alliance's decision on the member's report
+	// (a pardon judged before the report it pardons would not lift it).
+	waitFor(t, 10*time.Second, "the report to be decided", func() bool {
+		var st daemon.Status
+		m.admin("GET", "/api/status", &st)
+		return st.Reports["decided"] >= 1
+	})
 	if code := m.admin("DELETE", "/api/decisions?value=203.0.113.91", nil); code != 200 {
 		t.Fatalf("pardon: HTTP %d", code)
 	}
