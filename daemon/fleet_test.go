@@ -24,17 +24,20 @@ func TestFleetBanFromSightings(t *testing.T) {
 	for _, m := range al.members {
 		m.waitTailing()
 	}
-	const attacker, user, vouched = "203.0.113.140", "198.51.100.141", "198.51.100.143"
+	const attacker, user, vouched, mistyped = "203.0.113.140", "198.51.100.141", "198.51.100.143", "198.51.100.144"
 	for _, m := range al.members {
 		appendLines(t, m.log, attack(attacker, 4)...)
 		appendLines(t, m.log, attack(user, 2)...)
 		// A source that logged in on the member is its own users'
-		// (an office NAT): its failures are not sighted.
+		// (an office NAT): its failures are not sighted, nor those of a
+		// user who logs in within seconds of mistyping.
 		appendLines(t, m.log, time.Now().Format(time.Stamp)+" web1 sshd[3000]: Accepted password for alice from "+vouched+" port 50000 ssh2")
 		appendLines(t, m.log, attack(vouched, 4)...)
+		appendLines(t, m.log, attack(mistyped, 4)...)
+		appendLines(t, m.log, time.Now().Format(time.Stamp)+" web1 sshd[3001]: Accepted password for bob from "+mistyped+" port 50001 ssh2")
 	}
 	for _, m := range al.members {
-		waitFor(t, 30*time.Second, "the fleet ban on "+m.dir, func() bool { return banned(m.d, attacker) })
+		waitFor(t, 60*time.Second, "the fleet ban on "+m.dir, func() bool { return banned(m.d, attacker) })
 	}
 	// No member banned it on its own.
 	for _, m := range al.members {
@@ -68,12 +71,15 @@ func TestFleetBanFromSightings(t *testing.T) {
 		appendLines(t, m.log, attack(later, 4)...)
 	}
 	for _, m := range al.members {
-		waitFor(t, 30*time.Second, "the second fleet ban on "+m.dir, func() bool { return banned(m.d, later) })
+		waitFor(t, 60*time.Second, "the second fleet ban on "+m.dir, func() bool { return banned(m.d, later) })
 		if banned(m.d, user) {
 			t.Errorf("%s banned a user who mistyped twice on each member", m.dir)
 		}
 		if banned(m.d, vouched) {
 			t.Errorf("%s banned a source that logged in on every member before it mistyped", m.dir)
+		}
+		if banned(m.d, mistyped) {
+			t.Errorf("%s banned a user who logged in on every member right after mistyping", m.dir)
 		}
 	}
 }
@@ -129,7 +135,7 @@ func TestFleetAmendment(t *testing.T) {
 		appendLines(t, m.log, attack(attacker, 2)...)
 	}
 	for _, m := range al.members {
-		waitFor(t, 30*time.Second, "the tuned fleet ban on "+m.dir, func() bool { return banned(m.d, attacker) })
+		waitFor(t, 60*time.Second, "the tuned fleet ban on "+m.dir, func() bool { return banned(m.d, attacker) })
 		if banned(m.d, unseen) {
 			t.Errorf("%s banned a source whose events came while the fleet scenarios were off", m.dir)
 		}

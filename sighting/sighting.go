@@ -36,6 +36,11 @@ const (
 	// vouched for longest ago is forgotten. Only a successful log-in adds
 	// one, so an attacker cannot fill it from addresses it does not own.
 	MaxVouched = 65536
+	// Hold is how long a source's entry waits in the batch after its first
+	// event before it is sighted: a user who mistypes a password logs in
+	// a few seconds later, and the log-in (Vouch) then drops the entry
+	// before any other member hears of it.
+	Hold = 10 * time.Second
 )
 
 // Rules are what a charter's fleet scenarios ask members to sight.
@@ -86,12 +91,11 @@ func Group(addr netip.Addr) netip.Prefix {
 
 // Batch gathers one interval's sightings. It is safe for concurrent use.
 type Batch struct {
-	mu          sync.Mutex
-	entries     map[netip.Prefix]*report.Sighting
-	first, last time.Time
-	dropped     int64 // sources left out because the batch was full
-	published   int64 // sighting reports made
-	sighted     int64 // entries in them
+	mu        sync.Mutex
+	entries   map[netip.Prefix]*pending
+	dropped   int64 // sources left out because the batch was full
+	published int64 // sighting reports made
+	sighted   int64 // entries in them
 	// vouched holds when each source that logged in here did so last.
 	vouched   map[netip.Prefix]time.Time
 	unsighted int64 // events not sighted because their source is vouched for
@@ -99,7 +103,14 @@ type Batch struct {
 
 // NewBatch returns an empty batch.
 func NewBatch() *Batch {
-	return &Batch{entries: map[netip.Prefix]*report.Sighting{}, vouched: map[netip.Prefix]time.Time{}}
+	return &Batch{entries: map[netip.Prefix]*pending{}, vouched: map[netip.Prefix]time.Time{}}
+}
+
+// pending is one source's entry with the times of its first and last
+// events.
+type pending struct {
+	s           report.Sighting
+	first, last time.Time
 }
 
 // Vouch records that addr logged in successfully at at: for VouchFor, its
@@ -169,15 +180,22 @@ func (b *Batch) Add(r *Rules, ev *phalanx.Event, banned func(netip.Addr) bool) {
 		}
 		delete(b.vouched, group)
 	}
-	e := b.entries[group]
-	if e == nil {
+	p := b.entries[group]
+	if p == nil {
 		if len(b.entries) >= MaxSources {
 			b.dropped++
 			return
 		}
-		e = &report.Sighting{Source: group}
-		b.entries[group] = e
+		p = &pending{s: report.Sighting{Source: group}, first: ev.Time, last: ev.Time}
+		b.entries[group] = p
 	}
+	if ev.Time.Before(p.first) {
+		p.first = ev.Time
+	}
+	if ev.Time.After(p.last) {
+		p.last = ev.Time
+	}
+	e := &p.s
 	kind := ev.Kind.String()
 	i := slices.IndexFunc(e.Counts, func(c report.Count) bool { return c.Service == ev.Service && c.Kind == kind })
 	switch {
@@ -189,32 +207,34 @@ func (b *Batch) Add(r *Rules, ev *phalanx.Event, banned func(netip.Addr) bool) {
 	if hasUser && len(e.Users) < report.MaxSightingUsers && !slices.Contains(e.Users, user) {
 		e.Users = append(e.Users, user)
 	}
-	if b.first.IsZero() || ev.Time.Before(b.first) {
-		b.first = ev.Time
-	}
-	if ev.Time.After(b.last) {
-		b.last = ev.Time
-	}
 }
 
-// Take empties the batch and returns its entries as unsigned sighting
-// reports of member, dated now (Seq unset: the signer numbers them), as
-// many as the entries take. A batch's window never reaches past now.
-// Reports that would not validate are left out and counted in invalid.
+// Take removes the entries whose first event is at least Hold before now
+// and returns them as unsigned sighting reports of member, dated now (Seq
+// unset: the signer numbers them), as many as the entries take. A
+// report's window never reaches past now. Reports that would not validate
+// are left out and counted in invalid.
 func (b *Batch) Take(member string, now time.Time) (out []report.Report, invalid int) {
 	b.mu.Lock()
-	if len(b.entries) == 0 {
-		b.mu.Unlock()
+	var entries []report.Sighting
+	var first, last time.Time
+	for g, p := range b.entries {
+		if now.Sub(p.first) < Hold {
+			continue
+		}
+		entries = append(entries, p.s)
+		if first.IsZero() || p.first.Before(first) {
+			first = p.first
+		}
+		if p.last.After(last) {
+			last = p.last
+		}
+		delete(b.entries, g)
+	}
+	b.mu.Unlock()
+	if len(entries) == 0 {
 		return nil, 0
 	}
-	entries := make([]report.Sighting, 0, len(b.entries))
-	for _, e := range b.entries {
-		entries = append(entries, *e)
-	}
-	first, last := b.first, b.last
-	b.entries = make(map[netip.Prefix]*report.Sighting, len(b.entries))
-	b.first, b.last = time.Time{}, time.Time{}
-	b.mu.Unlock()
 
 	now = now.UTC()
 	last = last.UTC()

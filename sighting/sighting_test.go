@@ -53,13 +53,16 @@ func TestBatch(t *testing.T) {
 	b.Add(rules, ev(phalanx.KindProtocol, "203.0.113.2", "", at), nil)                                      // a kind no fleet scenario counts
 	b.Add(rules, ev(phalanx.KindAuthFailure, "203.0.113.3", "", at), func(netip.Addr) bool { return true }) // banned already
 	b.Add(nil, ev(phalanx.KindAuthFailure, "203.0.113.4", "", at), nil)                                     // no rules
-	reps, invalid := b.Take(memberID(t), at.Add(-time.Minute))                                              // a clock behind the events
+	if reps, _ := b.Take(memberID(t), at.Add(sighting.Hold-time.Millisecond)); len(reps) != 0 {
+		t.Fatalf("entries sighted before they were held for %v", sighting.Hold)
+	}
+	reps, invalid := b.Take(memberID(t), at.Add(sighting.Hold))
 	if invalid != 0 || len(reps) != 1 {
 		t.Fatalf("%d reports, %d invalid", len(reps), invalid)
 	}
 	r := reps[0]
-	if !r.Last.Equal(r.Time) || r.First.After(r.Last) {
-		t.Errorf("window %v..%v reaches past the report's time %v", r.First, r.Last, r.Time)
+	if !r.First.Equal(at) || !r.Last.Equal(at.Add(time.Second)) || r.Last.After(r.Time) {
+		t.Errorf("window %v..%v, report time %v; want the events' first and last, within the report's time", r.First, r.Last, r.Time)
 	}
 	got := map[string]report.Sighting{}
 	for _, s := range r.Sightings {
@@ -102,12 +105,12 @@ func TestVouch(t *testing.T) {
 	b.Vouch(netip.MustParseAddr("198.18.0.1"), at.Add(5*time.Second))
 	b.Add(rules, ev(phalanx.KindAuthFailure, "198.18.0.1", "alice", at.Add(time.Hour)), nil)
 	b.Add(rules, ev(phalanx.KindAuthFailure, "203.0.113.1", "root", at.Add(time.Hour)), nil)
-	reps, _ := b.Take(memberID(t), at.Add(time.Hour))
+	reps, _ := b.Take(memberID(t), at.Add(time.Hour+sighting.Hold))
 	if len(reps) != 1 || len(reps[0].Sightings) != 1 || reps[0].Sightings[0].Source.String() != "203.0.113.1/32" {
 		t.Fatalf("reports %+v, want the attacker alone", reps)
 	}
 	b.Add(rules, ev(phalanx.KindAuthFailure, "198.18.0.1", "alice", at.Add(25*time.Hour)), nil)
-	if reps, _ := b.Take(memberID(t), at.Add(25*time.Hour)); len(reps) != 1 {
+	if reps, _ := b.Take(memberID(t), at.Add(25*time.Hour+sighting.Hold)); len(reps) != 1 {
 		t.Errorf("a day later the source is still not sighted")
 	}
 	if c := b.Counters(); c["unsighted"] != 1 {

@@ -26,10 +26,11 @@ import (
 	"phalanx"
 	"phalanx/config"
 	"phalanx/daemon"
+	"phalanx/sighting"
 )
 
 const demoUsage = `
-Usage: phalanx demo [--attacker ADDRESS] [--keep]
+Usage: phalanx demo [--attacker ADDRESS] [--keep] [--console]
 
 Shows the alliance at work in about ten seconds, on loopback and without root.
 Three members, A, B and C, form an alliance as operators do (alliance init on
@@ -43,7 +44,8 @@ saw what.
 
 Nothing is blocked on this host: enforcement is off (bans are served by the
 members' APIs only). The members' data and logs live in a temporary
-directory, removed at the end unless --keep.
+directory, removed at the end unless --keep. With --console the members keep
+running after the demo, each printing a login link to its web console.
 `
 
 // Pacing and limits of the demo.
@@ -52,6 +54,7 @@ const (
 	demoSpread     = 4                      // failed passwords on each member in the distributed attack: under ssh-bf's 5
 	demoPace       = 40 * time.Millisecond  // between two attack lines
 	demoBanLimit   = 15 * time.Second       // from the first attack line to the ban on B and C
+	demoFleetLimit = 40 * time.Second       // from the distributed attack's last line to the fleet ban (sightings wait sighting.Hold)
 	demoPardonWait = 15 * time.Second       // from the pardon to no ban anywhere
 	demoFormLimit  = 60 * time.Second       // joins, and the report stream's leader elections
 	demoGrace      = 2 * time.Second        // for the last timeline entries once the tables agree
@@ -67,6 +70,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.SetOutput(stderr)
 	attacker := fs.String("attacker", "203.0.113.66", "the attacker's `ADDRESS` (a public address: loopback is never banned)")
 	keep := fs.Bool("keep", false, "keep the temporary directory (data directories, logs) and print where it is")
+	withConsole := fs.Bool("console", false, "then keep the members running and print a login link to each one's web console, until Ctrl-C")
 	usageText(fs, demoUsage)
 	rest, err := parseArgs(fs, args)
 	if err != nil {
@@ -102,6 +106,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		logger: slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 
 	playErr := dm.play(ctx)
+	if playErr == nil && *withConsole {
+		playErr = dm.showConsole(ctx)
+	}
 
 	interrupted := playErr != nil && ctx.Err() != nil
 	if playErr != nil {
@@ -318,7 +325,7 @@ func (dm *demo) play(ctx context.Context) error {
 	p.printf("\nsummary\n")
 	p.printf("  detected on A → banned on B and C in %s ms\n", banMS)
 	p.printf("  pardon on A → lifted on every member in %s ms\n", pardonMS)
-	p.printf("  distributed attack (%d on each member, under every member's threshold) → banned on every member %s ms after its last line\n", demoSpread, fleetMS)
+	p.printf("  distributed attack (%d on each member, under every member's threshold) → banned on every member %s ms after its last line (%v of it the sightings' hold)\n", demoSpread, fleetMS, sighting.Hold)
 	p.printf("\nnext: form an alliance of your own hosts with the README section \"An alliance in five minutes\"\n")
 	p.printf("      (phalanx alliance init, phalanx alliance invite, phalanx run --join TOKEN).\n")
 	if n := p.dropped.Load(); n > 0 {
@@ -360,6 +367,7 @@ func (dm *demo) distributed(ctx context.Context) (string, error) {
 	p.follow(attacker)
 	p.printf("\ndistributed attack: %s tries %d passwords on each of A, B and C (%d in all); a member\n", attacker, demoSpread, 3*demoSpread)
 	p.printf("alone bans at 5, so none does; their signed sightings add up to the charter's fleet-bf (10 from 3 members)\n")
+	p.printf("(a member holds each sighting %v for a log-in that would show the source is its own user's)\n", sighting.Hold)
 	for _, m := range dm.members[1:] {
 		err := demoWait(ctx, 10*time.Second, demoAPIPoll, func() bool {
 			if demoAppend(m.log, time.Now().Format(time.Stamp)+" demo-"+strings.ToLower(m.letter)+" CRON[9]: (root) CMD (true)") != nil {
@@ -397,7 +405,7 @@ func (dm *demo) distributed(ctx context.Context) (string, error) {
 		_, ok := m.d.Table().Lookup(attacker, time.Now())
 		return ok
 	}
-	err := demoWait(ctx, demoBanLimit, demoTablePoll, func() bool {
+	err := demoWait(ctx, demoFleetLimit, demoTablePoll, func() bool {
 		for _, m := range dm.members {
 			if !banned(m) {
 				return false
@@ -410,7 +418,7 @@ func (dm *demo) distributed(ctx context.Context) (string, error) {
 			return "", err
 		}
 		return "", fmt.Errorf("the distributed attack was not banned on every member within %v (A: %v, B: %v, C: %v)",
-			demoBanLimit, banned(dm.members[0]), banned(dm.members[1]), banned(dm.members[2]))
+			demoFleetLimit, banned(dm.members[0]), banned(dm.members[1]), banned(dm.members[2]))
 	}
 	bannedAt := time.Now()
 	demoWait(ctx, demoGrace, demoTablePoll, func() bool {

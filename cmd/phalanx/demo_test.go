@@ -50,7 +50,7 @@ func TestDemo(t *testing.T) {
 		{"the fleet ban on A", `(?m)^\s+\d+\s+A\s+decided: fleet ban \(fleet-bf\), from the members' sightings, \S+$`},
 		{"the fleet ban on B", `(?m)^\s+\d+\s+B\s+decided: fleet ban \(fleet-bf\), from the members' sightings, \S+$`},
 		{"the fleet ban on C", `(?m)^\s+\d+\s+C\s+decided: fleet ban \(fleet-bf\), from the members' sightings, \S+$`},
-		{"the fleet summary", `(?m)^  distributed attack \(4 on each member, under every member's threshold\) → banned on every member \d+(\.\d)? ms after its last line$`},
+		{"the fleet summary", `(?m)^  distributed attack \(4 on each member, under every member's threshold\) → banned on every member \d+(\.\d)? ms after its last line \(10s of it the sightings' hold\)$`},
 		{"what to try next", `alliance in five minutes`},
 	} {
 		if !regexp.MustCompile(want.re).MatchString(text) {
