@@ -78,6 +78,7 @@ func (d *Daemon) handler() http.Handler {
 		writeErr(w, fmt.Errorf("%w: no such route %s %s", errNotFound, r.Method, r.URL.Path))
 	})
 	mux.Handle("/api/", d.auth(admin))
+	mux.Handle("/ui/", d.console())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"message": "not found"})
 	})

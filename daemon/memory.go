@@ -154,6 +154,7 @@ type timeline struct {
 	max     int
 	entries []entry
 	start   int
+	live    *fanout // the console's live stream (console.go); nil for none
 }
 
 func (t *timeline) add(v netip.Prefix, e entry) {
@@ -166,6 +167,7 @@ func (t *timeline) add(v netip.Prefix, e entry) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.live.publish(e)
 	if len(t.entries) < t.max {
 		t.entries = append(t.entries, e)
 		return

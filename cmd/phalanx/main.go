@@ -24,6 +24,7 @@ Usage:
   phalanx decisions list|add|delete [--ip A|--range R] [--duration D] [--reason T]
   phalanx bouncers add NAME|list|delete NAME          API keys for CrowdSec-compatible bouncers
   phalanx explain ADDRESS                              why an address is (not) banned, as a timeline
+  phalanx console [--read-only]                        the web console's address and a one-time login link
   phalanx charter show                                 the alliance charter and its hash
   phalanx charter fleet on [--file F]|off              amend the charter's fleet scenarios (founding member)
   phalanx rules show|check FILE                        the embedded HTTP rule pack; validate a replacement
@@ -81,6 +82,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdAlliance(ctx, args[1:], stdout, stderr)
 	case "demo":
 		err = cmdDemo(ctx, args[1:], stdout, stderr)
+	case "console":
+		err = cmdConsole(ctx, args[1:], stdout, stderr)
 	case "fail2ban-check":
 		err = cmdFail2banCheck(ctx, args[1:], stdin, stdout, stderr)
 	case "version", "--version":
