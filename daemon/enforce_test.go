@@ -30,6 +30,27 @@ func startEnforcing(t *testing.T, ns *netns.NS, dir, logPath string) *member {
 	})
 }
 
+// acceptIn listens on addr inside ns, accepting and closing every
+// connection until the test ends, and returns the address it listens on.
+func acceptIn(t *testing.T, ns *netns.NS, addr string) string {
+	t.Helper()
+	var ln net.Listener
+	if err := ns.Do(func() (err error) { ln, err = net.Listen("tcp", addr); return }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return ln.Addr().String()
+}
+
 // dialFrom tries a TCP connection from src (inside client) to dst.
 func dialFrom(client *netns.NS, src netip.Addr, dst string) error {
 	return client.Do(func() error {
@@ -52,21 +73,7 @@ func TestEnforcementInNamespace(t *testing.T) {
 	attacker, neighbour := netip.MustParseAddr("10.231.0.66"), netip.MustParseAddr("10.231.0.67")
 	client.AddAddr(t, clientIf, netip.PrefixFrom(attacker, 24))
 	client.AddAddr(t, clientIf, netip.PrefixFrom(neighbour, 24))
-	var ln net.Listener
-	if err := server.Do(func() (err error) { ln, err = net.Listen("tcp", "10.231.0.1:0"); return }); err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	dst := ln.Addr().String()
+	dst := acceptIn(t, server, "10.231.0.1:0")
 	// Addresses may need a moment for duplicate address detection.
 	waitFor(t, 10*time.Second, "the attacker to connect before the ban", func() bool { return dialFrom(client, attacker, dst) == nil })
 
@@ -162,21 +169,7 @@ func TestFirewallReload(t *testing.T) {
 	for _, a := range []netip.Addr{attacker, later, neighbour} {
 		client.AddAddr(t, clientIf, netip.PrefixFrom(a, 24))
 	}
-	var ln net.Listener
-	if err := server.Do(func() (err error) { ln, err = net.Listen("tcp", "10.232.0.1:0"); return }); err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	dst := ln.Addr().String()
+	dst := acceptIn(t, server, "10.232.0.1:0")
 	waitFor(t, 10*time.Second, "the attacker to connect before the ban", func() bool { return dialFrom(client, attacker, dst) == nil })
 
 	dir := t.TempDir()
