@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"phalanx/daemon"
+	"phalanx/sighting"
 )
 
 // benchCount reads a positive count from the environment, or def.
@@ -253,8 +254,9 @@ func TestFleetCost(t *testing.T) {
 	run := func(what string, f func()) {
 		before, t0 := measure(), time.Now()
 		f()
-		// Let the last batch go out and be judged.
-		time.Sleep(2 * time.Second) // the measured window's tail: one sighting interval and more
+		// Let the last entries go out (they wait sighting.Hold) and be
+		// judged: the measured window's tail.
+		time.Sleep(sighting.Hold + 2*time.Second)
 		report(what, before, measure(), time.Since(t0))
 	}
 	run("idle", func() { time.Sleep(time.Duration(secs) * time.Second) }) // the idle baseline's length
