@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -57,14 +58,16 @@ func cmdFail2banCheck(_ context.Context, args []string, stdin io.Reader, stdout,
 	output := fs.String("o", "human", "output format: human or json")
 	budget := fs.Duration("budget", fail2ban.DefaultBudget, "time one backtracking match may take")
 	usageText(fs, `
-Usage: phalanx fail2ban-check [--fail2ban DIR] [-o json] FILTER LOG
+Usage: phalanx fail2ban-check [--fail2ban DIR] [-o json] FILTER[,FILTER...] LOG
 
 Runs a fail2ban filter over a log the way phalanx runs it, like
 fail2ban-regex: lines read, matched, ignored and missed, the hosts found
 with their counts, the first and last times. As fail2ban-regex does, empty
 lines and lines starting with # are skipped. FILTER is a filter name in
 DIR/filter.d (with options: "sshd[mode=aggressive]") or a path to a filter
-file; LOG is a file or - for standard input.
+file; several, comma-separated, run together as the daemon runs the jails
+of one log (each line scanned for literals once), "all" runs every filter
+in DIR/filter.d that loads. LOG is a file or - for standard input.
 `)
 	rest, err := parseArgs(fs, args)
 	if err != nil {
@@ -76,13 +79,34 @@ file; LOG is a file or - for standard input.
 	if *output != "human" && *output != "json" {
 		return fmt.Errorf("%w: -o %q: want human or json", errUsage, *output)
 	}
-	name, opts, err := fail2ban.ParseFilterSpec(rest[0])
-	if err != nil {
-		return fmt.Errorf("%w: filter %q: %v", errUsage, rest[0], err)
+	specs := strings.Split(rest[0], ",")
+	all := rest[0] == "all"
+	if all {
+		specs = nil
+		paths, _ := filepath.Glob(filepath.Join(*dir, "filter.d", "*.conf"))
+		for _, p := range paths {
+			specs = append(specs, strings.TrimSuffix(filepath.Base(p), ".conf"))
+		}
 	}
-	f, err := fail2ban.LoadFilter(*dir, name, opts, nil, fail2ban.FilterOptions{Budget: *budget})
-	if err != nil {
-		return err
+	cache := fail2ban.NewCache()
+	var filters []*fail2ban.Filter
+	for _, spec := range specs {
+		name, opts, err := fail2ban.ParseFilterSpec(spec)
+		if err != nil {
+			return fmt.Errorf("%w: filter %q: %v", errUsage, spec, err)
+		}
+		f, err := fail2ban.LoadFilter(*dir, name, opts, nil, fail2ban.FilterOptions{Budget: *budget, Cache: cache})
+		if err != nil {
+			if all { // a file of filter.d that is no filter on its own
+				fmt.Fprintf(stderr, "phalanx fail2ban-check: skipped %s: %v\n", spec, err)
+				continue
+			}
+			return err
+		}
+		filters = append(filters, f)
+	}
+	if len(filters) == 0 {
+		return fmt.Errorf("%w: no filter to run", errUsage)
 	}
 	var in io.Reader = stdin
 	if rest[1] != "-" {
@@ -93,29 +117,67 @@ file; LOG is a file or - for standard input.
 		defer fh.Close()
 		in = fh
 	}
-	rep, err := checkLog(f, in, time.Now())
+	reps, err := checkLog(filters, in, time.Now())
 	if err != nil {
 		return fmt.Errorf("read %s: %w", rest[1], err)
 	}
-	rep.Log = rest[1]
+	for _, rep := range reps {
+		rep.Log = rest[1]
+	}
 	if *output == "json" {
 		enc := json.NewEncoder(stdout)
-		return enc.Encode(rep)
+		if len(reps) == 1 {
+			return enc.Encode(reps[0])
+		}
+		return enc.Encode(reps)
 	}
-	printCheck(stdout, rep)
+	for i, rep := range reps {
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		printCheck(stdout, rep)
+	}
 	return nil
 }
 
-// checkLog runs f over every line of in.
-func checkLog(f *fail2ban.Filter, in io.Reader, now time.Time) (*checkReport, error) {
-	m := fail2ban.NewMatcher(f, fail2ban.MatchOptions{})
-	nfail, _ := f.Regexes()
-	rep := &checkReport{Filter: f.Name, File: f.File, Regexes: make([]regexCount, nfail), Engines: map[string]int{}}
-	for i := range rep.Regexes {
-		rep.Regexes[i].Index = i
+// checkLog runs the filters, as one group, over every line of in.
+func checkLog(fs []*fail2ban.Filter, in io.Reader, now time.Time) ([]*checkReport, error) {
+	ms := make([]*fail2ban.Matcher, len(fs))
+	reps := make([]*checkReport, len(fs))
+	hosts := make([]map[string]*hostCount, len(fs))
+	for i, f := range fs {
+		ms[i] = fail2ban.NewMatcher(f, fail2ban.MatchOptions{})
+		nfail, _ := f.Regexes()
+		rep := &checkReport{Filter: f.Name, File: f.File, Regexes: make([]regexCount, nfail), Engines: map[string]int{}}
+		for j := range rep.Regexes {
+			rep.Regexes[j].Index = j
+		}
+		rep.Engines["regexp2"] = len(f.Backtracking())
+		reps[i], hosts[i] = rep, map[string]*hostCount{}
 	}
-	rep.Engines["regexp2"] = len(f.Backtracking())
-	hosts := map[string]*hostCount{}
+	g := fail2ban.NewGroup(ms...)
+	found := func(i int, res fail2ban.Result, o fail2ban.Outcome) {
+		if o != fail2ban.Failure {
+			return
+		}
+		rep := reps[i]
+		rep.Regexes[res.Regex].Matched++
+		h := hosts[i][res.Key()]
+		if h == nil {
+			h = &hostCount{Host: res.Key(), Name: res.Name}
+			hosts[i][res.Key()] = h
+		}
+		h.Count++
+		if res.HasTime {
+			t := res.Time
+			if rep.First == nil || t.Before(*rep.First) {
+				rep.First = &t
+			}
+			if rep.Last == nil || t.After(*rep.Last) {
+				rep.Last = &t
+			}
+		}
+	}
 	r := bufio.NewReaderSize(in, 64<<10)
 	for {
 		line, err := r.ReadString('\n')
@@ -131,25 +193,7 @@ func checkLog(f *fail2ban.Filter, in io.Reader, now time.Time) (*checkReport, er
 				}
 				continue
 			}
-			res, o := m.Line(line, now)
-			if o == fail2ban.Failure {
-				rep.Regexes[res.Regex].Matched++
-				h := hosts[res.Key()]
-				if h == nil {
-					h = &hostCount{Host: res.Key(), Name: res.Name}
-					hosts[res.Key()] = h
-				}
-				h.Count++
-				if res.HasTime {
-					t := res.Time
-					if rep.First == nil || t.Before(*rep.First) {
-						rep.First = &t
-					}
-					if rep.Last == nil || t.After(*rep.Last) {
-						rep.Last = &t
-					}
-				}
-			}
+			g.Line(line, now, found)
 		}
 		if err == io.EOF {
 			break
@@ -158,19 +202,21 @@ func checkLog(f *fail2ban.Filter, in io.Reader, now time.Time) (*checkReport, er
 			return nil, err
 		}
 	}
-	c := m.C
-	rep.Lines, rep.Matched, rep.Ignored, rep.NoFail, rep.Missed = c.Lines, c.Failures, c.Ignored, c.NoFail, c.Missed
-	rep.Timeouts, rep.Names, rep.NoTime = c.Timeouts, c.Names, c.NoTime
-	for _, h := range hosts {
-		rep.Hosts = append(rep.Hosts, *h)
-	}
-	sort.Slice(rep.Hosts, func(i, j int) bool {
-		if rep.Hosts[i].Count != rep.Hosts[j].Count {
-			return rep.Hosts[i].Count > rep.Hosts[j].Count
+	for i, rep := range reps {
+		c := g.Counters(i)
+		rep.Lines, rep.Matched, rep.Ignored, rep.NoFail, rep.Missed = c.Lines, c.Failures, c.Ignored, c.NoFail, c.Missed
+		rep.Timeouts, rep.Names, rep.NoTime = c.Timeouts, c.Names, c.NoTime
+		for _, h := range hosts[i] {
+			rep.Hosts = append(rep.Hosts, *h)
 		}
-		return rep.Hosts[i].Host < rep.Hosts[j].Host
-	})
-	return rep, nil
+		sort.Slice(rep.Hosts, func(a, b int) bool {
+			if rep.Hosts[a].Count != rep.Hosts[b].Count {
+				return rep.Hosts[a].Count > rep.Hosts[b].Count
+			}
+			return rep.Hosts[a].Host < rep.Hosts[b].Host
+		})
+	}
+	return reps, nil
 }
 
 func printCheck(w io.Writer, rep *checkReport) {

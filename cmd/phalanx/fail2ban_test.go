@@ -142,3 +142,30 @@ func TestRunCheckFail2ban(t *testing.T) {
 		t.Errorf("a broken jail beside a good one: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// TestFail2banCheckSeveral: several filters run as one group, each with
+// its own report; "all" runs every filter of filter.d.
+func TestFail2banCheckSeveral(t *testing.T) {
+	dir, log := fail2banDir(t)
+	other := "[Definition]\nfailregex = other\\[\\d+\\]: something else from <HOST>$\n"
+	if err := os.WriteFile(filepath.Join(dir, "filter.d", "other.conf"), []byte(other), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, arg := range []string{"demo,other", "all"} {
+		code, out, errOut := runCLI(t, "", "fail2ban-check", "--fail2ban", dir, "-o", "json", arg, log)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", arg, code, errOut)
+		}
+		var reps []checkReport
+		if err := json.Unmarshal([]byte(out), &reps); err != nil {
+			t.Fatalf("%s: %v\n%s", arg, err, out)
+		}
+		got := map[string]int{}
+		for _, r := range reps {
+			got[r.Filter] = r.Matched
+		}
+		if len(reps) != 2 || got["other"] != 0 || got["demo"] != 4 {
+			t.Errorf("%s: reports %v; want demo's 4 failures and other's none (its line names no host)", arg, got)
+		}
+	}
+}
