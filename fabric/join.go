@@ -22,6 +22,9 @@ const (
 	// joinTimeout bounds one join request (connect and answer) at one
 	// address.
 	joinTimeout = 10 * time.Second
+	// joinRetry is the pause before asking again when no member answers
+	// join requests yet.
+	joinRetry = 200 * time.Millisecond
 	// servePending bounds the requests waiting for ServeJoin's or Serve's
 	// handler; beyond it they are dropped.
 	servePending = 64
@@ -170,6 +173,16 @@ func requestJoinAt(ctx context.Context, addr string, kp nkeys.KeyPair, id string
 	}
 	defer nc.Close()
 	m, err := nc.RequestWithContext(ctx, JoinPrefix+id, req)
+	// A member that has just started answers joins a moment after its
+	// server accepts connections: ask again until the time is up.
+	for errors.Is(err, nats.ErrNoResponders) {
+		select {
+		case <-ctx.Done():
+			return nil, errors.New("no member answers join requests there")
+		case <-time.After(joinRetry):
+		}
+		m, err = nc.RequestWithContext(ctx, JoinPrefix+id, req)
+	}
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		return nil, errors.New("no member answers join requests there")
