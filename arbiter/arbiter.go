@@ -366,7 +366,7 @@ func (a *Arbiter) apply(r *report.Report, received, now time.Time) Outcome {
 			return a.reject(Refused, ReasonNotAllowed, id)
 		}
 	}
-	if a.tooWide(r.Value) {
+	if a.limits.TooWide(r.Value) {
 		return a.reject(Refused, ReasonTooWide, id)
 	}
 
@@ -377,7 +377,7 @@ func (a *Arbiter) apply(r *report.Report, received, now time.Time) Outcome {
 	if a.territory.OverlapsPrefix(r.Value) {
 		return a.reject(Refused, ReasonTerritory, id)
 	}
-	if r.Type == report.TypeAlert && a.alertTooWide(r.Value) {
+	if r.Type == report.TypeAlert && a.limits.AlertTooWide(r.Value) {
 		return a.reject(Refused, ReasonAlertTooWide, id)
 	}
 
@@ -496,27 +496,6 @@ func (a *Arbiter) Rejected() map[string]uint64 {
 		out[k] = v
 	}
 	return out
-}
-
-// tooWide reports a range wider than the charter allows; the whole address
-// space is always too wide.
-func (a *Arbiter) tooWide(p netip.Prefix) bool {
-	if p.Bits() == 0 {
-		return true
-	}
-	if p.Addr().Is4() {
-		return p.Bits() < a.limits.MaxPrefixV4
-	}
-	return p.Bits() < a.limits.MaxPrefixV6
-}
-
-// alertTooWide reports a range wider than an alert may ban (detection
-// bans single IPv4 addresses and IPv6 /64s; wider takes a manual ban).
-func (a *Arbiter) alertTooWide(p netip.Prefix) bool {
-	if p.Addr().Is4() {
-		return p.Bits() < a.limits.AlertPrefixV4
-	}
-	return p.Bits() < a.limits.AlertPrefixV6
 }
 
 // replayed reports whether seq was seen, or is too far behind to tell.

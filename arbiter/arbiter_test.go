@@ -653,7 +653,7 @@ func TestDeterminism(t *testing.T) {
 			if f.c.IsTerritory(o1.Decision.Value) {
 				t.Fatalf("report %d: decided a ban of territory %s", i, o1.Decision.Value)
 			}
-			if a1.tooWide(o1.Decision.Value) {
+			if a1.limits.TooWide(o1.Decision.Value) {
 				t.Fatalf("report %d: decided a ban of a range too wide: %s", i, o1.Decision.Value)
 			}
 			if !o1.Decision.Until.After(o1.Decision.Start) {
@@ -770,7 +770,7 @@ func FuzzApply(f *testing.F) {
 				t.Fatalf("outcome without verdict or reason: %+v", o)
 			}
 			if o.Verdict == Decided {
-				if fx.c.IsTerritory(o.Decision.Value) || a.tooWide(o.Decision.Value) {
+				if fx.c.IsTerritory(o.Decision.Value) || a.limits.TooWide(o.Decision.Value) {
 					t.Fatalf("decided %s", o.Decision.Value)
 				}
 				if id == fx.x {

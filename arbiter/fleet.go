@@ -294,7 +294,7 @@ func (a *Arbiter) sight(r *report.Report, m *member, t int64, id string) Outcome
 		e := &r.Sightings[i]
 		f.stats.Entries++
 		switch {
-		case a.tooWide(e.Source):
+		case a.limits.TooWide(e.Source):
 			ec.TooWide++
 			continue
 		case a.territory.OverlapsPrefix(e.Source):
@@ -414,7 +414,7 @@ func (a *Arbiter) sightSource(p netip.Prefix, m *member, t int64, id string, n *
 			continue
 		}
 		lo, hi, fired := f.fires(st.recs, s, t)
-		if !fired || a.tooWide(p) || a.territory.OverlapsPrefix(p) {
+		if !fired || a.limits.TooWide(p) || a.territory.OverlapsPrefix(p) {
 			continue
 		}
 		b := a.sourceBan(p, s, st.recs[lo:hi+1], t)
@@ -804,7 +804,7 @@ func (a *Arbiter) userBans(dst []FleetBan, u report.UserHash, st *userState, s i
 			us.until = rec.last.Until.UnixNano()
 			continue
 		}
-		if !a.tooWide(us.p) && !a.territory.OverlapsPrefix(us.p) {
+		if !a.limits.TooWide(us.p) && !a.territory.OverlapsPrefix(us.p) {
 			banned = append(banned, us.p)
 		}
 	}

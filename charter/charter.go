@@ -147,6 +147,27 @@ type Limits struct {
 	Skew time.Duration `yaml:"skew"`
 }
 
+// TooWide reports a range wider than l allows any decision to ban; the
+// whole address space always is.
+func (l Limits) TooWide(p netip.Prefix) bool {
+	if p.Bits() == 0 {
+		return true
+	}
+	if p.Addr().Is4() {
+		return p.Bits() < l.MaxPrefixV4
+	}
+	return p.Bits() < l.MaxPrefixV6
+}
+
+// AlertTooWide reports a range wider than an alert may ban (detection bans
+// single IPv4 addresses and IPv6 /64s; wider takes a manual ban).
+func (l Limits) AlertTooWide(p netip.Prefix) bool {
+	if p.Addr().Is4() {
+		return p.Bits() < l.AlertPrefixV4
+	}
+	return p.Bits() < l.AlertPrefixV6
+}
+
 // DefaultPolicy returns the policy's documented defaults (no scenario
 // decisive).
 func DefaultPolicy() Policy {

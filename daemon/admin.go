@@ -330,12 +330,9 @@ func (d *Daemon) checkManual(r report.Report) error {
 	if !ok || !c.Policy.MayPardon(me) {
 		return fmt.Errorf("%w: the charter lets only founding members ban and pardon by hand (policy.pardon: %s), and this member is not one: ask a founding member", errForbidden, c.Policy.Pardon)
 	}
-	widest := c.Limits.MaxPrefixV4
-	if r.Value.Addr().Is6() {
-		widest = c.Limits.MaxPrefixV6
-	}
-	if r.Value.Bits() < widest || r.Value.Bits() == 0 {
-		return fmt.Errorf("%w: %s is wider than the charter allows (limits.max_prefix_v4/v6: /%d at most)", errBadRequest, r.Value, widest)
+	if c.Limits.TooWide(r.Value) {
+		return fmt.Errorf("%w: %s is wider than the charter allows (limits.max_prefix_v4: /%d, max_prefix_v6: /%d at most)",
+			errBadRequest, r.Value, c.Limits.MaxPrefixV4, c.Limits.MaxPrefixV6)
 	}
 	if r.Type == report.TypeManual && r.Duration > c.Policy.ManualMax {
 		return fmt.Errorf("%w: duration %v is over the charter's limit for manual bans (policy.manual_max_duration: %v)", errBadRequest, r.Duration, c.Policy.ManualMax)

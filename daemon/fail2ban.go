@@ -109,7 +109,6 @@ type f2bStream struct {
 	g        *fail2ban.Group
 	services []string
 	ignore   [][]netip.Prefix
-	names    int // failures naming a host, never banned (counted by the group too)
 }
 
 func newF2bStream(jails []*fail2ban.Jail) *f2bStream {
@@ -132,8 +131,7 @@ func (x *f2bStream) Line(raw []byte, fr *logline.Frame, framed bool, now time.Ti
 			return
 		}
 		if !r.Addr.IsValid() {
-			x.names++
-			return
+			return // a host name: never banned (the group counts it)
 		}
 		addr := phalanx.Normalize(r.Addr)
 		for _, p := range x.ignore[i] {

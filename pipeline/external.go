@@ -39,16 +39,7 @@ func (s *Stream) external(raw []byte, fr *logline.Frame, framed bool, num int64,
 		if written.IsZero() {
 			written = now
 		}
-		judged := written
-		if !arrival.IsZero() {
-			if lo := arrival.Add(-p.cfg.CatchUp); judged.Before(lo) {
-				judged = lo
-			}
-			if judged.After(arrival) {
-				judged = arrival
-			}
-		}
-		ev.Time, ev.Written, ev.Line, ev.Raw, ev.Via = judged, written, num, raw, s.via
+		ev.Time, ev.Written, ev.Line, ev.Raw, ev.Via = p.judge(written, arrival), written, num, raw, s.via
 		if ev.Source.IsValid() && !p.deferred {
 			p.event(ev, s.id)
 		}

@@ -434,16 +434,7 @@ func (s *Stream) framed(fr *logline.Frame, line []byte, num int64, arrival time.
 		p.c.OutOfOrder++
 	}
 	s.last = written
-	judged := written
-	if !arrival.IsZero() {
-		judged = written
-		if lo := arrival.Add(-p.cfg.CatchUp); judged.Before(lo) {
-			judged = lo
-		}
-		if judged.After(arrival) {
-			judged = arrival
-		}
-	}
+	judged := p.judge(written, arrival)
 	fr.Time = judged // the parser's connection state ages with the judged time
 	parser := s.parser(svc)
 	ev := &s.ev
@@ -474,6 +465,22 @@ func (s *Stream) framed(fr *logline.Frame, line []byte, num int64, arrival time.
 			}
 		}
 	}
+}
+
+// judge returns when a line written at written that arrived at arrival is
+// judged: its written time, kept within CatchUp before the arrival and
+// never after it (a zero arrival, a finished file: the written time).
+func (p *Pipeline) judge(written, arrival time.Time) time.Time {
+	if arrival.IsZero() {
+		return written
+	}
+	if lo := arrival.Add(-p.cfg.CatchUp); written.Before(lo) {
+		return lo
+	}
+	if written.After(arrival) {
+		return arrival
+	}
+	return written
 }
 
 // unwrapRepeated reads rsyslog's "message repeated N times: [ MSG]": the

@@ -167,9 +167,16 @@ func latencySummary(samples []attackSample, keep func(attackSample) bool) (strin
 			d = append(d, s.d)
 		}
 	}
+	return durationSummary(d)
+}
+
+// durationSummary formats p50, p90, p99 and max of d, and whether they
+// meet the targets.
+func durationSummary(d []time.Duration) (string, bool) {
 	if len(d) == 0 {
 		return "no samples", true
 	}
+	d = slices.Clone(d)
 	slices.Sort(d)
 	p := func(q float64) time.Duration { return d[min(len(d)-1, int(q*float64(len(d))))] }
 	ok := p(0.5) <= targetP50 && p(0.99) <= targetP99

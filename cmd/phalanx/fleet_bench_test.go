@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -106,18 +105,7 @@ func TestFleetLatency(t *testing.T) {
 			}
 		}
 	}
-	q := func(d []time.Duration) string {
-		d = slices.Clone(d)
-		slices.Sort(d)
-		p := func(x float64) time.Duration {
-			return d[min(len(d)-1, int(x*float64(len(d))))].Round(10 * time.Microsecond)
-		}
-		verdict := "meets"
-		if p(0.5) > targetP50 || p(0.99) > targetP99 {
-			verdict = "MISSES"
-		}
-		return fmt.Sprintf("n=%d p50=%v p90=%v p99=%v max=%v (%s target p50<=%v p99<=%v)", len(d), p(0.5), p(0.9), p(0.99), p(1), verdict, targetP50, targetP99)
-	}
+	q := func(d []time.Duration) string { line, _ := durationSummary(d); return line }
 	for _, m := range al.members {
 		t.Logf("RESULT fleet: completing sighting -> element in %s's nftables set: %s", strings.ToUpper(m.name), q(per[m.name]))
 	}
