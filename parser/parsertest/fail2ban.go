@@ -122,37 +122,7 @@ type Parsed struct {
 // the logline framer could not frame them as program's.
 func ParseSamples[P Parser](t testing.TB, samples []*Sample, program string, isProgram func([]byte) bool, newParser func() P) ([]Parsed, int) {
 	t.Helper()
-	// The journal samples' lines carry no timestamp ("srv sshd[123]: msg"):
-	// they are framed as RFC 3164 lines by prefixing this fixed one.
-	const journalStamp = "Jan  1 00:00:00 "
-	framer := logline.NewFramer(time.Date(2005, 12, 31, 0, 0, 0, 0, time.UTC), time.UTC)
-	var p P
-	block := -1
-	fallback := 0
-	out := make([]Parsed, 0, len(samples))
-	for _, s := range samples {
-		if s.Block != block {
-			p, block = newParser(), s.Block
-		}
-		line := s.Text
-		if strings.HasSuffix(s.File, "-journal") {
-			line = journalStamp + line
-		}
-		var fr logline.Frame
-		if err := framer.Frame([]byte(line), &fr); err != nil || !isProgram(fr.Program) {
-			var ok bool
-			if fr, ok = FallbackFrame(line, program); !ok {
-				t.Fatalf("%s:%d: cannot frame sample line %q", s.File, s.No, line)
-			}
-			fallback++
-		}
-		l := Parsed{Sample: s, Frame: fr}
-		var ev phalanx.Event
-		for ok := p.Parse(&fr, &ev); ok; ok = p.Next(&ev) {
-			l.Events = append(l.Events, ev)
-		}
-		out = append(out, l)
-	}
+	out, fallback, _ := parseSamples(t, samples, program, isProgram, newParser, false)
 	return out, fallback
 }
 

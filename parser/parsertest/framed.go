@@ -26,12 +26,24 @@ type OwnFramer interface {
 // lines were taken whole.
 func ParseFramed[P Parser](t testing.TB, samples []*Sample, program string, isProgram func([]byte) bool, newParser func() P) ([]Parsed, int) {
 	t.Helper()
+	out, _, whole := parseSamples(t, samples, program, isProgram, newParser, true)
+	return out, whole
+}
+
+// parseSamples frames and parses the sample lines in file order, with a new
+// parser for each filterOptions block: by the parser's own Frame, else the
+// logline framer for program's lines, else FallbackFrame (counted in
+// fallback), else — when takeWhole — the whole line as program's message
+// (counted in whole); a line none of them frames fails the test.
+func parseSamples[P Parser](t testing.TB, samples []*Sample, program string, isProgram func([]byte) bool, newParser func() P, takeWhole bool) (out []Parsed, fallback, whole int) {
+	t.Helper()
+	// The journal samples' lines carry no timestamp ("srv sshd[123]: msg"):
+	// they are framed as RFC 3164 lines by prefixing this fixed one.
 	const journalStamp = "Jan  1 00:00:00 "
 	framer := logline.NewFramer(time.Date(2005, 12, 31, 0, 0, 0, 0, time.UTC), time.UTC)
 	var p P
 	block := -1
-	whole := 0
-	out := make([]Parsed, 0, len(samples))
+	out = make([]Parsed, 0, len(samples))
 	for _, s := range samples {
 		if s.Block != block {
 			p, block = newParser(), s.Block
@@ -50,9 +62,14 @@ func ParseFramed[P Parser](t testing.TB, samples []*Sample, program string, isPr
 			framed = err == nil && isProgram(fr.Program)
 		}
 		if !framed {
-			fr, framed = FallbackFrame(line, program)
+			if fr, framed = FallbackFrame(line, program); framed {
+				fallback++
+			}
 		}
 		if !framed {
+			if !takeWhole {
+				t.Fatalf("%s:%d: cannot frame sample line %q", s.File, s.No, line)
+			}
 			whole++
 			fr = logline.Frame{Program: []byte(program), PID: -1, Message: []byte(line)}
 		}
@@ -63,7 +80,7 @@ func ParseFramed[P Parser](t testing.TB, samples []*Sample, program string, isPr
 		}
 		out = append(out, l)
 	}
-	return out, whole
+	return out, fallback, whole
 }
 
 // Lines turns parsed sample lines into Conformance lines, keyed by message.
