@@ -168,19 +168,12 @@ func HTTP(w io.Writer, c HTTPConfig) (HTTPTruth, error) {
 		c.Attackers = DefaultHTTPAttackers
 	}
 	if c.Start.IsZero() {
-		t, err := time.Parse(time.RFC3339, DefaultStart)
-		if err != nil {
-			return HTTPTruth{}, fmt.Errorf("parse default start: %w", err)
-		}
-		c.Start = t
+		c.Start = defaultStart()
 	}
 	g := newHTTPGen(w, c)
 	g.run()
-	if err := g.w.Flush(); err != nil && g.err == nil {
-		g.err = err
-	}
-	if g.err != nil {
-		return HTTPTruth{}, fmt.Errorf("write log: %w", g.err)
+	if err := finish(g.w, g.err); err != nil {
+		return HTTPTruth{}, err
 	}
 	return g.truth(), nil
 }

@@ -97,19 +97,12 @@ func Generate(w io.Writer, c Config) (Truth, error) {
 		return Truth{}, fmt.Errorf("host %q: use a host name of letters, digits, '.', '-' and '_' (at most 255 bytes)", c.Host)
 	}
 	if c.Start.IsZero() {
-		t, err := time.Parse(time.RFC3339, DefaultStart)
-		if err != nil {
-			return Truth{}, fmt.Errorf("parse default start: %w", err)
-		}
-		c.Start = t
+		c.Start = defaultStart()
 	}
 	g := newGen(w, c)
 	g.run()
-	if err := g.w.Flush(); err != nil && g.err == nil {
-		g.err = err
-	}
-	if g.err != nil {
-		return Truth{}, fmt.Errorf("write log: %w", g.err)
+	if err := finish(g.w, g.err); err != nil {
+		return Truth{}, err
 	}
 	return g.truth(), nil
 }
@@ -412,4 +405,25 @@ func appendPad(b []byte, n int64, width int, pad byte) []byte {
 		b = append(b, pad)
 	}
 	return strconv.AppendInt(b, n, 10)
+}
+
+// defaultStart is DefaultStart as a time.
+func defaultStart() time.Time {
+	t, err := time.Parse(time.RFC3339, DefaultStart)
+	if err != nil {
+		panic("loggen: DefaultStart is not RFC 3339: " + err.Error()) // a constant: caught by any test
+	}
+	return t
+}
+
+// finish flushes a generator's output and reports the first write error,
+// its own (err) or the flush's.
+func finish(w *bufio.Writer, err error) error {
+	if ferr := w.Flush(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return fmt.Errorf("write log: %w", err)
+	}
+	return nil
 }
