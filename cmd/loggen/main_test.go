@@ -28,26 +28,7 @@ func TestCases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := os.ReadFile(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want.Bytes()) {
-		t.Error("-cases wrote other bytes than loggen.Cases")
-	}
-	raw, err := os.ReadFile(truthPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var gotTruth loggen.CaseTruth
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&gotTruth); err != nil {
-		t.Fatalf("decode truth: %v", err)
-	}
-	if !reflect.DeepEqual(gotTruth, wantTruth) {
-		t.Errorf("truth file decodes to\n%+v\nwant\n%+v", gotTruth, wantTruth)
-	}
+	checkFiles(t, logPath, truthPath, want.Bytes(), wantTruth, "-cases wrote other bytes than loggen.Cases")
 
 	var stdout bytes.Buffer
 	if err := run([]string{"-cases", "-seed", "9", "-host", "gw", "-start", start}, &stdout); err != nil {
@@ -87,26 +68,7 @@ func TestHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := os.ReadFile(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want.Bytes()) {
-		t.Error("-http wrote other bytes than loggen.HTTP")
-	}
-	raw, err := os.ReadFile(truthPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var gotTruth loggen.HTTPTruth
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&gotTruth); err != nil {
-		t.Fatalf("decode truth: %v", err)
-	}
-	if !reflect.DeepEqual(gotTruth, wantTruth) {
-		t.Errorf("truth file decodes to\n%+v\nwant\n%+v", gotTruth, wantTruth)
-	}
+	checkFiles(t, logPath, truthPath, want.Bytes(), wantTruth, "-http wrote other bytes than loggen.HTTP")
 
 	var stdout bytes.Buffer
 	if err := run(args, &stdout); err != nil {
@@ -151,5 +113,32 @@ func TestHTTPRejectsOtherFlags(t *testing.T) {
 		if out.Len() != 0 {
 			t.Errorf("%q: wrote %d bytes despite the error", tt.args, out.Len())
 		}
+	}
+}
+
+// checkFiles checks that the command wrote want to logPath (else says
+// what) and a truth file at truthPath that decodes, strictly, to
+// wantTruth.
+func checkFiles[T any](t *testing.T, logPath, truthPath string, want []byte, wantTruth T, what string) {
+	t.Helper()
+	got, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Error(what)
+	}
+	raw, err := os.ReadFile(truthPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotTruth T
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&gotTruth); err != nil {
+		t.Fatalf("decode truth: %v", err)
+	}
+	if !reflect.DeepEqual(gotTruth, wantTruth) {
+		t.Errorf("truth file decodes to\n%+v\nwant\n%+v", gotTruth, wantTruth)
 	}
 }
