@@ -321,3 +321,23 @@ func TestParseFleetSection(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseFleet: any text given as a fleet section (an admin API body)
+// decodes or is refused, never panics, and what decodes validates.
+func FuzzParseFleet(f *testing.F) {
+	f.Add([]byte(""))
+	f.Add([]byte("scenarios:\n  - {name: fleet-bf, kinds: [auth-failure], window: 10m, members: 3, events: 6, member_cap: 3}\n"))
+	f.Add([]byte("max_sources: 0\nentries_per_minute: -1\n"))
+	f.Add([]byte("scenarios: [{name: fleet-u, by: user, kinds: [invalid-user], window: 1h, members: 5, sources: 3, source_members: 2}]"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fl, err := ParseFleet(data)
+		if err != nil {
+			return
+		}
+		var errs []error
+		fl.validate(&errs)
+		if len(errs) > 0 {
+			t.Fatalf("ParseFleet accepted a section that does not validate: %v", errs)
+		}
+	})
+}
