@@ -378,7 +378,7 @@ func startDNSMasq(t *testing.T, records ...string) string {
 	t.Helper()
 	bin := testenv.Program(t, "dnsmasq-base", "dnsmasq", "/usr/sbin/dnsmasq")
 	for attempt := 1; ; attempt++ {
-		port := freePort(t)
+		port := testenv.FreePorts(t, 1)[0]
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		args := append([]string{
 			"--no-daemon", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
@@ -441,26 +441,6 @@ func waitDNS(addr string, exited <-chan error) error {
 		}
 		time.Sleep(10 * time.Millisecond) // the poll interval, not synchronisation
 	}
-}
-
-// freePort returns a port free for both UDP and TCP on 127.0.0.1.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 20 {
-		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := pc.LocalAddr().(*net.UDPAddr).Port
-		ln, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
-		pc.Close()
-		if err == nil {
-			ln.Close()
-			return port
-		}
-	}
-	t.Fatal("no port free for both UDP and TCP on 127.0.0.1 in 20 tries")
-	return 0
 }
 
 // blackhole is a UDP DNS "server" on loopback that reads queries and never

@@ -3,7 +3,6 @@ package daemon_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -15,31 +14,8 @@ import (
 	"phalanx/config"
 	"phalanx/daemon"
 	"phalanx/report"
+	"phalanx/testenv"
 )
-
-// freePortPair returns a loopback fabric address whose port and port+1 are
-// both free (clients and cluster routes).
-func freePortPair(t *testing.T) string {
-	t.Helper()
-	for range 50 {
-		l1, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := l1.Addr().(*net.TCPAddr).Port
-		l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1))
-		l1.Close()
-		if err != nil {
-			continue
-		}
-		l2.Close()
-		if p+1 <= 65534 {
-			return fmt.Sprintf("127.0.0.1:%d", p)
-		}
-	}
-	t.Fatal("no free port pair on 127.0.0.1")
-	return ""
-}
 
 // alliance is members formed the way operators form one: init on A, then an
 // invite and a join for each further member.
@@ -56,7 +32,7 @@ func formAlliance(t *testing.T, n int, join ...func(i int, o *daemon.JoinOptions
 	base := t.TempDir()
 	al := &alliance{}
 	dirA := filepath.Join(base, "a")
-	if _, err := daemon.InitAlliance(dirA, daemon.InitOptions{Name: "test-fleet", Fabric: freePortPair(t), Now: time.Now()}); err != nil {
+	if _, err := daemon.InitAlliance(dirA, daemon.InitOptions{Name: "test-fleet", Fabric: testenv.FreePortPair(t), Now: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	al.members = append(al.members, startMember(t, dirA, filepath.Join(base, "a.log")))
@@ -66,7 +42,7 @@ func formAlliance(t *testing.T, n int, join ...func(i int, o *daemon.JoinOptions
 			t.Fatal(err)
 		}
 		dir := filepath.Join(base, string(rune('a'+i)))
-		fab := freePortPair(t)
+		fab := testenv.FreePortPair(t)
 		var jo daemon.JoinOptions
 		for _, f := range join {
 			f(i, &jo)
@@ -176,10 +152,10 @@ func TestAllianceFormsAndShares(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := daemon.Join(ctx, filepath.Join(t.TempDir(), "d"), daemon.JoinOptions{Token: tok.String(), Fabric: freePortPair(t), Now: time.Now()}); err != nil {
+	if _, err := daemon.Join(ctx, filepath.Join(t.TempDir(), "d"), daemon.JoinOptions{Token: tok.String(), Fabric: testenv.FreePortPair(t), Now: time.Now()}); err != nil {
 		t.Fatalf("first use of an invite: %v", err)
 	}
-	_, err = daemon.Join(ctx, filepath.Join(t.TempDir(), "e"), daemon.JoinOptions{Token: tok.String(), Fabric: freePortPair(t), Now: time.Now()})
+	_, err = daemon.Join(ctx, filepath.Join(t.TempDir(), "e"), daemon.JoinOptions{Token: tok.String(), Fabric: testenv.FreePortPair(t), Now: time.Now()})
 	if err == nil || !strings.Contains(err.Error(), "used") {
 		t.Fatalf("second use of an invite: err = %v, want one saying it was used", err)
 	}
@@ -219,7 +195,7 @@ func TestLoneFounderReportsReachNewMembers(t *testing.T) {
 	}
 	base := t.TempDir()
 	dirA := filepath.Join(base, "a")
-	c, err := daemon.InitAlliance(dirA, daemon.InitOptions{Name: "lone", Fabric: freePortPair(t), Now: time.Now()})
+	c, err := daemon.InitAlliance(dirA, daemon.InitOptions{Name: "lone", Fabric: testenv.FreePortPair(t), Now: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +221,7 @@ func TestLoneFounderReportsReachNewMembers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dirB, fab := filepath.Join(base, "b"), freePortPair(t)
+	dirB, fab := filepath.Join(base, "b"), testenv.FreePortPair(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := daemon.Join(ctx, dirB, daemon.JoinOptions{Token: tok.String(), Fabric: fab, Now: time.Now()}); err != nil {

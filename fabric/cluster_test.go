@@ -3,7 +3,6 @@ package fabric
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"sync"
@@ -13,27 +12,20 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"phalanx/testenv"
 )
 
 // clusterReady bounds cluster formation and leader elections in tests.
 const clusterReady = 30 * time.Second
 
-// freePorts reserves n loopback ports from the kernel (listening on :0)
-// and frees them for the cluster listeners. Every member needs the others'
-// addresses before it starts (a clustered JetStream server refuses to start
-// without configured routes), so they cannot all come from Cluster ":0".
+// freePorts returns n loopback ports for the cluster listeners. Every
+// member needs the others' addresses before it starts (a clustered
+// JetStream server refuses to start without configured routes), so they
+// cannot all come from Cluster ":0".
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
+	return testenv.FreePorts(t, n)
 }
 
 // member is one member's Fabric with what it needs to restart.

@@ -100,18 +100,6 @@ func (r *rig) ban(t *testing.T, a netip.Addr) uint64 {
 	return d.ID
 }
 
-// freePort returns a port that was free on 127.0.0.1 a moment ago, for
-// programs that cannot be told to listen on port 0 and report it.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // process is a proxy started by a test.
 type process struct {
 	name string
@@ -271,7 +259,7 @@ func TestNginxAuthRequest(t *testing.T) {
 	nginx := requireTool(t, "nginx", "apt-get install -y --no-install-recommends nginx-light", true)
 	r := newRig(t)
 	dir := t.TempDir()
-	port := freePort(t)
+	port := testenv.FreePorts(t, 1)[0]
 	user := ""
 	if os.Geteuid() == 0 {
 		user = "user root;" // workers must reach the temp paths in dir, which only root may enter
@@ -336,7 +324,7 @@ func TestCaddyForwardAuth(t *testing.T) {
 	caddy := requireTool(t, "caddy", "apt-get install -y caddy", false)
 	r := newRig(t)
 	dir := t.TempDir()
-	port := freePort(t)
+	port := testenv.FreePorts(t, 1)[0]
 	site := substitute(t, docBlock(t, "caddy"),
 		"example.org {", fmt.Sprintf("http://127.0.0.1:%d {", port),
 		"forward_auth 127.0.0.1:8080 {", "forward_auth "+r.auth+" {",
@@ -360,7 +348,7 @@ func TestHAProxyLua(t *testing.T) {
 	haproxy := requireTool(t, "haproxy", "apt-get install -y haproxy", false)
 	r := newRig(t)
 	dir := t.TempDir()
-	port := freePort(t)
+	port := testenv.FreePorts(t, 1)[0]
 	lua := filepath.Join(dir, "phalanx-forward-auth.lua")
 	if err := os.WriteFile(lua, []byte(docBlock(t, "lua")), 0o600); err != nil {
 		t.Fatal(err)
