@@ -169,6 +169,9 @@ type Daemon struct {
 	cancel context.CancelFunc
 	life   context.Context // Run's context: background work started by handlers ends with it
 	wg     sync.WaitGroup
+	// running is held by Run until it returns: Close waits for it before
+	// d.wg, so no goroutine is added to d.wg while Close waits on it.
+	running sync.WaitGroup
 
 	amendMu sync.Mutex // serialises charter changes made by this member (joins, removals)
 	amendQ  struct {   // amendments waiting to be stored, in order
@@ -489,6 +492,8 @@ func (d *Daemon) Table() *decision.Table { return d.table }
 // Run serves until ctx ends: it replays the report stream into the table,
 // reconciles the enforcer, starts the API and the log tails, then follows.
 func (d *Daemon) Run(ctx context.Context) error {
+	d.running.Add(1)
+	defer d.running.Done()
 	ctx, cancel := context.WithCancel(ctx)
 	d.cancel = cancel
 	d.life = ctx
@@ -577,6 +582,7 @@ func (d *Daemon) Close() error {
 	if d.cancel != nil {
 		d.cancel()
 	}
+	d.running.Wait()
 	d.wg.Wait()
 	var errs []error
 	if d.srcs != nil {

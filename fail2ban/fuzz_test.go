@@ -104,3 +104,38 @@ func FuzzMatch(f *testing.F) {
 		})
 	})
 }
+
+// FuzzAnchors: the literal scanner finds exactly the literals that a
+// case-insensitive search finds, wherever they are in the line (lines are
+// attacker-written; a missed literal would hide a failure from its filter).
+func FuzzAnchors(f *testing.F) {
+	f.Add("failed password\x00web\x00[x]", "Dec 1 FAILED PASSWORD for x from web")
+	f.Add("abcd\x00bcd\x00cde", "abcde")
+	f.Add("{x}\x00user ", "[X] USER  ")
+	f.Fuzz(func(t *testing.T, lits, line string) {
+		var set literals
+		for _, l := range strings.Split(lits, "\x00") {
+			if len(l) >= minLiteral && len(l) <= 64 {
+				set.id(l)
+			}
+		}
+		if len(set.list) == 0 {
+			return
+		}
+		a := newAnchors(set.list)
+		seen := make([]uint32, len(set.list))
+		any := a.scan(line, seen, 1)
+		lower := asciiLower(line)
+		found := false
+		for id, l := range set.list {
+			want := strings.Contains(lower, l)
+			found = found || want
+			if (seen[id] == 1) != want {
+				t.Fatalf("%q in %q: found %v, want %v", l, line, seen[id] == 1, want)
+			}
+		}
+		if any != found {
+			t.Fatalf("scan(%q) = %v, want %v", line, any, found)
+		}
+	})
+}

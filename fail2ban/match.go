@@ -86,6 +86,42 @@ type Counters struct {
 
 type tupleLine struct{ pre, date, post string }
 
+// ring holds the last lines of a multi-line window that are not yet
+// split, oldest first: a quiet line costs one store, not a shift of the
+// window.
+type ring struct {
+	lines []pendingLine
+	start int
+	n     int
+}
+
+// push appends l, dropping the oldest line when size lines are held.
+func (r *ring) push(l pendingLine, size int) {
+	if r.lines == nil {
+		r.lines = make([]pendingLine, size)
+	}
+	if r.n == len(r.lines) {
+		r.lines[r.start] = l
+		r.start = (r.start + 1) % len(r.lines)
+		return
+	}
+	r.lines[(r.start+r.n)%len(r.lines)] = l
+	r.n++
+}
+
+// drop forgets the k oldest lines.
+func (r *ring) drop(k int) {
+	if k <= 0 {
+		return
+	}
+	k = min(k, r.n)
+	r.start = (r.start + k) % len(r.lines)
+	r.n -= k
+}
+
+// at is the k-th oldest line.
+func (r *ring) at(k int) pendingLine { return r.lines[(r.start+k)%len(r.lines)] }
+
 type pendingLine struct {
 	line    string
 	now, at time.Time
@@ -121,10 +157,10 @@ type Matcher struct {
 	mlf      map[string]*mlfEntry
 	groups   []span
 	mask     []bool
-	memo     *dateMemo     // set by a Group
-	dateHint int           // the date template that matched last
-	pending  []pendingLine // multi-line: lines not yet split from their date
-	sinceHit int           // multi-line: lines since one had a literal
+	memo     *dateMemo // set by a Group
+	dateHint int       // the date template that matched last
+	pending  ring      // multi-line: lines not yet split from their date
+	sinceHit int       // multi-line: lines since one had a literal
 	C        Counters
 }
 
@@ -189,14 +225,12 @@ func (m *Matcher) line(line string, now, at time.Time, set *Set, idx int) (Resul
 		// and expressions run only while a line with one of the filter's
 		// literals is inside the window.
 		relevant := m.o.NoPrefilter || set.relevant(idx)
-		m.pending = append(m.pending, pendingLine{line, now, at})
-		if over := len(m.buf) + len(m.pending) - f.MaxLines; over > 0 {
-			// Shift in place, so the buffers keep their capacity.
+		m.pending.push(pendingLine{line, now, at}, f.MaxLines)
+		if over := len(m.buf) + m.pending.n - f.MaxLines; over > 0 {
+			// Shift in place, so the buffer keeps its capacity.
 			fromBuf := min(over, len(m.buf))
 			m.buf = append(m.buf[:0], m.buf[fromBuf:]...)
-			if rest := over - fromBuf; rest > 0 {
-				m.pending = append(m.pending[:0], m.pending[rest:]...)
-			}
+			m.pending.drop(over - fromBuf)
 		}
 		if relevant {
 			m.sinceHit = 0
@@ -208,12 +242,13 @@ func (m *Matcher) line(line string, now, at time.Time, set *Set, idx int) (Resul
 			m.C.Missed++
 			return Result{}, Missed
 		}
-		for _, pl := range m.pending {
+		for k := range m.pending.n {
+			pl := m.pending.at(k)
 			var tl tupleLine
 			tl, date, hasDate = m.split(pl.line, pl.now, pl.at)
 			m.buf = append(m.buf, tl)
 		}
-		m.pending = m.pending[:0]
+		m.pending.drop(m.pending.n)
 	} else {
 		var tl tupleLine
 		tl, date, hasDate = m.split(line, now, at)

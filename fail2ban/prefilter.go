@@ -37,128 +37,14 @@ func (l *literals) id(s string) int32 {
 	return id
 }
 
-// automaton is an Aho–Corasick automaton over ASCII-folded bytes, compiled
-// to a dense table over byte classes (bytes that occur in no literal share
-// class 0). States are numbered breadth first, so the shallow states a
-// scan of ordinary text stays in share a few cache lines; an entry's top
-// bit says that the state it leads to ends a literal.
-type automaton struct {
-	cls  [256]uint16
-	nc   int
-	next []uint16  // state*nc + class → state | outFlag
-	out  [][]int32 // literals ending at a state, its suffixes' included
-}
-
-const (
-	outFlag   = 0x8000
-	stateMask = 0x7fff
-	// maxStates is what the 15 bits of a table entry can number; literals
-	// beyond it are dropped from the prefilter (their expressions then
-	// always run).
-	maxStates = stateMask
-)
-
-func newAutomaton(pats []string) *automaton {
-	a := &automaton{}
-	nc := 1
-	for _, p := range pats {
-		for i := 0; i < len(p); i++ {
-			b := p[i]
-			if a.cls[b] == 0 {
-				a.cls[b] = uint16(nc)
-				nc++
-			}
-			a.cls[upper(b)] = a.cls[b]
-		}
-	}
-	a.nc = nc
-	type node struct {
-		child map[uint16]int32
-		fail  int32
-		out   []int32
-	}
-	nodes := []node{{child: map[uint16]int32{}}}
-	for id, p := range pats {
-		if len(nodes)+len(p) > maxStates {
-			continue
-		}
-		s := int32(0)
-		for i := 0; i < len(p); i++ {
-			c := a.cls[p[i]]
-			nx, ok := nodes[s].child[c]
-			if !ok {
-				nx = int32(len(nodes))
-				nodes = append(nodes, node{child: map[uint16]int32{}})
-				nodes[s].child[c] = nx
-			}
-			s = nx
-		}
-		nodes[s].out = append(nodes[s].out, int32(id))
-	}
-	// Breadth-first order: new numbers, failure links, outputs.
-	order := []int32{0}
-	num := make([]int32, len(nodes))
-	for i := 0; i < len(order); i++ {
-		s := order[i]
-		for c := 1; c < nc; c++ {
-			if nx, ok := nodes[s].child[uint16(c)]; ok {
-				num[nx] = int32(len(order))
-				order = append(order, nx)
-			}
-		}
-	}
-	a.next = make([]uint16, len(nodes)*nc)
-	a.out = make([][]int32, len(nodes))
-	delta := func(s int32, c int) int32 { return int32(a.next[int(num[s])*nc+c] & stateMask) }
-	for _, s := range order {
-		f := nodes[s].fail
-		if s != 0 {
-			a.out[num[s]] = append(append([]int32(nil), nodes[s].out...), a.out[num[f]]...)
-		}
-		for c := 1; c < nc; c++ {
-			var to int32
-			if nx, ok := nodes[s].child[uint16(c)]; ok {
-				if s == 0 {
-					nodes[nx].fail = 0
-				} else {
-					// The failure of a child is where the parent's
-					// failure goes on the same class.
-					nodes[nx].fail = orderIndex(order, delta(f, c))
-				}
-				to = num[nx]
-			} else if s != 0 {
-				to = delta(f, c)
-			}
-			a.next[int(num[s])*nc+c] = uint16(to)
-		}
-	}
-	for i := range a.next {
-		if len(a.out[a.next[i]&stateMask]) > 0 {
-			a.next[i] |= outFlag
-		}
-	}
-	return a
-}
-
-// orderIndex maps a new state number back to its node.
-func orderIndex(order []int32, n int32) int32 { return order[n] }
-
-func upper(b byte) byte {
-	if b >= 'a' && b <= 'z' {
-		return b - 'a' + 'A'
-	}
-	return b
-}
-
 // Set is the literal prefilter of one or more filters: one scan of a line
 // over all their required literals tells which filters (and which of
 // their failregex) can match at all.
 type Set struct {
-	grams  *gramFilter
-	ac     *automaton
-	pref   [][]int32   // per filter: one of these must occur (nil: no condition)
-	fail   [][][]int32 // per filter and failregex
-	always []bool      // per filter: multi-line, or a failregex without literals
+	scanner *anchors
+	pref    [][]int32   // per filter: one of these must occur (nil: no condition)
+	fail    [][][]int32 // per filter and failregex
+	always  []bool      // per filter: multi-line, or a failregex without literals
 	// unconditional: an expression of the filter has no literal at all
 	// (and no prefregex literal guards it).
 	unconditional []bool
@@ -202,8 +88,7 @@ func NewSet(filters ...*Filter) *Set {
 		s.always = append(s.always, always)
 		s.anyAll = s.anyAll || always
 	}
-	s.ac = newAutomaton(lits.list)
-	s.grams = newGramFilter(lits.list)
+	s.scanner = newAnchors(lits.list)
 	s.seen = make([]uint32, len(lits.list))
 	return s
 }
@@ -216,26 +101,7 @@ func (s *Set) scan(line string) bool {
 		clear(s.seen)
 		s.gen = 1
 	}
-	if !s.grams.maybe(line) {
-		return false
-	}
-	hit := false
-	gen := s.gen
-	seen := s.seen
-	a := s.ac
-	next, cls, nc := a.next, &a.cls, a.nc
-	st := 0
-	for i := 0; i < len(line); i++ {
-		v := next[st*nc+int(cls[line[i]])]
-		st = int(v & stateMask)
-		if v&outFlag != 0 {
-			for _, id := range a.out[st] {
-				seen[id] = gen
-			}
-			hit = true
-		}
-	}
-	return hit
+	return s.scanner.scan(line, s.seen, s.gen)
 }
 
 func (s *Set) any(ids []int32) bool {
@@ -281,95 +147,205 @@ func (s *Set) relevant(i int) bool {
 	return false
 }
 
-// gramFilter is a bit set of one gram (4 bytes, 3 for a 3-byte literal,
-// ASCII-folded) of every literal, the rarest-looking one. A line in which
-// no gram of the set occurs holds no literal, and the automaton need not
-// run: the test per byte has no chain of dependent loads.
-type gramFilter struct {
-	fold   [256]byte
-	shift  uint32
-	bits   []uint64
-	short  bool // some literal is 3 bytes long: test 3-grams too
-	common [256]uint8
+// anchors finds literals by one gram of each, its anchor: 4 bytes (3 for
+// a 3-byte literal), the rarest-looking of the literal's. A scan hashes the
+// gram at every position of a line into a bit set — loads that depend on
+// nothing but the line, so a modern CPU runs several positions at once —
+// and only where a bit is set compares the literals anchored there with
+// the line. Most positions of most lines set no bit, so a line costs about
+// a nanosecond a byte; an Aho–Corasick automaton, whose every step waits
+// for the state of the one before, cost three to four.
+//
+// The bit set folds bytes with |0x20 (A-Z to a-z, and a few punctuation
+// bytes onto others), which only adds positions to compare; the comparison
+// itself folds ASCII letters only, as the expressions' (?i) does.
+type anchors struct {
+	lits  []string // ASCII-lower-cased
+	shift uint32
+	bits  []uint64
+	short bool // some literal is 3 bytes long: look at 3-grams too
+	// The anchors of bit h are list[first[h&slotMask]:first[h&slotMask+1]]
+	// (with those of other bits that share the slot).
+	first    []int32
+	list     []anchor
+	slotMask uint32
+}
+
+// anchor is a literal whose gram (folded, salted when 3 bytes long)
+// starts off bytes into it.
+type anchor struct {
+	gram uint32
+	id   int32
+	off  int32
 }
 
 // commonBytes are the bytes most frequent in log lines, most frequent
-// first; a gram made of them is a poor filter.
+// first; a gram made of them is a poor anchor.
 const commonBytes = " eainotsrl:0123456789.-/dcuhm[]()=_p,gfw\"'by"
 
-// newGramFilter sizes the set at about 4096 bits per literal (false hits
-// then stay near a few per cent of lines), from 2^12 to 2^20 bits.
-func newGramFilter(lits []string) *gramFilter {
-	g := &gramFilter{}
-	for i := range g.fold {
-		g.fold[i] = byte(i)
-		if i >= 'A' && i <= 'Z' {
-			g.fold[i] = byte(i) + 'a' - 'A'
-		}
-		g.common[i] = 64
+const (
+	gramFold  = 0x20202020
+	gramMul   = 2654435761
+	shortSalt = 0x5a000000 // keeps 3-grams apart from 4-grams
+)
+
+// newAnchors sizes the bit set at about 128 bits per literal, from 2^12 to
+// 2^16 bits: 8 KB stays in the first-level data cache beside the line and
+// the rest of the work (at 2^18 bits, 32 KB, the lookups missed it and
+// cost most of the scan), and a position that holds no literal still sets
+// a bit in under one case in a hundred.
+func newAnchors(lits []string) *anchors {
+	var common [256]int
+	for i := range common {
+		common[i] = 64
 	}
 	for i := 0; i < len(commonBytes); i++ {
-		g.common[commonBytes[i]] = uint8(i)
+		common[commonBytes[i]] = i
+		common[upper(commonBytes[i])] = i
 	}
+	a := &anchors{lits: lits}
 	logBits := uint32(12)
-	for logBits < 20 && 1<<logBits < 4096*len(lits) {
+	for logBits < 16 && 1<<logBits < 128*len(lits) {
 		logBits++
 	}
-	g.shift = 32 - logBits
-	g.bits = make([]uint64, (1<<logBits)/64)
-	for _, l := range lits {
+	a.shift = 32 - logBits
+	a.bits = make([]uint64, (1<<logBits)/64)
+	var list []anchor
+	for id, l := range lits {
 		if len(l) < 3 {
 			continue
 		}
 		n := 4
 		if len(l) == 3 {
-			n, g.short = 3, true
+			n, a.short = 3, true
 		}
 		best, bestScore := 0, -1
 		for i := 0; i+n <= len(l); i++ {
 			score := 0
 			for j := i; j < i+n; j++ {
-				score += int(g.common[g.fold[l[j]]])
+				score += common[l[j]]
 			}
 			if score > bestScore {
 				best, bestScore = i, score
 			}
 		}
 		var x uint32
-		for j := best; j < best+n; j++ {
-			x = x<<8 | uint32(g.fold[l[j]])
+		for j := n - 1; j >= 0; j-- {
+			x = x<<8 | uint32(l[best+j])
 		}
-		h := g.hash(x, n)
-		g.bits[h>>6] |= 1 << (h & 63)
+		x = gramOf(x, n)
+		h := (x * gramMul) >> a.shift
+		a.bits[h>>6] |= 1 << (h & 63)
+		list = append(list, anchor{gram: x, id: int32(id), off: int32(best)})
 	}
-	return g
+	// A slot per bit set, at least four per anchor, so that a slot
+	// rarely holds an anchor of another bit.
+	slots := uint32(64)
+	for slots < uint32(4*len(list)) {
+		slots *= 2
+	}
+	a.slotMask = slots - 1
+	a.first = make([]int32, slots+1)
+	for _, c := range list {
+		a.first[a.slot(c.gram)+1]++
+	}
+	for i := 1; i < len(a.first); i++ {
+		a.first[i] += a.first[i-1]
+	}
+	a.list = make([]anchor, len(list))
+	next := append([]int32(nil), a.first[:slots]...)
+	for _, c := range list {
+		s := a.slot(c.gram)
+		a.list[next[s]] = c
+		next[s]++
+	}
+	return a
 }
 
-func (g *gramFilter) hash(x uint32, n int) uint32 {
+// gramOf folds the gram of n bytes x, read little-endian (its first byte
+// lowest), and salts it when it is 3 bytes long.
+func gramOf(x uint32, n int) uint32 {
+	x |= gramFold
 	if n == 3 {
-		x |= 0x5a000000 // keeps 3-grams apart from 4-grams
+		x = x&0xffffff | shortSalt
 	}
-	return (x * 2654435761) >> g.shift
+	return x
 }
 
-// maybe reports whether line may hold a literal.
-func (g *gramFilter) maybe(line string) bool {
-	bits, shift := g.bits, g.shift
-	var x uint32
-	for i := 0; i < len(line); i++ {
-		x = x<<8 | uint32(g.fold[line[i]])
-		if i >= 3 {
-			h := (x * 2654435761) >> shift
-			if bits[h>>6]&(1<<(h&63)) != 0 {
-				return true
-			}
+func (a *anchors) slot(gram uint32) uint32 {
+	return (gram * gramMul) >> a.shift & a.slotMask
+}
+
+// scan marks in seen (with gen) the literals line holds and reports
+// whether it holds any.
+func (a *anchors) scan(line string, seen []uint32, gen uint32) bool {
+	bits, shift := a.bits, a.shift
+	hit := false
+	i := 0
+	for ; i+4 <= len(line); i++ {
+		g := line[i : i+4]
+		x := uint32(g[0]) | uint32(g[1])<<8 | uint32(g[2])<<16 | uint32(g[3])<<24 | gramFold
+		h := (x * gramMul) >> shift
+		if bits[h>>6]&(1<<(h&63)) != 0 && a.verify(line, i, x, seen, gen) {
+			hit = true
 		}
-		if g.short && i >= 2 {
-			h := ((x&0xffffff | 0x5a000000) * 2654435761) >> shift
-			if bits[h>>6]&(1<<(h&63)) != 0 {
-				return true
+		if a.short {
+			x := x&0xffffff | shortSalt
+			h := (x * gramMul) >> shift
+			if bits[h>>6]&(1<<(h&63)) != 0 && a.verify(line, i, x, seen, gen) {
+				hit = true
 			}
 		}
 	}
-	return false
+	if a.short && i+3 == len(line) {
+		g := line[i:]
+		x := gramOf(uint32(g[0])|uint32(g[1])<<8|uint32(g[2])<<16, 3)
+		h := (x * gramMul) >> shift
+		if bits[h>>6]&(1<<(h&63)) != 0 && a.verify(line, i, x, seen, gen) {
+			hit = true
+		}
+	}
+	return hit
+}
+
+// verify compares the literals anchored by gram at line[i:] with the line.
+func (a *anchors) verify(line string, i int, gram uint32, seen []uint32, gen uint32) bool {
+	hit := false
+	s := a.slot(gram)
+	for _, c := range a.list[a.first[s]:a.first[s+1]] {
+		if c.gram != gram {
+			continue
+		}
+		start := i - int(c.off)
+		l := a.lits[c.id]
+		if start < 0 || start+len(l) > len(line) || !foldedPrefix(line[start:], l) {
+			continue
+		}
+		seen[c.id] = gen
+		hit = true
+	}
+	return hit
+}
+
+// foldedPrefix reports whether s begins with lower (ASCII lower case),
+// A-Z in s read as a-z.
+func foldedPrefix(s, lower string) bool {
+	s = s[:len(lower)]
+	for i := 0; i < len(lower); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func upper(b byte) byte {
+	if b >= 'a' && b <= 'z' {
+		return b - 'a' + 'A'
+	}
+	return b
 }

@@ -79,24 +79,24 @@ func TestRequiredLiterals(t *testing.T) {
 			}
 		}
 	}
-	// The automaton finds what strings.Contains finds.
-	lits := []string{"failed ", "user ", "ser x", "abcabd", "bcab"}
-	a := newAutomaton(lits)
-	for _, s := range []string{"FAILED USER x", "xxabcabdxx", "nothing here", "user x failed y"} {
-		found := map[int32]bool{}
-		st := 0
-		for i := 0; i < len(s); i++ {
-			v := a.next[st*a.nc+int(a.cls[s[i]])]
-			st = int(v & stateMask)
-			for _, id := range a.out[st] {
-				found[id] = true
-			}
-		}
+	// The scanner finds what a case-insensitive search finds, at the start,
+	// the middle and the end of a line, 3-byte literals included.
+	lits := []string{"failed ", "user ", "ser x", "abcabd", "bcab", "web", "[x]"}
+	a := newAnchors(lits)
+	seen := make([]uint32, len(lits))
+	for gen, s := range []string{"FAILED USER x", "xxabcabdxx", "nothing here", "user x failed y", "WEB", "a web", "web b", "[X]", "{x}", "we", ""} {
+		gen := uint32(gen + 1)
+		any := a.scan(s, seen, gen)
+		found := false
 		for id, l := range lits {
 			want := regexp.MustCompile(`(?i)` + regexp.QuoteMeta(l)).MatchString(s)
-			if found[int32(id)] != want {
-				t.Errorf("%q in %q: found %v, want %v", l, s, found[int32(id)], want)
+			found = found || want
+			if (seen[id] == gen) != want {
+				t.Errorf("%q in %q: found %v, want %v", l, s, seen[id] == gen, want)
 			}
+		}
+		if any != found {
+			t.Errorf("scan(%q) = %v, want %v", s, any, found)
 		}
 	}
 }
