@@ -69,8 +69,8 @@ if [ "$filters" = all ]; then
 	done
 fi
 
-cpu() { # command... → "user+sys" CPU seconds
-	/usr/bin/time -f '%U %S' -o "$out/time" "$@" >/dev/null 2>"$out/err" || { echo "FAILED: $* (see $out/err)" >&2; echo "NaN"; return; }
+cpu() { # command... → "user+sys" CPU seconds (and $out/time: user sys maxRSS-KB wall)
+	/usr/bin/time -f '%U %S %M %e' -o "$out/time" "$@" >/dev/null 2>"$out/err" || { echo "FAILED: $* (see $out/err)" >&2; echo "NaN"; return; }
 	awk '{ printf "%.2f", $1 + $2 }' "$out/time"
 }
 
@@ -87,9 +87,16 @@ for f in $filters; do
 done
 # phalanx once with every filter as one group, as the daemon runs the jails
 # of one log (each line scanned for literals once).
-tg=$(cpu "$out/phalanx" fail2ban-check "$(echo $filters | tr ' ' ',')" "$log")
+group=$(echo $filters | tr ' ' ',')
+tg=$(cpu "$out/phalanx" fail2ban-check "$group" "$log")
+rss=$(awk '{ printf "%.0f", $3 / 1024 }' "$out/time")
+# Start-up: the same filters compiled, over an empty log.
+: > "$out/empty.log"
+ts=$(cpu "$out/phalanx" fail2ban-check "$group" "$out/empty.log")
+wall=$(awk '{ print $4 }' "$out/time")
 awk -v f="$total_f" -v p="$total_p" -v g="$tg" -v n="$(wc -l < "$log")" 'BEGIN {
 	printf "%-18s %14.2f %14.2f %7.1fx\n", "total", f, p, (p > 0 ? f / p : 0)
 	printf "%-18s %14s %14.2f %7.1fx\n", "phalanx, grouped", "", g, (g > 0 ? f / g : 0)
 	printf "lines per CPU-second, filters summed: fail2ban-regex %.0f, phalanx %.0f, phalanx grouped %.0f\n", (f > 0 ? n / f : 0), (p > 0 ? n / p : 0), (g > 0 ? n / g : 0)
 }'
+echo "phalanx grouped: peak RSS ${rss} MB; start-up (every filter compiled, empty log) ${ts} CPU s, ${wall} s wall"
