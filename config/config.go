@@ -8,8 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -102,31 +105,58 @@ func DefaultDaemon() Daemon {
 	return Daemon{API: "127.0.0.1:8080", Enforce: "auto", Table: "phalanx"}
 }
 
-// Validate checks the daemon section.
+// Validate checks the daemon section. Every problem is reported, each as
+// one error of the errors.Join it returns.
 func (d *Daemon) Validate() error {
+	var errs []error
 	switch d.Enforce {
 	case "auto", "nftables", "none":
 	default:
-		return fmt.Errorf("enforce %q: use auto, nftables or none", d.Enforce)
+		errs = append(errs, fmt.Errorf("enforce %q: use auto, nftables or none", d.Enforce))
 	}
 	if d.API == "" {
-		return errors.New("api: give an address such as 127.0.0.1:8080")
+		errs = append(errs, errors.New("api: give an address such as 127.0.0.1:8080"))
+	} else if err := CheckListenAddr(d.API); err != nil {
+		errs = append(errs, fmt.Errorf("api: %w", err))
 	}
 	if d.Table == "" || len(d.Table) > 64 {
-		return errors.New("nftables_table: give a table name of at most 64 characters")
+		errs = append(errs, errors.New("nftables_table: give a table name of at most 64 characters"))
 	}
 	if d.SyslogRate < 0 {
-		return fmt.Errorf("syslog_rate %v: give lines per second per sender, or 0 for the default", d.SyslogRate)
+		errs = append(errs, fmt.Errorf("syslog_rate %v: give lines per second per sender, or 0 for the default", d.SyslogRate))
 	}
 	for i, p := range d.SyslogAllow {
 		if !p.IsValid() {
-			return fmt.Errorf("syslog_allow[%d]: not a network; write one such as 192.0.2.0/24", i)
+			errs = append(errs, fmt.Errorf("syslog_allow[%d]: not a network; write one such as 192.0.2.0/24", i))
 		}
 	}
 	for i, s := range d.Sources {
 		if _, err := source.ParseSpec(s, nil); err != nil {
-			return fmt.Errorf("sources[%d]: %w", i, err)
+			errs = append(errs, fmt.Errorf("sources[%d]: %w", i, err))
 		}
+	}
+	return joinProblems(errs)
+}
+
+// CheckListenAddr checks a TCP address to listen on: "host:port" with a
+// numeric port from 0 to 65535 (0: a free port, chosen at each start); an
+// empty host means every interface. It does not try to bind.
+func CheckListenAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		example := "127.0.0.1:8080 (this host only) or 0.0.0.0:8080 (every interface)"
+		if a, perr := netip.ParseAddr(addr); perr == nil {
+			example = netip.AddrPortFrom(a, 8080).String()
+		} else if addr != "" && !strings.ContainsAny(addr, ":[]/ ") {
+			example = net.JoinHostPort(addr, "8080")
+		}
+		return fmt.Errorf("%q is not host:port: add the port, such as %s", addr, example)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("%q: port %q is not a port number: use 1 to 65535", addr, port)
+	}
+	if strings.ContainsAny(host, " /@?#") {
+		return fmt.Errorf("%q: host %q is not an address or a host name of this host", addr, host)
 	}
 	return nil
 }
@@ -173,41 +203,82 @@ func Decode(data []byte, f *File) error {
 	return f.Validate()
 }
 
-// Validate checks every section.
+// Validate checks every section. Every problem found is reported, each as
+// one error of the errors.Join it returns (see Problems), prefixed with
+// its section.
 func (f *File) Validate() error {
-	if err := f.Detection.Validate(); err != nil {
-		return fmt.Errorf("detection: %w", err)
+	var errs []error
+	add := func(section string, err error) {
+		for _, e := range Problems(err) {
+			errs = append(errs, fmt.Errorf("%s: %w", section, e))
+		}
 	}
-	if err := f.Decisions.Validate(); err != nil {
-		return fmt.Errorf("decisions: %w", err)
-	}
-	if err := f.Daemon.Validate(); err != nil {
-		return fmt.Errorf("daemon: %w", err)
-	}
-	if err := f.Feeds.Validate(); err != nil {
-		return fmt.Errorf("feeds: %w", err)
-	}
-	if err := f.ForwardAuth.Validate(); err != nil {
-		return fmt.Errorf("forward_auth: %w", err)
-	}
+	detErr := f.Detection.Validate()
+	add("detection", detErr)
+	add("decisions", f.Decisions.Validate())
+	add("daemon", f.Daemon.Validate())
+	add("feeds", f.Feeds.Validate())
+	add("forward_auth", f.ForwardAuth.Validate())
 	hc, err := f.HTTP.compile()
-	if err != nil {
-		return fmt.Errorf("http: %w", err)
+	add("http", err)
+	if err == nil {
+		f.compiled = hc
 	}
-	f.compiled = hc
-	pc := f.Pipeline()
-	for i, text := range f.Daemon.Sources {
-		if sp, _ := source.ParseSpec(text, nil); sp.Service != "" && sp.Kind != source.KindJournal {
-			if err := pc.CheckService(sp.Service); err != nil {
-				return fmt.Errorf("daemon: sources[%d]: %w", i, err)
+	if detErr == nil && err == nil {
+		pc := f.Pipeline()
+		for i, text := range f.Daemon.Sources {
+			if sp, _ := source.ParseSpec(text, nil); sp.Service != "" && sp.Kind != source.KindJournal {
+				if err := pc.CheckService(sp.Service); err != nil {
+					errs = append(errs, fmt.Errorf("daemon: sources[%d]: %w", i, err))
+				}
 			}
 		}
 	}
 	if p := f.ForwardAuth.Path; strings.HasPrefix(p, "/api/") || p == "/metrics" || p == "/v1/" ||
 		strings.HasPrefix(p, "/v1/decisions") || strings.HasPrefix(p, "/v1/feeds/") || p == "/v1/usage-metrics" {
-		return fmt.Errorf("forward_auth: path %q is taken by another route of the API; choose another, such as /v1/forward-auth", p)
+		errs = append(errs, fmt.Errorf("forward_auth: path %q is taken by another route of the API; choose another, such as /v1/forward-auth", p))
 	}
-	return nil
+	return joinProblems(errs)
+}
+
+// problemList is what the Validate methods return for several problems:
+// one line each.
+type problemList []error
+
+func (l problemList) Error() string {
+	var b strings.Builder
+	for i, e := range l {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+func (l problemList) Unwrap() []error { return l }
+
+// joinProblems returns nil for none, the error itself for one.
+func joinProblems(errs []error) error {
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	return problemList(errs)
+}
+
+// Problems splits an error that Validate returned into its problems, one
+// error each; nil has none.
+func Problems(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if l, ok := err.(problemList); ok {
+		return slices.Clone(l)
+	}
+	return []error{err}
 }
 
 // Pipeline returns the detection pipeline's part of the configuration.

@@ -208,6 +208,31 @@ type JoinOptions struct {
 	Now       time.Time
 }
 
+// joinable checks, without touching the network or dir, that dir may
+// join with o: it returns the token, or already when dir belongs to the
+// token's alliance (a restart with --join still given).
+func joinable(dir string, o JoinOptions) (tok alliance.Token, already bool, err error) {
+	tok, err = alliance.ParseToken(o.Token, o.Now)
+	if c, lerr := charter.Load(filepath.Join(dir, fileCharter)); lerr == nil {
+		if c.Name == tok.Alliance || err != nil && strings.Contains(err.Error(), "expired") {
+			return tok, true, nil
+		}
+		return tok, false, fmt.Errorf("%s already belongs to alliance %q: join with a new data directory (--data DIR)", dir, c.Name)
+	}
+	if err != nil {
+		return tok, false, fmt.Errorf("join token: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, dirFabric)); err == nil {
+		return tok, false, fmt.Errorf("%s has run as a member of its own before: join with a new data directory (--data DIR)", dir)
+	}
+	if o.Fabric != "" {
+		if _, _, err := charter.FabricPorts(o.Fabric); err != nil {
+			return tok, false, fmt.Errorf("--fabric: %w", err)
+		}
+	}
+	return tok, false, nil
+}
+
 // Join makes data directory dir a new member of the alliance that issued
 // the token: it creates the identity, asks a member named in the token to
 // admit it, checks the reply against the token, and stores the charter that
@@ -216,23 +241,9 @@ type JoinOptions struct {
 // belongs to the token's alliance is left as it is, so `run --join` may
 // stay in a service file.
 func Join(ctx context.Context, dir string, o JoinOptions) (joined bool, err error) {
-	tok, err := alliance.ParseToken(o.Token, o.Now)
-	if c, lerr := charter.Load(filepath.Join(dir, fileCharter)); lerr == nil {
-		if c.Name == tok.Alliance || err != nil && strings.Contains(err.Error(), "expired") {
-			return false, nil // already a member: a restart with --join still given
-		}
-		return false, fmt.Errorf("%s already belongs to alliance %q: join with a new data directory (--data DIR)", dir, c.Name)
-	}
-	if err != nil {
-		return false, fmt.Errorf("join token: %w", err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, dirFabric)); err == nil {
-		return false, fmt.Errorf("%s has run as a member of its own before: join with a new data directory (--data DIR)", dir)
-	}
-	if o.Fabric != "" {
-		if _, _, err := charter.FabricPorts(o.Fabric); err != nil {
-			return false, fmt.Errorf("--fabric: %w", err)
-		}
+	tok, already, err := joinable(dir, o)
+	if already || err != nil {
+		return false, err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return false, fmt.Errorf("create data directory: %w", err)
@@ -337,23 +348,9 @@ func fabricMembers(c *charter.Charter) []fabric.Member {
 // setOwnFabric records --fabric in the charter of a member that is alone
 // in its alliance; a member with others needs an amendment instead.
 func (d *Daemon) setOwnFabric(addr string) error {
-	cur := d.charter().c
-	me, _, _ := cur.Member(d.id.ID)
-	if addr == "" || me.Fabric == addr {
-		return nil
-	}
-	if _, _, err := charter.FabricPorts(addr); err != nil {
-		return fmt.Errorf("--fabric: %w", err)
-	}
-	if len(cur.Members) > 1 {
-		return fmt.Errorf("--fabric %s differs from this member's fabric address in the charter (%s); with other members, that takes a charter amendment: run without --fabric", addr, me.Fabric)
-	}
-	next := cur
-	next.Members = []charter.Member{me}
-	next.Members[0].Fabric = addr
-	next.Version++
-	if err := next.Validate(); err != nil {
-		return fmt.Errorf("charter: %w", err)
+	next, changed, err := withOwnFabric(d.charter().c, d.id.ID, addr)
+	if !changed || err != nil {
+		return err
 	}
 	if err := writeCharter(d.opts.DataDir, &next); err != nil {
 		return err
@@ -361,4 +358,28 @@ func (d *Daemon) setOwnFabric(addr string) error {
 	d.setCharter(next)
 	d.log.Info("recorded this member's fabric address in the charter", "fabric", addr, "version", next.Version)
 	return nil
+}
+
+// withOwnFabric returns charter cur with member id's fabric address set to
+// addr (--fabric), and whether that changed it; it refuses a change that
+// takes an amendment (other members) or an invalid address.
+func withOwnFabric(cur charter.Charter, id, addr string) (charter.Charter, bool, error) {
+	me, _, _ := cur.Member(id)
+	if addr == "" || me.Fabric == addr {
+		return cur, false, nil
+	}
+	if _, _, err := charter.FabricPorts(addr); err != nil {
+		return cur, false, fmt.Errorf("--fabric: %w", err)
+	}
+	if len(cur.Members) > 1 {
+		return cur, false, fmt.Errorf("--fabric %s differs from this member's fabric address in the charter (%s); with other members, that takes a charter amendment: run without --fabric", addr, me.Fabric)
+	}
+	next := cur
+	next.Members = []charter.Member{me}
+	next.Members[0].Fabric = addr
+	next.Version++
+	if err := next.Validate(); err != nil {
+		return cur, false, fmt.Errorf("charter: %w", err)
+	}
+	return next, true, nil
 }

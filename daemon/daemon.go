@@ -127,6 +127,7 @@ type Daemon struct {
 	kick     chan struct{}   // wakes the publisher
 	admitted atomic.Bool     // the members know this member: its reports may go out
 	leader   atomic.Value    // string: the stream leader, refreshed by watchLeader
+	view     memberView      // the members as the status shows them (members.go)
 	inflight atomic.Int64    // len(unsaved) plus those being published
 	nextSq   atomic.Uint64
 
@@ -200,6 +201,9 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
+	if err := checkModes(opts.DataDir); err != nil {
+		return nil, err
+	}
 	var created bool
 	d.id, created, err = identity.LoadOrCreate(filepath.Join(opts.DataDir, fileIdentity))
 	if err != nil {
@@ -215,7 +219,7 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		return nil, err
 	}
 	if d.secret == "" && opts.Config.Daemon.Fabric != "" {
-		return nil, errors.New("--fabric is for members of a multi-host alliance: create one with `phalanx alliance init --data DIR` (before the first run), or join one with `phalanx run --join TOKEN --fabric HOST:PORT`")
+		return nil, errors.New(fabricAlone)
 	}
 	if d.secret != "" {
 		if err := d.setOwnFabric(opts.Config.Daemon.Fabric); err != nil {
@@ -258,7 +262,6 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	if err := d.openEnforcer(opts.Config.Daemon); err != nil {
 		return nil, err
 	}
-	dc := opts.Config.Daemon
 	fo, err := d.fabricOptions(d.secret)
 	if err != nil {
 		d.closeEnforcer()
@@ -274,15 +277,25 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		d.closeEnforcer()
 		return nil, fmt.Errorf("feeds: %w", err)
 	}
-	d.srcs, err = openSources(sourceOptions{dataDir: opts.DataDir, specs: dc.Sources, defaultLogs: opts.DefaultLogs, webLogs: opts.DefaultWebLogs,
-		journalDir: dc.JournalDirectory, journalctl: opts.Journalctl, syslogAllow: dc.SyslogAllow, syslogRate: dc.SyslogRate,
-		now: d.now(), checkService: checkService(opts.Config), fail2ban: d.f2b}, d.log)
+	d.srcs, err = openSources(sourceOptionsOf(opts, d.now(), d.f2b), d.log)
 	if err != nil {
 		d.fab.Close()
 		d.closeEnforcer()
 		return nil, err
 	}
+	d.srcs.pinFirst()
 	return d, nil
+}
+
+// fabricAlone is New's refusal of --fabric for a member alone.
+const fabricAlone = "--fabric is for members of a multi-host alliance: create one with `phalanx alliance init --data DIR` (before the first run), or join one with `phalanx run --join TOKEN --fabric HOST:PORT`"
+
+// sourceOptionsOf is what the sources of a start with opts are opened with.
+func sourceOptionsOf(opts Options, now time.Time, f2b *fail2ban.Setup) sourceOptions {
+	dc := opts.Config.Daemon
+	return sourceOptions{dataDir: opts.DataDir, specs: dc.Sources, defaultLogs: opts.DefaultLogs, webLogs: opts.DefaultWebLogs,
+		journalDir: dc.JournalDirectory, journalctl: opts.Journalctl, syslogAllow: dc.SyslogAllow, syslogRate: dc.SyslogRate,
+		now: now, checkService: checkService(opts.Config), fail2ban: f2b}
 }
 
 func (d *Daemon) loadCharter() error {
@@ -308,7 +321,7 @@ func (d *Daemon) loadCharter() error {
 		return fmt.Errorf("charter: %w", err)
 	}
 	if _, _, ok := c.Member(d.id.ID); !ok {
-		return fmt.Errorf("charter %s does not list this member (%s): add it to the charter, or use a data directory that belongs to a member", path, d.id.ID)
+		return notListed(path, d.id.ID)
 	}
 	d.setCharter(c)
 	return nil
@@ -715,7 +728,7 @@ func (d *Daemon) watchLeader(ctx context.Context) {
 	defer t.Stop()
 	for {
 		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		d.leader.Store(d.fab.StreamLeader(lctx))
+		d.readStream(lctx) // the leader, and the stream's state for the status
 		cancel()
 		select {
 		case <-ctx.Done():

@@ -48,24 +48,34 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 // loadOrCreateToken returns the admin token, creating it on first start.
 func loadOrCreateToken(dir string) (string, error) {
 	path := filepath.Join(dir, fileToken)
-	b, err := os.ReadFile(path)
-	if err == nil {
-		tok := strings.TrimSpace(string(b))
-		if len(tok) < 32 {
-			return "", fmt.Errorf("admin token %s is too short: delete it and restart to make a new one", path)
-		}
-		return tok, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("read admin token: %w", err)
+	tok, err := readToken(path)
+	if err == nil || !errors.Is(err, os.ErrNotExist) {
+		return tok, err
 	}
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
 		return "", err
 	}
-	tok := hex.EncodeToString(raw[:])
+	tok = hex.EncodeToString(raw[:])
 	if err := writeFileAtomic(path, []byte(tok+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("write admin token: %w", err)
+	}
+	return tok, nil
+}
+
+// readToken reads the admin token at path; a missing file gives an error
+// wrapping os.ErrNotExist.
+func readToken(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	if err != nil {
+		return "", fmt.Errorf("read admin token (run as the daemon's user): %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if len(tok) < 32 {
+		return "", fmt.Errorf("admin token %s is too short: delete it and restart to make a new one", path)
 	}
 	return tok, nil
 }

@@ -132,12 +132,12 @@ func TestRunCheckFail2ban(t *testing.T) {
 	}
 	write("filter.d/app.conf", "[Definition]\nfailregex = failed from <HOST>$\n")
 	write("jail.conf", "[app]\nenabled = true\nfilter = app\nlogpath = "+log+"\naction = iptables\n")
-	code, out, errOut := runCLI(t, "", "run", "--check", "--source", log, "--fail2ban", filepath.Join(dir, "f2b"), "--data", filepath.Join(dir, "data"))
+	code, out, errOut := runCLI(t, "", "run", "--check", "--source", log, "--fail2ban", filepath.Join(dir, "f2b"), "--data", filepath.Join(dir, "data"), "--api", "127.0.0.1:0")
 	if code != 0 || !strings.Contains(out, "fail2ban jail app: filter app") || !strings.Contains(out, "jail.conf:5") {
 		t.Errorf("a good jail: exit %d\n%s%s", code, out, errOut)
 	}
 	write("jail.local", "[broken]\nenabled = true\nfilter = missing\nlogpath = "+log+"\n")
-	code, out, errOut = runCLI(t, "", "run", "--check", "--source", log, "--fail2ban", filepath.Join(dir, "f2b"), "--data", filepath.Join(dir, "data"))
+	code, out, errOut = runCLI(t, "", "run", "--check", "--source", log, "--fail2ban", filepath.Join(dir, "f2b"), "--data", filepath.Join(dir, "data"), "--api", "127.0.0.1:0")
 	if code == 0 || !strings.Contains(errOut, "jail.local:3") || !strings.Contains(out, "fail2ban jail app") {
 		t.Errorf("a broken jail beside a good one: exit %d\n%s%s", code, out, errOut)
 	}

@@ -34,7 +34,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	join := fs.String("join", "", "join the alliance that issued `TOKEN` (phalanx alliance invite) at this first start; with --fabric the member keeps the report stream with the others, without it it attaches as a leaf node")
 	var addrs prefixFlag
 	fs.Var(&addrs, "address", "with --join: this member's own `ADDRESS` or prefix, never banned by the alliance (repeatable)")
-	check := fs.Bool("check", false, "validate the configuration and exit")
+	check := fs.Bool("check", false, "check what a start needs (configuration, data directory and its file modes, addresses free, sources readable), print every problem and exit: non-zero when a start would fail")
 	f2b := fs.String("fail2ban", "", "a fail2ban configuration `DIR` (such as /etc/fail2ban) whose enabled jails run too: their logs, filters, maxretry, findtime and bantime")
 	var srcs multiFlag
 	fs.Var(&srcs, "source", "where log lines come from (repeatable): PATH, SERVICE:PATH, journal:SERVICE, journal:FIELD=VALUE, syslog:udp://ADDR:PORT, syslog:tcp://ADDR:PORT (default: /var/log/auth.log or /var/log/secure when one is being written, else journal:sshd)")
@@ -75,15 +75,11 @@ configuration; SIGINT or SIGTERM stop it (bans stay in the kernel).
 	if *f2b != "" {
 		cfg.Daemon.Fail2ban = *f2b
 	}
+	if *check {
+		return runCheck(ctx, daemon.Options{DataDir: *dataDir, Config: cfg, ConfigPath: *cfgPath}, *join, stdout, stderr)
+	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if *check {
-		if err := checkFail2ban(cfg.Daemon.Fail2ban, stdout); err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, "configuration is valid")
-		return nil
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if *join != "" {
@@ -113,17 +109,35 @@ configuration; SIGINT or SIGTERM stop it (bans stay in the kernel).
 	return d.Run(ctx)
 }
 
-// checkFail2ban loads the fail2ban configuration in dir (none when "") and
-// prints what `run` would say of it: the jails that run, every setting not
-// honoured, every jail that cannot run, with its file and line. A jail
-// that cannot run is an error.
-func checkFail2ban(dir string, stdout io.Writer) error {
+// runCheck prints what a start with opts would meet: the fail2ban jails
+// that would run, then one line per problem (on stderr), and fails when
+// any is an error; "configuration is valid" only when none is.
+func runCheck(ctx context.Context, opts daemon.Options, join string, stdout, stderr io.Writer) error {
+	printFail2ban(opts.Config.Daemon.Fail2ban, stdout)
+	errs := 0
+	for _, p := range daemon.Check(ctx, opts, daemon.CheckOptions{Join: join}) {
+		fmt.Fprintln(stderr, p)
+		if !p.Warning {
+			errs++
+		}
+	}
+	if errs > 0 {
+		return fmt.Errorf("%d problem(s) above: the member would not start, or would miss what it should watch; fix them and run --check again", errs)
+	}
+	fmt.Fprintln(stdout, "configuration is valid")
+	return nil
+}
+
+// printFail2ban prints what `run` would say of the fail2ban configuration
+// in dir (none when ""): the jails that run and every setting not
+// honoured. daemon.Check reports the jails that cannot run.
+func printFail2ban(dir string, stdout io.Writer) {
 	if dir == "" {
-		return nil
+		return
 	}
 	s, err := fail2ban.Load(dir, fail2ban.LoadOptions{})
 	if err != nil {
-		return fmt.Errorf("fail2ban configuration %s: %w", dir, err)
+		return
 	}
 	for _, j := range s.Jails {
 		fmt.Fprintf(stdout, "fail2ban jail %s: filter %s, maxretry %d within %v, bantime %v, logs %s\n",
@@ -132,14 +146,6 @@ func checkFail2ban(dir string, stdout io.Writer) error {
 	for _, n := range fail2ban.SortedNotices(s.Notices) {
 		fmt.Fprintf(stdout, "fail2ban: not honoured: %s\n", n)
 	}
-	if len(s.Errors) > 0 {
-		msgs := make([]string, len(s.Errors))
-		for i, e := range s.Errors {
-			msgs[i] = e.Error()
-		}
-		return fmt.Errorf("fail2ban: %d jail(s) cannot run (the others would):\n  %s", len(s.Errors), strings.Join(msgs, "\n  "))
-	}
-	return nil
 }
 
 func jailLogs(j *fail2ban.Jail) string {
