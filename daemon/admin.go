@@ -155,6 +155,9 @@ type Status struct {
 	Leader    string            `json:"fabric_stream_leader,omitempty"` // member id whose server leads the report stream, as of the last 2 s ("" when none)
 	Reloads   int64             `json:"config_reloads"`
 	Feeds     []feed.FeedStatus `json:"feeds,omitempty"`
+	// Roster is every member of the charter as this member sees it:
+	// connected or not, lag, last report, round trip.
+	Roster []MemberStatus `json:"roster"`
 }
 
 func (d *Daemon) status() Status {
@@ -187,6 +190,7 @@ func (d *Daemon) status() Status {
 		Rejected:  map[string]int64{},
 		Crawlers:  crawl,
 	}
+	st.Roster = d.roster(&cs.c)
 	if d.feeds != nil {
 		st.Feeds = d.feeds.Status()
 	}

@@ -10,6 +10,7 @@ import (
 
 	"phalanx"
 	"phalanx/arbiter"
+	"phalanx/decision"
 	"phalanx/fabric"
 	"phalanx/outbox"
 	"phalanx/report"
@@ -33,15 +34,13 @@ func (s sink) Alert(a *phalanx.Alert) {
 		Detail: itoa(a.Count) + " events"})
 }
 
-// Decision is self-defense: ban at once, then tell the alliance.
+// Decision is self-defense: ban at once, then tell the alliance. The ban
+// takes the ID the alliance's decision on the report will have
+// (decision.ReportID of the report's sequence), so that neither that
+// decision nor a restart renames it.
 func (s sink) Decision(dec *phalanx.Decision, a *phalanx.Alert) {
 	d := s.d
 	d.ctr.selfBans.Add(1)
-	_, _, enforced := d.applyDecision(*dec, entry{Time: dec.Start, What: "decision", Origin: string(dec.Origin),
-		Scenario: dec.Scenario, Member: d.id.ID})
-	if enforced && !d.lineRead.IsZero() {
-		d.met.enforce.WithLabelValues("self").Observe(time.Since(d.lineRead).Seconds())
-	}
 	r := report.Report{
 		Type:     report.TypeAlert,
 		Time:     d.now().UTC(),
@@ -53,7 +52,17 @@ func (s sink) Decision(dec *phalanx.Decision, a *phalanx.Alert) {
 		Reason:   dec.Reason,
 		Evidence: d.evid.lines(a.Source, a.Addr),
 	}
-	d.enqueue(r)
+	var enforced bool
+	d.storeThen([]report.Report{r}, func(rs []report.Report) {
+		x := *dec
+		x.ID = decision.ReportID(d.id.ID, rs[0].Seq, 0)
+		_, _, enforced = d.applyDecision(x, entry{Time: dec.Start, What: "decision", Origin: string(dec.Origin),
+			Scenario: dec.Scenario, Member: d.id.ID})
+	})
+	d.kickPublisher()
+	if enforced && !d.lineRead.IsZero() {
+		d.met.enforce.WithLabelValues("self").Observe(time.Since(d.lineRead).Seconds())
+	}
 }
 
 func (s sink) Refused(a *phalanx.Alert, err error) {
@@ -70,6 +79,11 @@ func (s sink) Refused(a *phalanx.Alert, err error) {
 // so that its lines are read again after a crash.
 func (d *Daemon) enqueue(r report.Report) {
 	d.store([]report.Report{r})
+	d.kickPublisher()
+}
+
+// kickPublisher wakes the publisher.
+func (d *Daemon) kickPublisher() {
 	select {
 	case d.kick <- struct{}{}:
 	default:
@@ -103,13 +117,23 @@ func (d *Daemon) flushRecords() {
 
 // store numbers, signs and stores rs in the outbox with one write, then
 // sends each on the fast path.
-func (d *Daemon) store(rs []report.Report) {
+func (d *Daemon) store(rs []report.Report) { d.storeThen(rs, nil) }
+
+// storeThen is store that calls numbered, when not nil, with rs once they
+// are numbered and signed, before they are written (and fsynced) and sent:
+// a self-defense ban named after its report's sequence is in force before
+// the report is. numbered runs while the outbox's numbering is held, so
+// it must not store reports itself.
+func (d *Daemon) storeThen(rs []report.Report, numbered func([]report.Report)) {
 	recs := make([]outbox.Record, len(rs))
 	d.outMu.Lock()
 	for i := range rs {
 		rs[i].Seq = d.nextSq.Add(1)
 		rs[i].Sign(d.id)
 		recs[i] = outbox.Record{Seq: rs[i].Seq, Time: rs[i].Time, Data: report.Marshal(&rs[i])}
+	}
+	if numbered != nil {
+		numbered(rs)
 	}
 	if err := d.ob.AppendBatch(recs); err != nil {
 		for _, rec := range recs {
@@ -322,6 +346,7 @@ func (d *Daemon) consumeLocked(m fabric.Msg) {
 		d.met.reportsIn.WithLabelValues(r.Member).Inc()
 		d.met.lag.WithLabelValues(r.Member).Set(received.Sub(r.Time).Seconds())
 		d.gaps.saw(r.Member, r.Seq, now)
+		d.view.saw(r.Member, r.Seq, received)
 		if r.Member == d.id.ID && r.Seq > d.nextSq.Load() {
 			// After a restart without the outbox, continue this member's
 			// sequence where the stream left it.
@@ -335,6 +360,9 @@ func (d *Daemon) consumeLocked(m fabric.Msg) {
 	}
 	switch out.Verdict {
 	case arbiter.Decided:
+		// Named after the deciding report, the same on every member and
+		// across restarts (and the same as the author's self-defense ban).
+		out.Decision.ID = decision.ReportID(r.Member, r.Seq, 0)
 		if out.Decision.Until.After(now) {
 			d.timeline.add(r.Value, entry{Time: r.Time, What: "report", Member: r.Member, Scenario: r.Scenario,
 				ReportID: id, Evidence: r.Evidence, Detail: r.Reason})
@@ -348,6 +376,7 @@ func (d *Daemon) consumeLocked(m fabric.Msg) {
 	case arbiter.Sighted:
 		d.ctr.sightings.Add(1)
 		for i := range out.Fleet {
+			out.Fleet[i].Decision.ID = decision.ReportID(r.Member, r.Seq, 1+i)
 			d.applyFleetBan(&out.Fleet[i], m.Seq, now)
 		}
 	case arbiter.Pardoned:
@@ -409,7 +438,10 @@ func (d *Daemon) apply(add []phalanx.Decision, remove []uint64, what string) (st
 	now := d.now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var added, deleted []phalanx.Decision
+	// Sized once: feeds and imports pass thousands at a time.
+	stored = make([]phalanx.Decision, 0, len(add))
+	added := make([]phalanx.Decision, 0, len(add))
+	var deleted []phalanx.Decision
 	for _, id := range remove {
 		if x, ok := d.table.Delete(id); ok {
 			deleted = append(deleted, x)

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"phalanx"
+	"phalanx/decision"
 	"phalanx/report"
 )
 
@@ -47,6 +48,7 @@ func (d *Daemon) restoreSelfBans() int {
 			return true
 		}
 		dec.Origin = phalanx.OriginSelf
+		dec.ID = decision.ReportID(d.id.ID, r.Seq, 0) // the ID it had before the restart
 		add = append(add, dec)
 		return true
 	})

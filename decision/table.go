@@ -60,7 +60,7 @@ type Table struct {
 	labelIdx  map[label]int32
 	labelFree []int32
 
-	lastID uint64 // the highest ID issued or seen
+	lastID uint64 // the highest ID below StableBase issued or seen
 	n      int
 }
 
@@ -89,8 +89,11 @@ func NewTable() *Table {
 // removes it, even after it has ended.
 //
 // IDs are unique in the table. A d.ID that names a stored decision of
-// another Type or Value is not reused: d gets a fresh ID. Fresh IDs are
-// higher than every ID the table has seen.
+// another Type or Value, or that is above MaxID, is not used: d gets a
+// fresh ID. Fresh IDs are below StableBase, out of the way of the derived
+// IDs (ReportID, FeedID), and higher than every ID below StableBase that
+// the table has seen (they wrap around, skipping IDs in use, only after
+// 2^40 of them).
 //
 // A d with an invalid Value is not stored: Add returns the zero Decision.
 func (t *Table) Add(d phalanx.Decision) (stored phalanx.Decision, replaced *phalanx.Decision) {
@@ -110,6 +113,9 @@ func (t *Table) Add(d phalanx.Decision) (stored phalanx.Decision, replaced *phal
 			break
 		}
 	}
+	if d.ID > MaxID {
+		d.ID = 0
+	}
 	if d.ID != 0 {
 		if i, ok := t.find(d.ID); ok && i != same {
 			d.ID = 0
@@ -117,7 +123,7 @@ func (t *Table) Add(d phalanx.Decision) (stored phalanx.Decision, replaced *phal
 	}
 	if d.ID == 0 {
 		d.ID = t.freshID()
-	} else if d.ID > t.lastID {
+	} else if d.ID > t.lastID && d.ID < StableBase {
 		t.lastID = d.ID
 	}
 	if same == none {
@@ -453,12 +459,15 @@ func (t *Table) fill(d *phalanx.Decision, i int32) {
 	}
 }
 
-// freshID returns an ID higher than any seen, skipping IDs in use should
-// the counter ever wrap.
+// freshID returns an ID below StableBase higher than any seen there,
+// skipping IDs in use should the counter ever wrap.
 func (t *Table) freshID() uint64 {
 	for {
 		t.lastID++
-		if _, used := t.byID[t.lastID]; t.lastID != 0 && !used {
+		if t.lastID >= StableBase {
+			t.lastID = 1
+		}
+		if _, used := t.byID[t.lastID]; !used {
 			return t.lastID
 		}
 	}

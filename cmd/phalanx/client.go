@@ -127,7 +127,10 @@ Usage: phalanx status [--data DIR | --api ADDR] [-o json]
 Shows the running daemon's member id, alliance and charter hash, uptime,
 enforcement mode, active decisions, tailed files, and the counters of the
 pipeline (lines, events, alerts, skipped) and of the reports (published,
-received, decided, rejected by reason).
+received, decided, rejected by reason); then every member of the alliance:
+whether this member's fabric reaches it (and how: a route, a leaf link, or
+through the others), the round trip of a direct link, how many reports it
+is behind the stream, and when its last report came.
 `)
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
@@ -163,6 +166,47 @@ received, decided, rejected by reason).
 		fabric += ", stream leader " + st.Leader
 	}
 	fmt.Fprintf(w, "fabric\t%s\n", fabric)
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return printRoster(stdout, st.Roster, time.Now())
+}
+
+// printRoster prints the members as the daemon sees them, one a line.
+func printRoster(out io.Writer, roster []daemon.MemberStatus, now time.Time) error {
+	if len(roster) == 0 {
+		return nil
+	}
+	fmt.Fprintln(out)
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "MEMBER\tID\tFABRIC\tRTT\tLAG\tLAST REPORT")
+	for _, m := range roster {
+		name := m.Name
+		if name == "" {
+			name = "-"
+		}
+		if m.Self {
+			name += " (this member)"
+		}
+		fab := "DISCONNECTED"
+		if m.Connected {
+			fab = "connected (" + m.Link + ")"
+		}
+		rtt, lag, last := "-", "-", "none"
+		if m.RTT != "" {
+			rtt = m.RTT
+		}
+		if m.Lag != nil {
+			lag = fmt.Sprint(*m.Lag)
+		}
+		if m.LastReport != nil {
+			last = fmt.Sprintf("%s ago (#%d)", now.Sub(*m.LastReport).Round(time.Second), m.LastSeq)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", name, short(m.ID), fab, rtt, lag, last)
+		if m.Note != "" {
+			fmt.Fprintf(w, "\t\t  %s\n", m.Note) // trailing text: it widens no column
+		}
+	}
 	return w.Flush()
 }
 
