@@ -445,7 +445,10 @@ func rogueFlood(t *testing.T, rogue *rogueMember, a, b *member, limits charter.L
 			return true
 		})
 	}
-	probe.check(t, time.Second)
+	// The bound is for an API that stops answering, not a speed target: the
+	// slowest answer is logged (under 1 s on a quiet 2-core machine; CI
+	// machines share their cores).
+	probe.check(t, 5*time.Second)
 
 	if fr.attack != "" {
 		w, bn := attackWritten.Load(), bannedOnB.Load()

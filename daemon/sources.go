@@ -485,6 +485,31 @@ func (f *feeder) frame(fr *logline.Frame, raw []byte, num int64) {
 	d.pipeMu.Unlock()
 }
 
+// pinFirst records where each file watched for the first time ends now,
+// before the daemon says it runs: a line written after the start is read
+// even when the daemon dies before its tail opens the file (a restart
+// would otherwise begin at the file's new end and skip it).
+func (s *sources) pinFirst() {
+	pinned := false
+	for _, f := range s.files {
+		s.mu.Lock()
+		_, ok := s.pos[f.path]
+		s.mu.Unlock()
+		if ok {
+			continue
+		}
+		if end, err := source.EndPosition(f.path); err == nil && end.Offset > 0 {
+			s.mu.Lock()
+			s.pos[f.path] = end
+			s.mu.Unlock()
+			pinned = true
+		}
+	}
+	if pinned {
+		s.savePositions()
+	}
+}
+
 func (s *sources) follow(ctx context.Context, d *Daemon, f *tailed) {
 	s.mu.Lock()
 	start, ok := s.pos[f.path]

@@ -185,9 +185,23 @@ func killLoop(t *testing.T, ns *netns.NS, hc *http.Client, dataDir, logPath stri
 func bannedOnce(t *testing.T, hc *http.Client, info daemon.ClientInfo, attackers []string) {
 	t.Helper()
 	var ds []daemon.DecisionView
-	waitUntil(t, 30*time.Second, "every attacker to be banned", func() bool {
-		return adminGetVia(hc, info, "/api/decisions", &ds) == nil && len(ds) >= len(attackers)
-	})
+	deadline := time.Now().Add(60 * time.Second)
+	for adminGetVia(hc, info, "/api/decisions", &ds) != nil || len(ds) < len(attackers) {
+		if time.Now().After(deadline) {
+			have := map[string]bool{}
+			for _, d := range ds {
+				have[d.Value] = true
+			}
+			var missing []string
+			for _, a := range attackers {
+				if !have[a] {
+					missing = append(missing, a)
+				}
+			}
+			t.Fatalf("after 60s %d decisions for %d attackers; not banned: %v", len(ds), len(attackers), missing)
+		}
+		time.Sleep(50 * time.Millisecond) // the poll interval, not synchronisation
+	}
 	count := map[string]int{}
 	for _, d := range ds {
 		count[d.Value]++
