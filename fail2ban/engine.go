@@ -144,8 +144,25 @@ func (r *rx) find(s string, groups []span) (whole, g1 span, out []span, ok, time
 // in nearly every line.
 const minLiteral = 3
 
-// maxAlternatives bounds the alternatives kept for one requirement.
-const maxAlternatives = 24
+// maxAlternatives bounds the alternatives kept for one requirement (a
+// list of bad bots' user agents has about a hundred; the prefilter's cost
+// hardly grows with the number of literals).
+const maxAlternatives = 256
+
+// common reports whether literal l, once the punctuation around it is
+// trimmed, is a word in nearly every line of some log (web requests, sshd,
+// mail): a requirement of such words alone filters little, and a rarer
+// requirement of the same expression is looked for instead.
+func common(l string) bool {
+	switch strings.Trim(l, " \t/:;,.-\"'[]()<>=") {
+	case "http", "https", "http/1.0", "http/1.1", "http/2", "http/2.0",
+		"get", "post", "head", "put", "delete", "options",
+		"user", "from", "for", "port", "with", "client",
+		"server", "host", "error", "warning", "info", "notice":
+		return true
+	}
+	return false
+}
 
 // requiredLiterals returns literals (ASCII lower case) of which at least
 // one occurs in every text the RE2 expression approx matches; nil when
@@ -181,19 +198,23 @@ func required(re *syntax.Regexp) []string {
 		}
 		return nil
 	case syntax.OpConcat:
+		// Every part's requirement holds; keep the one that filters best:
+		// no common word among its alternatives, then the longest
+		// shortest alternative, then the fewest alternatives.
 		var best []string
-		bestLen := 0
+		bestRare, bestLen := false, 0
 		for _, sub := range re.Sub {
 			l := required(sub)
 			if l == nil {
 				continue
 			}
-			m := len(l[0])
+			m, rare := len(l[0]), true
 			for _, s := range l {
 				m = min(m, len(s))
+				rare = rare && !common(s)
 			}
-			if m > bestLen || m == bestLen && len(l) < len(best) {
-				best, bestLen = l, m
+			if best == nil || rare && !bestRare || rare == bestRare && (m > bestLen || m == bestLen && len(l) < len(best)) {
+				best, bestRare, bestLen = l, rare, m
 			}
 		}
 		return best
