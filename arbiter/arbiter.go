@@ -9,7 +9,9 @@
 // scenarios or when a quorum of members corroborates, lets only the members
 // the charter names ban and pardon by hand, and escalates repeat bans. It
 // adds up members' sightings by the charter's fleet scenarios and bans a
-// source when enough members together saw enough of it (fleet.go).
+// source when enough members together saw enough of it (fleet.go), and
+// judges each entry of a batch of manual bans, an operator's import, as a
+// manual ban (batch.go).
 //
 // It is pure: no I/O, no clock reads (times come from the reports and the
 // caller), no goroutines, no logging, no map iteration that could reach an
@@ -71,6 +73,7 @@ const (
 	Corroborated                    // a valid alert for a value already banned at the report's time: Outcome.Decision is that ban
 	Noted                           // a valid enforcement record: it asks for nothing
 	Sighted                         // a valid sighting: its entries are counted; Outcome.Fleet holds the bans it completed
+	DecidedBatch                    // a valid batch of manual bans: Outcome.Batch holds the bans, Outcome.Entries what became of the entries
 )
 
 // String returns the verdict's stable name.
@@ -92,6 +95,8 @@ func (v Verdict) String() string {
 		return "noted"
 	case Sighted:
 		return "sighted"
+	case DecidedBatch:
+		return "decided-batch"
 	}
 	return fmt.Sprintf("verdict(%d)", uint8(v))
 }
@@ -121,6 +126,7 @@ const (
 	ReasonSighted       = "sighted"        // Sighted: no fleet scenario fired
 	ReasonFleet         = "fleet"          // Sighted: fleet scenarios banned one or more sources (Outcome.Fleet)
 	ReasonNoFleet       = "no-fleet"       // Refused: a sighting, but the charter has no fleet section
+	ReasonBatch         = "batch"          // DecidedBatch: an operator's batch of bans (an import)
 )
 
 // Outcome is the arbiter's judgement of one report.
@@ -144,8 +150,13 @@ type Outcome struct {
 	// by-user scenario in address order). Each is recorded like any other
 	// alliance ban (escalation, Digest, corroboration).
 	Fleet []FleetBan
-	// Entries, when Sighted: what became of the sighting's entries.
+	// Entries, when Sighted: what became of the sighting's entries; when
+	// DecidedBatch: Counted is the bans in Batch, Territory and TooWide
+	// the entries refused.
 	Entries EntryCounts
+	// Batch, when DecidedBatch: a ban per entry that the charter allows,
+	// in the batch's order (see batch).
+	Batch []phalanx.Decision
 }
 
 // Arbiter applies one charter to a stream of reports. It is not safe for
@@ -358,6 +369,12 @@ func (a *Arbiter) apply(r *report.Report, received, now time.Time) Outcome {
 			return a.reject(Refused, ReasonNoFleet, id)
 		}
 		return a.sight(r, m, t, id)
+	}
+	if r.Type == report.TypeBatch {
+		if !a.policy.MayPardon(charter.Member{Founding: m.founding}) {
+			return a.reject(Refused, ReasonNotAllowed, id)
+		}
+		return a.batch(r, m, t, id)
 	}
 
 	switch r.Type {

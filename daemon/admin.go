@@ -64,6 +64,7 @@ func (d *Daemon) handler() http.Handler {
 	admin.HandleFunc("GET /api/status", d.apiStatus)
 	admin.HandleFunc("GET /api/decisions", d.apiDecisions)
 	admin.HandleFunc("POST /api/decisions", d.apiAddDecision)
+	admin.HandleFunc("POST /api/decisions/import", d.apiImportDecisions)
 	admin.HandleFunc("DELETE /api/decisions", d.apiDeleteDecision)
 	admin.HandleFunc("GET /api/bouncers", d.apiBouncers)
 	admin.HandleFunc("POST /api/bouncers", d.apiAddBouncer)

@@ -379,6 +379,8 @@ func (d *Daemon) consumeLocked(m fabric.Msg) {
 			out.Fleet[i].Decision.ID = decision.ReportID(r.Member, r.Seq, 1+i)
 			d.applyFleetBan(&out.Fleet[i], m.Seq, now)
 		}
+	case arbiter.DecidedBatch:
+		d.applyBatch(&r, out, now) // import.go
 	case arbiter.Pardoned:
 		d.ctr.pardoned.Add(1)
 		d.pardon(out.Pardon)

@@ -190,8 +190,14 @@ func redact(loc string) string {
 // Applier applies a feed's entries. The daemon implements it: it turns
 // them into decisions with origin "feed" that end at until, replaces the
 // feed's previous entries with them, and refuses territory.
+//
+// prefixes are distinct and sorted as Parse returns them; ApplyFeed may
+// reorder or overwrite them. It returns how many it refused; when it
+// refuses every one it changes nothing, and the feed keeps its last good
+// version. Its check of territory is built once per call, not per entry:
+// lists hold up to a million entries.
 type Applier interface {
-	ApplyFeed(name string, prefixes []netip.Prefix, until time.Time)
+	ApplyFeed(name string, prefixes []netip.Prefix, until time.Time) (refused int)
 }
 
 // FeedStatus is the state of one subscribed list.
@@ -224,9 +230,11 @@ type In struct {
 
 // NewIn returns an In that fetches c's sources and hands their entries to
 // a. refuse (nil for none) rejects prefixes that must never be applied,
-// such as territory or ranges wider than the charter allows; 0.0.0.0/0 and
-// ::/0 are refused whatever it says. Refused entries are counted, never
-// applied. client makes the HTTP requests (a client of its own when nil);
+// such as ranges wider than the charter allows; it runs once per entry, so
+// it must be cheap (no allocation): checks that need a prepared set, such
+// as territory, belong in the Applier, which counts what it refuses too.
+// 0.0.0.0/0 and ::/0 are refused whatever it says. Refused entries are
+// counted, never applied. client makes the HTTP requests (a client of its own when nil);
 // logger nil discards logs.
 func NewIn(c Config, a Applier, refuse func(netip.Prefix) bool, logger *slog.Logger, client *http.Client) (*In, error) {
 	if err := c.Validate(); err != nil {
@@ -288,7 +296,8 @@ func (in *In) refresh(ctx context.Context, i int) error {
 	s := in.cfg.Sources[i]
 	start := in.now()
 	entries, skipped, err := in.fetch(ctx, s)
-	refused := 0
+	refused, n := 0, 0
+	var until time.Time
 	if err == nil {
 		kept := entries[:0]
 		for _, p := range entries {
@@ -309,6 +318,19 @@ func (in *In) refresh(ctx context.Context, i int) error {
 			err = errors.New("no valid entry; is it the right URL and format?")
 		}
 	}
+	if err == nil {
+		until = in.now().Add(s.Duration)
+		r := min(in.apply.ApplyFeed(s.Name, entries, until), len(entries))
+		refused += r
+		n = len(entries) - r
+		if r > 0 {
+			in.log.Warn("feed entries refused by the member (territory, or wider than the charter allows)", "feed", s.Name, "refused", r)
+		}
+		if n == 0 {
+			err = fmt.Errorf("every entry (%d) was refused", refused)
+		}
+	}
+	entries = nil // the list may be large: let it go before the next fetch
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 			return err // stopping, not failing
@@ -324,13 +346,11 @@ func (in *In) refresh(ctx context.Context, i int) error {
 			"last_success", last, "failures", failures)
 		return err
 	}
-	until := in.now().Add(s.Duration)
-	in.apply.ApplyFeed(s.Name, entries, until)
 	in.mu.Lock()
 	in.status[i] = FeedStatus{Name: s.Name, URL: redact(s.URL), LastAttempt: start, LastSuccess: start,
-		Entries: len(entries), Skipped: skipped, Refused: refused, Until: until}
+		Entries: n, Skipped: skipped, Refused: refused, Until: until}
 	in.mu.Unlock()
-	in.log.Info("feed applied", "feed", s.Name, "entries", len(entries), "skipped", skipped,
+	in.log.Info("feed applied", "feed", s.Name, "entries", n, "skipped", skipped,
 		"refused", refused, "until", until, "took", in.now().Sub(start))
 	return nil
 }

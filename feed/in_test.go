@@ -19,10 +19,12 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// recordingApplier keeps every ApplyFeed call.
+// recordingApplier keeps every ApplyFeed call; refuse (nil for none)
+// plays the daemon's territory check.
 type recordingApplier struct {
-	mu    sync.Mutex
-	calls []applied
+	refuse func(netip.Prefix) bool
+	mu     sync.Mutex
+	calls  []applied
 }
 
 type applied struct {
@@ -31,14 +33,23 @@ type applied struct {
 	until    time.Time
 }
 
-func (a *recordingApplier) ApplyFeed(name string, prefixes []netip.Prefix, until time.Time) {
+func (a *recordingApplier) ApplyFeed(name string, prefixes []netip.Prefix, until time.Time) int {
 	var s []string
+	refused := 0
 	for _, p := range prefixes {
+		if a.refuse != nil && a.refuse(p) {
+			refused++
+			continue
+		}
 		s = append(s, p.String())
+	}
+	if len(s) == 0 {
+		return refused // changes nothing
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.calls = append(a.calls, applied{name, s, until})
+	return refused
 }
 
 func (a *recordingApplier) snapshot() []applied {
@@ -171,6 +182,36 @@ func TestInRefused(t *testing.T) {
 	srv.body.Store("0.0.0.0/0\n10.0.0.1\n")
 	if err := in.refresh(t.Context(), 0); err == nil || !strings.Contains(err.Error(), "refused") {
 		t.Errorf("err %v, want one saying every entry was refused", err)
+	}
+	if n := len(a.snapshot()); n != 1 {
+		t.Errorf("a list refused whole was applied")
+	}
+}
+
+// TestInApplierRefuses checks that what the Applier refuses is counted
+// with the rest, and that a list it refuses whole is a failed fetch that
+// keeps the last good version.
+func TestInApplierRefuses(t *testing.T) {
+	srv := newListServer(t, "10.1.2.3\n192.0.2.1\n198.51.100.0/24\n")
+	territory := netip.MustParsePrefix("10.0.0.0/8")
+	a := &recordingApplier{refuse: func(p netip.Prefix) bool { return p.Overlaps(territory) }}
+	in := newTestIn(t, Config{Sources: []Source{{Name: "list", URL: srv.URL}}}, a, nil)
+	if err := in.refresh(t.Context(), 0); err != nil {
+		t.Fatal(err)
+	}
+	calls := a.snapshot()
+	if len(calls) != 1 || strings.Join(calls[0].prefixes, " ") != "192.0.2.1/32 198.51.100.0/24" {
+		t.Fatalf("applied %+v", calls)
+	}
+	if st := in.Status()[0]; st.Refused != 1 || st.Entries != 2 || st.LastError != "" {
+		t.Errorf("status %+v, want 1 refused, 2 entries", st)
+	}
+	srv.body.Store("10.0.0.1\n10.9.9.0/24\n")
+	if err := in.refresh(t.Context(), 0); err == nil || !strings.Contains(err.Error(), "every entry (2) was refused") {
+		t.Errorf("err %v, want one saying every entry was refused", err)
+	}
+	if st := in.Status()[0]; st.Entries != 2 || st.Failures != 1 || st.LastSuccess.IsZero() {
+		t.Errorf("status after a list refused whole %+v: want the last good version kept, one failure", st)
 	}
 	if n := len(a.snapshot()); n != 1 {
 		t.Errorf("a list refused whole was applied")

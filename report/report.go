@@ -1,9 +1,9 @@
 // Package report defines the signed statements members publish on the
 // fabric: an alert (one of the member's scenarios fired), a manual ban or a
-// pardon (an operator's), an enforcement record (the member applied a
-// decision), and a sighting (a batch of what the member saw from sources
-// that stay under its own thresholds), each signed with the member's
-// ed25519 key.
+// pardon (an operator's), a batch of manual bans (an operator's import), an
+// enforcement record (the member applied a decision), and a sighting (a
+// batch of what the member saw from sources that stay under its own
+// thresholds), each signed with the member's ed25519 key.
 //
 // It fixes the wire form, a canonical binary encoding (Body) followed by
 // the signature, and decodes it strictly: reports arrive from other hosts
@@ -72,6 +72,11 @@ const (
 	// charter's fleet scenarios to add up across members. It has no
 	// Scenario, Value, Duration, Reason, Count or Evidence.
 	TypeSighting
+	// TypeBatch is an operator's bans of many values at once (an
+	// import): Batch holds them, each with its own duration and a reason
+	// from Reasons; Scenario names the batch (such as "import"). It has no
+	// Value, Duration, Reason, alert window, Count or Evidence.
+	TypeBatch
 	typeEnd
 )
 
@@ -88,6 +93,8 @@ func (t Type) String() string {
 		return "enforced"
 	case TypeSighting:
 		return "sighting"
+	case TypeBatch:
+		return "batch"
 	}
 	return fmt.Sprintf("type(%d)", uint8(t))
 }
@@ -112,7 +119,11 @@ type Report struct {
 	// Sightings, in a sighting only: one per source, in source order
 	// (see Sighting); nil in every other type.
 	Sightings []Sighting
-	Sig       []byte // ed25519 over Body()
+	// Reasons and Batch, in a batch only (see BatchEntry); nil in every
+	// other type.
+	Reasons []string
+	Batch   []BatchEntry
+	Sig     []byte // ed25519 over Body()
 }
 
 // Body returns the canonical encoding of every field but Sig: the version
@@ -123,11 +134,14 @@ type Report struct {
 // It encodes any Report, valid or not, deterministically; Validate says
 // whether the result would be accepted.
 //
-// A sighting has its own layout after the common start (version, type,
-// member, sequence, time): see appendSighting.
+// A sighting and a batch have their own layouts after the common start
+// (version, type, member, sequence, time): see sightingBody and batchBody.
 func (r *Report) Body() []byte {
-	if r.Type == TypeSighting {
+	switch r.Type {
+	case TypeSighting:
 		return r.sightingBody()
+	case TypeBatch:
+		return r.batchBody()
 	}
 	n := 1 + 1 + 4 + len(r.Member) + 8 + 8 + 4 + len(r.Scenario) + 1 + 16 + 1 + 8 + 4 + len(r.Reason) + 8 + 8 + 8 + 4
 	for _, e := range r.Evidence {
@@ -261,8 +275,11 @@ func Unmarshal(b []byte) (Report, error) {
 	r.Member = d.string("member", identity.IDLen)
 	r.Seq = d.Uint64()
 	r.Time = d.time()
-	if r.Type == TypeSighting {
+	switch r.Type {
+	case TypeSighting:
 		return finishSighting(r, &d, b)
+	case TypeBatch:
+		return finishBatch(r, &d, b)
 	}
 	r.Scenario = d.string("scenario", MaxScenarioLen)
 	r.Value = d.prefix()
@@ -367,8 +384,14 @@ func (r *Report) Validate() error {
 	if r.Type < TypeAlert || r.Type >= typeEnd {
 		return fmt.Errorf("%w: %d", ErrUnknownType, uint8(r.Type))
 	}
-	if r.Type == TypeSighting {
+	if r.Type != TypeBatch && (len(r.Batch) != 0 || len(r.Reasons) != 0) {
+		return fmt.Errorf("%w: a %s report carries no batch", ErrMalformed, r.Type)
+	}
+	switch r.Type {
+	case TypeSighting:
 		return r.validateSighting()
+	case TypeBatch:
+		return r.validateBatch()
 	}
 	if len(r.Sightings) != 0 {
 		return fmt.Errorf("%w: a %s report carries no sightings", ErrMalformed, r.Type)

@@ -462,7 +462,7 @@ func TestValidateUnsigned(t *testing.T) {
 }
 
 func TestTypeString(t *testing.T) {
-	for ty, want := range map[Type]string{TypeAlert: "alert", TypeManual: "manual", TypePardon: "pardon", TypeEnforced: "enforced", TypeSighting: "sighting", 0: "type(0)", 200: "type(200)"} {
+	for ty, want := range map[Type]string{TypeAlert: "alert", TypeManual: "manual", TypePardon: "pardon", TypeEnforced: "enforced", TypeSighting: "sighting", TypeBatch: "batch", 0: "type(0)", 200: "type(200)"} {
 		if got := ty.String(); got != want {
 			t.Errorf("Type(%d).String() = %q, want %q", uint8(ty), got, want)
 		}
@@ -470,7 +470,7 @@ func TestTypeString(t *testing.T) {
 }
 
 func FuzzUnmarshal(f *testing.F) {
-	for _, r := range []Report{alert(), manual(), pardon(), sighting()} {
+	for _, r := range []Report{alert(), manual(), pardon(), sighting(), batch()} {
 		f.Add(Marshal(ptr(signed(f, r))))
 	}
 	f.Add([]byte{})

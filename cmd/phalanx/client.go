@@ -232,11 +232,11 @@ func counts(m map[string]int64) string {
 
 func cmdDecisions(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: phalanx decisions list|add|delete (see --help of each)", errUsage)
+		return fmt.Errorf("%w: phalanx decisions list|add|delete|import (see --help of each)", errUsage)
 	}
 	sub, args := args[0], args[1:]
 	if sub == "-h" || sub == "--help" || sub == "help" {
-		fmt.Fprint(stdout, "Usage: phalanx decisions list|add|delete [flags]\n\nRun \"phalanx decisions SUBCOMMAND --help\" for each one's flags.\n")
+		fmt.Fprint(stdout, "Usage: phalanx decisions list|add|delete|import [flags]\n\nRun \"phalanx decisions SUBCOMMAND --help\" for each one's flags.\n")
 		return nil
 	}
 	fs := flag.NewFlagSet("decisions "+sub, flag.ContinueOnError)
@@ -581,3 +581,6 @@ prints the result.
 	fmt.Fprintf(stdout, "fleet scenarios %s: charter version %d, hash %s\n", state, out.Version, shortHash(out.Hash))
 	return nil
 }
+
+// httpClient is what c's requests go through.
+func (c *client) httpClient() *http.Client { return http.DefaultClient }

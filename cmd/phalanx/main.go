@@ -22,6 +22,8 @@ Usage:
   phalanx replay [--config FILE] [--events] SOURCE... detect attacks in log files (- for stdin; nginx:FILE for a web log)
   phalanx status                                       the running daemon's health and counters
   phalanx decisions list|add|delete [--ip A|--range R] [--duration D] [--reason T]
+  phalanx decisions import [--format csv|json|values] FILE|-
+                                                       ban every address and range of a file (as cscli imports)
   phalanx bouncers add NAME|list|delete NAME          API keys for CrowdSec-compatible bouncers
   phalanx explain ADDRESS                              why an address is (not) banned, as a timeline
   phalanx console [--read-only]                        the web console's address and a one-time login link
@@ -69,6 +71,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "status":
 		err = cmdStatus(ctx, args[1:], stdout, stderr)
 	case "decisions":
+		if len(args) > 1 && args[1] == "import" {
+			err = cmdDecisionsImport(ctx, args[2:], stdin, stdout, stderr)
+			break
+		}
 		err = cmdDecisions(ctx, args[1:], stdout, stderr)
 	case "bouncers":
 		err = cmdBouncers(ctx, args[1:], stdout, stderr)
