@@ -181,6 +181,10 @@ func (f *Fabric) store(ctx context.Context, member, msgID string, data []byte) (
 	}
 }
 
+// errDuplicateInProcess is JetStream's answer (409) to a message whose id an
+// earlier, unfinished write of the same message holds.
+const errDuplicateInProcess = 10158
+
 // permanent returns the error to report when err will not go away by
 // retrying, and nil when a retry may succeed.
 func (f *Fabric) permanent(err error) error {
@@ -208,6 +212,11 @@ func (f *Fabric) permanent(err error) error {
 		return fmt.Errorf("%w (%v)", ErrStoreFull, apiErr)
 	case 10077: // the store failed to write
 		return fmt.Errorf("fabric store failed to write (%v): %s", apiErr, storeAdvice(f.dataDir))
+	case errDuplicateInProcess:
+		// An earlier attempt with the same message id is still being
+		// stored (a slow store answered that attempt late): retry, and
+		// the stream acknowledges the id once that attempt is in.
+		return nil
 	}
 	if apiErr.Code >= 400 && apiErr.Code < 500 {
 		return apiErr // bad request, message too large, wrong stream
