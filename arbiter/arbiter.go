@@ -371,14 +371,18 @@ func (a *Arbiter) apply(r *report.Report, received, now time.Time) Outcome {
 		return a.sight(r, m, t, id)
 	}
 	if r.Type == report.TypeBatch {
-		if !a.policy.MayPardon(charter.Member{Founding: m.founding}) {
+		if !a.policy.MayBan(charter.Member{Founding: m.founding}) {
 			return a.reject(Refused, ReasonNotAllowed, id)
 		}
 		return a.batch(r, m, t, id)
 	}
 
 	switch r.Type {
-	case report.TypeManual, report.TypePardon:
+	case report.TypeManual:
+		if !a.policy.MayBan(charter.Member{Founding: m.founding}) {
+			return a.reject(Refused, ReasonNotAllowed, id)
+		}
+	case report.TypePardon:
 		if !a.policy.MayPardon(charter.Member{Founding: m.founding}) {
 			return a.reject(Refused, ReasonNotAllowed, id)
 		}

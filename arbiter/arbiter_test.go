@@ -445,6 +445,19 @@ func TestManual(t *testing.T) {
 	a2 := New(&f2.c)
 	expect(t, apply(a2, f2.report(f2.b, report.TypeManual, "203.0.113.4/32", "manual", t0)), Decided, ReasonManual)
 	expect(t, apply(a2, f2.report(f2.b, report.TypePardon, "203.0.113.4/32", "manual", t0)), Pardoned, ReasonPardon)
+	// policy.manual any, pardon founding: anyone bans by hand (batches
+	// too), only founders pardon.
+	f3 := newFixture(t, func(c *charter.Charter) { c.Policy.Manual = charter.PardonAny })
+	a3 := New(&f3.c)
+	expect(t, apply(a3, f3.report(f3.b, report.TypeManual, "203.0.113.5/32", "manual", t0)), Decided, ReasonManual)
+	expect(t, apply(a3, f3.report(f3.b, report.TypePardon, "203.0.113.5/32", "manual", t0)), Refused, ReasonNotAllowed)
+	expect(t, apply(a3, f3.report(f3.a, report.TypePardon, "203.0.113.5/32", "manual", t0)), Pardoned, ReasonPardon)
+	// policy.manual founding, pardon any: anyone lifts, founders ban.
+	f4 := newFixture(t, func(c *charter.Charter) { c.Policy.Pardon, c.Policy.Manual = charter.PardonAny, charter.PardonFounding })
+	a4 := New(&f4.c)
+	expect(t, apply(a4, f4.report(f4.b, report.TypeManual, "203.0.113.6/32", "manual", t0)), Refused, ReasonNotAllowed)
+	expect(t, apply(a4, f4.report(f4.a, report.TypeManual, "203.0.113.6/32", "manual", t0)), Decided, ReasonManual)
+	expect(t, apply(a4, f4.report(f4.b, report.TypePardon, "203.0.113.6/32", "manual", t0)), Pardoned, ReasonPardon)
 }
 
 func TestEscalation(t *testing.T) {

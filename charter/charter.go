@@ -68,7 +68,7 @@ const (
 	defaultSkew       = 5 * time.Minute
 )
 
-// Who may add manual bans and pardon (Policy.Pardon).
+// Who may pardon (Policy.Pardon) and add manual bans (Policy.Manual).
 const (
 	PardonFounding = "founding" // founding members only
 	PardonAny      = "any"      // every member
@@ -119,9 +119,14 @@ type Policy struct {
 	MaxDuration      time.Duration `yaml:"max_duration"`
 	// ManualMax caps manual bans (default 8760h).
 	ManualMax time.Duration `yaml:"manual_max_duration"`
-	// Pardon says who may pardon and add manual bans: "founding" (default)
-	// or "any".
+	// Pardon says who may pardon: "founding" (default) or "any".
 	Pardon string `yaml:"pardon"`
+	// Manual says who may add manual bans (and import them): "founding"
+	// or "any"; unset, whoever may pardon (charters written before it
+	// keep their meaning and hash). "any" with pardon "founding" suits a
+	// fleet whose members each have their own operator: anyone may ban
+	// by hand (within reports_per_minute), only founders lift bans.
+	Manual string `yaml:"manual,omitempty"`
 }
 
 // Limits are what every member enforces on reports.
@@ -388,6 +393,9 @@ func (c *Charter) Validate() error {
 	if p.Pardon != PardonFounding && p.Pardon != PardonAny {
 		bad("policy.pardon %q: use %q (founding members only, the default) or %q", p.Pardon, PardonFounding, PardonAny)
 	}
+	if p.Manual != "" && p.Manual != PardonFounding && p.Manual != PardonAny {
+		bad("policy.manual %q: use %q (founding members only), %q, or leave it out (as policy.pardon)", p.Manual, PardonFounding, PardonAny)
+	}
 
 	l := c.Limits
 	if l.MaxPrefixV4 < 1 || l.MaxPrefixV4 > 32 {
@@ -548,9 +556,19 @@ func (p *Policy) IsDecisive(scenario string) bool {
 	return false
 }
 
-// MayPardon reports whether m may pardon and add manual bans.
+// MayPardon reports whether m may pardon.
 func (p *Policy) MayPardon(m Member) bool {
 	return p.Pardon == PardonAny || m.Founding
+}
+
+// MayBan reports whether m may add manual bans (Manual, or Pardon when
+// Manual is unset).
+func (p *Policy) MayBan(m Member) bool {
+	who := p.Manual
+	if who == "" {
+		who = p.Pardon
+	}
+	return who == PardonAny || m.Founding
 }
 
 // builtinTerritory is never banned whatever the charter says.
@@ -663,6 +681,12 @@ func (c *Charter) Hash() string {
 		b = binary.BigEndian.AppendUint64(b, uint64(v))
 	}
 	b = appendString(b, p.Pardon)
+	// Manual only when set, so that charters written before it keep their
+	// hash.
+	if p.Manual != "" {
+		b = append(b, "manual\x00"...)
+		b = appendString(b, p.Manual)
+	}
 	l := c.Limits
 	for _, v := range []int64{int64(l.MaxPrefixV4), int64(l.MaxPrefixV6), int64(l.ReportsPerMinute), int64(l.Skew)} {
 		b = binary.BigEndian.AppendUint64(b, uint64(v))
@@ -796,7 +820,7 @@ func keyComment(k string) string {
 	case "duration":
 		return "Ban length, doubled per earlier ban within escalation_window, capped at max_duration."
 	case "pardon":
-		return "Who may pardon and ban by hand: founding or any."
+		return "Who may pardon: founding or any; manual: who may ban by hand (unset: as pardon)."
 	case "max_prefix_v4":
 		return "Widest ranges that may be banned, as prefix lengths."
 	case "alert_prefix_v4":

@@ -245,6 +245,8 @@ func TestValidate(t *testing.T) {
 		{"manual max 0", func(c *Charter) { c.Policy.ManualMax = 0 }, "policy.manual_max_duration"},
 		{"pardon nobody", func(c *Charter) { c.Policy.Pardon = "nobody" }, "policy.pardon"},
 		{"pardon any", func(c *Charter) { c.Policy.Pardon = PardonAny }, ""},
+		{"manual nobody", func(c *Charter) { c.Policy.Manual = "nobody" }, "policy.manual"},
+		{"manual any", func(c *Charter) { c.Policy.Manual = PardonAny }, ""},
 		{"v4 0", func(c *Charter) { c.Limits.MaxPrefixV4 = 0 }, "limits.max_prefix_v4"},
 		{"v4 33", func(c *Charter) { c.Limits.MaxPrefixV4 = 33 }, "limits.max_prefix_v4"},
 		{"v6 129", func(c *Charter) { c.Limits.MaxPrefixV6 = 129 }, "limits.max_prefix_v6"},
@@ -342,6 +344,7 @@ func TestHashCanonical(t *testing.T) {
 		"max":           func(c *Charter) { c.Policy.MaxDuration++ },
 		"manual max":    func(c *Charter) { c.Policy.ManualMax++ },
 		"pardon":        func(c *Charter) { c.Policy.Pardon = PardonAny },
+		"manual":        func(c *Charter) { c.Policy.Manual = PardonAny },
 		"v4":            func(c *Charter) { c.Limits.MaxPrefixV4 = 24 },
 		"v6":            func(c *Charter) { c.Limits.MaxPrefixV6 = 48 },
 		"rate":          func(c *Charter) { c.Limits.ReportsPerMinute = 60 },
@@ -425,9 +428,21 @@ func TestPolicyHelpers(t *testing.T) {
 	if !p.MayPardon(founder) || p.MayPardon(other) {
 		t.Error("founding policy")
 	}
+	if !p.MayBan(founder) || p.MayBan(other) {
+		t.Error("manual unset follows pardon founding")
+	}
+	p.Manual = PardonAny
+	if !p.MayBan(other) || p.MayPardon(other) {
+		t.Error("manual any, pardon founding")
+	}
+	p.Manual = ""
 	p.Pardon = PardonAny
-	if !p.MayPardon(other) {
+	if !p.MayPardon(other) || !p.MayBan(other) {
 		t.Error("any policy")
+	}
+	p.Manual = PardonFounding
+	if p.MayBan(other) || !p.MayPardon(other) {
+		t.Error("manual founding, pardon any")
 	}
 }
 

@@ -332,8 +332,11 @@ func (d *Daemon) apiAddDecision(w http.ResponseWriter, r *http.Request) {
 func (d *Daemon) checkManual(r report.Report) error {
 	c := &d.charter().c
 	me, _, ok := c.Member(d.id.ID)
-	if !ok || !c.Policy.MayPardon(me) {
-		return fmt.Errorf("%w: the charter lets only founding members ban and pardon by hand (policy.pardon: %s), and this member is not one: ask a founding member", errForbidden, c.Policy.Pardon)
+	if r.Type == report.TypePardon && (!ok || !c.Policy.MayPardon(me)) {
+		return fmt.Errorf("%w: the charter lets only founding members pardon (policy.pardon: %s), and this member is not one: ask a founding member", errForbidden, c.Policy.Pardon)
+	}
+	if r.Type != report.TypePardon && (!ok || !c.Policy.MayBan(me)) {
+		return fmt.Errorf("%w: the charter lets only founding members ban by hand (policy.manual, or policy.pardon when manual is unset), and this member is not one: ask a founding member, or amend the charter with policy.manual: any", errForbidden)
 	}
 	if c.Limits.TooWide(r.Value) {
 		return fmt.Errorf("%w: %s is wider than the charter allows (limits.max_prefix_v4: /%d, max_prefix_v6: /%d at most)",
