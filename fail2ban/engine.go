@@ -2,6 +2,7 @@ package fail2ban
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"regexp/syntax"
 	"strings"
@@ -164,6 +165,26 @@ func common(l string) bool {
 	return false
 }
 
+// requirementScore rates how well a requirement (one of alternatives must
+// occur) filters lines: worst with a 3-byte alternative (short words are
+// everywhere, and one such literal makes the prefilter look at every
+// 3-byte gram of every line too), then with a common word, else by its
+// shortest alternative's length.
+func requirementScore(alternatives []string) int {
+	score := math.MaxInt
+	for _, s := range alternatives {
+		switch {
+		case len(s) < 4:
+			return 0
+		case common(s):
+			score = 1
+		default:
+			score = min(score, len(s))
+		}
+	}
+	return score
+}
+
 // requiredLiterals returns literals (ASCII lower case) of which at least
 // one occurs in every text the RE2 expression approx matches; nil when
 // none is known. approx matches a superset of the real expression, so the
@@ -198,23 +219,17 @@ func required(re *syntax.Regexp) []string {
 		}
 		return nil
 	case syntax.OpConcat:
-		// Every part's requirement holds; keep the one that filters best:
-		// no common word among its alternatives, then the longest
-		// shortest alternative, then the fewest alternatives.
+		// Every part's requirement holds; keep the one that filters best
+		// (see requirementScore), then the one with fewer alternatives.
 		var best []string
-		bestRare, bestLen := false, 0
+		bestScore := -1
 		for _, sub := range re.Sub {
 			l := required(sub)
 			if l == nil {
 				continue
 			}
-			m, rare := len(l[0]), true
-			for _, s := range l {
-				m = min(m, len(s))
-				rare = rare && !common(s)
-			}
-			if best == nil || rare && !bestRare || rare == bestRare && (m > bestLen || m == bestLen && len(l) < len(best)) {
-				best, bestRare, bestLen = l, rare, m
+			if sc := requirementScore(l); sc > bestScore || sc == bestScore && len(l) < len(best) {
+				best, bestScore = l, sc
 			}
 		}
 		return best
