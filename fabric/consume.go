@@ -135,11 +135,19 @@ func (f *Fabric) consumeErr(parent context.Context, err error) error {
 	return err
 }
 
+// resetAttempts bounds nats.go's own attempts to recreate a consumer.
+const resetAttempts = 3
+
 // openStream starts an ordered consumer at stream sequence from.
 func (f *Fabric) openStream(ctx context.Context, from uint64) (jetstream.MessagesContext, error) {
 	cfg := jetstream.OrderedConsumerConfig{
 		DeliverPolicy:     jetstream.DeliverAllPolicy,
 		InactiveThreshold: consumerIdle,
+		// nats.go recreates an ordered consumer that missed heartbeats
+		// without looking at any context, for ever by default: a member
+		// whose server was going away then never stopped consuming. A
+		// few attempts, then readStream reopens it, watching ctx.
+		MaxResetAttempts: resetAttempts,
 	}
 	if from > 1 {
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
