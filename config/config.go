@@ -83,8 +83,20 @@ type Daemon struct {
 	// SyslogRate is how many lines a second one sender may send a syslog:
 	// source (0: 20000); a busy central relay may need more.
 	SyslogRate float64 `yaml:"syslog_rate"`
-	// API is the address of the HTTP API (bouncers, admin, forward-auth).
+	// API is the address of the admin API and the console: "host:port", or
+	// "unix:/path" for a Unix socket (mode 0600). Without Serve it carries
+	// the bouncer API, feeds and forward-auth too.
 	API string `yaml:"api"`
+	// Serve, when set, is the address of a second listener that carries
+	// only what web servers and bouncers need: the bouncer API, feeds,
+	// forward-auth and /metrics (behind a token beyond loopback); never the
+	// admin API or the console. "" keeps them on API.
+	Serve string `yaml:"serve"`
+	// APITLS and ServeTLS make their listener speak HTTPS only (TLS 1.2
+	// or later) with a PEM certificate chain and key; SIGHUP re-reads the
+	// files.
+	APITLS   TLS `yaml:"api_tls"`
+	ServeTLS TLS `yaml:"serve_tls"`
 	// Enforce is "auto" (nftables when possible, otherwise none with a
 	// warning), "nftables" (fail when impossible) or "none".
 	Enforce string `yaml:"enforce"`
@@ -98,6 +110,33 @@ type Daemon struct {
 	// SyncAlways makes the fabric fsync every write (survives power loss;
 	// slower). By default it syncs every second; a process crash loses nothing.
 	SyncAlways bool `yaml:"sync_always"`
+}
+
+// TLS is a listener's certificate: both files, or neither for plain HTTP.
+type TLS struct {
+	// Cert is a PEM file with the certificate, then its intermediates.
+	Cert string `yaml:"cert"`
+	// Key is a PEM file with the certificate's private key (mode 0600 or
+	// 0640: never readable by others).
+	Key string `yaml:"key"`
+}
+
+// Enabled reports whether t asks for HTTPS.
+func (t TLS) Enabled() bool { return t.Cert != "" || t.Key != "" }
+
+// validate checks that t names both files or neither, for the listener
+// at addr configured under key. TLS for a listener not configured (yet: a
+// flag may give its address) is not an error; the daemon warns of it.
+func (t TLS) validate(key, addrKey, addr string) error {
+	switch {
+	case !t.Enabled():
+		return nil
+	case t.Cert == "" || t.Key == "":
+		return fmt.Errorf("%s: give both cert and key (PEM files), or neither for plain HTTP", key)
+	case IsUnixAddr(addr):
+		return fmt.Errorf("%s: %s %q is a Unix socket, which never leaves this host: remove %s", key, addrKey, addr, key)
+	}
+	return nil
 }
 
 // DefaultDaemon returns the daemon's defaults.
@@ -115,9 +154,21 @@ func (d *Daemon) Validate() error {
 		errs = append(errs, fmt.Errorf("enforce %q: use auto, nftables or none", d.Enforce))
 	}
 	if d.API == "" {
-		errs = append(errs, errors.New("api: give an address such as 127.0.0.1:8080"))
-	} else if err := CheckListenAddr(d.API); err != nil {
+		errs = append(errs, errors.New("api: give an address such as 127.0.0.1:8080 or unix:/run/phalanx/api.sock"))
+	} else if err := CheckListenSpec(d.API); err != nil {
 		errs = append(errs, fmt.Errorf("api: %w", err))
+	}
+	if d.Serve != "" {
+		if err := CheckListenSpec(d.Serve); err != nil {
+			errs = append(errs, fmt.Errorf("serve: %w", err))
+		} else if d.Serve == d.API {
+			errs = append(errs, fmt.Errorf("serve: %q is the api address too: give the serve listener its own address (or leave serve out to keep everything on api)", d.Serve))
+		}
+	}
+	for _, err := range []error{d.APITLS.validate("api_tls", "api", d.API), d.ServeTLS.validate("serve_tls", "serve", d.Serve)} {
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if d.Table == "" || len(d.Table) > 64 {
 		errs = append(errs, errors.New("nftables_table: give a table name of at most 64 characters"))
@@ -136,6 +187,29 @@ func (d *Daemon) Validate() error {
 		}
 	}
 	return joinProblems(errs)
+}
+
+// IsUnixAddr reports whether a listener address names a Unix socket
+// ("unix:/path").
+func IsUnixAddr(addr string) bool { return strings.HasPrefix(addr, "unix:") }
+
+// CheckListenSpec checks an HTTP listener's address: a TCP address (see
+// CheckListenAddr) or "unix:" and an absolute path. It does not try to
+// bind.
+func CheckListenSpec(addr string) error {
+	path, ok := strings.CutPrefix(addr, "unix:")
+	if !ok {
+		return CheckListenAddr(addr)
+	}
+	switch {
+	case !strings.HasPrefix(path, "/"):
+		return fmt.Errorf("%q: write a Unix socket as unix: and an absolute path, such as unix:/run/phalanx/api.sock", addr)
+	case len(path) > 107:
+		return fmt.Errorf("%q: a Unix socket's path may have at most 107 bytes: choose a shorter one", addr)
+	case strings.HasSuffix(path, "/"):
+		return fmt.Errorf("%q names a directory: add the socket's file name, such as %sapi.sock", addr, addr)
+	}
+	return nil
 }
 
 // CheckListenAddr checks a TCP address to listen on: "host:port" with a

@@ -51,15 +51,28 @@ func status(err error) int {
 
 const maxAdminBody = 1 << 20
 
-func (d *Daemon) handler() http.Handler {
-	mux := http.NewServeMux()
+// serveRoutes adds what web servers and bouncers use, on the serve
+// listener or (without one) the API's: the bouncer API, feeds,
+// forward-auth and metrics (already gated, see metricsGate).
+func (d *Daemon) serveRoutes(mux *http.ServeMux, metrics http.Handler) {
 	mux.Handle("/v1/", d.lapi.Handler())
 	mux.Handle("/v1/feeds/", feed.NewOut(d.table, d.keys, d.id.ID, d.now))
 	// Forward-auth answers proxies without the admin token; its path is
 	// exact, so it wins over the /v1/ subtree.
 	fa := forwardauth.New(d.opts.Config.ForwardAuth, d.table, d.now, d.faMet)
 	mux.Handle(fa.Path(), fa)
-	mux.Handle("GET /metrics", d.met.handler())
+	mux.Handle("GET /metrics", metrics)
+}
+
+// handler is the API listener's: the admin API, the console and metrics,
+// and the serve routes too when withServe (no serve listener carries them).
+func (d *Daemon) handler(withServe bool, metrics http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	if withServe {
+		d.serveRoutes(mux, metrics)
+	} else {
+		mux.Handle("GET /metrics", metrics)
+	}
 	admin := http.NewServeMux()
 	admin.HandleFunc("GET /api/status", d.apiStatus)
 	admin.HandleFunc("GET /api/decisions", d.apiDecisions)
@@ -148,7 +161,8 @@ type Status struct {
 	// Sightings are this member's sighting reports: published, the
 	// sources they named, sources left out of a full batch, pending.
 	Sightings map[string]int64 `json:"sightings"`
-	// API: connections open and refused for the API's bounds.
+	// API: connections open and refused for the API listener's bounds (and
+	// the serve listener's, serve_connections and serve_refused).
 	API       map[string]int64  `json:"api,omitempty"`
 	Reports   map[string]int64  `json:"reports"`
 	Rejected  map[string]int64  `json:"rejected_by_reason"`
@@ -198,6 +212,10 @@ func (d *Daemon) status() Status {
 	if d.apiLn != nil {
 		open, refused := d.apiLn.counts()
 		st.API = map[string]int64{"connections": open, "refused": refused}
+		if d.serveLn != nil {
+			open, refused := d.serveLn.counts()
+			st.API["serve_connections"], st.API["serve_refused"] = open, refused
+		}
 	}
 	d.rejMu.Lock()
 	for k, v := range d.rejByReason {

@@ -3,12 +3,14 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,7 +56,8 @@ type CheckOptions struct {
 // it, without starting anything: the configuration, the data directory
 // (there or creatable, writable, its secrets' modes, its identity, charter,
 // route secret, admin token and bouncer keys), the addresses the API and
-// the fabric listen on (valid and free now: each is bound and released),
+// the fabric listen on (valid and free now: each is bound and released;
+// a Unix socket's directory writable), the listeners' TLS files,
 // and every source (log files readable, or their directory there for a log
 // not written yet; journalctl and the journal there; syslog receivers'
 // addresses free). It uses New's own loaders, so that the two agree. It
@@ -175,6 +178,7 @@ func secretFiles() []secretFile {
 		{fileBouncers, "bouncer keys", ""},
 		{fileRouteSecret, "route secret", ""},
 		{fileReadOnlyToken, "console read-only token", " (and, if others could have read it, delete it and restart: a new one is made)"},
+		{fileMetrics, "metrics token", " (and, if others could have read it, delete it and restart: a new one is made; give it to Prometheus again)"},
 		{alliance.InvitesFile, "invites", ""},
 	}
 }
@@ -281,6 +285,9 @@ func (c *checker) member(co CheckOptions) {
 	if _, err := readToken(filepath.Join(dir, fileToken)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		c.fail(err)
 	}
+	if _, err := readTokenFile(filepath.Join(dir, fileMetrics), "metrics token"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		c.fail(err)
+	}
 	if _, err := lapi.OpenKeys(filepath.Join(dir, fileBouncers)); err != nil {
 		c.fail(fmt.Errorf("bouncer keys: %w", err))
 	}
@@ -320,19 +327,132 @@ func (c *checker) fabric(client, route, leaf string) {
 	c.listen("fabric leaf address (port+2)", leaf, "")
 }
 
-// api checks that the API's address is free; its form is the
+// api checks the HTTP listeners: their addresses free (or, for a Unix
+// socket, its directory writable and no live socket there), their TLS
+// files readable, parseable and private; their form is the
 // configuration's to check.
 func (c *checker) api() {
-	addr := c.opts.Config.Daemon.API
-	if c.opts.Listener != nil || addr == "" || config.CheckListenAddr(addr) != nil {
+	dc := c.opts.Config.Daemon
+	if c.opts.Listener == nil {
+		c.httpAddr("API address", dc.API, "--api")
+	}
+	c.httpAddr("serve address", dc.Serve, "--serve")
+	c.tlsFiles("daemon.api_tls", dc.APITLS)
+	c.tlsFiles("daemon.serve_tls", dc.ServeTLS)
+	if dc.Serve == "" && dc.ServeTLS.Enabled() {
+		c.warn(errors.New(unusedServeTLS))
+	}
+	if c.opts.Listener == nil && !dc.APITLS.Enabled() && config.CheckListenSpec(dc.API) == nil && !loopbackSpec(dc.API) {
+		c.warn(errors.New(exposedAPI(dc.API)))
+	}
+}
+
+// httpAddr checks one HTTP listener's address (flag names its option).
+func (c *checker) httpAddr(what, addr, flag string) {
+	if addr == "" || config.CheckListenSpec(addr) != nil {
+		return
+	}
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		c.unixSocket(what, path)
 		return
 	}
 	if _, port, _ := net.SplitHostPort(addr); port == "0" {
-		c.warn(fmt.Errorf("API address %s: port 0 is a different free port at each start (written to %s): bouncers need a fixed one",
-			addr, filepath.Join(c.opts.DataDir, fileAPIAddr)))
+		c.warn(fmt.Errorf("%s %s: port 0 is a different free port at each start (the API's is written to %s): bouncers need a fixed one",
+			what, addr, filepath.Join(c.opts.DataDir, fileAPIAddr)))
 		return
 	}
-	c.listen("API address", addr, "choose another with --api")
+	c.listen(what, addr, "choose another with "+flag)
+}
+
+// loopbackSpec reports whether a listener address (as configured) can be
+// reached from this host only.
+func loopbackSpec(addr string) bool {
+	if config.IsUnixAddr(addr) {
+		return true
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		return a.Unmap().IsLoopback()
+	}
+	return host == "localhost"
+}
+
+// unixSocket checks that a Unix socket can be made at path: nothing but a
+// stale socket there, and its directory writable (or creatable).
+func (c *checker) unixSocket(what, path string) {
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != fs.ModeSocket {
+			c.fail(fmt.Errorf("%s unix:%s: the path exists and is not a socket: move it away, or choose another path", what, path))
+			return
+		}
+		if conn, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			conn.Close()
+			if c.inUse {
+				c.warn(fmt.Errorf("%s unix:%s is in use, presumably by the phalanx running with this data directory", what, path))
+			} else {
+				c.fail(fmt.Errorf("%s unix:%s is in use: another program (or another phalanx) serves there; stop it, or choose another path", what, path))
+			}
+			return
+		}
+	}
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		parent := filepath.Dir(dir)
+		for {
+			if _, err := os.Stat(parent); err == nil || parent == filepath.Dir(parent) {
+				break
+			}
+			parent = filepath.Dir(parent)
+		}
+		tmp, err := os.MkdirTemp(parent, ".phalanx-check-*")
+		if err != nil {
+			c.fail(fmt.Errorf("%s unix:%s: directory %s does not exist and cannot be created in %s (%v): create it for the daemon's user (systemd: RuntimeDirectory=)", what, path, dir, parent, unwrapPath(err)))
+			return
+		}
+		os.Remove(tmp)
+		return
+	}
+	probe := filepath.Join(dir, fmt.Sprintf(".phalanx-check-%d.sock", os.Getpid()))
+	ln, err := net.Listen("unix", probe)
+	if err != nil {
+		c.fail(fmt.Errorf("%s unix:%s: cannot make a socket in %s (%v): run as the daemon's user, or choose another directory", what, path, dir, unwrapNet(err)))
+		return
+	}
+	ln.Close() // removes probe
+}
+
+// tlsFiles checks a listener's certificate and key as the start loads
+// them: readable, parseable, a matching pair, the key private; an expired
+// certificate is an error (every client would refuse it), one expiring
+// within two weeks a warning.
+func (c *checker) tlsFiles(key string, t config.TLS) {
+	if t.Cert == "" || t.Key == "" {
+		return // none, or the configuration's problem
+	}
+	crt, err := loadCertificate(t)
+	if err != nil {
+		c.fail(fmt.Errorf("%s: %w", key, err))
+		return
+	}
+	leaf := crt.current().Leaf
+	if leaf == nil {
+		if leaf, err = x509.ParseCertificate(crt.current().Certificate[0]); err != nil {
+			c.fail(fmt.Errorf("%s: certificate %s: %v", key, t.Cert, err))
+			return
+		}
+	}
+	now := c.opts.Now()
+	switch {
+	case now.After(leaf.NotAfter):
+		c.fail(fmt.Errorf("%s: certificate %s expired on %s: renew it", key, t.Cert, leaf.NotAfter.UTC().Format(time.DateOnly)))
+	case now.Before(leaf.NotBefore):
+		c.warn(fmt.Errorf("%s: certificate %s is not valid before %s: is the clock right?", key, t.Cert, leaf.NotBefore.UTC().Format(time.RFC3339)))
+	case leaf.NotAfter.Sub(now) < 14*24*time.Hour:
+		c.warn(fmt.Errorf("%s: certificate %s expires on %s: renew it, then send the daemon SIGHUP", key, t.Cert, leaf.NotAfter.UTC().Format(time.DateOnly)))
+	}
 }
 
 // listen binds addr (TCP) as what and keeps it until the check ends; ""

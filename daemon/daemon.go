@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -104,12 +103,14 @@ type Daemon struct {
 	lapi          *lapi.Server
 	enf           Enforcer
 	enfErr        string
-	http          *http.Server
-	ln            net.Listener
-	apiLn         *limitListener         // ln's bounds
-	own           []netip.Prefix         // the host's own addresses: territory
-	f2b           *fail2ban.Setup        // the fail2ban jails that run; nil for none
-	addr          atomic.Pointer[string] // set once the API serves and its address file is written
+	listeners     atomic.Pointer[[]*httpListener] // the API's, then the serve one if any (serve.go)
+	apiLn         *limitListener                  // the API listener's bounds
+	serveLn       *limitListener                  // the serve listener's bounds; nil without one
+	serveAddr     atomic.Pointer[string]          // the serve listener's address, once serving
+	metricsToken  string                          // /metrics beyond loopback asks for it
+	own           []netip.Prefix                  // the host's own addresses: territory
+	f2b           *fail2ban.Setup                 // the fail2ban jails that run; nil for none
+	addr          atomic.Pointer[string]          // set once the API serves and its address file is written
 	start         time.Time
 
 	mu sync.Mutex // guards table writes, journal and enforcer calls, in that order
@@ -227,6 +228,9 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		}
 	}
 	if d.token, err = loadOrCreateToken(opts.DataDir); err != nil {
+		return nil, err
+	}
+	if d.metricsToken, err = loadOrCreateTokenFile(filepath.Join(opts.DataDir, fileMetrics), "metrics token"); err != nil {
 		return nil, err
 	}
 	if d.ob, err = outbox.Open(filepath.Join(opts.DataDir, dirOutbox), outbox.Options{Logger: d.log.With("component", "outbox")}); err != nil {
@@ -531,36 +535,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return ctx.Err()
 	}
 
-	var err error
-	ln := d.opts.Listener
-	if ln == nil {
-		if ln, err = net.Listen("tcp", d.opts.Config.Daemon.API); err != nil {
-			return fmt.Errorf("listen for the API on %s (choose another with --api): %w", d.opts.Config.Daemon.API, err)
-		}
+	if err := d.serveHTTP(); err != nil {
+		return err
 	}
-	d.apiLn = newLimitListener(ln)
-	ln = d.apiLn
-	d.ln = ln
-	if err := writeFileAtomic(filepath.Join(d.opts.DataDir, fileAPIAddr), []byte(ln.Addr().String()+"\n"), 0o644); err != nil {
-		d.log.Error("write api address file", "err", err)
-	}
-	addr := ln.Addr().String()
-	d.addr.Store(&addr)
-	// Timeouts: a request's headers within 10 s and its body within 30 s
-	// (trickled bodies hold no connection longer), an idle keep-alive
-	// connection closed after 60 s; writing an answer may take 2 minutes
-	// (a bouncer's first pull of a million decisions).
-	d.http = &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 2 * time.Minute, IdleTimeout: time.Minute, MaxHeaderBytes: 64 << 10,
-		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		if err := d.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			d.log.Error("api server", "err", err)
-		}
-	}()
-	d.log.Info("phalanx member running", "member", d.id.ID, "api", ln.Addr().String(), "charter", d.charter().hash[:12],
+	d.log.Info("phalanx member running", "member", d.id.ID, "api", d.Addr(), "serve", d.ServeAddr(), "charter", d.charter().hash[:12],
 		"enforce", d.enforceMode(), "decisions", d.table.Len())
 
 	d.publishPending()
@@ -580,7 +558,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	<-ctx.Done()
 	shut, c := context.WithTimeout(context.Background(), 5*time.Second)
-	d.http.Shutdown(shut)
+	d.shutdownHTTP(shut)
 	c()
 	d.wg.Wait()
 	if d.inflight.Load() == 0 {
@@ -772,9 +750,11 @@ func (d *Daemon) finishCatchUp() {
 	})
 }
 
-// Reload re-reads the configuration file and swaps in a new detection
-// pipeline. Decisions, the report stream and tail positions are kept.
+// Reload re-reads the listeners' certificates and the configuration file
+// and swaps in a new detection pipeline. Decisions, the report stream and
+// tail positions are kept.
 func (d *Daemon) Reload() error {
+	d.reloadCertificates()
 	f, err := config.Load(d.opts.ConfigPath)
 	if err != nil {
 		return err

@@ -17,6 +17,8 @@ const (
 	fileCharter   = "charter.yaml"
 	fileToken     = "admin.token"
 	fileAPIAddr   = "api.addr"
+	fileAPICert   = "api.pem"       // the certificate the API serves over TLS, for the CLI to pin
+	fileMetrics   = "metrics.token" // the bearer token of /metrics beyond loopback
 	fileBouncers  = "bouncers.json"
 	filePositions = "positions.json"
 	fileCursors   = "journal-cursors.json"
@@ -47,8 +49,13 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 
 // loadOrCreateToken returns the admin token, creating it on first start.
 func loadOrCreateToken(dir string) (string, error) {
-	path := filepath.Join(dir, fileToken)
-	tok, err := readToken(path)
+	return loadOrCreateTokenFile(filepath.Join(dir, fileToken), "admin token")
+}
+
+// loadOrCreateTokenFile returns the token in path, creating it (mode
+// 0600) when there is none; what names it in errors.
+func loadOrCreateTokenFile(path, what string) (string, error) {
+	tok, err := readTokenFile(path, what)
 	if err == nil || !errors.Is(err, os.ErrNotExist) {
 		return tok, err
 	}
@@ -58,32 +65,41 @@ func loadOrCreateToken(dir string) (string, error) {
 	}
 	tok = hex.EncodeToString(raw[:])
 	if err := writeFileAtomic(path, []byte(tok+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("write admin token: %w", err)
+		return "", fmt.Errorf("write %s: %w", what, err)
 	}
 	return tok, nil
 }
 
 // readToken reads the admin token at path; a missing file gives an error
 // wrapping os.ErrNotExist.
-func readToken(path string) (string, error) {
+func readToken(path string) (string, error) { return readTokenFile(path, "admin token") }
+
+// readTokenFile reads the token (what) at path; a missing file gives an
+// error wrapping os.ErrNotExist.
+func readTokenFile(path, what string) (string, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return "", err
 	}
 	if err != nil {
-		return "", fmt.Errorf("read admin token (run as the daemon's user): %w", err)
+		return "", fmt.Errorf("read %s (run as the daemon's user): %w", what, err)
 	}
 	tok := strings.TrimSpace(string(b))
 	if len(tok) < 32 {
-		return "", fmt.Errorf("admin token %s is too short: delete it and restart to make a new one", path)
+		return "", fmt.Errorf("%s %s is too short: delete it and restart to make a new one", what, path)
 	}
 	return tok, nil
 }
 
 // ClientInfo is what client commands need to reach a running daemon.
 type ClientInfo struct {
+	// Addr is the API's address: "host:port" (plain HTTP),
+	// "https://host:port" or "unix:/path".
 	Addr  string
 	Token string
+	// Cert is the PEM certificate the API serves over HTTPS, as the
+	// daemon last loaded it; clients pin it. Empty without TLS.
+	Cert []byte
 }
 
 // ReadClientInfo reads the API address and admin token a daemon left in dir.
@@ -99,5 +115,11 @@ func ReadClientInfo(dir string) (ClientInfo, error) {
 	if err != nil {
 		return ClientInfo{}, fmt.Errorf("read admin token (run as the daemon's user, or give PHALANX_TOKEN): %w", err)
 	}
-	return ClientInfo{Addr: strings.TrimSpace(string(addr)), Token: strings.TrimSpace(string(tok))}, nil
+	info := ClientInfo{Addr: strings.TrimSpace(string(addr)), Token: strings.TrimSpace(string(tok))}
+	if strings.HasPrefix(info.Addr, "https://") {
+		if info.Cert, err = os.ReadFile(filepath.Join(dir, fileAPICert)); err != nil {
+			return ClientInfo{}, fmt.Errorf("read the API's certificate (written by the daemon at start): %w", err)
+		}
+	}
+	return info, nil
 }

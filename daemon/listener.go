@@ -5,18 +5,18 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"syscall"
 )
 
-// Bounds on the API's connections: anyone who reaches the API address can
-// open connections, so they are capped in all and per source, and some are
-// kept for loopback (the CLI, local bouncers), so that a flood of idle or
-// trickling connections can neither take every file descriptor (the store
-// and the tails need theirs) nor lock the operator out.
+// Bounds on each HTTP listener's connections: anyone who reaches its
+// address can open connections, so they are capped in all and per source,
+// and some are kept for loopback (the CLI, local bouncers), so that a flood
+// of idle or trickling connections can neither take every file descriptor
+// (the store and the tails need theirs, see descriptorBudget) nor lock the
+// operator out.
 const (
-	maxAPIConns      = 4096 // in all, at most a quarter of the descriptor limit
+	maxAPIConns      = 4096 // in all, per listener, lowered to fit the descriptor limit
 	maxAPIConnsPerIP = 64   // per IPv4 address or IPv6 /64, loopback exempt
-	loopbackReserve  = 64   // of maxAPIConns, only for loopback
+	loopbackReserve  = 64   // of the cap, only for loopback
 )
 
 // limitListener refuses (accepts and closes at once) connections past its
@@ -30,20 +30,22 @@ type limitListener struct {
 	refused    atomic.Int64
 }
 
-// newLimitListener wraps ln with the API's bounds, lowered to a quarter of
-// the process's descriptor limit when that is smaller.
-func newLimitListener(ln net.Listener) *limitListener {
-	limit := maxAPIConns
-	var rl syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil && rl.Cur/4 < uint64(limit) {
-		limit = max(int(rl.Cur/4), 2*loopbackReserve)
-	}
-	return &limitListener{Listener: ln, max: limit, perIP: maxAPIConnsPerIP, byIP: map[netip.Prefix]int{}}
+// newLimitListener wraps ln with the bounds of a listener allowed limit
+// connections in all (see connCaps and listenerCap).
+func newLimitListener(ln net.Listener, limit int) *limitListener {
+	return &limitListener{Listener: ln, max: listenerCap(limit), perIP: maxAPIConnsPerIP, byIP: map[netip.Prefix]int{}}
 }
 
+// listenerCap is a listener's cap for a share of limit descriptors: at
+// most maxAPIConns, never less than twice the loopback reserve.
+func listenerCap(limit int) int { return max(min(limit, maxAPIConns), 2*loopbackReserve) }
+
 // sourceOf is the connection's source as the bounds count it, and whether
-// it is loopback.
+// it is loopback. A Unix socket's clients are on this host: loopback.
 func sourceOf(c net.Conn) (netip.Prefix, bool) {
+	if c.LocalAddr().Network() == "unix" {
+		return netip.Prefix{}, true
+	}
 	ap, err := netip.ParseAddrPort(c.RemoteAddr().String())
 	if err != nil {
 		return netip.Prefix{}, false

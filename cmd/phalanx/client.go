@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -26,6 +29,53 @@ type client struct {
 	token string
 	json  bool
 	out   io.Writer
+	hc    *http.Client // nil: http.DefaultClient
+	at    string       // the API's address as given, for messages; "" is base
+}
+
+// httpClient is what c's requests go through.
+func (c *client) httpClient() *http.Client {
+	if c.hc != nil {
+		return c.hc
+	}
+	return http.DefaultClient
+}
+
+// apiClient returns the base URL and the HTTP client for the API at addr:
+// "host:port" (plain HTTP), a URL, or "unix:/path" (a Unix socket). For
+// https, a certificate the daemon left (pin, PEM) is the only one accepted,
+// whatever name it has; without one the system's roots judge it.
+func apiClient(addr string, pin []byte) (string, *http.Client, error) {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		}}
+		return "http://phalanx", &http.Client{Transport: tr}, nil
+	}
+	if !strings.Contains(addr, "://") {
+		return "http://" + addr, nil, nil
+	}
+	if !strings.HasPrefix(addr, "https://") || len(pin) == 0 {
+		return addr, nil, nil
+	}
+	block, _ := pem.Decode(pin)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return "", nil, errors.New("the API's certificate in the data directory (api.pem) is not a PEM certificate: restart the daemon to rewrite it")
+	}
+	want := block.Bytes
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12,
+		// The pin replaces name and chain checks: the daemon serves this
+		// very certificate, wherever the client reaches it.
+		InsecureSkipVerify: true,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 || !bytes.Equal(cs.PeerCertificates[0].Raw, want) {
+				return errors.New("the API's certificate is not the one the daemon wrote to api.pem in its data directory: is another server listening at its address?")
+			}
+			return nil
+		}}
+	return addr, &http.Client{Transport: tr}, nil
 }
 
 // clientFlags adds the flags every client command shares and returns a
@@ -41,13 +91,14 @@ func usageText(fs *flag.FlagSet, text string) {
 
 func clientFlags(fs *flag.FlagSet, stdout io.Writer) func() (*client, error) {
 	dataDir := fs.String("data", daemon.DefaultDataDir(), "the daemon's data `DIR` (where its API address and admin token are)")
-	api := fs.String("api", "", "the daemon's API `ADDR`; the admin token then comes from PHALANX_TOKEN")
+	api := fs.String("api", "", "the daemon's API `ADDR` (host:port, https://host:port or unix:/path); the admin token then comes from PHALANX_TOKEN")
 	output := fs.String("o", "human", "output format: human or json")
 	return func() (*client, error) {
 		c := &client{json: *output == "json", out: stdout}
 		if *output != "human" && *output != "json" {
 			return nil, fmt.Errorf("%w: -o %q: use human or json", errUsage, *output)
 		}
+		var pin []byte
 		if *api != "" {
 			c.base, c.token = *api, os.Getenv("PHALANX_TOKEN")
 			if c.token == "" {
@@ -62,13 +113,15 @@ func clientFlags(fs *flag.FlagSet, stdout io.Writer) func() (*client, error) {
 			if err != nil {
 				return nil, err
 			}
-			c.base, c.token = info.Addr, info.Token
+			c.base, c.token, pin = info.Addr, info.Token, info.Cert
 			if t := os.Getenv("PHALANX_TOKEN"); t != "" {
 				c.token = t
 			}
 		}
-		if !strings.Contains(c.base, "://") {
-			c.base = "http://" + c.base
+		var err error
+		c.at = c.base
+		if c.base, c.hc, err = apiClient(c.base, pin); err != nil {
+			return nil, err
 		}
 		return c, nil
 	}
@@ -91,9 +144,13 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.httpClient().Do(req)
 	if err != nil {
-		return fmt.Errorf("reach the daemon at %s (is `phalanx run` running?): %w", c.base, err)
+		at := c.at
+		if at == "" {
+			at = c.base
+		}
+		return fmt.Errorf("reach the daemon at %s (is `phalanx run` running?): %w", at, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
@@ -581,6 +638,3 @@ prints the result.
 	fmt.Fprintf(stdout, "fleet scenarios %s: charter version %d, hash %s\n", state, out.Version, shortHash(out.Hash))
 	return nil
 }
-
-// httpClient is what c's requests go through.
-func (c *client) httpClient() *http.Client { return http.DefaultClient }

@@ -17,7 +17,7 @@ import (
 const usage = `phalanx — collective defense for server fleets
 
 Usage:
-  phalanx run [--config FILE] [--data DIR] [--api ADDR] [--enforce nftables|none] [--source PATH]...
+  phalanx run [--config FILE] [--data DIR] [--api ADDR] [--serve ADDR] [--enforce nftables|none] [--source PATH]...
                                                        the member daemon (embedded defaults without flags)
   phalanx replay [--config FILE] [--events] SOURCE... detect attacks in log files (- for stdin; nginx:FILE for a web log)
   phalanx status                                       the running daemon's health and counters
@@ -39,7 +39,8 @@ Usage:
   phalanx version                                      print the version
 
 Client commands find the daemon through --data DIR (default as for run) or
---api ADDR with PHALANX_TOKEN; -o json prints machine-readable output.
+--api ADDR (host:port, https://host:port, unix:/path) with PHALANX_TOKEN;
+-o json prints machine-readable output.
 
 Run "phalanx COMMAND --help" for a command's flags.
 `

@@ -28,7 +28,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration `FILE` (default: built-in defaults)")
 	dataDir := fs.String("data", daemon.DefaultDataDir(), "data `DIR`: identity, charter, fabric store, admin token")
-	api := fs.String("api", "", "HTTP API `ADDR` (default 127.0.0.1:8080)")
+	api := fs.String("api", "", "admin API and console `ADDR`: host:port or unix:/path (default 127.0.0.1:8080)")
+	serve := fs.String("serve", "", "`ADDR` of a listener with only the bouncer API, feeds, forward-auth and /metrics, for other hosts to reach (default: those stay on --api)")
 	enforce := fs.String("enforce", "", "enforcement: auto, nftables or none (default auto: nftables when possible)")
 	fabricAddr := fs.String("fabric", "", "`HOST:PORT` where this member's fabric accepts other members (port+1: cluster routes, port+2: leaf members); alliance members only")
 	join := fs.String("join", "", "join the alliance that issued `TOKEN` (phalanx alliance invite) at this first start; with --fabric the member keeps the report stream with the others, without it it attaches as a leaf node")
@@ -39,7 +40,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var srcs multiFlag
 	fs.Var(&srcs, "source", "where log lines come from (repeatable): PATH, SERVICE:PATH, journal:SERVICE, journal:FIELD=VALUE, syslog:udp://ADDR:PORT, syslog:tcp://ADDR:PORT (default: /var/log/auth.log or /var/log/secure when one is being written, else journal:sshd)")
 	usageText(fs, `
-Usage: phalanx run [--config FILE] [--data DIR] [--api ADDR] [--enforce MODE] [--source SOURCE]...
+Usage: phalanx run [--config FILE] [--data DIR] [--api ADDR] [--serve ADDR] [--enforce MODE] [--source SOURCE]...
                    [--fail2ban DIR] [--fabric HOST:PORT] [--join TOKEN [--address A]...]
 
 Runs the member daemon: reads sshd and Dropbear logs (files, the journal, a
@@ -62,6 +63,9 @@ configuration; SIGINT or SIGTERM stop it (bans stay in the kernel).
 	}
 	if *api != "" {
 		cfg.Daemon.API = *api
+	}
+	if *serve != "" {
+		cfg.Daemon.Serve = *serve
 	}
 	if *enforce != "" {
 		cfg.Daemon.Enforce = *enforce
