@@ -31,11 +31,11 @@ func TestSelfBansSurviveRestart(t *testing.T) {
 	}
 	appendLines(t, logPath, lines...)
 	var st daemon.Status
-	waitFor(t, 30*time.Second, fmt.Sprintf("%d self-defense bans", n), func() bool {
+	waitFor(t, 90*time.Second, fmt.Sprintf("%d self-defense bans", n), func() bool {
 		m.admin("GET", "/api/status", &st)
 		return st.Pipeline["self_bans"] >= n
 	})
-	waitFor(t, 30*time.Second, "the member's own arbiter to rate-limit reports past the charter's rate", func() bool {
+	waitFor(t, 90*time.Second, "the member's own arbiter to rate-limit reports past the charter's rate", func() bool {
 		m.admin("GET", "/api/status", &st)
 		return st.Rejected["rate-limited"] > 0 && st.Reports["published"]+st.Reports["rejected"] >= n
 	})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -109,10 +108,13 @@ func (f *Fabric) Consume(ctx context.Context, from uint64, fn func(Msg)) error {
 		// stream: keep trying in readStream.
 		f.log.Debug("fabric consumer waits for the stream", "from", from, "err", err)
 	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	wg.Go(func() { f.readStream(ctx, it, from, send) })
+	// readStream is not waited for: nats.go may be recreating the
+	// consumer (each attempt a request of up to 10 s that no context
+	// reaches, under a lock that Stop waits for too), and Consume's
+	// caller, stopping, must not wait behind it. It returns by itself once
+	// that request ends (at once when Close closes the connection): send
+	// refuses everything after ctx ends.
+	go f.readStream(ctx, it, from, send)
 
 	for {
 		select {
@@ -136,7 +138,7 @@ func (f *Fabric) consumeErr(parent context.Context, err error) error {
 }
 
 // resetAttempts bounds nats.go's own attempts to recreate a consumer.
-const resetAttempts = 3
+const resetAttempts = 2
 
 // openStream starts an ordered consumer at stream sequence from.
 func (f *Fabric) openStream(ctx context.Context, from uint64) (jetstream.MessagesContext, error) {
@@ -145,7 +147,7 @@ func (f *Fabric) openStream(ctx context.Context, from uint64) (jetstream.Message
 		InactiveThreshold: consumerIdle,
 		// nats.go recreates an ordered consumer that missed heartbeats
 		// without looking at any context, for ever by default: a member
-		// whose server was going away then never stopped consuming. A
+		// whose stream lost its quorum then never stopped consuming. A
 		// few attempts, then readStream reopens it, watching ctx.
 		MaxResetAttempts: resetAttempts,
 	}
@@ -183,6 +185,14 @@ func (f *Fabric) readStream(ctx context.Context, it jetstream.MessagesContext, f
 	next := max(from, 1)
 	wait := firstRetryWait
 	for {
+		// Next does not look at ctx while nats.go recreates the consumer
+		// (each attempt waits up to 10 s for a stream that a member cut
+		// off from the others cannot reach): stopping the iterator ends
+		// that at the next attempt.
+		var unstop func() bool
+		if it != nil {
+			unstop = context.AfterFunc(ctx, it.Stop)
+		}
 		for it != nil {
 			m, err := it.Next(jetstream.NextContext(ctx))
 			if err != nil {
@@ -207,6 +217,9 @@ func (f *Fabric) readStream(ctx context.Context, it jetstream.MessagesContext, f
 			}
 			next = md.Sequence.Stream + 1
 			wait = firstRetryWait
+		}
+		if unstop != nil {
+			unstop()
 		}
 		t := time.NewTimer(wait)
 		select {
