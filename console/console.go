@@ -8,19 +8,19 @@
 // it changes goes through Backend, under the same charter rules as the CLI.
 // It must never change anything without an admin session and a valid CSRF
 // token, and never write attacker-written text (log lines, user names, user
-// agents) into a page other than through html/template or the script's
-// textContent.
+// agents) into a page other than through its escaping page writer (see
+// html.go) or the script's textContent.
 package console
 
 import (
 	"context"
 	"embed"
 	"errors"
-	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -31,7 +31,8 @@ var assets embed.FS
 // Backend is what the console needs from a member.
 type Backend interface {
 	Status() Status
-	// Decisions returns one page of the active decisions matching q.
+	// Decisions returns one page of the active decisions matching q, in
+	// q's order.
 	Decisions(q Query) Page
 	Explain(addr netip.Addr) Explanation
 	// Ban and Pardon act as the admin API does; a refusal is an
@@ -43,6 +44,9 @@ type Backend interface {
 	DeleteBouncer(name string) error
 	Charter() Charter
 	Sources() Sources
+	// Totals returns the running totals the console samples for its
+	// rates; it is called every few seconds, and must be cheap.
+	Totals() Totals
 	// Recent returns up to n of the newest timeline entries, oldest first.
 	Recent(n int) []Entry
 	// Subscribe returns the timeline entries made from now on. The channel
@@ -88,11 +92,16 @@ type Decision struct {
 }
 
 // Query selects decisions: those covering Addr, or inside Prefix, or whose
-// scenario, origin or reason contains Word; all when none is set.
+// scenario, origin or reason contains Word; all when none is set. They
+// are ordered by the column Sort (SortStart…), descending when Desc, then
+// by ID in the same direction; Offset and Limit choose a page of that
+// order.
 type Query struct {
 	Addr   netip.Addr
 	Prefix netip.Prefix
 	Word   string
+	Sort   string
+	Desc   bool
 	Offset int
 	Limit  int
 }
@@ -141,14 +150,29 @@ type Bouncer struct {
 	LastPull time.Time
 }
 
-// Charter is the charter in force.
-type Charter struct{ Name, Hash, YAML string }
+// Charter is the charter in force and the amendments this member applied
+// to reach it, oldest first.
+type Charter struct {
+	Name, Hash, YAML string
+	Version          int
+	History          []Amendment
+}
+
+// Amendment is one amendment of the charter.
+type Amendment struct {
+	Version int
+	Time    time.Time // when the alliance's stream stored it
+	Hash    string    // of the charter it made
+	By      string    // the founding member that signed it
+	Changes []string  // what it changed, for people
+}
 
 // Source is one watched source and its counters.
 type Source struct {
-	Name  string
-	Lines int64
-	Stats map[string]int64
+	Name    string
+	Lines   int64
+	Skipped map[string]int64 // lines or entries the source itself dropped, by reason
+	Stats   map[string]int64 // its other counters
 }
 
 // Sources are the watched sources and the pipeline's counters.
@@ -192,7 +216,7 @@ type Console struct {
 	opts  Options
 	auth  *auth
 	live  *live
-	pages map[string]*template.Template
+	rates *rates
 	mux   *http.ServeMux
 	ctr   struct {
 		logins, loginsRefused, linksMinted, linksRefused, csrf, forbidden atomic.Int64
@@ -231,12 +255,8 @@ func New(o Options) (*Console, error) {
 	}
 	c := &Console{b: o.Backend, log: o.Logger, now: o.Now, opts: o}
 	c.auth = newAuth(o)
-	c.live = newLive(o.MaxStreams, 500)
-	pages, err := parsePages()
-	if err != nil {
-		return nil, err
-	}
-	c.pages = pages
+	c.live = newLive(o.MaxStreams, 500, o.Member)
+	c.rates = newRates()
 	c.mux = c.routes()
 	return c, nil
 }
@@ -250,8 +270,23 @@ func (c *Console) Counters() Counters {
 		Sessions: c.auth.sessionCount()}
 }
 
-// Run feeds the live view from the backend's timeline until ctx ends.
+// Run feeds the live view from the backend's timeline and samples the
+// backend's totals until ctx ends.
 func (c *Console) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		t := time.NewTicker(sampleEvery)
+		defer t.Stop()
+		for {
+			c.sample()
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	})
 	for ctx.Err() == nil {
 		ch, cancel := c.b.Subscribe()
 		c.live.seed(c.b.Recent(2000))
@@ -262,6 +297,26 @@ func (c *Console) Run(ctx context.Context) {
 		}
 	}
 	c.live.closeAll()
+}
+
+// sample records the backend's totals now, and this member's bouncers'
+// pulls (Run calls it every sampleEvery).
+func (c *Console) sample() {
+	t := c.b.Totals()
+	c.rates.add(c.now(), Totals{Reports: bounded(t.Reports), Lines: bounded(t.Lines)})
+	c.live.setBouncers(c.b.Bouncers())
+}
+
+// bounded is m, or its first maxSampled keys in order.
+func bounded(m map[string]int64) map[string]int64 {
+	if len(m) <= maxSampled {
+		return m
+	}
+	out := make(map[string]int64, maxSampled)
+	for _, k := range sortedKeys(m)[:maxSampled] {
+		out[k] = m[k]
+	}
+	return out
 }
 
 func (c *Console) follow(ctx context.Context, ch <-chan Entry) {

@@ -3,7 +3,9 @@ package console
 import (
 	"context"
 	"fmt"
+	"html"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -30,6 +32,9 @@ type fakeBackend struct {
 	refuse   error
 	entries  []Entry
 	subs     []chan Entry
+	queries  []Query // asked of Decisions
+	total    int     // Decisions' Total; 0 for 1
+	totals   Totals
 }
 
 func (f *fakeBackend) Status() Status {
@@ -39,12 +44,22 @@ func (f *fakeBackend) Status() Status {
 }
 
 func (f *fakeBackend) Decisions(q Query) Page {
+	f.mu.Lock()
+	f.queries = append(f.queries, q)
+	total := max(f.total, 1)
+	f.mu.Unlock()
 	all := []Decision{{ID: 1, Origin: "alliance", Type: "ban", Value: "203.0.113.9", Scenario: "ssh-bf", Reason: xssUser,
 		Start: time.Now(), Until: time.Now().Add(time.Hour)}}
 	if q.Offset > 0 {
-		return Page{Total: 1}
+		return Page{Total: total}
 	}
-	return Page{Items: all, Total: 1}
+	return Page{Items: all, Total: total}
+}
+
+func (f *fakeBackend) lastQuery() Query {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.queries[len(f.queries)-1]
 }
 
 func (f *fakeBackend) Explain(a netip.Addr) Explanation {
@@ -96,6 +111,22 @@ func (f *fakeBackend) Charter() Charter {
 
 func (f *fakeBackend) Sources() Sources {
 	return Sources{List: []Source{{Name: "/var/log/auth.log", Lines: 10}}, Skipped: map[string]int64{"no_match": 3}}
+}
+
+func (f *fakeBackend) Totals() Totals {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return Totals{Reports: maps.Clone(f.totals.Reports), Lines: maps.Clone(f.totals.Lines)}
+}
+
+// count adds n to a total.
+func (f *fakeBackend) count(m *map[string]int64, k string, n int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if *m == nil {
+		*m = map[string]int64{}
+	}
+	(*m)[k] += n
 }
 
 func (f *fakeBackend) Recent(n int) []Entry {
@@ -638,7 +669,7 @@ func TestBounded(t *testing.T) {
 }
 
 func TestSlowStreamDropped(t *testing.T) {
-	l := newLive(4, 100)
+	l := newLive(4, 100, "c")
 	slow := l.subscribe()
 	fast := l.subscribe()
 	got := 0
@@ -660,7 +691,7 @@ func TestSlowStreamDropped(t *testing.T) {
 }
 
 func TestLivePropagation(t *testing.T) {
-	l := newLive(4, 100)
+	l := newLive(4, 100, "c")
 	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
 	l.seed([]Entry{
 		{Time: t0.Add(time.Millisecond), What: "report", Member: "a", MemberName: "alpha", Scenario: "ssh-bf", Value: "203.0.113.9", Evidence: []string{"line"}},
@@ -685,34 +716,138 @@ func TestLivePropagation(t *testing.T) {
 	if p := l.propagation(t0.Add(-time.Hour)); p.N != 2 || p.P50 != 5*time.Millisecond || p.Max != 5*time.Millisecond || p.Buckets[2].N != 2 {
 		t.Fatalf("propagation %+v", p)
 	}
+	if len(r.Pulls) != 0 {
+		t.Fatalf("pulls without bouncers: %+v", r.Pulls)
+	}
+
+	// This member's (c's) bouncers: the propagation line names them, and
+	// a pull after c's enforcement (at t0+5ms) is sent to the streams.
+	ch := l.subscribe()
+	l.setBouncers([]Bouncer{{Name: "fw2"}, {Name: "fw1", LastPull: t0.Add(-time.Minute)}})
+	if r := l.snapshot(1)[0]; fmt.Sprint(r.Pulls) != "[{fw1 at its next pull false} {fw2 at its next pull false}]" {
+		t.Fatalf("pulls before any: %+v", r.Pulls)
+	}
+	if msg := <-ch; !strings.Contains(string(msg), `"pulls":[{"bouncer":"fw1","text":"at its next pull","pulled":false}`) {
+		t.Fatalf("the new bouncers were sent as %s", msg)
+	}
+	l.setBouncers([]Bouncer{{Name: "fw2"}, {Name: "fw1", LastPull: t0.Add(-time.Minute)}})
+	select {
+	case msg := <-ch:
+		t.Fatalf("sent without a change: %s", msg)
+	default:
+	}
+	l.setBouncers([]Bouncer{{Name: "fw2"}, {Name: "fw1", LastPull: t0.Add(4 * time.Second)}})
+	if r := l.snapshot(1)[0]; fmt.Sprint(r.Pulls) != "[{fw1 pulled it ≤ +5s true} {fw2 at its next pull false}]" {
+		t.Fatalf("pulls after fw1's: %+v", r.Pulls)
+	}
+	select {
+	case msg := <-ch:
+		if !strings.Contains(string(msg), `"pulls":[{"bouncer":"fw1","text":"pulled it ≤ +5s","pulled":true}`) {
+			t.Fatalf("sent %s", msg)
+		}
+	default:
+		t.Fatal("fw1's pull was not sent to the stream")
+	}
+	many := make([]Bouncer, 20)
+	for i := range many {
+		many[i].Name = fmt.Sprintf("b%02d", i)
+	}
+	l.setBouncers(many)
+	if r := l.snapshot(1)[0]; len(r.Pulls) != maxPulls+1 || r.Pulls[maxPulls].Text != "and 12 more bouncers" {
+		t.Fatalf("20 bouncers: %+v", r.Pulls)
+	}
+
 	l.add(Entry{Time: t0.Add(time.Second), What: "pardon", Member: "a", Value: "203.0.113.9", Detail: "false positive"})
-	if r := l.snapshot(1)[0]; r.State != "pardoned" || !strings.Contains(r.Note, "false positive") {
+	if r := l.snapshot(1)[0]; r.State != "pardoned" || !strings.Contains(r.Note, "false positive") || len(r.Pulls) != 0 {
 		t.Fatalf("after pardon: %+v", r)
 	}
 }
 
 func TestSearchParsing(t *testing.T) {
+	newest := func(q Query) Query { q.Sort, q.Desc, q.Limit = SortStart, true, pageSize; return q }
 	for _, c := range []struct {
-		q, page string
-		ok      bool
-		want    Query
+		q, page, sort, order string
+		ok                   bool
+		want                 Query
 	}{
-		{"", "", true, Query{Limit: pageSize}},
-		{"203.0.113.9", "2", true, Query{Addr: netip.MustParseAddr("203.0.113.9"), Offset: pageSize, Limit: pageSize}},
-		{"::ffff:203.0.113.9", "", true, Query{Addr: netip.MustParseAddr("203.0.113.9"), Limit: pageSize}},
-		{"203.0.113.77/24", "", true, Query{Prefix: netip.MustParsePrefix("203.0.113.0/24"), Limit: pageSize}},
-		{"SSH-bf", "", true, Query{Word: "ssh-bf", Limit: pageSize}},
-		{"1.2.3.4/99", "", false, Query{}},
-		{"x", "0", false, Query{}},
-		{"x", "-1", false, Query{}},
-		{"x", "99999999999999999999", false, Query{}},
-		{strings.Repeat("a", 201), "", false, Query{}},
-		{"\xff", "", false, Query{}},
+		{"", "", "", "", true, newest(Query{})},
+		{"203.0.113.9", "2", "", "", true, newest(Query{Addr: netip.MustParseAddr("203.0.113.9"), Offset: pageSize})},
+		{"::ffff:203.0.113.9", "", "", "", true, newest(Query{Addr: netip.MustParseAddr("203.0.113.9")})},
+		{"203.0.113.77/24", "", "", "", true, newest(Query{Prefix: netip.MustParsePrefix("203.0.113.0/24")})},
+		{"SSH-bf", "", "", "", true, newest(Query{Word: "ssh-bf"})},
+		{"", "", "value", "", true, Query{Sort: SortValue, Limit: pageSize}},
+		{"", "", "until", "", true, Query{Sort: SortUntil, Desc: true, Limit: pageSize}},
+		{"", "3", "scenario", "desc", true, Query{Sort: SortScenario, Desc: true, Offset: 2 * pageSize, Limit: pageSize}},
+		{"", "", "", "asc", true, Query{Sort: SortStart, Limit: pageSize}},
+		{"", "200", "", "", true, newest(Query{Offset: 199 * pageSize})},
+		{"", "201", "", "", false, Query{}}, // past maxDepth
+		{"", "", "evil", "", false, Query{}},
+		{"", "", "id", "up", false, Query{}},
+		{"1.2.3.4/99", "", "", "", false, Query{}},
+		{"x", "0", "", "", false, Query{}},
+		{"x", "-1", "", "", false, Query{}},
+		{"x", "99999999999999999999", "", "", false, Query{}},
+		{strings.Repeat("a", 201), "", "", "", false, Query{}},
+		{"\xff", "", "", "", false, Query{}},
 	} {
-		s, err := parseSearch(url.Values{"q": {c.q}, "page": {c.page}})
+		s, err := parseSearch(url.Values{"q": {c.q}, "page": {c.page}, "sort": {c.sort}, "order": {c.order}})
 		if (err == nil) != c.ok || c.ok && s.Query != c.want {
-			t.Errorf("q=%q page=%q: %+v, %v", c.q, c.page, s.Query, err)
+			t.Errorf("q=%q page=%q sort=%q order=%q: %+v, %v", c.q, c.page, c.sort, c.order, s.Query, err)
 		}
+		if !c.ok && (s.Query.Limit != pageSize || s.Query.Offset != 0) {
+			t.Errorf("q=%q: a refused search still asks for %+v", c.q, s.Query)
+		}
+	}
+}
+
+// TestActSorted: the act view asks for newest first by default, sorts by
+// the column whose header is clicked (the other way on a second click),
+// and its pager keeps the order and stops at maxDepth.
+func TestActSorted(t *testing.T) {
+	f := newFixture(t, nil)
+	f.b.total = 1_000_000
+	ck, _ := f.signIn(viewerTok)
+	hrefOf := func(body, key string) string {
+		i := strings.Index(body, `data-sort="`+key+`"`)
+		if i < 0 {
+			t.Fatalf("no header for %s", key)
+		}
+		j := strings.LastIndex(body[:i], `href="`)
+		v := body[j+len(`href="`):]
+		return html.UnescapeString(v[:strings.IndexByte(v, '"')])
+	}
+	_, body := f.get("/ui/act", ck)
+	if q := f.b.lastQuery(); q.Sort != SortStart || !q.Desc {
+		t.Fatalf("default order %+v, want newest first", q)
+	}
+	if h := hrefOf(body, SortStart); h != "/ui/act?order=asc&sort=start" {
+		t.Fatalf("a click on Started leads to %q", h)
+	}
+	if !strings.Contains(body, `class="sort on desc"`) || !strings.Contains(body, "page 1 of 200") {
+		t.Fatal("the sorted column is not marked, or the pages are not bounded")
+	}
+	h := hrefOf(body, SortScenario)
+	_, body = f.get(h, ck)
+	if q := f.b.lastQuery(); q.Sort != SortScenario || q.Desc {
+		t.Fatalf("after a click on Scenario: %+v", q)
+	}
+	if h2 := hrefOf(body, SortScenario); !strings.Contains(h2, "order=desc") {
+		t.Fatalf("a second click on Scenario leads to %q", h2)
+	}
+	_, body = f.get("/ui/act?q=ssh&sort=until&order=asc&page=199", ck)
+	if q := f.b.lastQuery(); q.Sort != SortUntil || q.Desc || q.Word != "ssh" || q.Offset != 198*pageSize {
+		t.Fatalf("page 199: %+v", q)
+	}
+	if !strings.Contains(body, `href="/ui/act?order=asc&amp;page=200&amp;q=ssh&amp;sort=until" id="next"`) ||
+		!strings.Contains(body, `href="/ui/act?order=asc&amp;page=198&amp;q=ssh&amp;sort=until" id="prev"`) {
+		t.Fatal("the pager loses the order")
+	}
+	_, body = f.get("/ui/act?q=ssh&sort=until&order=asc&page=200", ck)
+	if strings.Contains(body, `id="next"`) {
+		t.Fatal("the pager goes past maxDepth")
+	}
+	if r, body := f.get("/ui/act?page=201", ck); r.StatusCode != 400 || !strings.Contains(body, "sort the other way") {
+		t.Fatalf("past maxDepth: %s", r.Status)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -11,7 +12,7 @@ import (
 // FuzzParseSearch: any query string parses to a bounded search or an
 // error, never a panic.
 func FuzzParseSearch(f *testing.F) {
-	for _, s := range []string{"q=203.0.113.9&page=2", "q=10.0.0.0/8", "q=ssh", "page=-1", "q=%ff", "q=::ffff:1.2.3.4/120", "window=24h"} {
+	for _, s := range []string{"q=203.0.113.9&page=2", "q=10.0.0.0/8", "q=ssh", "page=-1", "q=%ff", "q=::ffff:1.2.3.4/120", "window=24h", "sort=value&order=asc&page=3", "sort=x", "page=201"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
@@ -23,7 +24,8 @@ func FuzzParseSearch(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if s.Page < 1 || s.Query.Offset < 0 || s.Query.Limit != pageSize || len(s.Text) > 200 {
+		if s.Page < 1 || s.Query.Offset < 0 || s.Query.Offset+s.Query.Limit > maxDepth || s.Query.Limit != pageSize || len(s.Text) > 200 ||
+			!slices.ContainsFunc(columns, func(c column) bool { return c.key == s.Query.Sort }) {
 			t.Fatalf("%q: %+v", raw, s)
 		}
 		if s.Query.Prefix.IsValid() && s.Query.Prefix != s.Query.Prefix.Masked() {

@@ -3,6 +3,7 @@ package console
 import (
 	"encoding/json"
 	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,6 +25,9 @@ type Row struct {
 	Hops       []Hop    `json:"hops"`
 	State      string   `json:"state"` // banned, pardoned, refused, pending
 	Note       string   `json:"note,omitempty"`
+	// Pulls are this member's bouncers, each with whether it has pulled
+	// the ban since this member enforced it; only while banned.
+	Pulls []Pull `json:"pulls,omitempty"`
 
 	t0      time.Time
 	updated time.Time
@@ -38,6 +42,46 @@ type Hop struct {
 	at     time.Time
 }
 
+// Pull is one of this member's bouncers on a row: "bouncer fw1 at its
+// next pull", or "bouncer fw1 pulled it ≤ +5s" after this member's
+// enforcement (pull times are kept to the second).
+type Pull struct {
+	Bouncer string `json:"bouncer"`
+	Text    string `json:"text"`
+	Pulled  bool   `json:"pulled"`
+}
+
+// maxPulls bounds the bouncers named on a row; the rest are counted.
+const maxPulls = 8
+
+// pulls are the bouncers' pulls of r's ban, which this member (self)
+// enforced at its hop.
+func pulls(r *Row, self string, bouncers []Bouncer) []Pull {
+	if r.State != "banned" || len(bouncers) == 0 {
+		return nil
+	}
+	var ref time.Time
+	for _, h := range r.Hops {
+		if h.Member == self {
+			ref = h.at
+		}
+	}
+	out := make([]Pull, 0, min(len(bouncers), maxPulls+1))
+	for i, b := range bouncers {
+		if i == maxPulls {
+			out = append(out, Pull{Text: "and " + strconv.Itoa(len(bouncers)-maxPulls) + " more bouncers"})
+			break
+		}
+		p := Pull{Bouncer: b.Name, Text: "at its next pull"}
+		if !ref.IsZero() && b.LastPull.After(ref) {
+			p.Pulled = true
+			p.Text = "pulled it ≤ +" + b.LastPull.Add(time.Second).Sub(ref).Round(time.Second).String()
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
 // serviceOf is the service family of a scenario name ("ssh-bf" → "ssh").
 func serviceOf(scenario string) string {
 	if i := strings.IndexByte(scenario, '-'); i > 0 {
@@ -46,7 +90,8 @@ func serviceOf(scenario string) string {
 	return scenario
 }
 
-func (r *Row) stamp(names map[string]string) {
+func (r *Row) stamp(names map[string]string, self string, bouncers []Bouncer) {
+	r.Pulls = pulls(r, self, bouncers)
 	r.DetectedOn = nameOr(names, r.DetectedBy)
 	r.Detected = ""
 	if !r.t0.IsZero() {
@@ -105,10 +150,32 @@ type live struct {
 	max     int
 	refused int64
 	dropped int64
+
+	self     string    // this member's id
+	bouncers []Bouncer // this member's bouncers, by name
 }
 
-func newLive(maxStreams, maxRows int) *live {
-	return &live{rows: map[string]*Row{}, names: map[string]string{}, maxRows: maxRows, subs: map[chan []byte]struct{}{}, max: maxStreams}
+func newLive(maxStreams, maxRows int, self string) *live {
+	return &live{rows: map[string]*Row{}, names: map[string]string{}, maxRows: maxRows, subs: map[chan []byte]struct{}{}, max: maxStreams, self: self}
+}
+
+// setBouncers takes this member's bouncers as they are now, and sends
+// the rows whose pulls changed.
+func (l *live) setBouncers(bs []Bouncer) {
+	bs = slices.Clone(bs)
+	slices.SortFunc(bs, func(a, b Bouncer) int { return strings.Compare(a.Name, b.Name) })
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	old := l.bouncers
+	l.bouncers = bs
+	if len(l.subs) == 0 {
+		return
+	}
+	for _, r := range l.rows {
+		if !slices.Equal(pulls(r, l.self, old), pulls(r, l.self, bs)) {
+			l.send(r)
+		}
+	}
 }
 
 type liveCounts struct{ open, refused, dropped int64 }
@@ -242,12 +309,19 @@ func (l *live) apply(e Entry, send bool) {
 	if len(l.rows) > l.maxRows {
 		l.evict()
 	}
-	if !send || len(l.subs) == 0 {
+	if send {
+		l.send(r)
+	}
+}
+
+// send sends r to the streams; l.mu is held.
+func (l *live) send(r *Row) {
+	if len(l.subs) == 0 {
 		return
 	}
 	cp := *r
 	cp.Hops = append([]Hop(nil), r.Hops...)
-	cp.stamp(l.names)
+	cp.stamp(l.names, l.self, l.bouncers)
 	msg, err := json.Marshal(&cp)
 	if err != nil {
 		return
@@ -285,13 +359,14 @@ func (l *live) snapshot(n int) []Row {
 		out = append(out, cp)
 	}
 	names := maps.Clone(l.names)
+	bouncers := l.bouncers // replaced, never changed
 	l.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].t0.After(out[j].t0) })
 	if len(out) > n {
 		out = out[:n]
 	}
 	for i := range out {
-		out[i].stamp(names)
+		out[i].stamp(names, l.self, bouncers)
 	}
 	return out
 }

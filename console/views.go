@@ -4,80 +4,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 )
-
-var pageNames = []string{"login", "live", "alliance", "attacks", "explain", "act", "sources", "message"}
-
-func parsePages() (map[string]*template.Template, error) {
-	funcs := template.FuncMap{
-		"when": func(t time.Time) string {
-			if t.IsZero() {
-				return "—"
-			}
-			return t.UTC().Format("2006-01-02 15:04:05.000Z")
-		},
-		"left": func(t time.Time) string {
-			if t.IsZero() {
-				return "—"
-			}
-			return time.Until(t).Round(time.Second).String()
-		},
-		"dur":    func(d time.Duration) string { return d.Round(time.Millisecond).String() },
-		"min6":   func(s string) int { return min(len(s), 6) },
-		"isaddr": func(s string) bool { _, err := netip.ParseAddr(s); return err == nil },
-		"addrOf": func(s string) string {
-			if p, err := netip.ParsePrefix(s); err == nil {
-				return p.Addr().String()
-			}
-			return s
-		},
-	}
-	out := map[string]*template.Template{}
-	for _, n := range pageNames {
-		t, err := template.New(n).Funcs(funcs).ParseFS(assets, "assets/layout.html", "assets/"+n+".html")
-		if err != nil {
-			return nil, fmt.Errorf("console page %s: %w", n, err)
-		}
-		out[n] = t
-	}
-	return out, nil
-}
-
-// pageData is what every page gets.
-type pageData struct {
-	Title, Nav string
-	Role       string
-	Admin      bool
-	CSRF       string
-	Flash      string
-	Refused    string // a refused action and why
-	Data       any
-}
-
-func (c *Console) render(w http.ResponseWriter, code int, page string, s *session, d pageData) {
-	if s != nil {
-		d.Role, d.Admin, d.CSRF = s.role, s.role == roleAdmin, s.csrf
-	}
-	if d.Title == "" {
-		d.Title = page
-	}
-	d.Nav = page
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	if err := c.pages[page].ExecuteTemplate(w, "layout", d); err != nil {
-		c.log.Warn("console: render", "page", page, "err", err)
-	}
-}
 
 func (c *Console) routes() *http.ServeMux {
 	m := http.NewServeMux()
@@ -149,7 +85,7 @@ func (c *Console) admin(h func(http.ResponseWriter, *http.Request, *session)) ht
 		}
 		if s.role != roleAdmin {
 			c.ctr.forbidden.Add(1)
-			c.render(w, http.StatusForbidden, "message", s, pageData{Title: "read-only", Refused: "this session is read-only: sign in with the admin token to change anything"})
+			c.render(w, http.StatusForbidden, "message", s, pageData{Title: "read-only", Refused: "this session is read-only: sign in with the admin token to change anything"}, messageContent)
 			return
 		}
 		h(w, r, s)
@@ -161,13 +97,13 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 		role, ok := c.auth.useLink(t)
 		if !ok {
 			c.ctr.linksRefused.Add(1)
-			c.render(w, http.StatusForbidden, "login", nil, pageData{Title: "sign in", Refused: "this login link is expired, already used or wrong: run `phalanx console` for a new one"})
+			c.render(w, http.StatusForbidden, "login", nil, pageData{Title: "sign in", Refused: "this login link is expired, already used or wrong: run `phalanx console` for a new one"}, loginContent)
 			return
 		}
 		c.signIn(w, r, role)
 		return
 	}
-	c.render(w, http.StatusOK, "login", nil, pageData{Title: "sign in"})
+	c.render(w, http.StatusOK, "login", nil, pageData{Title: "sign in"}, loginContent)
 }
 
 func (c *Console) loginPost(w http.ResponseWriter, r *http.Request) {
@@ -180,7 +116,7 @@ func (c *Console) loginPost(w http.ResponseWriter, r *http.Request) {
 	role := c.auth.roleOf(r.PostFormValue("token"))
 	if role == "" {
 		c.ctr.loginsRefused.Add(1)
-		c.render(w, http.StatusForbidden, "login", nil, pageData{Title: "sign in", Refused: "wrong token: give the admin token (admin.token in the data directory) or the read-only one (console-readonly.token)"})
+		c.render(w, http.StatusForbidden, "login", nil, pageData{Title: "sign in", Refused: "wrong token: give the admin token (admin.token in the data directory) or the read-only one (console-readonly.token)"}, loginContent)
 		return
 	}
 	c.signIn(w, r, role)
@@ -245,7 +181,8 @@ type liveData struct {
 }
 
 func (c *Console) livePage(w http.ResponseWriter, r *http.Request, s *session) {
-	c.render(w, http.StatusOK, "live", s, pageData{Title: "live", Data: liveData{Rows: c.live.snapshot(100), Status: c.b.Status()}})
+	d := liveData{Rows: c.live.snapshot(100), Status: c.b.Status()}
+	c.render(w, http.StatusOK, "live", s, pageData{}, func(p *page) { liveContent(p, d) })
 }
 
 // events streams row changes as server-sent events.
@@ -307,11 +244,19 @@ type allianceData struct {
 	Status      Status
 	Console     Counters
 	Propagation Propagation
+	Rates       []memberRate
+	Since       time.Time // when sampling began
 }
 
 func (c *Console) alliancePage(w http.ResponseWriter, r *http.Request, s *session) {
-	c.render(w, http.StatusOK, "alliance", s, pageData{Title: "alliance", Data: allianceData{Status: c.b.Status(), Console: c.Counters(),
-		Propagation: c.live.propagation(c.now().Add(-time.Hour))}})
+	now := c.now()
+	d := allianceData{Status: c.b.Status(), Console: c.Counters(), Propagation: c.live.propagation(now.Add(-time.Hour)), Since: c.rates.sinceTime()}
+	ids, names := make([]string, 0, len(d.Status.Members)), map[string]string{}
+	for _, m := range d.Status.Members {
+		ids, names[m.ID] = append(ids, m.ID), m.Name
+	}
+	d.Rates = c.rates.members(now, ids, names)
+	c.render(w, http.StatusOK, "alliance", s, pageData{}, func(p *page) { allianceContent(p, d) })
 }
 
 // Windows the attacks page offers.
@@ -419,21 +364,51 @@ func (c *Console) attacksPage(w http.ResponseWriter, r *http.Request, s *session
 		d.Series = append(d.Series, bar{X: i * 10, Y: 100 - h, H: h, W: 8,
 			Label: fmt.Sprintf("%s: %d", from.Add(time.Duration(i)*step).UTC().Format("15:04"), n)})
 	}
-	c.render(w, http.StatusOK, "attacks", s, pageData{Title: "attacks", Data: d})
+	c.render(w, http.StatusOK, "attacks", s, pageData{}, func(p *page) { attacksContent(p, d) })
 }
 
 func (c *Console) explainPage(w http.ResponseWriter, r *http.Request, s *session) {
 	a, err := netip.ParseAddr(strings.TrimSpace(r.URL.Query().Get("addr")))
 	if err != nil {
-		c.render(w, http.StatusBadRequest, "explain", s, pageData{Title: "explain", Refused: "give an IP address"})
+		c.render(w, http.StatusBadRequest, "explain", s, pageData{Title: "explain", Refused: "give an IP address"}, func(p *page) { explainContent(p, nil) })
 		return
 	}
 	ex := c.b.Explain(a.Unmap())
-	c.render(w, http.StatusOK, "explain", s, pageData{Title: "explain " + ex.Address, Data: ex})
+	c.render(w, http.StatusOK, "explain", s, pageData{Title: "explain " + ex.Address}, func(p *page) { explainContent(p, &ex) })
 }
 
 // pageSize is how many decisions one page of the act view shows.
 const pageSize = 50
+
+// maxDepth bounds how deep into one order the act view pages: each page
+// of a sorted view is chosen from every matching decision, keeping the
+// first maxDepth in order.
+const maxDepth = 10_000
+
+// Sort orders of the decisions, by column.
+const (
+	SortID       = "id"
+	SortValue    = "value"
+	SortOrigin   = "origin"
+	SortScenario = "scenario"
+	SortReason   = "reason"
+	SortStart    = "start" // the default, newest first
+	SortUntil    = "until"
+)
+
+// column is a column of the decision table: its sort key, its header,
+// and whether it sorts descending first.
+type column struct {
+	key   string
+	label markup
+	desc  bool
+}
+
+// columns are the decision table's columns in order.
+var columns = []column{
+	{SortID, "Id", true}, {SortValue, "Value", false}, {SortOrigin, "Origin", false}, {SortScenario, "Scenario", false},
+	{SortReason, "Reason", false}, {SortStart, "Started", true}, {SortUntil, "Until", true},
+}
 
 // search is a parsed decision search.
 type search struct {
@@ -442,27 +417,71 @@ type search struct {
 	Query Query
 }
 
+// values is the search as a query string, on page n.
+func (s search) values(page int) url.Values {
+	v := url.Values{}
+	if s.Text != "" {
+		v.Set("q", s.Text)
+	}
+	if s.Query.Sort != SortStart || !s.Query.Desc {
+		v.Set("sort", s.Query.Sort)
+		v.Set("order", order(s.Query.Desc))
+	}
+	if page > 1 {
+		v.Set("page", strconv.Itoa(page))
+	}
+	return v
+}
+
+func order(desc bool) string {
+	if desc {
+		return "desc"
+	}
+	return "asc"
+}
+
 // parseSearch reads ?q= (an address, a range, or a word of a scenario,
-// origin or reason) and ?page= (from 1); a bad one is an error to show.
+// origin or reason), ?sort= (a column), ?order= (asc or desc) and ?page=
+// (from 1); a bad one is an error to show.
 func parseSearch(v url.Values) (search, error) {
 	s := search{Text: strings.TrimSpace(v.Get("q")), Page: 1}
+	bad := search{Page: 1, Query: Query{Limit: pageSize, Sort: SortStart, Desc: true}}
 	if p := v.Get("page"); p != "" {
 		n, err := strconv.Atoi(p)
 		if err != nil || n < 1 || n > 1_000_000 {
-			return search{Page: 1}, errors.New("page: give a number from 1")
+			return bad, errors.New("page: give a number from 1")
+		}
+		if (n-1)*pageSize >= maxDepth {
+			return bad, fmt.Errorf("page %d: only the first %d decisions of an order are paged; sort the other way or narrow the search", n, maxDepth)
 		}
 		s.Page = n
 	}
 	if len(s.Text) > 200 || !utf8.ValidString(s.Text) {
-		return search{Page: 1}, errors.New("search: at most 200 characters of text")
+		return bad, errors.New("search: at most 200 characters of text")
 	}
-	s.Query = Query{Offset: (s.Page - 1) * pageSize, Limit: pageSize}
+	s.Query = Query{Offset: (s.Page - 1) * pageSize, Limit: pageSize, Sort: SortStart, Desc: true}
+	if k := v.Get("sort"); k != "" {
+		i := slices.IndexFunc(columns, func(c column) bool { return c.key == k })
+		if i < 0 {
+			return bad, fmt.Errorf("sort: give one of id, value, origin, scenario, reason, start, until")
+		}
+		s.Query.Sort, s.Query.Desc = k, columns[i].desc
+	}
+	switch v.Get("order") {
+	case "":
+	case "asc":
+		s.Query.Desc = false
+	case "desc":
+		s.Query.Desc = true
+	default:
+		return bad, errors.New("order: give asc or desc")
+	}
 	switch t := s.Text; {
 	case t == "":
 	case strings.Contains(t, "/"):
 		p, err := netip.ParsePrefix(t)
 		if err != nil {
-			return search{Page: 1}, fmt.Errorf("search: %q is not a range such as 203.0.113.0/24", t)
+			return bad, fmt.Errorf("search: %q is not a range such as 203.0.113.0/24", t)
 		}
 		s.Query.Prefix = p.Masked()
 	default:
@@ -487,11 +506,10 @@ type actData struct {
 }
 
 func (c *Console) actPage(w http.ResponseWriter, r *http.Request, s *session) {
-	c.renderAct(w, r, s, http.StatusOK, pageData{})
+	c.renderAct(w, r, s, http.StatusOK, pageData{}, actData{})
 }
 
-func (c *Console) renderAct(w http.ResponseWriter, r *http.Request, s *session, code int, pd pageData) {
-	d, _ := pd.Data.(actData)
+func (c *Console) renderAct(w http.ResponseWriter, r *http.Request, s *session, code int, pd pageData, d actData) {
 	q := r.URL.Query()
 	srch, err := parseSearch(q)
 	if err != nil {
@@ -499,19 +517,15 @@ func (c *Console) renderAct(w http.ResponseWriter, r *http.Request, s *session, 
 	}
 	d.Search = srch
 	d.Page = c.b.Decisions(srch.Query)
-	d.Pages = max(1, (d.Page.Total+pageSize-1)/pageSize)
-	link := func(p int) string {
-		return "/ui/act?" + url.Values{"q": {srch.Text}, "page": {strconv.Itoa(p)}}.Encode()
-	}
+	d.Pages = max(1, min((d.Page.Total+pageSize-1)/pageSize, maxDepth/pageSize))
 	if srch.Page > 1 {
-		d.Prev = link(srch.Page - 1)
+		d.Prev = href("/ui/act", srch.values(srch.Page-1))
 	}
 	if srch.Page < d.Pages {
-		d.Next = link(srch.Page + 1)
+		d.Next = href("/ui/act", srch.values(srch.Page+1))
 	}
 	d.Bouncers = c.b.Bouncers()
-	pd.Title, pd.Data = "act", d
-	c.render(w, code, "act", s, pd)
+	c.render(w, code, "act", s, pd, func(p *page) { actContent(p, d) })
 }
 
 // refusal renders a refused action with its reason.
@@ -521,7 +535,7 @@ func (c *Console) refusal(w http.ResponseWriter, r *http.Request, s *session, er
 	if errors.As(err, &ae) {
 		code = ae.Status
 	}
-	c.renderAct(w, r, s, code, pageData{Refused: err.Error(), Data: d})
+	c.renderAct(w, r, s, code, pageData{Refused: err.Error()}, d)
 }
 
 func (c *Console) ban(w http.ResponseWriter, r *http.Request, s *session) {
@@ -545,7 +559,7 @@ func (c *Console) ban(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	c.log.Info("console: ban", "value", x.Value, "until", x.Until)
-	c.renderAct(w, r, s, http.StatusCreated, pageData{Flash: fmt.Sprintf("banned %s until %s (decision %d)", x.Value, x.Until.UTC().Format(time.RFC3339), x.ID)})
+	c.renderAct(w, r, s, http.StatusCreated, pageData{Flash: fmt.Sprintf("banned %s until %s (decision %d)", x.Value, x.Until.UTC().Format(time.RFC3339), x.ID)}, actData{})
 }
 
 func (c *Console) pardon(w http.ResponseWriter, r *http.Request, s *session) {
@@ -565,7 +579,7 @@ func (c *Console) pardon(w http.ResponseWriter, r *http.Request, s *session) {
 	if n == 0 {
 		msg = fmt.Sprintf("no decision on exactly %s to pardon", value)
 	}
-	c.renderAct(w, r, s, http.StatusOK, pageData{Flash: msg})
+	c.renderAct(w, r, s, http.StatusOK, pageData{Flash: msg}, actData{})
 }
 
 func (c *Console) addBouncer(w http.ResponseWriter, r *http.Request, s *session) {
@@ -576,8 +590,8 @@ func (c *Console) addBouncer(w http.ResponseWriter, r *http.Request, s *session)
 		return
 	}
 	c.log.Info("console: bouncer added", "name", name)
-	c.renderAct(w, r, s, http.StatusCreated, pageData{Flash: "bouncer " + name + " added: copy its key now, it is not shown again",
-		Data: actData{NewKey: key, NewBouncer: name}})
+	c.renderAct(w, r, s, http.StatusCreated, pageData{Flash: "bouncer " + name + " added: copy its key now, it is not shown again"},
+		actData{NewKey: key, NewBouncer: name})
 }
 
 func (c *Console) deleteBouncer(w http.ResponseWriter, r *http.Request, s *session) {
@@ -587,14 +601,17 @@ func (c *Console) deleteBouncer(w http.ResponseWriter, r *http.Request, s *sessi
 		return
 	}
 	c.log.Info("console: bouncer deleted", "name", name)
-	c.renderAct(w, r, s, http.StatusOK, pageData{Flash: "bouncer " + name + " deleted"})
+	c.renderAct(w, r, s, http.StatusOK, pageData{Flash: "bouncer " + name + " deleted"}, actData{})
 }
 
 type sourcesData struct {
 	Sources Sources
+	Rates   map[string]sourceRate
+	Since   time.Time // when sampling began
 	Charter Charter
 }
 
 func (c *Console) sourcesPage(w http.ResponseWriter, r *http.Request, s *session) {
-	c.render(w, http.StatusOK, "sources", s, pageData{Title: "sources", Data: sourcesData{Sources: c.b.Sources(), Charter: c.b.Charter()}})
+	d := sourcesData{Sources: c.b.Sources(), Rates: c.rates.sources(c.now()), Since: c.rates.sinceTime(), Charter: c.b.Charter()}
+	c.render(w, http.StatusOK, "sources", s, pageData{}, func(p *page) { sourcesContent(p, d) })
 }

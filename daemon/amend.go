@@ -43,6 +43,7 @@ func (d *Daemon) consumeAmendment(m fabric.Msg) {
 		return
 	}
 	d.arb.Amend(&next)
+	d.recordAmendment(&d.streamCharter, &next, am, m.Time) // the console's charter history (console.go)
 	d.streamCharter = next
 	d.timelineAmendment(next, am)
 	if _, _, ok := next.Member(d.id.ID); !ok {

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,16 +14,21 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"phalanx"
+	"phalanx/alliance"
+	"phalanx/charter"
 	"phalanx/console"
 )
 
@@ -304,23 +310,25 @@ func consoleDecision(x phalanx.Decision) console.Decision {
 		Reason: x.Reason, Start: x.Start, Until: x.Until}
 }
 
-// Decisions pages through the table on the server: an unfiltered page
-// stops once it is full, a filtered one scans every decision to count.
+// Decisions pages through the table on the server, in q's order: it
+// scans every decision and keeps the first Offset+Limit of the order (the
+// console bounds that depth), so one page costs one pass over the table
+// and memory for the page's depth only.
 func (b *consoleBackend) Decisions(q console.Query) console.Page {
 	d := b.d
 	now := d.now()
+	order := decisionOrder(q)
 	var p console.Page
 	if q.Addr.IsValid() {
-		for i, x := range d.table.Covering(phalanx.Normalize(q.Addr), now) {
-			if i >= q.Offset && len(p.Items) < q.Limit {
-				p.Items = append(p.Items, consoleDecision(x))
-			}
-			p.Total++
+		all := d.table.Covering(phalanx.Normalize(q.Addr), now)
+		slices.SortFunc(all, func(a, b phalanx.Decision) int { return order(&a, &b) })
+		p.Total = len(all)
+		for _, x := range all[min(q.Offset, len(all)):min(q.Offset+q.Limit, len(all))] {
+			p.Items = append(p.Items, consoleDecision(x))
 		}
 		return p
 	}
 	match := func(x *phalanx.Decision) bool { return true }
-	filtered := true
 	switch {
 	case q.Prefix.IsValid():
 		want, _ := phalanx.NormalizePrefix(q.Prefix)
@@ -329,28 +337,130 @@ func (b *consoleBackend) Decisions(q console.Query) console.Page {
 		}
 	case q.Word != "":
 		match = func(x *phalanx.Decision) bool {
-			return strings.Contains(strings.ToLower(x.Scenario), q.Word) || strings.Contains(string(x.Origin), q.Word) ||
-				strings.Contains(strings.ToLower(x.Reason), q.Word)
+			return containsFold(x.Scenario, q.Word) || containsFold(string(x.Origin), q.Word) || containsFold(x.Reason, q.Word)
 		}
-	default:
-		filtered = false
-		p.Total = d.table.Len()
 	}
-	seen := 0
+	depth := q.Offset + q.Limit
+	if depth <= 0 {
+		return p
+	}
+	// first holds the first depth decisions of the order seen so far, as
+	// a heap whose root is the last of them.
+	first := make([]phalanx.Decision, 0, min(depth, 1024))
 	d.table.All(func(x phalanx.Decision) bool {
 		if !x.Active(now) || !match(&x) {
 			return true
 		}
-		if seen >= q.Offset && len(p.Items) < q.Limit {
-			p.Items = append(p.Items, consoleDecision(x))
+		p.Total++
+		switch {
+		case len(first) < depth:
+			first = append(first, x)
+			heapUp(first, len(first)-1, order)
+		case order(&x, &first[0]) < 0:
+			first[0] = x
+			heapDown(first, 0, order)
 		}
-		seen++
-		return filtered || len(p.Items) < q.Limit
+		return true
 	})
-	if filtered {
-		p.Total = seen
+	slices.SortFunc(first, func(a, b phalanx.Decision) int { return order(&a, &b) })
+	for _, x := range first[min(q.Offset, len(first)):] {
+		p.Items = append(p.Items, consoleDecision(x))
 	}
 	return p
+}
+
+// decisionOrder compares decisions in q's order: by its column, then by
+// ID, both descending when q.Desc.
+func decisionOrder(q console.Query) func(a, b *phalanx.Decision) int {
+	var by func(a, b *phalanx.Decision) int
+	switch q.Sort {
+	case console.SortID:
+	case console.SortValue:
+		by = func(a, b *phalanx.Decision) int {
+			if c := a.Value.Addr().Compare(b.Value.Addr()); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.Value.Bits(), b.Value.Bits())
+		}
+	case console.SortOrigin:
+		by = func(a, b *phalanx.Decision) int { return strings.Compare(string(a.Origin), string(b.Origin)) }
+	case console.SortScenario:
+		by = func(a, b *phalanx.Decision) int { return strings.Compare(a.Scenario, b.Scenario) }
+	case console.SortReason:
+		by = func(a, b *phalanx.Decision) int { return strings.Compare(a.Reason, b.Reason) }
+	case console.SortUntil:
+		by = func(a, b *phalanx.Decision) int { return a.Until.Compare(b.Until) }
+	default:
+		by = func(a, b *phalanx.Decision) int { return a.Start.Compare(b.Start) }
+	}
+	return func(a, b *phalanx.Decision) int {
+		c := 0
+		if by != nil {
+			c = by(a, b)
+		}
+		if c == 0 {
+			c = cmp.Compare(a.ID, b.ID)
+		}
+		if q.Desc {
+			return -c
+		}
+		return c
+	}
+}
+
+// heapUp and heapDown keep h a heap whose root is the last in order.
+func heapUp(h []phalanx.Decision, i int, order func(a, b *phalanx.Decision) int) {
+	for i > 0 {
+		parent := (i - 1) / 2
+		if order(&h[parent], &h[i]) >= 0 {
+			return
+		}
+		h[parent], h[i] = h[i], h[parent]
+		i = parent
+	}
+}
+
+func heapDown(h []phalanx.Decision, i int, order func(a, b *phalanx.Decision) int) {
+	for {
+		last, l, r := i, 2*i+1, 2*i+2
+		if l < len(h) && order(&h[l], &h[last]) > 0 {
+			last = l
+		}
+		if r < len(h) && order(&h[r], &h[last]) > 0 {
+			last = r
+		}
+		if last == i {
+			return
+		}
+		h[i], h[last] = h[last], h[i]
+		i = last
+	}
+}
+
+// containsFold reports whether s contains word, which is lower case, in
+// any case, without allocating for an ASCII word.
+func containsFold(s, word string) bool {
+	for i := 0; i < len(word); i++ {
+		if word[i] >= utf8.RuneSelf {
+			return strings.Contains(strings.ToLower(s), word)
+		}
+	}
+	for i := 0; i+len(word) <= len(s); i++ {
+		j := 0
+		for ; j < len(word); j++ {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != word[j] {
+				break
+			}
+		}
+		if j == len(word) {
+			return true
+		}
+	}
+	return false
 }
 
 func (b *consoleBackend) Explain(addr netip.Addr) console.Explanation {
@@ -415,7 +525,12 @@ func (b *consoleBackend) Charter() console.Charter {
 	if err != nil {
 		data = []byte("# " + err.Error())
 	}
-	return console.Charter{Name: cs.c.Name, Hash: cs.hash, YAML: string(data)}
+	out := console.Charter{Name: cs.c.Name, Hash: cs.hash, YAML: string(data), Version: cs.c.Version}
+	hist, _ := readCharterHistory(filepath.Join(b.d.opts.DataDir, fileCharterHistory))
+	for _, r := range hist {
+		out.History = append(out.History, console.Amendment{Version: r.Version, Time: r.Time, Hash: r.Hash, By: r.By, Changes: r.Changes})
+	}
+	return out
 }
 
 func (b *consoleBackend) Sources() console.Sources {
@@ -441,7 +556,18 @@ func (b *consoleBackend) Sources() console.Sources {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		out.List = append(out.List, console.Source{Name: n, Lines: int64(lines[n]), Stats: stats[n]})
+		src := console.Source{Name: n, Lines: int64(lines[n])}
+		for k, v := range stats[n] {
+			m := &src.Stats
+			if sourceSkip(k) {
+				m = &src.Skipped
+			}
+			if *m == nil {
+				*m = map[string]int64{}
+			}
+			(*m)[k] = v
+		}
+		out.List = append(out.List, src)
 	}
 	out.Events = map[string]int64{}
 	for k, v := range vecValues(d.met.events, "") {
@@ -451,6 +577,29 @@ func (b *consoleBackend) Sources() console.Sources {
 	c := d.pipe.Counters()
 	d.pipeMu.Unlock()
 	out.Skipped = c.Skipped
+	return out
+}
+
+// sourceSkip reports whether a source's own counter (sources.stats)
+// counts lines or entries it dropped.
+func sourceSkip(counter string) bool {
+	switch counter {
+	case "oversize", "decode_errors", "rate_dropped", "partial", "denied", "kernel_drops", "framing_errors":
+		return true
+	}
+	return false
+}
+
+// Totals are the counters the console samples every few seconds for its
+// rates: reports received by member, lines read by source.
+func (b *consoleBackend) Totals() console.Totals {
+	out := console.Totals{Reports: map[string]int64{}, Lines: map[string]int64{}}
+	for k, v := range vecValues(b.d.met.reportsIn, "member") {
+		out.Reports[k] = int64(v)
+	}
+	for k, v := range vecValues(b.d.met.lines, "source") {
+		out.Lines[k] = int64(v)
+	}
 	return out
 }
 
@@ -465,3 +614,149 @@ func (b *consoleBackend) Recent(n int) []console.Entry {
 }
 
 func (b *consoleBackend) Subscribe() (<-chan console.Entry, func()) { return b.f.subscribe(4096) }
+
+// fileCharterHistory keeps the amendments this member applied, for the
+// console's charter view.
+const fileCharterHistory = "charter-history.json"
+
+// maxCharterHistory bounds the amendments kept; the oldest go first.
+const maxCharterHistory = 256
+
+// amendmentRecord is one amendment of the charter history file.
+type amendmentRecord struct {
+	Version int       `json:"version"`
+	Time    time.Time `json:"time"` // when the stream stored it
+	Hash    string    `json:"hash"`
+	Signer  string    `json:"signer"`
+	By      string    `json:"by"` // the signer's name in the charter it amended
+	Changes []string  `json:"changes"`
+}
+
+// recordAmendment adds the amendment am, from prev to next, stored on the
+// stream at at, to the charter history in the data directory. It runs on
+// the consumer goroutine, for amendments verified against the stream's
+// charter: those this member applies, once each (a replay after a
+// restart meets them as already in force).
+func (d *Daemon) recordAmendment(prev, next *charter.Charter, am alliance.Amendment, at time.Time) {
+	path := filepath.Join(d.opts.DataDir, fileCharterHistory)
+	hist, err := readCharterHistory(path)
+	if err != nil {
+		d.log.Warn("the charter history is unreadable: starting it again", "path", path, "err", err)
+	}
+	for _, r := range hist {
+		if r.Version == next.Version && r.Hash == next.Hash() {
+			return
+		}
+	}
+	by := am.Signer
+	if m, _, ok := prev.Member(am.Signer); ok && m.Name != "" {
+		by = m.Name + " (" + am.Signer[:min(len(am.Signer), 12)] + ")"
+	}
+	hist = append(hist, amendmentRecord{Version: next.Version, Time: at.UTC(), Hash: next.Hash(), Signer: am.Signer, By: by, Changes: charterChanges(prev, next)})
+	hist = hist[max(0, len(hist)-maxCharterHistory):]
+	data, err := json.MarshalIndent(hist, "", "  ")
+	if err == nil {
+		err = writeFileAtomic(path, data, 0o600)
+	}
+	if err != nil {
+		d.log.Warn("record the amendment in the charter history", "version", next.Version, "err", err)
+	}
+}
+
+func readCharterHistory(path string) ([]amendmentRecord, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var hist []amendmentRecord
+	if err := json.Unmarshal(data, &hist); err != nil {
+		return nil, err
+	}
+	return hist, nil
+}
+
+// charterChanges says what next changes of prev, for people.
+func charterChanges(prev, next *charter.Charter) []string {
+	var out []string
+	name := func(m charter.Member) string {
+		id := m.ID[:min(len(m.ID), 12)]
+		if m.Name == "" {
+			return id
+		}
+		return m.Name + " (" + id + ")"
+	}
+	old := map[string]charter.Member{}
+	for _, m := range prev.Members {
+		old[m.ID] = m
+	}
+	for _, m := range next.Members {
+		o, ok := old[m.ID]
+		delete(old, m.ID)
+		switch {
+		case !ok && m.Founding:
+			out = append(out, "admitted "+name(m)+" as a founding member")
+		case !ok:
+			out = append(out, "admitted "+name(m))
+		default:
+			if o.Name != m.Name {
+				out = append(out, fmt.Sprintf("renamed %s to %q", name(o), m.Name))
+			}
+			if o.Founding != m.Founding {
+				out = append(out, fmt.Sprintf("%s founding: %v", name(m), m.Founding))
+			}
+			if o.PublicKey != m.PublicKey {
+				out = append(out, name(m)+" has a new key")
+			}
+			if !slices.Equal(o.Addresses, m.Addresses) {
+				out = append(out, fmt.Sprintf("%s's addresses: %v", name(m), m.Addresses))
+			}
+			if o.Fabric != m.Fabric {
+				out = append(out, fmt.Sprintf("%s's fabric address: %q", name(m), m.Fabric))
+			}
+		}
+	}
+	for _, m := range prev.Members {
+		if _, gone := old[m.ID]; gone {
+			out = append(out, "removed "+name(m))
+		}
+	}
+	if !slices.Equal(prev.Territory, next.Territory) {
+		out = append(out, fmt.Sprintf("territory: %v", next.Territory))
+	}
+	field := func(section, key string, a, b any) {
+		if fmt.Sprint(a) != fmt.Sprint(b) {
+			out = append(out, fmt.Sprintf("%s.%s: %v → %v", section, key, a, b))
+		}
+	}
+	p, q := prev.Policy, next.Policy
+	field("policy", "decisive", p.Decisive, q.Decisive)
+	field("policy", "quorum", p.Quorum, q.Quorum)
+	field("policy", "window", p.Window, q.Window)
+	field("policy", "duration", p.Duration, q.Duration)
+	field("policy", "escalation_window", p.EscalationWindow, q.EscalationWindow)
+	field("policy", "max_duration", p.MaxDuration, q.MaxDuration)
+	field("policy", "manual_max_duration", p.ManualMax, q.ManualMax)
+	field("policy", "pardon", p.Pardon, q.Pardon)
+	l, k := prev.Limits, next.Limits
+	field("limits", "max_prefix_v4", l.MaxPrefixV4, k.MaxPrefixV4)
+	field("limits", "max_prefix_v6", l.MaxPrefixV6, k.MaxPrefixV6)
+	field("limits", "alert_prefix_v4", l.AlertPrefixV4, k.AlertPrefixV4)
+	field("limits", "alert_prefix_v6", l.AlertPrefixV6, k.AlertPrefixV6)
+	field("limits", "reports_per_minute", l.ReportsPerMinute, k.ReportsPerMinute)
+	field("limits", "skew", l.Skew, k.Skew)
+	switch {
+	case prev.Fleet == nil && next.Fleet != nil:
+		out = append(out, "fleet scenarios turned on")
+	case prev.Fleet != nil && next.Fleet == nil:
+		out = append(out, "fleet scenarios turned off")
+	case prev.Fleet != nil && !reflect.DeepEqual(prev.Fleet, next.Fleet):
+		out = append(out, "fleet section changed")
+	}
+	if len(out) == 0 {
+		out = append(out, "no change this console can name: compare the charters")
+	}
+	return out
+}

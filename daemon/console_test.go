@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"phalanx"
+	"phalanx/charter"
 	"phalanx/daemon"
 	"phalanx/testenv"
 )
@@ -184,6 +185,14 @@ func TestConsoleInBrowser(t *testing.T) {
 	do(t, ctx, chromedp.Navigate(strings.SplitN(link, "/ui/", 2)[0]+"/ui/"), chromedp.WaitVisible(chromedp.ID("live")))
 	poll(t, ctx, 10*time.Second, "the live stream", `document.getElementById("stream-state").textContent === "live"`)
 
+	// A bouncer of C's: the propagation line on C names it.
+	var bouncer struct {
+		Key string `json:"api_key"`
+	}
+	if code := c.adminBody("POST", "/api/bouncers", map[string]string{"name": "edge"}, &bouncer); code != 201 || bouncer.Key == "" {
+		t.Fatalf("add a bouncer on C: %d", code)
+	}
+
 	// An attack on A shows on C with every member's enforcement.
 	const attacker = "203.0.113.50"
 	a.waitTailing()
@@ -197,6 +206,28 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	hops := eval[[]string](t, ctx, `Array.from(`+row+`.querySelectorAll(".hop")).map(h => h.textContent)`)
 	t.Logf("propagation on C's live view: %q", hops)
+	// C's bouncer, until it pulls, then after its pull (kept to the
+	// second: a pull in the second of C's enforcement counts at the next).
+	edge := row + `.querySelector('.pull[data-bouncer="edge"]')`
+	poll(t, ctx, 10*time.Second, "C's bouncer on the propagation line", edge+` && `+edge+`.textContent === "bouncer edge at its next pull"`)
+	for i := 0; ; i++ {
+		if i == 6 {
+			t.Fatalf("the bouncer's pull never showed: %q", eval[string](t, ctx, edge+`.textContent`))
+		}
+		req, _ := http.NewRequest("GET", "http://"+c.d.Addr()+"/v1/decisions/stream?startup=true", nil)
+		req.Header.Set("X-Api-Key", bouncer.Key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("the bouncer's pull: %v %v", err, resp)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		// The console looks at the bouncers every 2s.
+		if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](edge+`.className === "pull pulled"`, chromedp.WithPollingTimeout(3*time.Second))); err == nil {
+			break
+		}
+	}
+	t.Logf("after the bouncer's pull: %q", eval[string](t, ctx, edge+`.textContent`))
 	// Attacker-written text is text: no element was made of it, no
 	// script ran, and it shows as written.
 	ev := eval[string](t, ctx, row+`.querySelector("pre").textContent`)
@@ -211,6 +242,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	// The server-rendered view after a reload, and the explain drill-down.
 	do(t, ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("live")))
 	poll(t, ctx, 5*time.Second, "the row after a reload", row)
+	if n := eval[int](t, ctx, `document.querySelectorAll("img, main script").length`); n != 0 {
+		t.Fatalf("the server-rendered live view: the attacker's text made %d elements", n)
+	}
 	do(t, ctx, chromedp.Navigate(strings.SplitN(link, "/ui/", 2)[0]+"/ui/explain?addr="+attacker), chromedp.WaitVisible(chromedp.ID("timeline")))
 	if n := eval[int](t, ctx, `document.querySelectorAll("img, main script").length`); n != 0 {
 		t.Fatalf("explain: the attacker's text made %d elements", n)
@@ -244,16 +278,37 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("a decision took %v to show, want ≤ 1s", lat[len(lat)-1])
 	}
 
-	// The other views render.
+	// The decisions on C: newest first (the last probe), then sorted by
+	// a click on a column's header, and the other way on a second.
+	do(t, ctx, chromedp.Navigate(base+"/ui/act"), chromedp.WaitVisible(chromedp.ID("decisions")))
+	first := `document.querySelector("#decisions tbody tr").getAttribute("data-value")`
+	if got := eval[string](t, ctx, first); got != "198.51.100.29" {
+		t.Fatalf("newest decision first: %s", got)
+	}
+	for _, want := range []string{"198.51.100.10", attacker} {
+		if _, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(chromedp.CSS(`#decisions a[data-sort="value"]`)))); err != nil {
+			t.Fatal(err)
+		}
+		if got := eval[string](t, ctx, first); got != want {
+			t.Fatalf("sorted by value (%s): %s first, want %s", eval[string](t, ctx, `location.search`), got, want)
+		}
+	}
+
+	// The other views render: the alliance with each member's reports per
+	// minute, the sources with their rates.
 	for _, v := range []struct{ path, id, name string }{
-		{"/ui/alliance", "members", "alliance"}, {"/ui/attacks", "windows", "attacks"},
+		{"/ui/alliance", "report-rates", "alliance"}, {"/ui/attacks", "windows", "attacks"},
 		{"/ui/act", "decisions", "act"}, {"/ui/sources", "charter", "sources"},
 	} {
-		do(t, ctx, chromedp.Navigate(base+v.path), chromedp.WaitReady(chromedp.CSS("main")))
-		if v.id != "windows" {
-			do(t, ctx, chromedp.WaitVisible(chromedp.ID(v.id)))
-		}
+		do(t, ctx, chromedp.Navigate(base+v.path), chromedp.WaitVisible(chromedp.ID(v.id)))
 		screenshot(t, ctx, v.name)
+	}
+	do(t, ctx, chromedp.Navigate(base+"/ui/alliance"), chromedp.WaitVisible(chromedp.ID("report-rates")))
+	if n := eval[int](t, ctx, `document.querySelectorAll("#report-rates tbody tr").length`); n != 3 {
+		t.Fatalf("report rates of %d members, want 3", n)
+	}
+	if n := eval[int](t, ctx, `Number(document.querySelector('#report-rates tr[data-member="`+a.d.ID()+`"] td:nth-child(4)').textContent)`); n == 0 {
+		t.Fatal("no report from A in the last hour on C's alliance view")
 	}
 
 	// A pardon on C is refused with the charter's reason (C is no founding
@@ -282,8 +337,20 @@ func TestConsoleInBrowser(t *testing.T) {
 	for _, m := range []*member{a, b, c} {
 		waitFor(t, 10*time.Second, "the pardon on "+m.dir, func() bool { return !banned(m.d, attacker) })
 	}
+	// A's charter history: B's and C's admissions.
+	do(t, ctx, chromedp.Navigate(strings.SplitN(consoleLink(t, a, ""), "/ui/", 2)[0]+"/ui/sources"), chromedp.WaitVisible(chromedp.ID("charter-history")))
+	history := eval[[]string](t, ctx, `Array.from(document.querySelectorAll("#charter-history tbody tr")).map(r => r.textContent)`)
+	if len(history) != 2 || !strings.HasPrefix(history[0], "3") || !strings.Contains(history[0], "admitted "+c.d.ID()[:12]) && !strings.Contains(history[0], "("+c.d.ID()[:12]+")") ||
+		!strings.HasPrefix(history[1], "2") || !strings.Contains(history[1], b.d.ID()[:12]) {
+		t.Fatalf("A's charter history: %q", history)
+	}
+	screenshot(t, ctx, "charter")
+
 	do(t, ctx, chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(chromedp.ID("live")))
 	poll(t, ctx, 10*time.Second, "the pardon on C's live view", row+` && `+row+`.className.includes("state-pardoned")`)
+	if n := eval[int](t, ctx, row+`.querySelectorAll(".pull").length`); n != 0 {
+		t.Fatal("a pardoned row still waits for the bouncer")
+	}
 
 	// The read-only token: it looks, it changes nothing, even with its
 	// own CSRF token from its own page.
@@ -312,7 +379,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	var bs []map[string]any
 	c.admin("GET", "/api/bouncers", &bs)
-	if len(bs) != 0 {
+	if len(bs) != 1 {
 		t.Fatalf("the read-only session added a bouncer: %v", bs)
 	}
 	if n := dialogs.Load(); n != 0 {
@@ -353,15 +420,18 @@ func TestConsoleMillionDecisions(t *testing.T) {
 	for _, c := range []struct {
 		path  string
 		limit time.Duration
+		code  int
 	}{
-		{"/ui/", 500 * time.Millisecond},
-		{"/ui/act", 500 * time.Millisecond},
-		{"/ui/alliance", 500 * time.Millisecond},
-		{"/ui/act?q=11.0.3.7", 500 * time.Millisecond},
-		{"/ui/act?page=100", 500 * time.Millisecond},
-		{"/ui/act?q=11.1.0.0/16", 0},
-		{"/ui/act?q=mail", 0},
-		{"/ui/act?page=19000", 0},
+		{"/ui/", 500 * time.Millisecond, 200},
+		{"/ui/act", 500 * time.Millisecond, 200}, // newest first: a pass over the table
+		{"/ui/alliance", 500 * time.Millisecond, 200},
+		{"/ui/act?q=11.0.3.7", 500 * time.Millisecond, 200},
+		{"/ui/act?page=100", 500 * time.Millisecond, 200},
+		{"/ui/act?sort=value&order=asc", 500 * time.Millisecond, 200},
+		{"/ui/act?q=11.1.0.0/16", 0, 200},
+		{"/ui/act?q=mail", 0, 200},
+		{"/ui/act?page=200&sort=until", 0, 200},
+		{"/ui/act?page=19000", 500 * time.Millisecond, 400}, // past the paged depth: refused, says why
 	} {
 		best := time.Hour
 		for range 3 {
@@ -372,8 +442,8 @@ func TestConsoleMillionDecisions(t *testing.T) {
 			}
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != 200 || !strings.Contains(string(body), "</html>") {
-				t.Fatalf("%s: %s", c.path, resp.Status)
+			if resp.StatusCode != c.code || !strings.Contains(string(body), "</html>") {
+				t.Fatalf("%s: %s, want %d", c.path, resp.Status, c.code)
 			}
 			best = min(best, time.Since(start))
 		}
@@ -401,4 +471,226 @@ func TestConsoleMillionDecisions(t *testing.T) {
 			t.Errorf("%s: the page's answer ended %.0f ms after navigation start, want ≤ 500", p, end)
 		}
 	}
+}
+
+// consoleClient signs in on m's console (a one-time link) and returns a
+// client with the session and the console's base URL.
+func consoleClient(t *testing.T, m *member, role string) (*http.Client, string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	link := consoleLink(t, m, role)
+	resp, err := hc.Get(link)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("sign in: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	return hc, strings.SplitN(link, "/ui/", 2)[0]
+}
+
+func getPage(t *testing.T, hc *http.Client, u string) (int, string) {
+	t.Helper()
+	resp, err := hc.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// rowValues are the data-value attributes of a table's rows, in order.
+func rowValues(body, table string) []string {
+	i := strings.Index(body, `<table id="`+table+`"`)
+	if i < 0 {
+		return nil
+	}
+	body = body[i:]
+	body = body[:strings.Index(body, "</table>")]
+	var out []string
+	for {
+		i := strings.Index(body, `<tr data-value="`)
+		if i < 0 {
+			return out
+		}
+		body = body[i+len(`<tr data-value="`):]
+		out = append(out, body[:strings.IndexByte(body, '"')])
+	}
+}
+
+// TestConsoleDecisionsSorted: the act view lists a member's decisions
+// newest first, sorts them by a column on the server and pages them.
+func TestConsoleDecisionsSorted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a member")
+	}
+	dir := t.TempDir()
+	m := startMember(t, filepath.Join(dir, "data"), filepath.Join(dir, "auth.log"))
+	now := time.Now()
+	tbl := m.d.Table()
+	// 120 decisions: started i minutes ago, scenarios in turn, ending in
+	// an order of their own.
+	scen := []string{"ssh-bf", "http-probe", "mail-bf"}
+	for i := range 120 {
+		a := netip.AddrFrom4([4]byte{198, 51, 100, byte(i)})
+		tbl.Add(phalanx.Decision{Origin: phalanx.OriginAlliance, Type: "ban", Value: netip.PrefixFrom(a, 32), Scenario: scen[i%3],
+			Reason: fmt.Sprintf("Probe %03d", (i*37)%120), Start: now.Add(-time.Duration(i) * time.Minute), Until: now.Add(time.Duration(1+(i*53)%120) * time.Minute)})
+	}
+	tbl.Add(phalanx.Decision{Origin: phalanx.OriginManual, Type: "ban", Value: netip.MustParsePrefix("203.0.113.0/24"), Scenario: "manual",
+		Start: now.Add(-time.Hour - 30*time.Second), Until: now.Add(time.Hour)})
+	hc, base := consoleClient(t, m, "viewer")
+	addr := func(i int) string { return fmt.Sprintf("198.51.100.%d", i) }
+
+	_, body := getPage(t, hc, base+"/ui/act")
+	got := rowValues(body, "decisions")
+	if len(got) != 50 || got[0] != addr(0) || got[1] != addr(1) || got[49] != addr(49) {
+		t.Fatalf("default order (newest first): %v", got)
+	}
+	if !strings.Contains(body, "121 match · page 1 of 3") {
+		t.Fatal("no count of the matches")
+	}
+	_, body = getPage(t, hc, base+"/ui/act?page=3")
+	if got := rowValues(body, "decisions"); len(got) != 21 || got[0] != addr(99) || got[20] != addr(119) {
+		t.Fatalf("page 3, newest first: %v", got)
+	}
+	// The range (started 60.5 minutes ago) between addresses 60 and 61.
+	_, body = getPage(t, hc, base+"/ui/act?page=2")
+	if got := rowValues(body, "decisions"); got[10] != addr(60) || got[11] != "203.0.113.0/24" || got[12] != addr(61) {
+		t.Fatalf("page 2, newest first: %v", got[8:14])
+	}
+	_, body = getPage(t, hc, base+"/ui/act?sort=start&order=asc")
+	if got := rowValues(body, "decisions"); got[0] != addr(119) || got[1] != addr(118) {
+		t.Fatalf("oldest first: %v", got[:2])
+	}
+	_, body = getPage(t, hc, base+"/ui/act?sort=value&order=desc")
+	if got := rowValues(body, "decisions"); got[0] != "203.0.113.0/24" || got[1] != addr(119) || got[2] != addr(118) {
+		t.Fatalf("by value, descending: %v", got[:3])
+	}
+	// Soonest to end first: decision i ends in 1+(i*53)%120 minutes.
+	_, body = getPage(t, hc, base+"/ui/act?sort=until&order=asc")
+	got = rowValues(body, "decisions")
+	want := make([]int, 120)
+	for i := range 120 {
+		want[(i*53)%120] = i
+	}
+	for k := range 5 {
+		if got[k] != addr(want[k]) {
+			t.Fatalf("by until, ascending: %v, want %v…", got[:5], want[:5])
+		}
+	}
+	// By reason, ascending, among the mail-bf decisions only.
+	_, body = getPage(t, hc, base+"/ui/act?q=MAIL&sort=reason")
+	got = rowValues(body, "decisions")
+	if len(got) != 40 || !strings.Contains(body, "40 match") {
+		t.Fatalf("mail decisions: %d", len(got))
+	}
+	for k := 1; k < len(got); k++ {
+		var a, b int
+		fmt.Sscanf(got[k-1], "198.51.100.%d", &a)
+		fmt.Sscanf(got[k], "198.51.100.%d", &b)
+		if (a*37)%120 > (b*37)%120 || a%3 != 2 {
+			t.Fatalf("by reason: %s before %s", got[k-1], got[k])
+		}
+	}
+	// An address: the decisions covering it.
+	_, body = getPage(t, hc, base+"/ui/act?q=203.0.113.7")
+	if got := rowValues(body, "decisions"); len(got) != 1 || got[0] != "203.0.113.0/24" {
+		t.Fatalf("covering 203.0.113.7: %v", got)
+	}
+}
+
+// TestConsoleCharterHistory: the charter view lists the amendments this
+// member applied, newest first: who signed each, when the stream stored
+// it, what it changed (B's admission, the fleet section). The history
+// outlives a restart.
+func TestConsoleCharterHistory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("forms an alliance")
+	}
+	al := formAlliance(t, 2)
+	al.sameCharter(t, 2)
+	a, b := al.members[0], al.members[1]
+	// Version 3 turns the fleet scenarios off, or on.
+	ch, err := charter.Load(filepath.Join(a.dir, "charter.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fleet *charter.Fleet
+	if ch.Fleet == nil {
+		fleet = &charter.Fleet{}
+	}
+	if _, err := a.d.SetFleet(fleet); err != nil {
+		t.Fatal(err)
+	}
+	hc, base := consoleClient(t, a, "viewer")
+	var body string
+	waitFor(t, 20*time.Second, "the amendment in A's charter history", func() bool {
+		_, body = getPage(t, hc, base+"/ui/sources")
+		return strings.Contains(body, `<tr data-version="3">`)
+	})
+	checkHistory := func(body string) {
+		t.Helper()
+		i, j := strings.Index(body, `<tr data-version="3">`), strings.Index(body, `<tr data-version="2">`)
+		if i < 0 || j < i {
+			t.Fatalf("history, newest first:\n%s", body[strings.Index(body, "<h2>Amendments"):])
+		}
+		v3, v2 := body[i:j], body[j:j+strings.Index(body[j:], "</tr>")]
+		short := b.d.ID()[:12]
+		if !strings.Contains(v3, "fleet scenarios turned ") || !strings.Contains(v2, "admitted ") || !strings.Contains(v2, short) {
+			t.Fatalf("what changed:\nv3 %s\nv2 %s", v3, v2)
+		}
+		if !strings.Contains(body, "version 3 in force") {
+			t.Fatal("no version in force")
+		}
+	}
+	checkHistory(body)
+	// A restart replays the stream: the amendments are in force already,
+	// the history stays as it was.
+	dir, log := a.dir, a.log
+	a.stop()
+	a = startMember(t, dir, log)
+	hc, base = consoleClient(t, a, "viewer")
+	_, body = getPage(t, hc, base+"/ui/sources")
+	checkHistory(body)
+	if n := strings.Count(body, "<tr data-version="); n != 2 {
+		t.Fatalf("%d amendments after a restart, want 2", n)
+	}
+}
+
+// TestConsoleSourcesAndRates: a member's console shows each source's
+// lines per second and last line, and the reports per minute it received
+// from each member (its own included), from its running counters.
+func TestConsoleSourcesAndRates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a member")
+	}
+	dir := t.TempDir()
+	m := startMember(t, filepath.Join(dir, "data"), filepath.Join(dir, "auth.log"))
+	m.waitTailing()
+	hc, base := consoleClient(t, m, "viewer")
+	appendLines(t, m.log, attack("203.0.113.61", 6)...)
+	waitFor(t, 20*time.Second, "the attack's ban", func() bool { return banned(m.d, "203.0.113.61") })
+	source := `<tr data-source="` + m.log + `">`
+	var row string
+	waitFor(t, 20*time.Second, "the source's rate and last line on the sources view", func() bool {
+		_, body := getPage(t, hc, base+"/ui/sources")
+		i := strings.Index(body, source)
+		if i < 0 {
+			return false
+		}
+		row = body[i : i+strings.Index(body[i:], "</tr>")]
+		return !strings.Contains(row, `<td class="num rate">0.0</td>`) && strings.Contains(row, time.Now().UTC().Format("2006-01-02 "))
+	})
+	t.Logf("source row: %s", row)
+	self := `<tr data-member="` + m.d.ID() + `">`
+	waitFor(t, 20*time.Second, "this member's reports per minute on the alliance view", func() bool {
+		_, body := getPage(t, hc, base+"/ui/alliance")
+		i := strings.Index(body, self)
+		if i < 0 {
+			return false
+		}
+		row = body[i : i+strings.Index(body[i:], "</tr>")]
+		return !strings.Contains(row, `<td class="num">0</td>`) && strings.Contains(row, "<rect")
+	})
+	t.Logf("report rate row: %s", row)
 }

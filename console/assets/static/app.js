@@ -48,6 +48,15 @@
       hops.appendChild(s);
       hops.appendChild(document.createTextNode(" "));
     });
+    // This member's bouncers: pulled the ban yet, or at their next pull.
+    (r.pulls || []).forEach(function (p) {
+      var s = document.createElement("span");
+      s.className = p.pulled ? "pull pulled" : "pull";
+      s.setAttribute("data-bouncer", p.bouncer);
+      s.textContent = (p.bouncer ? "bouncer " + p.bouncer + " " : "") + p.text;
+      hops.appendChild(s);
+      hops.appendChild(document.createTextNode(" "));
+    });
     var ev = cell(tr, undefined, "ev");
     if (r.evidence && r.evidence.length) {
       var d = document.createElement("details");
