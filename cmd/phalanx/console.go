@@ -45,6 +45,9 @@ directory) or the read-only one (console-readonly.token).
 	if *readOnly {
 		role = "viewer"
 	}
+	if strings.HasPrefix(c.at, "unix:") {
+		return fmt.Errorf("the API listens on a Unix socket (%s), which a browser cannot open: give the console a TCP address too (daemon.api: 127.0.0.1:8080, reached through an SSH tunnel from elsewhere)", c.at)
+	}
 	var l loginLink
 	if err := c.do(ctx, "POST", "/ui/login-link?role="+role, nil, &l); err != nil || c.json {
 		return err

@@ -44,6 +44,11 @@ func TestCLIOverUnixSocket(t *testing.T) {
 	if !strings.Contains(out, "member") || !strings.Contains(out, "enforcement") {
 		t.Errorf("status over the socket:\n%s", out)
 	}
+	// A browser cannot open a socket: the console command says so rather
+	// than print a link nobody can follow.
+	if code, out, errs := runCLI(t, "", "console", "--data", dataDir); code == 0 || !strings.Contains(errs, "Unix socket") {
+		t.Errorf("console over the socket: exit %d, %q %q; want a refusal that names the socket", code, out, errs)
+	}
 	if addr, _ := os.ReadFile(filepath.Join(dataDir, "api.addr")); strings.TrimSpace(string(addr)) != "unix:"+sock {
 		t.Errorf("api.addr %q; want unix:%s", addr, sock)
 	}
