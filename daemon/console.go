@@ -30,6 +30,7 @@ import (
 	"phalanx/alliance"
 	"phalanx/charter"
 	"phalanx/console"
+	"phalanx/pipeline"
 )
 
 // fileReadOnlyToken is the console's read-only token, in the data
@@ -555,8 +556,24 @@ func (b *consoleBackend) Sources() console.Sources {
 		}
 	}
 	sort.Strings(names)
+	counts := map[string]pipeline.StreamCounters{}
+	d.pipeMu.Lock()
+	for _, n := range names {
+		if c, ok := d.srcs.countsOf(n); ok {
+			counts[n] = c
+		}
+	}
+	d.pipeMu.Unlock()
 	for _, n := range names {
 		src := console.Source{Name: n, Lines: int64(lines[n])}
+		if c, ok := counts[n]; ok {
+			// The pipeline's share: events made and lines skipped (by
+			// reason) from this source's lines.
+			src.Stats = map[string]int64{"events": c.Events}
+			if sk := c.Skipped(); len(sk) > 0 {
+				src.Skipped = sk
+			}
+		}
 		for k, v := range stats[n] {
 			m := &src.Stats
 			if sourceSkip(k) {

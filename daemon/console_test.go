@@ -668,18 +668,21 @@ func TestConsoleSourcesAndRates(t *testing.T) {
 	m := startMember(t, filepath.Join(dir, "data"), filepath.Join(dir, "auth.log"))
 	m.waitTailing()
 	hc, base := consoleClient(t, m, "viewer")
-	appendLines(t, m.log, attack("203.0.113.61", 6)...)
+	appendLines(t, m.log, append(attack("203.0.113.61", 6), "\x01\x02 not a log line")...)
 	waitFor(t, 20*time.Second, "the attack's ban", func() bool { return banned(m.d, "203.0.113.61") })
 	source := `<tr data-source="` + m.log + `">`
 	var row string
-	waitFor(t, 20*time.Second, "the source's rate and last line on the sources view", func() bool {
+	// The row shows the source's own share of the pipeline: its events
+	// and the line it could not read, by reason.
+	waitFor(t, 20*time.Second, "the source's rate, last line, events and skipped lines on the sources view", func() bool {
 		_, body := getPage(t, hc, base+"/ui/sources")
 		i := strings.Index(body, source)
 		if i < 0 {
 			return false
 		}
 		row = body[i : i+strings.Index(body[i:], "</tr>")]
-		return !strings.Contains(row, `<td class="num rate">0.0</td>`) && strings.Contains(row, time.Now().UTC().Format("2006-01-02 "))
+		return !strings.Contains(row, `<td class="num rate">0.0</td>`) && strings.Contains(row, time.Now().UTC().Format("2006-01-02 ")) &&
+			strings.Contains(row, "events 6") && strings.Contains(row, "format 1")
 	})
 	t.Logf("source row: %s", row)
 	self := `<tr data-member="` + m.d.ID() + `">`

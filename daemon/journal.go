@@ -68,7 +68,7 @@ func (s *sources) followJournal(ctx context.Context, d *Daemon, j *journaled) {
 			s.mu.Unlock()
 		}
 	}
-	fd := &feeder{d: d, service: j.spec.Service, ext: j.ext}
+	fd := &feeder{d: d, service: j.spec.Service, ext: j.ext, counts: s.counters(j.text)}
 	lines := d.met.lines.WithLabelValues(j.text)
 	var (
 		fr  logline.Frame

@@ -81,6 +81,37 @@ type sources struct {
 	mu      sync.Mutex
 	pos     map[string]source.Position
 	cursors map[string]string
+	// counts are each source's events and skipped lines, by the name its
+	// lines are counted under; written under d.pipeMu (by the pipeline),
+	// the map itself under mu.
+	counts map[string]*pipeline.StreamCounters
+}
+
+// counters returns the pipeline counters of the source named name,
+// made on first use.
+func (s *sources) counters(name string) *pipeline.StreamCounters {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.counts == nil {
+		s.counts = map[string]*pipeline.StreamCounters{}
+	}
+	c := s.counts[name]
+	if c == nil {
+		c = &pipeline.StreamCounters{}
+		s.counts[name] = c
+	}
+	return c
+}
+
+// countsOf returns a copy of the pipeline counters of the source named
+// name, false when it has none; the caller holds d.pipeMu.
+func (s *sources) countsOf(name string) (pipeline.StreamCounters, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.counts[name]; c != nil {
+		return *c, true
+	}
+	return pipeline.StreamCounters{}, false
 }
 
 type tailed struct {
@@ -434,6 +465,7 @@ type feeder struct {
 	service string
 	ext     func() pipeline.External // a new External for each new stream; nil for none
 	via     string                   // Event.Via of its lines
+	counts  *pipeline.StreamCounters // its source's; nil for none
 	pipe    *pipeline.Pipeline
 	stream  *pipeline.Stream
 	n       int
@@ -450,6 +482,7 @@ func (f *feeder) current(now time.Time) *pipeline.Stream {
 			f.stream.SetService(f.service) // checked when the source was opened
 		}
 		f.stream.SetVia(f.via)
+		f.stream.SetCounters(f.counts)
 		if f.ext != nil {
 			f.stream.SetExternal(f.ext())
 		}
@@ -544,7 +577,7 @@ func (s *sources) follow(ctx context.Context, d *Daemon, f *tailed) {
 		service = "recognised from each line"
 	}
 	s.log.Info("watching log file", "path", f.path, "service", service)
-	fd := &feeder{d: d, service: f.service, ext: f.ext}
+	fd := &feeder{d: d, service: f.service, ext: f.ext, counts: s.counters(f.path)}
 	lines := d.met.lines.WithLabelValues(f.path)
 	for {
 		line, pos, err := t.Next(ctx)

@@ -61,11 +61,11 @@ func (rc *received) senderOf(d *Daemon, a netip.Addr) *feeder {
 	}
 	if len(rc.streams) >= maxSyslogStreams {
 		if rc.shared == nil {
-			rc.shared = &feeder{d: d, via: "syslog from one of many senders"}
+			rc.shared = &feeder{d: d, via: "syslog from one of many senders", counts: d.srcs.counters(rc.text)}
 		}
 		return rc.shared
 	}
-	s := &feeder{d: d, via: "syslog from " + a.String()}
+	s := &feeder{d: d, via: "syslog from " + a.String(), counts: d.srcs.counters(rc.text)}
 	rc.streams[a] = s
 	return s
 }

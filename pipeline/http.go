@@ -49,6 +49,7 @@ const SkipNoClient = "no-client"
 // rest.
 type webParser struct {
 	p       *Pipeline
+	stream  *Stream // the stream it parses for (its source's counters); nil for none
 	log     *httplog.Parser
 	cls     *httprules.Classifier
 	req     httplog.Request
@@ -90,7 +91,11 @@ func (w *webParser) Parse(fr *logline.Frame, ev *phalanx.Event) bool {
 	r := &w.req
 	if !r.Client.IsValid() {
 		if r.Peer.IsValid() {
-			w.p.skipped[3]++ // SkipNoClient
+			if w.stream != nil {
+				w.stream.skip(3) // SkipNoClient
+			} else {
+				w.p.skipped[3]++
+			}
 		}
 		return false
 	}

@@ -248,6 +248,48 @@ type Stream struct {
 	ev      phalanx.Event
 	ext     External        // reads the lines instead of the services' parsers; nil for none
 	evs     []phalanx.Event // ext's events of the current line
+	counts  *StreamCounters // its source's counters; nil for none
+}
+
+// StreamCounters are one source's share of the pipeline's counters. They
+// outlive a stream: the source's next stream (after a reload) adds to
+// them. They are read and written under the lock that serialises the
+// pipeline.
+type StreamCounters struct {
+	Events  int64
+	skipped [4]int64 // as Pipeline.skipped
+}
+
+// Skipped returns the source's skipped lines by reason (Skip*), only the
+// reasons that occurred.
+func (c *StreamCounters) Skipped() map[string]int64 {
+	out := map[string]int64{}
+	for i, r := range []string{SkipFormat, SkipOverlong, SkipEncoding, SkipNoClient} {
+		if c.skipped[i] > 0 {
+			out[r] = c.skipped[i]
+		}
+	}
+	return out
+}
+
+// SetCounters makes the stream count its events and skipped lines in c as
+// well as in the pipeline's totals.
+func (s *Stream) SetCounters(c *StreamCounters) { s.counts = c }
+
+// skip counts a line skipped for reason i (the index in
+// Pipeline.skipped).
+func (s *Stream) skip(i int) {
+	s.p.skipped[i]++
+	if s.counts != nil {
+		s.counts.skipped[i]++
+	}
+}
+
+// counted counts an event of the stream in its source's counters.
+func (s *Stream) counted() {
+	if s.counts != nil {
+		s.counts.Events++
+	}
 }
 
 // NewStream starts a stream whose year-less timestamps are read in loc and
@@ -366,7 +408,7 @@ func (s *Stream) line(line []byte, num int64, arrival time.Time) {
 			s.framed(fr, line, num, arrival, httpService)
 			return
 		}
-		p.skipped[0]++
+		s.skip(0)
 		return
 	}
 	s.framed(fr, line, num, arrival, -1)
@@ -377,6 +419,9 @@ func (s *Stream) parser(svc int) lineParser {
 	parser := s.parsers[svc]
 	if parser == nil {
 		parser = services[svc].parser(s)
+		if w, ok := parser.(*webParser); ok {
+			w.stream = s
+		}
 		s.parsers[svc] = parser
 	}
 	return parser
@@ -411,7 +456,7 @@ func (s *Stream) framed(fr *logline.Frame, line []byte, num int64, arrival time.
 		return
 	}
 	if !utf8.Valid(fr.Message) {
-		p.skipped[2]++
+		s.skip(2)
 		return
 	}
 	repeat := 1
@@ -450,6 +495,7 @@ func (s *Stream) framed(fr *logline.Frame, line []byte, num int64, arrival time.
 			p.c.Repeated += int64(repeat - 1)
 		}
 		for range repeat {
+			s.counted()
 			if p.deferred {
 				p.hold(s, ev, svc, fr.YearInferred)
 			} else {
