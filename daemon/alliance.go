@@ -21,8 +21,11 @@ import (
 
 // Files of an alliance member in the data directory.
 const (
-	// fileRouteSecret holds the alliance's route secret: its presence makes
-	// the member clustered.
+	// fileRouteSecret marks a member of a multi-host alliance: its
+	// presence makes the member use the fabric with the other members.
+	// Its contents grant nothing any more (fabric links authenticate by
+	// the members' TLS certificates, pinned by the charter); a data
+	// directory from before keeps its file and starts as it did.
 	fileRouteSecret = "fabric.secret"
 	// filePendingAmendment holds the amendment that admitted a joining
 	// member until the member has published it.
@@ -41,9 +44,10 @@ type InitOptions struct {
 
 // InitAlliance makes the data directory dir the founding member of a new
 // alliance: it creates the identity, a charter listing this member alone
-// (founding, every scenario decisive), and the route secret that the
-// members' fabric servers authenticate each other with. It refuses a data
-// directory that already holds a charter or a fabric store.
+// (founding, every scenario decisive), and the fabric.secret file that
+// marks a member of a multi-host alliance (random; it authenticates
+// nothing). It refuses a data directory that already holds a charter or a
+// fabric store.
 func InitAlliance(dir string, o InitOptions) (charter.Charter, error) {
 	for _, f := range []string{fileCharter, dirFabric} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
@@ -114,8 +118,9 @@ func writeCharter(dir string, c *charter.Charter) error {
 	return nil
 }
 
-// readRouteSecret returns the alliance's route secret, or "" for a member
-// that is not in a multi-host alliance.
+// readRouteSecret returns the contents of fabric.secret (see
+// fileRouteSecret), or "" for a member that is not in a multi-host
+// alliance.
 func readRouteSecret(dir string) (string, error) {
 	b, err := os.ReadFile(filepath.Join(dir, fileRouteSecret))
 	if errors.Is(err, os.ErrNotExist) {
@@ -236,7 +241,7 @@ func joinable(dir string, o JoinOptions) (tok alliance.Token, already bool, err 
 // Join makes data directory dir a new member of the alliance that issued
 // the token: it creates the identity, asks a member named in the token to
 // admit it, checks the reply against the token, and stores the charter that
-// lists it, the route secret, and the amendment that admitted it (which the
+// lists it, the fabric.secret marker, and the amendment that admitted it (which the
 // daemon publishes when it first runs). A data directory that already
 // belongs to the token's alliance is left as it is, so `run --join` may
 // stay in a service file.
@@ -320,7 +325,6 @@ func (d *Daemon) fabricOptions(secret string) (fabric.Options, error) {
 	leaf, _ := charter.FabricLeaf(me.Fabric)
 	o.Listen, o.Cluster, o.LeafListen = client, route, leaf
 	o.Routes = routeURLs(c)
-	o.RouteSecret = secret
 	o.Replicas = replicas(c)
 	dir := d.opts.DataDir
 	o.Guest = func(pub ed25519.PublicKey) bool { return alliance.ValidInvite(dir, pub, time.Now()) }
@@ -339,7 +343,7 @@ func fabricMembers(c *charter.Charter) []fabric.Member {
 	out := make([]fabric.Member, 0, len(c.Members))
 	for _, m := range c.Members {
 		if _, pub, ok := c.Member(m.ID); ok {
-			out = append(out, fabric.Member{ID: m.ID, PublicKey: pub})
+			out = append(out, fabric.Member{ID: m.ID, PublicKey: pub, Hub: m.Fabric != ""})
 		}
 	}
 	return out

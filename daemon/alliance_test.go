@@ -160,8 +160,10 @@ func TestAllianceFormsAndShares(t *testing.T) {
 		t.Fatalf("second use of an invite: err = %v, want one saying it was used", err)
 	}
 
-	// Removing C (an amendment by the founding member): A and B ignore
-	// C's reports from then on, while C still defends itself.
+	// Removing C (an amendment by the founding member): A and B no
+	// longer let C's server link to theirs (its certificate's key is no
+	// longer a member's) and ignore C's reports, while C still defends
+	// itself.
 	if code := c.admin("DELETE", "/api/alliance/members/"+a.d.ID(), nil); code != 403 {
 		t.Fatalf("a member that is not founding removed another: status %d, want 403", code)
 	}
@@ -173,12 +175,11 @@ func TestAllianceFormsAndShares(t *testing.T) {
 	c.waitTailing()
 	appendLines(t, c.log, attack("203.0.113.88", 6)...)
 	waitFor(t, 20*time.Second, "C's self-defense ban", func() bool { return banned(c.d, "203.0.113.88") })
+	// A later attack seen by B reaches A: by then C's report would have.
+	b.waitTailing()
+	appendLines(t, b.log, attack("203.0.113.89", 6)...)
 	for _, m := range []*member{a, b} {
-		waitFor(t, 20*time.Second, "C's report rejected as a stranger's on "+m.dir, func() bool {
-			var st daemon.Status
-			m.admin("GET", "/api/status", &st)
-			return st.Rejected["unknown-member"] >= 2 // C's enforcement record and its alert
-		})
+		waitFor(t, 20*time.Second, "B's later ban on "+m.dir, func() bool { return banned(m.d, "203.0.113.89") })
 		if banned(m.d, "203.0.113.88") {
 			t.Fatalf("%s banned on the report of a removed member", m.dir)
 		}

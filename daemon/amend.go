@@ -144,9 +144,18 @@ func (d *Daemon) handleJoin(inviteID string, raw []byte) []byte {
 	if err != nil {
 		return refuse("encode the charter: " + err.Error())
 	}
+	// The reply's route secret grants nothing: fabric links authenticate
+	// by the members' TLS certificates, whose keys the charter lists. The joiner
+	// keeps it as its fabric.secret, which marks a member of a
+	// multi-host alliance; each gets a fresh one, so that no member holds
+	// what another's file holds, and this member's own stays here.
+	marker, err := alliance.NewRouteSecret(rand.Reader)
+	if err != nil {
+		return refuse("make the joiner's fabric.secret: " + err.Error())
+	}
 	d.met.joins.WithLabelValues("admitted").Inc()
 	d.log.Info("admitted a new member", "member", req.Member.ID, "name", req.Member.Name, "fabric", req.Member.Fabric, "version", next.Version)
-	return alliance.JoinReply{Charter: charterYAML, Amendment: am.Marshal(), RouteSecret: d.secret}.Marshal()
+	return alliance.JoinReply{Charter: charterYAML, Amendment: am.Marshal(), RouteSecret: marker}.Marshal()
 }
 
 // RemoveMember amends the charter to drop member id, as this (founding)

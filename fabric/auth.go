@@ -3,6 +3,7 @@ package fabric
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -18,11 +19,17 @@ import (
 )
 
 // Member is a member of the fabric as the charter lists it: its id (the
-// subject token it publishes under) and its ed25519 public key, which is
-// also its NATS nkey user.
+// subject token it publishes under), its ed25519 public key, which is
+// also its NATS nkey user and the key of its servers' TLS certificate,
+// and whether it is a hub member.
 type Member struct {
 	ID        string
 	PublicKey ed25519.PublicKey
+	// Hub is set for a member whose server keeps the stream (the charter
+	// gives it a fabric address): only hub members' servers are accepted
+	// as cluster routes, and as the hub a leaf member attaches to. A
+	// member without it may attach only as a leaf node.
+	Hub bool
 }
 
 const (
@@ -47,6 +54,8 @@ type auth struct {
 	kp    nkeys.KeyPair // this member's nkey user
 	admin nkeys.KeyPair // in-process only user that creates and updates the stream
 	gate  *gate
+	trust *trust  // the member keys the TLS links accept
+	tls   linkTLS // the links' TLS configurations, with this member's certificate
 }
 
 // gate decides who may connect (nats-server's CustomClientAuthentication):
@@ -143,6 +152,13 @@ func newAuth(o Options) (*auth, error) {
 		conns:   make(map[uint64]conn),
 		pruneAt: pruneFloor,
 	}
+	cert, err := memberCertificate(o.Seed)
+	if err != nil {
+		return nil, err
+	}
+	a.trust = &trust{}
+	a.trust.p.Store(newTrusted(o.Members))
+	a.tls = newLinkTLS(cert, a.trust)
 	return a, nil
 }
 
@@ -165,6 +181,9 @@ func (g *gate) Check(c server.ClientAuthentication) bool {
 		return true
 	}
 
+	if kind == server.LEAF && !sameKey(c.GetTLSConnectionState(), o.Nkey) {
+		return false // a leaf node signs as the member whose certificate it presented
+	}
 	g.mu.Lock()
 	id, isMember := g.members[o.Nkey]
 	if isMember {
@@ -225,6 +244,17 @@ func verifyNonce(nkey, sig string, nonce []byte) bool {
 	return pk.Verify(nonce, s) == nil
 }
 
+// sameKey reports whether the TLS peer of cs presented the key of nkey
+// user nkey.
+func sameKey(cs *tls.ConnectionState, nkey string) bool {
+	pub, err := peerKey(cs)
+	if err != nil {
+		return false
+	}
+	raw, err := nkeys.Decode(nkeys.PrefixByteUser, []byte(nkey))
+	return err == nil && bytes.Equal(raw, pub)
+}
+
 // inProcess reports whether a connection's remote address is an in-process
 // pipe (nats-server serves in-process connections over net.Pipe).
 func inProcess(a net.Addr) bool { return a != nil && a.Network() == "pipe" }
@@ -266,7 +296,11 @@ func (g *gate) swap(set map[string]string) map[uint64]conn {
 // SetMembers replaces the members while the Fabric runs (a charter
 // amendment added or removed some). A removed member's connections, as a
 // client or a leaf node, are closed and it can no longer connect; an added
-// one can connect at once with a member's permissions. ms must list this
+// one can connect at once with a member's permissions. The TLS links
+// follow at once too: a key that is no longer a (hub) member's is refused
+// in the next handshake, and when a hub member is removed (or stops being
+// one) the routes and hub links to its servers are closed in the
+// background (see closeStaleLinks). ms must list this
 // member (with the id it had at Start). SetMembers needs authentication
 // (Options.Members).
 func (f *Fabric) SetMembers(ms []Member) error {
@@ -286,6 +320,10 @@ func (f *Fabric) SetMembers(ms []Member) error {
 	}
 	if set[own] != f.self {
 		return fmt.Errorf("fabric: the new members do not list this member as %s: keep it in the list with its id (stop the fabric instead if this member was removed)", f.self)
+	}
+	next := newTrusted(ms)
+	if f.auth.trust.p.Swap(next).hubsLost(next) {
+		f.tasks.Go(f.closeStaleLinks)
 	}
 	stale := f.auth.gate.swap(set)
 	removed := make(map[string]bool)
@@ -364,7 +402,7 @@ func memberPermissions(id string) *server.Permissions {
 // invite key) may do: publish its join request and receive the answer on
 // its own inboxes ("_INBOX."+id+".>", which RequestJoin uses), nothing
 // else. Its inboxes are its own so that no other guest can read the
-// answer, which carries the route secret.
+// answer, which carries the alliance's charter.
 func guestPermissions(id string) *server.Permissions {
 	return &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: []string{JoinPrefix + id}},

@@ -66,7 +66,7 @@ func connectAs(t testing.TB, url string, k testKey, errs *asyncErrs) *nats.Conn 
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(url, nats.Nkey(pub, k.kp.Sign), nats.ErrorHandler(errs.handler),
+	nc, err := nats.Connect(url, nats.Nkey(pub, k.kp.Sign), nats.ErrorHandler(errs.handler), testTLS(),
 		nats.MaxReconnects(0), nats.Timeout(5*time.Second))
 	if err != nil {
 		t.Fatalf("connect as member: %v", err)
@@ -199,14 +199,14 @@ func TestAuthRefusesStrangers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if nc, err := nats.Connect(f.ClientURL(), nats.Nkey(pub, stranger.kp.Sign), nats.MaxReconnects(0)); err == nil {
+	if nc, err := nats.Connect(f.ClientURL(), nats.Nkey(pub, stranger.kp.Sign), nats.MaxReconnects(0), testTLS()); err == nil {
 		nc.Close()
 		t.Fatal("a client with an unknown key connected")
 	} else if !errors.Is(err, nats.ErrAuthorization) {
 		t.Logf("unknown key refused with %v", err)
 	}
 	// (4) no credentials.
-	if nc, err := nats.Connect(f.ClientURL(), nats.MaxReconnects(0)); err == nil {
+	if nc, err := nats.Connect(f.ClientURL(), nats.MaxReconnects(0), testTLS()); err == nil {
 		nc.Close()
 		t.Fatal("a client without credentials connected")
 	}
@@ -216,7 +216,7 @@ func TestAuthRefusesStrangers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if nc, err := nats.Connect(f.ClientURL(), nats.Nkey(bpub, stranger.kp.Sign), nats.MaxReconnects(0)); err == nil {
+	if nc, err := nats.Connect(f.ClientURL(), nats.Nkey(bpub, stranger.kp.Sign), nats.MaxReconnects(0), testTLS()); err == nil {
 		nc.Close()
 		t.Fatal("a client with member B's public key but another private key connected")
 	}
@@ -284,13 +284,13 @@ func TestAuthOptions(t *testing.T) {
 		members []Member
 		want    string
 	}{
-		{"no seed", nil, []Member{{"A", a.pub}}, "Options.Seed"},
-		{"short seed", a.seed[:31], []Member{{"A", a.pub}}, "Options.Seed"},
-		{"self not a member", a.seed, []Member{{"B", b.pub}}, "not in Options.Members"},
-		{"bad id", a.seed, []Member{{"A.B", a.pub}}, "invalid member id"},
-		{"bad key", a.seed, []Member{{"A", a.pub[:5]}}, "public key"},
-		{"duplicate id", a.seed, []Member{{"A", a.pub}, {"A", b.pub}}, "twice"},
-		{"duplicate key", a.seed, []Member{{"A", a.pub}, {"B", a.pub}}, "twice"},
+		{"no seed", nil, []Member{{ID: "A", PublicKey: a.pub}}, "Options.Seed"},
+		{"short seed", a.seed[:31], []Member{{ID: "A", PublicKey: a.pub}}, "Options.Seed"},
+		{"self not a member", a.seed, []Member{{ID: "B", PublicKey: b.pub}}, "not in Options.Members"},
+		{"bad id", a.seed, []Member{{ID: "A.B", PublicKey: a.pub}}, "invalid member id"},
+		{"bad key", a.seed, []Member{{ID: "A", PublicKey: a.pub[:5]}}, "public key"},
+		{"duplicate id", a.seed, []Member{{ID: "A", PublicKey: a.pub}, {ID: "A", PublicKey: b.pub}}, "twice"},
+		{"duplicate key", a.seed, []Member{{ID: "A", PublicKey: a.pub}, {ID: "B", PublicKey: a.pub}}, "twice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -320,19 +320,18 @@ func TestAuthCluster(t *testing.T) {
 	members := make([]Member, len(ids))
 	for i, id := range ids {
 		keys[i] = newTestKey(t, byte(i+1))
-		members[i] = Member{ID: id, PublicKey: keys[i].pub}
+		members[i] = Member{ID: id, PublicKey: keys[i].pub, Hub: true}
 	}
 	var ms []*member
 	for i, p := range ports {
 		ms = append(ms, startMember(t, Options{
-			DataDir:     t.TempDir(),
-			Name:        ids[i],
-			Cluster:     fmt.Sprintf("127.0.0.1:%d", p),
-			Routes:      routes,
-			Replicas:    3,
-			Seed:        keys[i].seed,
-			Members:     members,
-			RouteSecret: testSecret,
+			DataDir:  t.TempDir(),
+			Name:     ids[i],
+			Cluster:  fmt.Sprintf("127.0.0.1:%d", p),
+			Routes:   routes,
+			Replicas: 3,
+			Seed:     keys[i].seed,
+			Members:  members,
 		}))
 	}
 	ready(t, ms[0].f, ms[1].f, ms[2].f)

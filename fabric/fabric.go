@@ -40,7 +40,8 @@
 // other replicas when it returns.
 //
 // Authentication (Options.Members and Seed) is opt-in: with it, only the
-// members' nkey users (their ed25519 keys) may use the client listener,
+// members' nkey users (their ed25519 keys) may use the client listener
+// (over TLS, see below),
 // each may publish only its own reports, and none may create, change,
 // delete or purge the stream. The in-process connection authenticates as
 // this member.
@@ -75,13 +76,27 @@
 // right to publish on any inbox. Requests are at most MaxRequestSize,
 // answers MaxReplySize.
 //
-// Cluster routes authenticate with the alliance's shared route secret
-// (Options.RouteSecret, required with Cluster and Members): a server that
-// does not know it gets no route, so nothing it publishes reaches the
-// members and it never becomes a JetStream peer. Routes are not
-// encrypted. nats-server lets a brand-new cluster elect its first
-// JetStream meta leader only when every server in Routes is up, so a
-// new alliance starts with the routes of the members that exist.
+// Every network link is TLS 1.3 when the members are known
+// (Options.Members): client connections, cluster routes and leaf
+// connections, each with the handshake first, so that not even
+// nats-server's INFO (server names, addresses) crosses in clear text.
+// Each server presents a self-signed certificate made at Start from its
+// member's ed25519 identity (Options.Seed); there is no CA. A link between
+// servers is accepted only when the other side's certificate holds the key
+// of a member the current member set lists: a hub member's (Member.Hub) for
+// a cluster route, either way, and for the hub a leaf member dials; any
+// member's for a leaf connection a hub accepts, whose leaf CONNECT must
+// then sign with that same key. There is no shared route secret: a route
+// is as good as the private key of a hub member. The check reads the
+// member set SetMembers swapped in, so a removed member's key is refused
+// from the next handshake on; SetMembers also closes the links it has
+// (see closeStaleLinks). Clients present no certificate: the nkey gate
+// above decides; a guest, who knows no member key yet, accepts any member
+// certificate (RequestJoin). nats-server lets a brand-new cluster elect
+// its first JetStream meta leader only when every server in Routes is up,
+// so a new alliance starts with the routes of the members that exist.
+// Without Members nothing is encrypted nor authenticated: keep every
+// listener on loopback then.
 //
 // Leaf nodes scale the fabric out: a hub of a few clustered members keeps
 // the stream (Options.LeafListen accepts leaf connections, authenticated
@@ -91,7 +106,8 @@
 // reaches the stream's API as $JS.<HubDomain>.API (nats-server never
 // forwards the plain $JS.API over a leaf connection of an ordinary
 // account), and its reports, fast-path messages and consumer deliveries
-// flow over the leaf connection. A leaf connection has a member's
+// flow over the leaf connection, which the leaf member opens only to a
+// server that proves a hub member's key. A leaf connection has a member's
 // permissions, as the leaf sees them; nats-server applies no response
 // permissions to leaf connections, so Serve on a leaf member cannot
 // answer (its Requests work).
@@ -106,7 +122,6 @@ package fabric
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -222,8 +237,9 @@ type Options struct {
 	// where this server accepts cluster routes from the other members'
 	// servers (port 0 picks a free port, see ClusterURL). All members
 	// then form the NATS cluster ClusterName with JetStream clustering.
-	// Routes authenticate with RouteSecret; without it they are not
-	// authenticated: keep Cluster on loopback or a private network then.
+	// With Members, routes run over TLS and are accepted only from hub
+	// members' servers (see Member.Hub); without, they are neither
+	// encrypted nor authenticated: keep Cluster on loopback then.
 	Cluster string
 	// Routes are the other members' cluster addresses, e.g.
 	// "nats://127.0.0.1:6222"; it may also list this member's own, so
@@ -236,19 +252,10 @@ type Options struct {
 	// updated to Replicas when enough members are up. More than 1 needs
 	// Cluster. SetReplicas changes it while the Fabric runs.
 	Replicas int
-	// RouteSecret is the alliance's shared route secret (the members'
-	// fabric.secret): a cluster route is accepted only from a server that
-	// knows it, and this server presents it on the routes it dials. It is
-	// not sent as such: the route password is an HMAC-SHA256 of a fixed
-	// label under it. Any string of at least 16 bytes; required with
-	// Cluster and Members, ignored without Cluster. Routes are not
-	// encrypted.
-	RouteSecret string
-
 	// Seed is this member's 32-byte ed25519 seed (its identity). It is
 	// used only with Members: the in-process connection then
 	// authenticates as this member's nkey user, so Publish works only for
-	// this member's id.
+	// this member's id, and the server's TLS certificate holds its key.
 	Seed []byte
 	// Members, when not empty, switches on authentication on the client
 	// listener: only these members' nkey users (their ed25519 keys) may
@@ -258,7 +265,9 @@ type Options struct {
 	// create, update, delete or purge the stream; this Fabric creates and
 	// updates it on a separate in-process-only connection. Seed's public
 	// key must be among them. SetMembers replaces them while the Fabric
-	// runs.
+	// runs. With Members every network link runs TLS 1.3 with this
+	// member's certificate, and links between servers accept only
+	// members' keys (see the package documentation).
 	Members []Member
 	// Guest, with Members, admits a client whose nkey is not a member's
 	// when Guest(its public key) reports true: a guest may only publish
@@ -280,7 +289,8 @@ type Options struct {
 	// the hub as a leaf node, authenticated with Seed's key, and keeps no
 	// stream of its own: the stream lives in the hub (JetStream domain
 	// HubDomain) and Publish, Consume, LastSeq and Ready go through the
-	// leaf connection. Needs Seed; excludes Cluster and LeafListen.
+	// leaf connection, over TLS, to a server that proves a hub member's
+	// key. Needs Seed and Members; excludes Cluster and LeafListen.
 	Hub []string
 }
 
@@ -290,23 +300,6 @@ const HubDomain = "phalanx"
 
 // ClusterName is the name of the NATS cluster the members' servers form.
 const ClusterName = "phalanx"
-
-const (
-	// routeUser is the user cluster routes authenticate as.
-	routeUser = "phalanx"
-	// routeLabel is what the route password is the HMAC of.
-	routeLabel = "phalanx fabric route password v1"
-	// minRouteSecret is the shortest RouteSecret accepted.
-	minRouteSecret = 16
-)
-
-// routePassword derives the cluster routes' password from the route
-// secret, so that any secret (even raw bytes) makes a printable password.
-func routePassword(secret string) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(routeLabel))
-	return hex.EncodeToString(m.Sum(nil))
-}
 
 // maxReplicas is JetStream's limit on stream replicas.
 const maxReplicas = 5
@@ -331,6 +324,8 @@ type Fabric struct {
 	clustered  bool
 	leaf       bool // Options.Hub: the stream lives in the hub
 	leafURL    string
+	so         *server.Options // what the server started with
+	linkMu     sync.Mutex      // one closeStaleLinks at a time
 
 	cfgMu         sync.Mutex
 	streamCfg     jetstream.StreamConfig // the wanted stream; Replicas changes with SetReplicas
@@ -435,12 +430,6 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Cluster == "" && (o.Replicas > 1 || len(o.Routes) > 0) {
 		return o, errors.New("fabric: Replicas above 1 and Routes need clustering: set Options.Cluster to the address this member accepts cluster routes on")
 	}
-	if o.Cluster != "" && len(o.Members) > 0 && o.RouteSecret == "" {
-		return o, errors.New("fabric: an authenticated cluster needs the route secret: set Options.RouteSecret to the alliance's shared secret (fabric.secret)")
-	}
-	if o.RouteSecret != "" && len(o.RouteSecret) < minRouteSecret {
-		return o, fmt.Errorf("fabric: RouteSecret has %d bytes: use at least %d (the alliance's random fabric.secret)", len(o.RouteSecret), minRouteSecret)
-	}
 	if o.Cluster != "" && len(o.Routes) == 0 {
 		return o, errors.New("fabric: clustering needs the other members' cluster addresses: set Options.Routes (it may include this member's own)")
 	}
@@ -456,6 +445,8 @@ func (o Options) withDefaults() (Options, error) {
 		switch {
 		case len(o.Seed) != ed25519.SeedSize:
 			return o, fmt.Errorf("fabric: Hub needs this member's identity: set Options.Seed to its %d-byte ed25519 seed", ed25519.SeedSize)
+		case len(o.Members) == 0:
+			return o, errors.New("fabric: Hub needs the members: set Options.Members, so that the hub's servers can be told from others")
 		case o.Cluster != "" || o.LeafListen != "":
 			return o, errors.New("fabric: a leaf member (Options.Hub) keeps no stream: leave Cluster and LeafListen empty")
 		}
@@ -524,7 +515,8 @@ func serverOptions(o Options, au *auth) (*server.Options, error) {
 		// busy member's CPU into more load (measured: s2_best on loopback
 		// links took 14% of a 50-member simulation's CPU). Reports are
 		// small and already dense.
-		remote := &server.RemoteLeafOpts{Nkey: string(seed), Compression: server.CompressionOpts{Mode: server.CompressionOff}}
+		remote := &server.RemoteLeafOpts{Nkey: string(seed), Compression: server.CompressionOpts{Mode: server.CompressionOff},
+			TLSConfig: au.tls.leafDial, TLSTimeout: tlsTimeout, TLSHandshakeFirst: true}
 		for _, h := range o.Hub {
 			u, _ := url.Parse(h) // checked by withDefaults
 			remote.URLs = append(remote.URLs, u)
@@ -542,10 +534,19 @@ func serverOptions(o Options, au *auth) (*server.Options, error) {
 		so.LeafNode.Host = host
 		so.LeafNode.Port = port
 		so.LeafNode.Compression = server.CompressionOpts{Mode: server.CompressionOff}
+		so.LeafNode.TLSConfig = au.tls.leafAccept
+		so.LeafNode.TLSTimeout = tlsTimeout
+		so.LeafNode.TLSHandshakeFirst = true // no INFO in clear text before it
 	}
 	if au != nil {
 		so.CustomClientAuthentication = au.gate
 		so.AlwaysEnableNonce = true // the gate verifies nkey signatures of the nonce
+		so.TLSConfig = au.tls.client
+		so.TLSTimeout = tlsTimeout
+		// The handshake comes first: nats-server's INFO names the server
+		// and the members' addresses. In-process connections, which do
+		// no TLS, get it after a 50 ms wait.
+		so.TLSHandshakeFirst = true
 	}
 	if o.Cluster != "" {
 		host, port, err := hostPort("cluster", o.Cluster, "127.0.0.1:6222")
@@ -556,12 +557,10 @@ func serverOptions(o Options, au *auth) (*server.Options, error) {
 		so.Cluster.Host = host
 		so.Cluster.Port = port
 		so.Routes = server.RoutesFromStr(strings.Join(o.Routes, ","))
-		if o.RouteSecret != "" {
-			so.Cluster.Username = routeUser
-			so.Cluster.Password = routePassword(o.RouteSecret)
-			for _, r := range so.Routes {
-				r.User = url.UserPassword(so.Cluster.Username, so.Cluster.Password)
-			}
+		if au != nil {
+			so.Cluster.TLSConfig = au.tls.route
+			so.Cluster.TLSTimeout = tlsTimeout
+			so.CustomRouterAuthentication = routeGate{au.trust}
 		}
 	}
 	listen := o.Listen
@@ -592,7 +591,7 @@ func (f *Fabric) start(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("configure embedded nats-server: %w", err)
 	}
-	f.srv = srv
+	f.srv, f.so = srv, so
 	if f.auth != nil {
 		f.auth.gate.srv = srv
 	}
@@ -699,7 +698,7 @@ func (f *Fabric) start(ctx context.Context, o Options) error {
 	if f.clustered {
 		if a := srv.ClusterAddr(); a != nil {
 			f.clusterURL = dialURL(a)
-			if !a.IP.IsLoopback() && o.RouteSecret == "" {
+			if !a.IP.IsLoopback() && f.auth == nil {
 				f.log.Warn("fabric accepts cluster routes beyond loopback without authentication: anyone who reaches it can join the fabric",
 					"cluster", a.String())
 			}

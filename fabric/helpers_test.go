@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // TestMain lets the test binary double as a child process for tests that
@@ -189,5 +191,13 @@ func publishN(t testing.TB, f *Fabric, member string, first uint64, n int) {
 	}
 }
 
-// testSecret is the route secret of the tests' authenticated clusters.
-const testSecret = "test route secret, 32 bytes long"
+// testTLS is the TLS of the tests' clients of authenticated Fabrics:
+// they accept any member certificate, as guests do.
+func testTLS() nats.Option {
+	return func(o *nats.Options) error {
+		if err := nats.Secure(guestTLS())(o); err != nil {
+			return err
+		}
+		return nats.TLSHandshakeFirst()(o)
+	}
+}

@@ -41,7 +41,7 @@ const (
 //
 // Requests over MaxJoinSize, requests whose subject is not an invite id,
 // and requests whose reply subject is not the guest's own inbox are
-// dropped and logged (the answer carries secrets, and a guest chooses its
+// dropped and logged (the answer carries the charter, and a guest chooses its
 // reply subject). Answers over MaxReplySize are dropped and logged.
 func (f *Fabric) ServeJoin(ctx context.Context, h func(inviteID string, req []byte) []byte) error {
 	if f.closed() {
@@ -110,7 +110,10 @@ func (f *Fabric) answerJoin(nc *nats.Conn, m *nats.Msg, h func(string, []byte) [
 // 32-byte ed25519 seed inviteSeed: it dials each "host:port" of addrs in
 // turn (the members' fabric client addresses), authenticated as the
 // invite's nkey user, requests on JoinPrefix+identity.MemberID(invite
-// key) and returns the first answer. Each address gets 10 s, or less when
+// key), over TLS, and returns the first answer. It cannot tell a member's
+// certificate from another's yet (it knows no member key): whoever answers
+// must hold some ed25519 key, and the daemon checks the answer against
+// the signed token. Each address gets 10 s, or less when
 // ctx ends sooner. The error says which addresses were tried and what
 // failed at each.
 func RequestJoin(ctx context.Context, addrs []string, inviteSeed []byte, req []byte) ([]byte, error) {
@@ -161,6 +164,7 @@ func requestJoinAt(ctx context.Context, addr string, kp nkeys.KeyPair, id string
 		return nil, err
 	}
 	nc, err := nats.Connect("nats://"+addr, auth,
+		nats.Secure(guestTLS()), nats.TLSHandshakeFirst(),
 		nats.Name("phalanx join"),
 		nats.CustomInboxPrefix(guestInbox(id)),
 		nats.NoReconnect(),

@@ -75,7 +75,8 @@ func fastLinked(t *testing.T, from *Fabric, col *collector) {
 // TestLeaf: a report published on one leaf member reaches the other leaf
 // member's Consume on the fast path and through the stream kept by the
 // hub; a key that is not a member's cannot attach as a leaf node; a
-// member removed by SetMembers loses its leaf connection.
+// member removed by SetMembers loses its leaf connection; a leaf member
+// that sees its hub server's member removed leaves it for another.
 func TestLeaf(t *testing.T) {
 	top := startLeafTopology(t)
 	l, m := top.l, top.m
@@ -151,7 +152,7 @@ func TestLeaf(t *testing.T) {
 	x := startMember(t, xo).f
 	waitFor(t, "the hub to refuse X", clusterReady, func() bool {
 		for _, logged := range top.hubLogs {
-			if logged("authentication error") || logged("authorization violation") {
+			if logged("is not a member's") {
 				return true
 			}
 		}
@@ -184,6 +185,34 @@ func TestLeaf(t *testing.T) {
 	if n := m.srv.NumLeafNodes(); n != 0 {
 		t.Fatalf("removed member M attached again (%d leaf connections)", n)
 	}
+
+	// The hub member L is attached to is removed, as L sees it: L's link
+	// to it is closed and L attaches to another hub member.
+	first := hubOf(t, l)
+	var without []Member
+	for _, mem := range rest {
+		if mem.ID != first {
+			without = append(without, mem)
+		}
+	}
+	if err := l.SetMembers(without); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "L to leave hub member "+first+" for another", 10*time.Second, func() bool {
+		lz, err := l.srv.Leafz(nil)
+		return err == nil && len(lz.Leafs) == 1 && lz.Leafs[0].Name != first && lz.Leafs[0].Name != ""
+	})
+	t.Logf("L moved from %s to %s", first, hubOf(t, l))
+}
+
+// hubOf returns the name of the server leaf member f is attached to.
+func hubOf(t *testing.T, f *Fabric) string {
+	t.Helper()
+	lz, err := f.srv.Leafz(nil)
+	if err != nil || len(lz.Leafs) != 1 {
+		t.Fatalf("leaf %s: %v, %d leaf connections; want one", f.Name(), err, len(lz.Leafs))
+	}
+	return lz.Leafs[0].Name
 }
 
 func TestLeafOptionsInvalid(t *testing.T) {
@@ -196,10 +225,11 @@ func TestLeafOptionsInvalid(t *testing.T) {
 	}{
 		{"leaf listen without members", Options{LeafListen: "127.0.0.1:0"}, "LeafListen needs authentication"},
 		{"hub without seed", Options{Hub: []string{"nats://127.0.0.1:7422"}}, "Hub needs this member's identity"},
-		{"hub and cluster", Options{Hub: []string{"nats://127.0.0.1:7422"}, Seed: k.seed, Members: members, Cluster: "127.0.0.1:0", Routes: []string{"nats://127.0.0.1:1"}, RouteSecret: testSecret}, "keeps no stream"},
+		{"hub and cluster", Options{Hub: []string{"nats://127.0.0.1:7422"}, Seed: k.seed, Members: members, Cluster: "127.0.0.1:0", Routes: []string{"nats://127.0.0.1:1"}}, "keeps no stream"},
 		{"hub and leaf listen", Options{Hub: []string{"nats://127.0.0.1:7422"}, Seed: k.seed, Members: members, LeafListen: "127.0.0.1:0"}, "keeps no stream"},
-		{"bad hub url", Options{Hub: []string{"127.0.0.1:7422"}, Seed: k.seed}, "want nats://host:port"},
-		{"hub url with user", Options{Hub: []string{"nats://u:p@127.0.0.1:7422"}, Seed: k.seed}, "want nats://host:port"},
+		{"hub without members", Options{Hub: []string{"nats://127.0.0.1:7422"}, Seed: k.seed}, "Hub needs the members"},
+		{"bad hub url", Options{Hub: []string{"127.0.0.1:7422"}, Seed: k.seed, Members: members}, "want nats://host:port"},
+		{"hub url with user", Options{Hub: []string{"nats://u:p@127.0.0.1:7422"}, Seed: k.seed, Members: members}, "want nats://host:port"},
 		{"bad leaf listen", Options{LeafListen: "127.0.0.1", Seed: k.seed, Members: members}, "leaf address"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

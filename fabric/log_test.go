@@ -2,6 +2,7 @@ package fabric
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -30,5 +31,14 @@ func TestServerLoggerRateLimit(t *testing.T) {
 	l.Errorf("%s - authentication error", "10.0.0.1")
 	if !strings.Contains(buf.String(), "similar_lines_not_logged=995") {
 		t.Errorf("the suppressed lines are not counted:\n%s", buf.String())
+	}
+
+	// nats-server writes a connection's address and id into the format.
+	buf.Reset()
+	for i := range 100 {
+		l.Errorf(fmt.Sprintf("127.0.0.1:%d - rid:%d - TLS route handshake error: %%v", 40000+i, i), "remote error: tls: bad certificate")
+	}
+	if n := strings.Count(buf.String(), "handshake error"); n != logBurst {
+		t.Errorf("%d lines of a flood of failed routes logged in one window; want %d", n, logBurst)
 	}
 }

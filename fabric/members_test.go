@@ -16,7 +16,7 @@ func dialAs(url string, k testKey, opts ...nats.Option) (*nats.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return nats.Connect(url, append([]nats.Option{nats.Nkey(pub, k.kp.Sign), nats.MaxReconnects(0), nats.Timeout(5 * time.Second)}, opts...)...)
+	return nats.Connect(url, append([]nats.Option{nats.Nkey(pub, k.kp.Sign), nats.MaxReconnects(0), nats.Timeout(5 * time.Second), testTLS()}, opts...)...)
 }
 
 // TestSetMembers: an amendment removes B and adds C. B's open connection
@@ -94,10 +94,10 @@ func TestSetMembersInvalid(t *testing.T) {
 		want string
 	}{
 		{"empty", nil, "do not list this member"},
-		{"without self", []Member{{"B", b.pub}}, "do not list this member"},
-		{"self renamed", []Member{{"A2", a.pub}, {"B", b.pub}}, "do not list this member as A"},
-		{"duplicate", []Member{{"A", a.pub}, {"B", b.pub}, {"B", b.pub}}, "twice"},
-		{"bad id", []Member{{"A", a.pub}, {"B.1", b.pub}}, "invalid member id"},
+		{"without self", []Member{{ID: "B", PublicKey: b.pub}}, "do not list this member"},
+		{"self renamed", []Member{{ID: "A2", PublicKey: a.pub}, {ID: "B", PublicKey: b.pub}}, "do not list this member as A"},
+		{"duplicate", []Member{{ID: "A", PublicKey: a.pub}, {ID: "B", PublicKey: b.pub}, {ID: "B", PublicKey: b.pub}}, "twice"},
+		{"bad id", []Member{{ID: "A", PublicKey: a.pub}, {ID: "B.1", PublicKey: b.pub}}, "invalid member id"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := f.SetMembers(tt.ms)
@@ -114,7 +114,7 @@ func TestSetMembersInvalid(t *testing.T) {
 	nc.Close()
 
 	plain := start(t, Options{DataDir: t.TempDir()})
-	if err := plain.SetMembers([]Member{{"A", a.pub}}); err == nil || !strings.Contains(err.Error(), "needs authentication") {
+	if err := plain.SetMembers([]Member{{ID: "A", PublicKey: a.pub}}); err == nil || !strings.Contains(err.Error(), "needs authentication") {
 		t.Fatalf("SetMembers without authentication = %v", err)
 	}
 }

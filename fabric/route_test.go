@@ -75,7 +75,7 @@ func newTestCluster(t *testing.T, n int) *testCluster {
 		k := newTestKey(t, byte(i+1))
 		tc.ids = append(tc.ids, id)
 		tc.keys = append(tc.keys, k)
-		tc.members = append(tc.members, Member{ID: id, PublicKey: k.pub})
+		tc.members = append(tc.members, Member{ID: id, PublicKey: k.pub, Hub: true})
 		tc.routes = append(tc.routes, fmt.Sprintf("nats://127.0.0.1:%d", tc.ports[i]))
 	}
 	return tc
@@ -85,15 +85,14 @@ func newTestCluster(t *testing.T, n int) *testCluster {
 // members and routes, and the test route secret.
 func (tc *testCluster) options(t *testing.T, i, replicas int) Options {
 	return Options{
-		DataDir:     t.TempDir(),
-		Name:        tc.ids[i],
-		Listen:      "127.0.0.1:0",
-		Cluster:     fmt.Sprintf("127.0.0.1:%d", tc.ports[i]),
-		Routes:      tc.routes,
-		Replicas:    replicas,
-		Seed:        tc.keys[i].seed,
-		Members:     tc.members,
-		RouteSecret: testSecret,
+		DataDir:  t.TempDir(),
+		Name:     tc.ids[i],
+		Listen:   "127.0.0.1:0",
+		Cluster:  fmt.Sprintf("127.0.0.1:%d", tc.ports[i]),
+		Routes:   tc.routes,
+		Replicas: replicas,
+		Seed:     tc.keys[i].seed,
+		Members:  tc.members,
 	}
 }
 
@@ -109,40 +108,49 @@ func ready(t *testing.T, fs ...*Fabric) {
 	}
 }
 
-// TestRouteSecret: of three members listed in each other's routes, the
-// two with the right route secret form a cluster and carry the stream;
-// the third, with a wrong secret, is refused in the same time: it gets no
-// route, nothing it publishes reaches the others, and it never becomes a
-// JetStream peer.
-func TestRouteSecret(t *testing.T) {
-	tc := newTestCluster(t, 3)
+// TestRouteRefusesStrangers: of four servers listed in each other's
+// routes, the two hub members A and B form a cluster and carry the
+// stream; C, a server with a key that is no member's (it thinks it is
+// one), and L, a leaf member's key on a clustered server, are refused in
+// the TLS handshake: no route, nothing they publish reaches the members,
+// and neither becomes a JetStream peer.
+func TestRouteRefusesStrangers(t *testing.T) {
+	tc := newTestCluster(t, 4)
 	logA, aLogged := recordLogs(t)
-	logC, cLogged := recordLogs(t)
-	oa, ob, oc := tc.options(t, 0, 2), tc.options(t, 1, 2), tc.options(t, 2, 2)
+	oa, ob, oc, ol := tc.options(t, 0, 2), tc.options(t, 1, 2), tc.options(t, 2, 2), tc.options(t, 3, 2)
+	// The members: A and B keep the stream, L is a leaf member. C and L
+	// list themselves as hub members.
+	leafMember := tc.members[3]
+	leafMember.Hub = false
+	members := []Member{tc.members[0], tc.members[1], leafMember}
+	oa.Members, ob.Members = members, members
+	oc.Members = tc.members[:3]
+	ol.Members = []Member{tc.members[0], tc.members[1], tc.members[3]}
 	// A brand-new JetStream cluster elects its first meta leader only
 	// when every configured route's server voted (nats-server does not
 	// let empty servers form a quorum among themselves), so A and B
-	// route only to each other; C routes to both.
+	// route only to each other; C and L route to everyone.
 	oa.Routes, ob.Routes = tc.routes[:2], tc.routes[:2]
-	oa.Logger, oc.Logger = logA, logC
-	oc.RouteSecret = "a wrong route secret of 32 bytes"
+	oa.Logger = logA
 	a := startMember(t, oa).f
 	began := time.Now()
 	b := startMember(t, ob).f
 	c := startMember(t, oc).f
+	l := startMember(t, ol).f
 
 	waitFor(t, "A and B routed to each other", clusterReady, func() bool {
 		return a.srv.NumRoutes() > 0 && b.srv.NumRoutes() > 0
 	})
 	joined := time.Since(began)
-	// The wrong secret is refused, not merely slow: A says so.
-	waitFor(t, "A to refuse C's route", clusterReady, func() bool {
-		return aLogged("authorization violation") || cLogged("authorization violation")
+	// Refused, not merely slow: A says why.
+	waitFor(t, "A to refuse C's and L's routes", clusterReady, func() bool {
+		return aLogged("is not a member's") && aLogged("keeps no stream")
 	})
-	// (C itself counts a route for a moment each time it dials, until the
+	// (C and L count a route for a moment each time they dial, until the
 	// other side refuses it: look from A and B.)
 	noRouteTo(t, "C", a, b)
-	t.Logf("B joined in %v; C refused (routes: A %d, B %d)", joined.Round(time.Millisecond),
+	noRouteTo(t, "L", a, b)
+	t.Logf("B joined in %v; C and L refused (routes: A %d, B %d)", joined.Round(time.Millisecond),
 		a.srv.NumRoutes(), b.srv.NumRoutes())
 
 	ready(t, a, b)
@@ -155,31 +163,132 @@ func TestRouteSecret(t *testing.T) {
 	if !slices.Equal(peers, []string{"A", "B"}) {
 		t.Fatalf("stream peers %v, want [A B]", peers)
 	}
-	if slices.Contains(a.srv.JetStreamClusterPeers(), "C") {
-		t.Fatalf("C is a JetStream peer of A: %v", a.srv.JetStreamClusterPeers())
-	}
 
-	// C's fast-path reports reach no one; B's reach A.
+	// C's and L's fast-path reports reach no one; B's reach A.
 	col := consume(t, a, 0)
 	col.fastReady(t, a)
-	for i := range 5 {
-		if err := c.nc.Publish(FastPrefix+"C", []byte(fmt.Sprint("from C ", i))); err != nil {
+	for _, f := range []*Fabric{c, l} {
+		for i := range 5 {
+			if err := f.adminNC.Publish(FastPrefix+f.Name(), []byte(fmt.Sprint("from ", f.Name(), i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := f.adminNC.Flush(); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := c.nc.Flush(); err != nil {
-		t.Fatal(err)
 	}
 	publishN(t, b, "B", 1, 1)
 	col.waitFast(t, FastPrefix+"B", 1)
 	checkSeqs(t, col.waitStream(t, 1), 1, body)
-	if got := col.fastOn(FastPrefix + "C"); len(got) != 0 {
-		t.Fatalf("A received %d fast-path messages from C", len(got))
+	for _, id := range []string{"C", "L"} {
+		if got := col.fastOn(FastPrefix + id); len(got) != 0 {
+			t.Fatalf("A received %d fast-path messages from %s", len(got), id)
+		}
 	}
 	noRouteTo(t, "C", a, b)
-	if slices.Contains(a.srv.JetStreamClusterPeers(), "C") || slices.Contains(b.srv.JetStreamClusterPeers(), "C") {
-		t.Fatalf("C became a JetStream peer: A %v, B %v", a.srv.JetStreamClusterPeers(), b.srv.JetStreamClusterPeers())
+	noRouteTo(t, "L", a, b)
+	for _, f := range []*Fabric{a, b} {
+		if ps := f.srv.JetStreamClusterPeers(); slices.Contains(ps, "C") || slices.Contains(ps, "L") {
+			t.Fatalf("C or L became a JetStream peer of %s: %v", f.Name(), ps)
+		}
 	}
+}
+
+// TestRouteRemovedMember: hub members A, B and C are routed to each other
+// and C's fast-path messages reach A; A and B remove C (SetMembers).
+// Their routes to C, dialed either way, are closed, and C, still running
+// with its key and its old member list (a rogue server with a former
+// member's credentials), does not route to them again: nothing it
+// publishes reaches them, while B's messages still do.
+func TestRouteRemovedMember(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	var fs []*Fabric
+	for i := range 3 {
+		fs = append(fs, startMember(t, tc.options(t, i, 1)).f)
+	}
+	a, b, c := fs[0], fs[1], fs[2]
+	for _, f := range fs {
+		for _, g := range fs {
+			if f != g {
+				waitFor(t, f.Name()+"'s route to "+g.Name(), clusterReady, func() bool { return routedTo(f, g.Name()) })
+			}
+		}
+	}
+	fromC, err := a.adminNC.SubscribeSync(FastPrefix + "C")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromB, err := a.adminNC.SubscribeSync(FastPrefix + "B")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.adminNC.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "C's messages to reach A", clusterReady, func() bool {
+		if err := c.adminNC.Publish(FastPrefix+"C", []byte("probe")); err != nil {
+			t.Fatal(err)
+		}
+		_, err := fromC.NextMsg(20 * time.Millisecond)
+		return err == nil
+	})
+
+	removed := time.Now()
+	for _, f := range []*Fabric{a, b} {
+		if err := f.SetMembers(tc.members[:2]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []*Fabric{a, b} {
+		waitFor(t, f.Name()+" to close its routes to C", 10*time.Second, func() bool { return !routedTo(f, "C") })
+	}
+	t.Logf("routes to C closed %v after its removal", time.Since(removed).Round(time.Millisecond))
+	if !routedTo(a, "B") || !routedTo(b, "A") {
+		t.Fatal("A and B lost their route to each other")
+	}
+	for { // what C sent before its routes closed
+		if _, err := fromC.NextMsg(100 * time.Millisecond); err != nil {
+			break
+		}
+	}
+
+	// C keeps dialing A and B (every second): it stays out, and what it
+	// publishes reaches neither.
+	watch := time.Now().Add(3 * time.Second)
+	for i := 0; time.Now().Before(watch); i++ {
+		if err := c.adminNC.Publish(FastPrefix+"C", []byte(fmt.Sprint("from C ", i))); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []*Fabric{a, b} {
+			if routedTo(f, "C") {
+				t.Fatalf("%s has a route to C again", f.Name())
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // pacing the probes over the window, not a wait for an event
+	}
+	if err := b.adminNC.Publish(FastPrefix+"B", []byte("from B")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fromB.NextMsg(10 * time.Second); err != nil {
+		t.Fatalf("B's message after C's removal: %v", err)
+	}
+	if m, err := fromC.NextMsg(100 * time.Millisecond); err == nil {
+		t.Fatalf("A received %q from removed member C", m.Data)
+	}
+}
+
+// routedTo reports whether f has a route to the server named name.
+func routedTo(f *Fabric, name string) bool {
+	rz, err := f.srv.Routez(nil)
+	if err != nil {
+		return false
+	}
+	for _, r := range rz.Routes {
+		if r.RemoteName == name {
+			return true
+		}
+	}
+	return false
 }
 
 // noRouteTo fails if any of fs has a route to the server named name.
@@ -198,33 +307,5 @@ func noRouteTo(t *testing.T, name string, fs ...*Fabric) {
 		if len(rz.Routes) == 0 {
 			t.Fatalf("%s has no routes at all", f.Name())
 		}
-	}
-}
-
-func TestRouteSecretOptions(t *testing.T) {
-	tc := newTestCluster(t, 1)
-	for _, tt := range []struct {
-		name   string
-		secret string
-		want   string
-	}{
-		{"missing", "", "set Options.RouteSecret"},
-		{"short", "too short", "at least 16"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			o := tc.options(t, 0, 1)
-			o.RouteSecret = tt.secret
-			f, err := Start(context.Background(), o)
-			if err == nil {
-				f.Close()
-				t.Fatal("Start accepted the options")
-			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("error %q does not mention %q", err, tt.want)
-			}
-		})
-	}
-	if routePassword(testSecret) == routePassword(testSecret+"x") || strings.Contains(routePassword(testSecret), testSecret) {
-		t.Fatal("route password does not depend on the secret, or reveals it")
 	}
 }

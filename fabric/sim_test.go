@@ -72,7 +72,7 @@ func simMembers(t testing.TB, n int) []Member {
 	var ms []Member
 	for i := range n {
 		id, k := simIdentity(t, i)
-		ms = append(ms, Member{ID: id.ID, PublicKey: k.pub})
+		ms = append(ms, Member{ID: id.ID, PublicKey: k.pub, Hub: i < simHubSize})
 	}
 	return ms
 }
@@ -405,7 +405,7 @@ func simLeaf(t testing.TB, i int, hubs []string, members []Member) (*Fabric, *id
 
 // TestSimulation50 runs an alliance of 50 members on this machine: a hub
 // of three clustered fabrics keeping the stream (R3) and 47 leaf fabrics,
-// authenticated as the daemon does (Members, Seed, RouteSecret). 46 leaf
+// authenticated as the daemon does (Members, Seed, TLS). 46 leaf
 // members run in this process, one in a child process (the test binary
 // re-executed, TestSimulationChild) so that one member's CPU and memory
 // can be measured alone. Every member publishes signed reports at
@@ -442,7 +442,7 @@ func TestSimulation50(t *testing.T) {
 		id, k := simIdentity(t, i)
 		ids[i] = id
 		o := Options{DataDir: t.TempDir(), Name: id.ID, Listen: "127.0.0.1:0", Cluster: fmt.Sprintf("127.0.0.1:%d", ports[i]),
-			Routes: routes, Replicas: 3, Seed: k.seed, Members: members, RouteSecret: testSecret, LeafListen: "127.0.0.1:0", Logger: simLogger(t)}
+			Routes: routes, Replicas: 3, Seed: k.seed, Members: members, LeafListen: "127.0.0.1:0", Logger: simLogger(t)}
 		fabs[i] = startMember(t, o).f
 		hubs = append(hubs, fabs[i].LeafURL())
 	}

@@ -56,8 +56,9 @@ func cmdAllianceInit(args []string, stdout, stderr io.Writer) error {
 Usage: phalanx alliance init [--data DIR] [--name NAME] [--fabric HOST:PORT] [--address A]...
 
 Makes the data directory the founding member of a new alliance: its identity,
-a charter that lists it alone (every scenario decisive), and the secret the
-members' fabric servers authenticate each other with. Then start it with
+a charter that lists it alone (every scenario decisive), and the file that
+marks it a member of a multi-host alliance (fabric links authenticate by the
+members' own keys, pinned by the charter, over TLS). Then start it with
 phalanx run --fabric HOST:PORT and invite members with phalanx alliance invite.
 `)
 	rest, err := parseArgs(fs, args)
