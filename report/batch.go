@@ -115,17 +115,7 @@ func finishBatch(r Report, d *decoder, b []byte) (Report, error) {
 		e.Duration = time.Duration(d.Uint32()) * time.Second
 		e.Reason = d.Uint8()
 	}
-	if d.Err() != nil {
-		return Report{}, d.Err()
-	}
-	if d.Len() != 0 {
-		return Report{}, fmt.Errorf("%w: %d bytes after the batch", ErrTrailing, d.Len())
-	}
-	r.Sig = append([]byte(nil), b[len(b)-SigSize:]...)
-	if err := r.Validate(); err != nil {
-		return Report{}, err
-	}
-	return r, nil
+	return d.finish(r, b, "batch")
 }
 
 // validateBatch checks what is particular to a batch; the common fields

@@ -302,11 +302,18 @@ func Unmarshal(b []byte) (Report, error) {
 			}
 		}
 	}
+	return d.finish(r, b, "evidence")
+}
+
+// finish ends decoding r from b: the decoder's error if any, then nothing
+// may follow the body's last part (named by last), then the signature, and
+// the report must be valid.
+func (d *decoder) finish(r Report, b []byte, last string) (Report, error) {
 	if d.Err() != nil {
 		return Report{}, d.Err()
 	}
 	if d.Len() != 0 {
-		return Report{}, fmt.Errorf("%w: %d bytes after the evidence", ErrTrailing, d.Len())
+		return Report{}, fmt.Errorf("%w: %d bytes after the %s", ErrTrailing, d.Len(), last)
 	}
 	r.Sig = append([]byte(nil), b[len(b)-SigSize:]...)
 	if err := r.Validate(); err != nil {

@@ -192,14 +192,7 @@ func finishSighting(r Report, d *decoder, b []byte) (Report, error) {
 			r.Sightings[i].Users = users[sp.u0:sp.u1:sp.u1]
 		}
 	}
-	if d.Len() != 0 {
-		return Report{}, fmt.Errorf("%w: %d bytes after the sightings", ErrTrailing, d.Len())
-	}
-	r.Sig = append([]byte(nil), b[len(b)-SigSize:]...)
-	if err := r.Validate(); err != nil {
-		return Report{}, err
-	}
-	return r, nil
+	return d.finish(r, b, "sightings")
 }
 
 // names reads one-byte-length names, returning the same string for the
