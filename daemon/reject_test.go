@@ -2,14 +2,10 @@ package daemon
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"phalanx/config"
 	"phalanx/identity"
 	"phalanx/report"
 )
@@ -95,24 +91,6 @@ func TestForgedReportsAreRejected(t *testing.T) {
 // loopback port, and waits until it has caught up; it stops with the test.
 func runTestDaemon(t *testing.T) (*Daemon, context.Context) {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.Daemon.API = "127.0.0.1:0"
-	cfg.Daemon.Enforce = "none"
-	cfg.Daemon.Sources = []string{filepath.Join(dir, "auth.log")}
-	ctx, cancel := context.WithCancel(context.Background())
-	d, err := New(ctx, Options{DataDir: filepath.Join(dir, "data"), Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); d.Close() })
-	go d.Run(ctx)
-	<-d.Ready()
-	for deadline := time.Now().Add(10 * time.Second); d.Addr() == ""; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the API did not start within 10s")
-		}
-	}
-	return d, ctx
+	d, _ := startStoppable(t, "")
+	return d, t.Context()
 }
