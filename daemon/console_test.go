@@ -198,7 +198,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	a.waitTailing()
 	appendLines(t, a.log, xssAttack(attacker, 4)...)
 	row := `document.querySelector('#live tr[data-value="` + attacker + `"]')`
-	poll(t, ctx, 20*time.Second, "the attack on C's live view with three members' enforcement",
+	poll(t, ctx, 60*time.Second, "the attack on C's live view with three members' enforcement",
 		row+` && `+row+`.querySelectorAll(".hop").length === 3`)
 	text := eval[string](t, ctx, row+`.textContent`)
 	if !strings.Contains(text, "ssh") || !strings.Contains(text, "on a at") && !strings.Contains(text, "on ") {
