@@ -525,46 +525,43 @@ func (f *feeder) frame(fr *logline.Frame, raw []byte, num int64) {
 func (s *sources) pinFirst() {
 	pinned := false
 	for _, f := range s.files {
-		s.mu.Lock()
-		_, ok := s.pos[f.path]
-		s.mu.Unlock()
-		if ok {
-			continue
-		}
-		if end, err := source.EndPosition(f.path); err == nil && end.Offset > 0 {
-			s.mu.Lock()
-			s.pos[f.path] = end
-			s.mu.Unlock()
-			pinned = true
-		}
+		_, _, p := s.position(f.path)
+		pinned = pinned || p
 	}
 	if pinned {
 		s.savePositions()
 	}
 }
 
-func (s *sources) follow(ctx context.Context, d *Daemon, f *tailed) {
+// position returns where the file at path is to be read from: its saved
+// place, or, the first time it is watched, its current end (old lines are
+// history, not attacks in progress), recorded at once so that a crash
+// before the first line loses nothing; pinned says that place is new and
+// is to be saved. ok is false for a file watched for the first time that is
+// empty or missing: it is read from its start.
+func (s *sources) position(path string) (pos source.Position, ok, pinned bool) {
 	s.mu.Lock()
-	start, ok := s.pos[f.path]
-	s.mu.Unlock()
-	opt := source.TailOptions{Logger: s.log.With("source", f.path)}
-	if !ok {
-		// First time this file is watched: begin at its current end (old
-		// lines are history, not attacks in progress) and remember that
-		// place at once, so a crash before the first line loses nothing.
-		// A file that is empty or missing is read from its start.
-		if end, err := source.EndPosition(f.path); err == nil && end.Offset > 0 {
-			start, ok = end, true
-			s.mu.Lock()
-			s.pos[f.path] = end
-			s.mu.Unlock()
-			s.savePositions()
-		} else {
-			opt.FromStart = true
-		}
+	defer s.mu.Unlock()
+	if pos, ok = s.pos[path]; ok {
+		return pos, true, false
 	}
+	if end, err := source.EndPosition(path); err == nil && end.Offset > 0 {
+		s.pos[path] = end
+		return end, true, true
+	}
+	return source.Position{}, false, false
+}
+
+func (s *sources) follow(ctx context.Context, d *Daemon, f *tailed) {
+	start, ok, pinned := s.position(f.path)
+	if pinned {
+		s.savePositions()
+	}
+	opt := source.TailOptions{Logger: s.log.With("source", f.path)}
 	if ok {
 		opt.Start = &start
+	} else {
+		opt.FromStart = true
 	}
 	t, err := source.OpenTail(f.path, opt)
 	if err != nil {
