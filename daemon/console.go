@@ -757,6 +757,7 @@ func charterChanges(prev, next *charter.Charter) []string {
 	field("policy", "max_duration", p.MaxDuration, q.MaxDuration)
 	field("policy", "manual_max_duration", p.ManualMax, q.ManualMax)
 	field("policy", "pardon", p.Pardon, q.Pardon)
+	field("policy", "manual", p.Manual, q.Manual)
 	l, k := prev.Limits, next.Limits
 	field("limits", "max_prefix_v4", l.MaxPrefixV4, k.MaxPrefixV4)
 	field("limits", "max_prefix_v6", l.MaxPrefixV6, k.MaxPrefixV6)
