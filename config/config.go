@@ -110,6 +110,10 @@ type Daemon struct {
 	// SyncAlways makes the fabric fsync every write (survives power loss;
 	// slower). By default it syncs every second; a process crash loses nothing.
 	SyncAlways bool `yaml:"sync_always"`
+	// MaxDecisions caps the decisions held (0: 1,000,000): past it the
+	// oldest self-defense decisions are dropped, counted and logged;
+	// alliance, manual and feed decisions never are.
+	MaxDecisions int `yaml:"max_decisions"`
 }
 
 // TLS is a listener's certificate: both files, or neither for plain HTTP.
@@ -172,6 +176,9 @@ func (d *Daemon) Validate() error {
 	}
 	if d.Table == "" || len(d.Table) > 64 {
 		errs = append(errs, errors.New("nftables_table: give a table name of at most 64 characters"))
+	}
+	if d.MaxDecisions < 0 {
+		errs = append(errs, fmt.Errorf("max_decisions %d: give the most decisions to hold, or 0 for the default (1,000,000)", d.MaxDecisions))
 	}
 	if d.SyslogRate < 0 {
 		errs = append(errs, fmt.Errorf("syslog_rate %v: give lines per second per sender, or 0 for the default", d.SyslogRate))

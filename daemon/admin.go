@@ -173,6 +173,12 @@ type Status struct {
 	// Roster is every member of the charter as this member sees it:
 	// connected or not, lag, last report, round trip.
 	Roster []MemberStatus `json:"roster"`
+
+	// Enforcement is the enforcement queue's counters (queued, waiting,
+	// coalesced, overflowed, transactions, elements, reconciles,
+	// failures; absent without an enforcer) and the cap on decisions
+	// (max_decisions, decisions_dropped).
+	Enforcement map[string]int64 `json:"enforcement"`
 }
 
 func (d *Daemon) status() Status {
@@ -206,6 +212,7 @@ func (d *Daemon) status() Status {
 		Crawlers:  crawl,
 	}
 	st.Roster = d.roster(&cs.c)
+	st.Enforcement = d.enforcementCounts()
 	if d.feeds != nil {
 		st.Feeds = d.feeds.Status()
 	}

@@ -3,9 +3,13 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"phalanx"
@@ -37,7 +41,9 @@ func (s sink) Alert(a *phalanx.Alert) {
 // Decision is self-defense: ban at once, then tell the alliance. The ban
 // takes the ID the alliance's decision on the report will have
 // (decision.ReportID of the report's sequence), so that neither that
-// decision nor a restart renames it.
+// decision nor a restart renames it. The report is numbered here and
+// signed, stored and sent by the report writer (writeLoop): detection
+// waits for neither the disk nor the kernel.
 func (s sink) Decision(dec *phalanx.Decision, a *phalanx.Alert) {
 	d := s.d
 	d.ctr.selfBans.Add(1)
@@ -52,17 +58,17 @@ func (s sink) Decision(dec *phalanx.Decision, a *phalanx.Alert) {
 		Reason:   dec.Reason,
 		Evidence: d.evid.lines(a.Source, a.Addr),
 	}
-	var enforced bool
-	d.storeThen([]report.Report{r}, func(rs []report.Report) {
+	tell := notice{since: d.lineRead}
+	if !tell.since.IsZero() {
+		tell.path = "self"
+	}
+	d.number([]report.Report{r}, func(rs []report.Report) {
 		x := *dec
 		x.ID = decision.ReportID(d.id.ID, rs[0].Seq, 0)
-		_, _, enforced = d.applyDecision(x, entry{Time: dec.Start, What: "decision", Origin: string(dec.Origin),
-			Scenario: dec.Scenario, Member: d.id.ID})
+		d.applyDecision(x, entry{Time: dec.Start, What: "decision", Origin: string(dec.Origin),
+			Scenario: dec.Scenario, Member: d.id.ID}, tell)
 	})
-	d.kickPublisher()
-	if enforced && !d.lineRead.IsZero() {
-		d.met.enforce.WithLabelValues("self").Observe(time.Since(d.lineRead).Seconds())
-	}
+	d.wakeWriter()
 }
 
 func (s sink) Refused(a *phalanx.Alert, err error) {
@@ -115,37 +121,178 @@ func (d *Daemon) flushRecords() {
 	}
 }
 
-// store numbers, signs and stores rs in the outbox with one write, then
-// sends each on the fast path.
+// store numbers, signs and stores rs in the outbox, durably, before it
+// returns (with whatever else waits to be written), then sends each on
+// the fast path. It sets Seq and Member in rs; the signed copies are what
+// is written.
 func (d *Daemon) store(rs []report.Report) { d.storeThen(rs, nil) }
 
 // storeThen is store that calls numbered, when not nil, with rs once they
-// are numbered and signed, before they are written (and fsynced) and sent:
-// a self-defense ban named after its report's sequence is in force before
+// are numbered, before they are signed, written (and fsynced) and sent: a
+// self-defense ban named after its report's sequence is in force before
 // the report is. numbered runs while the outbox's numbering is held, so
 // it must not store reports itself.
 func (d *Daemon) storeThen(rs []report.Report, numbered func([]report.Report)) {
-	recs := make([]outbox.Record, len(rs))
+	if len(rs) == 0 {
+		return
+	}
+	d.number(rs, numbered)
+	d.writeReports(rs[len(rs)-1].Seq)
+}
+
+// reportWriter writes numbered reports to the outbox in sequence order,
+// many per write (one fsync): self-defense numbers its report, bans and
+// goes on, and a flood of bans costs an fsync per batch, not per ban.
+// Until a report is written it counts in Daemon.inflight, so the tail
+// positions do not move past its lines: after a crash they are read, and
+// banned, again.
+type reportWriter struct {
+	mu   sync.Mutex      // one writer at a time: appends in sequence order
+	pend []report.Report // numbered, waiting to be signed and written; under Daemon.outMu
+	wake chan struct{}
+	// records paces the enforcement records of self-defense bans at the
+	// charter's report rate: past it the members rate-limit the bans'
+	// alerts, hold no decision to attach a record to, and a flood would
+	// cost a signature, a stored report and a verification per ban for
+	// nothing. Alliance decisions come at the alliance's rate and always
+	// get theirs.
+	records pace
+}
+
+// pace is a token bucket of perMinute tokens a minute, as many at most.
+type pace struct {
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time
+}
+
+// take takes a token at now if there is one.
+func (p *pace) take(now time.Time, perMinute int) bool {
+	if perMinute <= 0 {
+		return true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.last.IsZero() {
+		p.tokens = float64(perMinute)
+	} else if dt := now.Sub(p.last); dt > 0 {
+		p.tokens = min(float64(perMinute), p.tokens+dt.Minutes()*float64(perMinute))
+	}
+	p.last = now
+	if p.tokens < 1 {
+		return false
+	}
+	p.tokens--
+	return true
+}
+
+// writeBatch is the most reports one outbox write takes; maxUnwritten is
+// how many may wait for the writer (about 1 KB each, evidence included)
+// before whoever numbers more writes a batch itself.
+const (
+	writeBatch   = 1024
+	maxUnwritten = 1 << 14
+)
+
+// number gives rs this member's next sequence numbers, calls numbered
+// (when not nil) with them, and queues them for writeReports.
+func (d *Daemon) number(rs []report.Report, numbered func([]report.Report)) {
 	d.outMu.Lock()
 	for i := range rs {
 		rs[i].Seq = d.nextSq.Add(1)
-		rs[i].Sign(d.id)
-		recs[i] = outbox.Record{Seq: rs[i].Seq, Time: rs[i].Time, Data: report.Marshal(&rs[i])}
+		rs[i].Member = d.id.ID
 	}
 	if numbered != nil {
 		numbered(rs)
 	}
-	if err := d.ob.AppendBatch(recs); err != nil {
-		for _, rec := range recs {
-			d.unsaved = append(d.unsaved, rec.Data)
-		}
-		d.inflight.Add(int64(len(recs)))
-		d.ctr.publishErr.Add(int64(len(recs)))
-		for _, rec := range recs {
-			d.log.Error("store a report in the outbox (keeping it in memory until published)", "seq", rec.Seq, "err", err)
-		}
+	d.outw.pend = append(d.outw.pend, rs...)
+	d.inflight.Add(int64(len(rs)))
+	var oldest uint64 // when too many wait: the last of the oldest batch
+	if n := len(d.outw.pend); n >= maxUnwritten {
+		oldest = d.outw.pend[min(n, writeBatch)-1].Seq
 	}
 	d.outMu.Unlock()
+	if oldest != 0 {
+		d.writeReports(oldest) // the writer is behind: help it, a batch at a time
+	}
+}
+
+// wakeWriter wakes writeLoop.
+func (d *Daemon) wakeWriter() {
+	select {
+	case d.outw.wake <- struct{}{}:
+	default:
+	}
+}
+
+// writeLoop writes the queued reports whenever woken, until ctx ends.
+func (d *Daemon) writeLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			d.writeReports(math.MaxUint64)
+			return
+		case <-d.outw.wake:
+			d.writeReports(math.MaxUint64)
+		}
+	}
+}
+
+// writeReports signs, writes and sends the queued reports, in batches,
+// until every report numbered up to seq is written.
+func (d *Daemon) writeReports(seq uint64) {
+	w := &d.outw
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for {
+		d.outMu.Lock()
+		rs := w.pend
+		if len(rs) == 0 || rs[0].Seq > seq {
+			d.outMu.Unlock()
+			return
+		}
+		if len(rs) > writeBatch {
+			rs, w.pend = rs[:writeBatch:writeBatch], rs[writeBatch:]
+		} else {
+			w.pend = nil
+		}
+		d.outMu.Unlock()
+		d.write(rs)
+	}
+}
+
+// write signs and stores rs (numbered, in sequence order) with one write
+// per run of consecutive numbers, then sends each on the fast path. What
+// the outbox cannot store (a full or failing disk) is kept in memory and
+// published from there: it then survives a fabric outage but not a crash.
+func (d *Daemon) write(rs []report.Report) {
+	recs := make([]outbox.Record, len(rs))
+	for i := range rs {
+		rs[i].Sign(d.id)
+		recs[i] = outbox.Record{Seq: rs[i].Seq, Time: rs[i].Time, Data: report.Marshal(&rs[i])}
+	}
+	for start := 0; start < len(recs); {
+		end := start + 1
+		for end < len(recs) && recs[end].Seq == recs[end-1].Seq+1 {
+			end++ // the outbox takes a batch of consecutive numbers
+		}
+		run := recs[start:end]
+		if err := d.ob.AppendBatch(run); err != nil {
+			d.outMu.Lock()
+			for _, rec := range run {
+				d.unsaved = append(d.unsaved, rec.Data)
+			}
+			d.outMu.Unlock()
+			d.ctr.publishErr.Add(int64(len(run)))
+			for _, rec := range run {
+				d.log.Error("store a report in the outbox (keeping it in memory until published)", "seq", rec.Seq, "err", err)
+			}
+		} else {
+			d.inflight.Add(-int64(len(run)))
+		}
+		start = end
+	}
+	d.kickPublisher()
 	// The fast path at once, so that these reports reach the members even
 	// while an earlier one waits for the stream; a joining member waits
 	// until the members know it.
@@ -366,11 +513,12 @@ func (d *Daemon) consumeLocked(m fabric.Msg) {
 		if out.Decision.Until.After(now) {
 			d.timeline.add(r.Value, entry{Time: r.Time, What: "report", Member: r.Member, Scenario: r.Scenario,
 				ReportID: id, Evidence: r.Evidence, Detail: r.Reason})
-			_, _, enforced := d.applyDecision(out.Decision, entry{Time: out.Decision.Start, What: "decision",
-				Origin: string(out.Decision.Origin), Scenario: out.Decision.Scenario, Member: r.Member})
-			if enforced && r.Member != d.id.ID {
-				d.met.enforce.WithLabelValues("alliance").Observe(time.Since(r.Time).Seconds())
+			tell := notice{}
+			if r.Member != d.id.ID {
+				tell = notice{path: "alliance", since: r.Time}
 			}
+			d.applyDecision(out.Decision, entry{Time: out.Decision.Start, What: "decision",
+				Origin: string(out.Decision.Origin), Scenario: out.Decision.Scenario, Member: r.Member}, tell)
 		}
 		d.ctr.decided.Add(1) // after the timeline: whoever sees the count sees the entries
 	case arbiter.Sighted:
@@ -432,12 +580,47 @@ func authentic(o arbiter.Outcome) bool {
 
 // apply is the one way the table changes outside expiry: it deletes the
 // decisions with the given ids, adds the given decisions, and passes what
-// changed on to the journal (one record) and the enforcer (one
-// transaction). It returns what the table holds for each added decision (the
-// decision already there when it ends as late or later) and whether the
-// kernel took a change.
-func (d *Daemon) apply(add []phalanx.Decision, remove []uint64, what string) (stored []phalanx.Decision, changed, enforced bool) {
-	now := d.now()
+// changed on to the journal (one record) and the enforcement queue. It
+// returns what the table holds for each added decision (the decision
+// already there when it ends as late or later) and whether the table
+// changed. Past daemon.max_decisions, the oldest self-defense decisions
+// give way (decisionCap). what names the change in the cap's warning.
+func (d *Daemon) apply(add []phalanx.Decision, remove []uint64, what string) (stored []phalanx.Decision, changed bool) {
+	if n := len(add) + len(remove); n >= bulkChanges && d.enfq != nil {
+		d.enfq.room(n) // a bulk load waits for the kernel; detection never does
+	}
+	stored, changed, _ = d.applyWith(add, remove, what, applyOpts{})
+	return stored, changed
+}
+
+// bulkChanges is how many changes make a call of apply a bulk load (a
+// feed's or an import's chunk, a pardon of a range), which waits for room
+// in the enforcement queue.
+const bulkChanges = 64
+
+// applyOpts are what applyDecision adds to apply.
+type applyOpts struct {
+	// tell, when not nil, makes the enforcement queue tell of each added
+	// ban once the kernel holds it (see enforceNote).
+	tell *notice
+	// then, when not nil, runs once the table has changed, before the
+	// changes are queued for the kernel: whatever it records comes before
+	// what the queue tells.
+	then func(stored []phalanx.Decision, changed bool)
+}
+
+// notice is how to tell of a ban once the kernel holds it: the enforcement
+// latency metric's label ("" for none) and where that latency starts.
+type notice struct {
+	path  string
+	since time.Time
+}
+
+// applyWith is apply with o; untold are the added bans to tell of now: all
+// of them when there is no enforcement queue, those whose notice the
+// queue could not keep otherwise (only when o.tell is set and the member
+// has reconciled).
+func (d *Daemon) applyWith(add []phalanx.Decision, remove []uint64, what string, o applyOpts) (stored []phalanx.Decision, changed bool, untold []enforceNote) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	// Sized once: feeds and imports pass thousands at a time.
@@ -460,52 +643,80 @@ func (d *Daemon) apply(add []phalanx.Decision, remove []uint64, what string) (st
 		}
 		added = append(added, st)
 	}
-	if len(added) == 0 && len(deleted) == 0 {
-		return stored, false, false
+	added, deleted = d.dcap.enforce(d, added, deleted, what)
+	changed = len(added) > 0 || len(deleted) > 0
+	if o.then != nil {
+		o.then(stored, changed)
+	}
+	if !changed {
+		return stored, false, nil
 	}
 	d.jour.Record(added, deleted)
-	if d.enf == nil || !d.caughtUp.Load() {
-		return stored, true, false
+	var notes []enforceNote
+	if o.tell != nil && d.reconciled.Load() {
+		notes = make([]enforceNote, len(added))
+		for i, x := range added {
+			notes[i] = enforceNote{dec: x, path: o.tell.path, since: o.tell.since}
+		}
 	}
-	if err := d.enf.Apply(added, deleted, now); err != nil {
-		d.ctr.enforceErr.Add(1)
-		d.met.enforceErrs.Inc()
-		d.log.Error("enforce "+what, "added", len(added), "removed", len(deleted), "err", err)
-		return stored, true, false
+	if d.enfq == nil || !d.caughtUp.Load() {
+		return stored, true, notes
 	}
-	return stored, true, true
+	return stored, true, d.enfq.push(added, deleted, notes)
 }
 
-// applyDecision stores one decision, records decided (its timeline entry)
-// and enforces it. Once the member has
-// replayed the stream (not while it replays), a decision that changed the table is recorded
-// as enforced here (in the kernel, or by the API alone when nftables is
-// off), in the timeline and on the fabric for the other members'.
-func (d *Daemon) applyDecision(dec phalanx.Decision, decided entry) (stored phalanx.Decision, changed, enforced bool) {
-	all, changed, enforced := d.apply([]phalanx.Decision{dec}, nil, "decision")
-	stored = all[0]
-	// The decision's entry first (with the table's id and end), then
-	// whatever enforced it.
-	decided.Until, decided.DecisionID = dec.Until, stored.ID
-	d.timeline.add(dec.Value, decided)
-	if changed {
-		for _, e := range d.held.take(stored.Value) {
-			d.timeline.add(stored.Value, e)
+// applyDecision stores one decision, records decided (its timeline entry,
+// with the table's ID) and queues it for the kernel. Once the member has
+// replayed the stream (not while it replays), a ban that changed the table
+// is told, once the kernel holds it (or at once, by the API alone, when
+// nftables is off): the "ban" log line, the timeline's "enforced" entry,
+// the enforcement record for the other members, the latency metric (tell's
+// path, when set).
+func (d *Daemon) applyDecision(dec phalanx.Decision, decided entry, tell notice) (stored phalanx.Decision, changed bool) {
+	var untold []enforceNote
+	_, changed, untold = d.applyWith([]phalanx.Decision{dec}, nil, "decision", applyOpts{tell: &tell, then: func(all []phalanx.Decision, changed bool) {
+		stored = all[0]
+		// The decision's entry first (with the table's id and end), then
+		// whatever enforced it.
+		decided.Until, decided.DecisionID = dec.Until, stored.ID
+		d.timeline.add(dec.Value, decided)
+		if changed {
+			for _, e := range d.held.take(stored.Value) {
+				d.timeline.add(stored.Value, e)
+			}
+		}
+	}})
+	layer := layerAPI
+	if d.enfq != nil {
+		layer = layerQueued
+	}
+	d.tell(untold, layer)
+	return stored, changed
+}
+
+// tell says of bans that layer enforces them (see applyDecision); a ban
+// still queued for the kernel gets its log line only.
+func (d *Daemon) tell(notes []enforceNote, layer string) {
+	if len(notes) == 0 {
+		return
+	}
+	now := d.now()
+	for i := range notes {
+		x := &notes[i].dec
+		d.log.Info("ban", "value", x.Value, "duration", x.Until.Sub(now).Round(time.Second), "scenario", x.Scenario,
+			"origin", x.Origin, "enforced", layer, "reason", x.Reason)
+		if layer == layerQueued {
+			continue
+		}
+		d.timeline.add(x.Value, entry{Time: now, What: "enforced", Member: d.id.ID, Detail: layer, DecisionID: x.ID})
+		if x.Origin != phalanx.OriginSelf || d.outw.records.take(now, d.charter().c.Limits.ReportsPerMinute) {
+			d.enqueueRecord(report.Report{Type: report.TypeEnforced, Time: now.UTC(), Scenario: layer, Value: x.Value,
+				Reason: string(x.Origin) + " ban until " + x.Until.UTC().Format(time.RFC3339)})
+		}
+		if n := &notes[i]; n.path != "" && !n.since.IsZero() {
+			d.met.enforce.WithLabelValues(n.path).Observe(time.Since(n.since).Seconds())
 		}
 	}
-	if changed && d.reconciled.Load() {
-		layer := layerAPI
-		if enforced {
-			layer = layerNftables
-		}
-		now := d.now()
-		d.log.Info("ban", "value", stored.Value, "duration", stored.Until.Sub(now).Round(time.Second), "scenario", stored.Scenario,
-			"origin", stored.Origin, "enforced", layer, "reason", stored.Reason)
-		d.timeline.add(stored.Value, entry{Time: now, What: "enforced", Member: d.id.ID, Detail: layer, DecisionID: stored.ID})
-		d.enqueueRecord(report.Report{Type: report.TypeEnforced, Time: now.UTC(), Scenario: layer, Value: stored.Value,
-			Reason: string(stored.Origin) + " ban until " + stored.Until.UTC().Format(time.RFC3339)})
-	}
-	return stored, changed, enforced
 }
 
 // Layers named in enforcement records.
@@ -611,10 +822,77 @@ func (d *Daemon) applyFleetBan(fb *arbiter.FleetBan, pos uint64, now time.Time) 
 		d.timeline.add(dec.Value, entry{Time: c.Last, What: "sighting", Member: c.Member, Scenario: dec.Scenario, ReportID: id, Detail: detail})
 	}
 	where := fmt.Sprintf("fleet scenario fired at stream position %d: %s", pos, dec.Reason)
-	_, _, enforced := d.applyDecision(dec, entry{Time: dec.Start, What: "decision", Origin: string(dec.Origin),
-		Scenario: dec.Scenario, Detail: where})
-	if enforced {
-		d.met.enforce.WithLabelValues("fleet").Observe(time.Since(dec.Start).Seconds())
-	}
+	d.applyDecision(dec, entry{Time: dec.Start, What: "decision", Origin: string(dec.Origin),
+		Scenario: dec.Scenario, Detail: where}, notice{path: "fleet", since: dec.Start})
 	d.log.Info("fleet ban", "value", dec.Value, "scenario", dec.Scenario, "members", len(fb.Contributions), "stream_position", pos)
+}
+
+// decisionCap bounds the decision table (daemon.max_decisions): past it,
+// the oldest self-defense decisions give way, in the order they were
+// added. Alliance, manual and feed decisions never do; when none of this
+// member's own is left to drop, a new one is not kept. A flood of
+// attackers in the member's own logs thus costs bounded memory, while what
+// the alliance and the operators decided stays.
+type decisionCap struct {
+	max      int
+	dropped  atomic.Int64
+	mu       sync.Mutex
+	warned   time.Time // when the last warning was logged
+	unwarned int64     // dropped since then
+}
+
+// defaultMaxDecisions is daemon.max_decisions when the configuration says 0.
+const defaultMaxDecisions = 1_000_000
+
+// enforce drops the oldest self-defense decisions while the table holds
+// more than c.max, from the table and from what the caller passes on:
+// added and deleted are what the caller changed; the dropped ones join
+// deleted, or leave added when the caller has just added them. The caller
+// holds d.mu.
+func (c *decisionCap) enforce(d *Daemon, added, deleted []phalanx.Decision, what string) ([]phalanx.Decision, []phalanx.Decision) {
+	over := d.table.Len() - c.max
+	if c.max <= 0 || over <= 0 {
+		return added, deleted
+	}
+	victims := d.table.Oldest(phalanx.OriginSelf, over)
+	if len(victims) == 0 {
+		return added, deleted
+	}
+	justAdded := make(map[uint64]bool, len(added))
+	for _, a := range added {
+		justAdded[a.ID] = true
+	}
+	fresh := map[uint64]bool{}
+	n := 0
+	for _, x := range victims {
+		if _, ok := d.table.Delete(x.ID); !ok {
+			continue
+		}
+		n++
+		if justAdded[x.ID] {
+			fresh[x.ID] = true // neither journaled nor enforced yet: just not kept
+			continue
+		}
+		deleted = append(deleted, x)
+	}
+	if len(fresh) > 0 {
+		added = slices.DeleteFunc(added, func(a phalanx.Decision) bool { return fresh[a.ID] })
+	}
+	if n == 0 {
+		return added, deleted
+	}
+	c.dropped.Add(int64(n))
+	c.mu.Lock()
+	c.unwarned += int64(n)
+	now := time.Now()
+	if now.Sub(c.warned) < time.Minute {
+		c.mu.Unlock()
+		return added, deleted
+	}
+	since := c.unwarned
+	c.warned, c.unwarned = now, 0
+	c.mu.Unlock()
+	d.log.Warn("the decision table is full (daemon.max_decisions): dropped the oldest self-defense decisions to make room; alliance, manual and feed decisions are never dropped (raise daemon.max_decisions if memory allows; further drops are counted and logged at most once a minute)",
+		"max_decisions", c.max, "dropped", since, "dropped_total", c.dropped.Load(), "while_adding", what)
+	return added, deleted
 }

@@ -103,6 +103,9 @@ type Daemon struct {
 	lapi          *lapi.Server
 	enf           Enforcer
 	enfErr        string
+	enfq          *enforceQueue                   // changes waiting for enf (enforcer_queue.go); nil without enf
+	dcap          decisionCap                     // daemon.max_decisions (apply.go)
+	outw          reportWriter                    // numbered reports waiting for the outbox (apply.go)
 	listeners     atomic.Pointer[[]*httpListener] // the API's, then the serve one if any (serve.go)
 	apiLn         *limitListener                  // the API listener's bounds
 	serveLn       *limitListener                  // the serve listener's bounds; nil without one
@@ -113,7 +116,7 @@ type Daemon struct {
 	addr          atomic.Pointer[string]          // set once the API serves and its address file is written
 	start         time.Time
 
-	mu sync.Mutex // guards table writes, journal and enforcer calls, in that order
+	mu sync.Mutex // guards table writes, journal records and enforcement queue pushes, in that order
 
 	pipeMu sync.Mutex // guards pipe and evidence
 	pipe   *pipeline.Pipeline
@@ -266,6 +269,7 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	if err := d.openEnforcer(opts.Config.Daemon); err != nil {
 		return nil, err
 	}
+	d.initEnforcement(opts.Config.Daemon)
 	fo, err := d.fabricOptions(d.secret)
 	if err != nil {
 		d.closeEnforcer()
@@ -515,6 +519,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.cancel = cancel
 	d.life = ctx
 	defer cancel()
+	d.startEnforcement(ctx)
 
 	consumeErr := make(chan error, 1)
 	d.wg.Add(1)
@@ -730,22 +735,7 @@ func (d *Daemon) finishCatchUp() {
 		d.healOwn(d.life, true)
 		d.restoreSelfBans()
 		d.caughtUp.Store(true)
-		if d.enf != nil {
-			var all []phalanx.Decision
-			now := d.now()
-			d.mu.Lock()
-			d.table.All(func(x phalanx.Decision) bool {
-				if x.Active(now) {
-					all = append(all, x)
-				}
-				return true
-			})
-			if err := d.enf.Reconcile(all, now); err != nil {
-				d.ctr.enforceErr.Add(1)
-				d.log.Error("reconcile nftables sets", "err", err)
-			}
-			d.mu.Unlock()
-		}
+		d.reconcileEnforcer()
 		d.readyOnce.Do(func() { close(d.ready) })
 	})
 }

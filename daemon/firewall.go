@@ -10,7 +10,9 @@ import (
 // Surviving firewall reloads: reloading the host's nftables service flushes
 // the whole ruleset, phalanx's table included. An enforcer that can watch
 // for that (nft.Enforcer) is watched, and the table restored with every
-// ban in force as soon as a change removed part of it.
+// ban in force as soon as a change removed part of it. The restore runs on
+// the enforcement queue's worker (enforcer_queue.go), in order with the
+// changes it applies, so detection never waits for it.
 
 // restorer is an Enforcer that notices and repairs outside changes to its
 // table.
@@ -19,64 +21,19 @@ type restorer interface {
 	Restore(all []phalanx.Decision, now time.Time) (bool, error)
 }
 
-// guardFirewall restores the enforcer's table whenever Watch says part of
-// it was removed, until ctx ends.
+// guardFirewall asks the enforcement queue to restore the enforcer's table
+// whenever Watch says part of it was removed, until ctx ends.
 func (d *Daemon) guardFirewall(ctx context.Context) {
 	r, ok := d.enf.(restorer)
-	if !ok {
+	if !ok || d.enfq == nil {
 		return
 	}
-	kick := make(chan struct{}, 1)
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		err := r.Watch(ctx, func() {
-			select {
-			case kick <- struct{}{}:
-			default:
-			}
-		})
-		if err != nil {
-			d.log.Error("cannot watch nftables for firewall reloads: a flush of the ruleset would lift the bans until the next start", "err", err)
+	err := r.Watch(ctx, func() {
+		if d.caughtUp.Load() { // before, the catch-up's reconcile loads everything anyway
+			d.enfq.requestRestore()
 		}
-	}()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-kick:
-			d.restoreFirewall(r)
-		}
-	}
-}
-
-// restoreFirewall restores the table, if part of it is gone, with the bans
-// in force. Enforcement waits meanwhile (it holds d.mu, as apply does).
-func (d *Daemon) restoreFirewall(r restorer) {
-	if !d.caughtUp.Load() {
-		return // the catch-up's Reconcile loads everything anyway
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	now := d.now()
-	var all []phalanx.Decision
-	d.table.All(func(x phalanx.Decision) bool {
-		if x.Active(now) {
-			all = append(all, x)
-		}
-		return true
 	})
-	began := time.Now()
-	restored, err := r.Restore(all, now)
 	if err != nil {
-		d.ctr.enforceErr.Add(1)
-		d.met.enforceErrs.Inc()
-		d.log.Error("restore the nftables table after an outside change", "err", err)
-		return
-	}
-	if restored {
-		d.ctr.restores.Add(1)
-		d.log.Warn("the nftables table was removed or changed from outside (a firewall reload?): restored it with every ban in force",
-			"bans", len(all), "took", time.Since(began).Round(time.Millisecond))
+		d.log.Error("cannot watch nftables for firewall reloads: a flush of the ruleset would lift the bans until the next start", "err", err)
 	}
 }

@@ -62,6 +62,8 @@ type Table struct {
 
 	lastID uint64 // the highest ID below StableBase issued or seen
 	n      int
+
+	ages map[phalanx.Origin]*ageQueue // the order decisions were added, for origins Oldest was asked about (oldest.go)
 }
 
 // NewTable returns an empty table.
@@ -523,11 +525,17 @@ func (t *Table) store(i int32, d *phalanx.Decision) {
 	}
 	e.label = t.acquireLabel(l)
 	t.byID[d.ID] = t.whereIs(i)
+	if t.ages != nil {
+		t.aged(d.Origin, d.ID)
+	}
 }
 
 // release drops what entry e holds outside the entry: its ID, its label
 // and any reason kept apart.
 func (t *Table) release(e *entry) {
+	if t.ages != nil {
+		t.unaged(t.labels[e.label].origin)
+	}
 	delete(t.byID, e.id)
 	if e.flags&flagReason != 0 {
 		delete(t.reasons, e.id)
