@@ -105,6 +105,7 @@ type Daemon struct {
 	enfErr        string
 	enfq          *enforceQueue                   // changes waiting for enf (enforcer_queue.go); nil without enf
 	dcap          decisionCap                     // daemon.max_decisions (apply.go)
+	kaudit        kernelAudit                     // the last comparison of the kernel's sets with the table (kernelaudit.go)
 	outw          reportWriter                    // numbered reports waiting for the outbox (apply.go)
 	listeners     atomic.Pointer[[]*httpListener] // the API's, then the serve one if any (serve.go)
 	apiLn         *limitListener                  // the API listener's bounds
@@ -559,6 +560,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go func() { defer d.wg.Done(); d.expireLoop(ctx) }()
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.guardFirewall(ctx) }()
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); d.auditLoop(ctx) }()
 	go func() { defer d.wg.Done(); d.srcs.run(ctx, d) }()
 
 	<-ctx.Done()

@@ -199,3 +199,48 @@ func TestFirewallReload(t *testing.T) {
 	appendLines(t, logPath, attack(later.String(), 8)...)
 	waitFor(t, 10*time.Second, "a ban made after the restores to drop", func() bool { return dialFrom(client, later, dst) != nil })
 }
+
+// TestKernelAudit: bans deleted from the kernel's sets by hand (an element,
+// a flushed set: no table or chain removed, so no restore) are noticed by
+// the kernel audit, reported in the status, and put back.
+func TestKernelAudit(t *testing.T) {
+	server, client := netns.New(t), netns.New(t)
+	netns.Link(t, server, netip.MustParsePrefix("10.234.0.1/24"), client, netip.MustParsePrefix("10.234.0.2/24"))
+	attacker := netip.MustParseAddr("10.234.0.66")
+	client.AddAddr(t, netns.IfName(server), netip.PrefixFrom(attacker, 24))
+	dst := acceptIn(t, server, "10.234.0.1:0")
+	waitFor(t, 10*time.Second, "the attacker to connect before the ban", func() bool { return dialFrom(client, attacker, dst) == nil })
+
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "auth.log")
+	m := startEnforcing(t, server, filepath.Join(dir, "data"), logPath)
+	m.waitTailing()
+	appendLines(t, logPath, attack(attacker.String(), 8)...)
+	waitFor(t, 10*time.Second, "the attacker's connections to fail", func() bool { return dialFrom(client, attacker, dst) != nil })
+	enforcement := func() map[string]int64 {
+		var st daemon.Status
+		m.admin("GET", "/api/status", &st)
+		return st.Enforcement
+	}
+	// The audit skips a round while changes wait for the kernel (the
+	// enforcement record of the ban may still be on its way): poll.
+	waitFor(t, 10*time.Second, "an audit that finds the kernel complete", func() bool {
+		m.d.AuditKernelForTest()
+		e := enforcement()
+		return e["audited_unix"] != 0 && e["kernel_missing"] == 0 && e["table_exact"] >= 1
+	})
+	for _, args := range [][]string{{"delete", "element", "inet", "phalanx", "ban4", "{ " + attacker.String() + " }"}, {"flush", "set", "inet", "phalanx", "ban4"}} {
+		if out, err := server.Exec(context.Background(), "nft", args...).CombinedOutput(); err != nil {
+			t.Fatalf("nft %v: %v: %s", args, err, out)
+		}
+		if err := dialFrom(client, attacker, dst); err != nil {
+			t.Fatalf("after nft %v the attacker is still dropped: the test removed nothing (%v)", args, err)
+		}
+		before := enforcement()["audit_repairs"]
+		waitFor(t, 10*time.Second, fmt.Sprintf("the audit to notice nft %v", args), func() bool {
+			m.d.AuditKernelForTest()
+			return enforcement()["audit_repairs"] > before
+		})
+		waitFor(t, 10*time.Second, "the attacker dropped again", func() bool { return dialFrom(client, attacker, dst) != nil })
+	}
+}

@@ -486,6 +486,7 @@ func (d *Daemon) initEnforcement(dc config.Daemon) {
 		Help: "Self-defense decisions dropped, oldest first, to keep the table within daemon.max_decisions."},
 		func() float64 { return float64(d.dcap.dropped.Load()) }))
 	d.met.reg.MustRegister(enforceCollectors(func() *enforceQueue { return d.enfq })...)
+	d.met.reg.MustRegister(d.auditCollectors()...)
 	d.newEnforceQueue()
 }
 
@@ -559,5 +560,6 @@ func (d *Daemon) enforcementCounts() map[string]int64 {
 	}
 	m["max_decisions"] = int64(d.dcap.max)
 	m["decisions_dropped"] = d.dcap.dropped.Load()
+	d.auditCounts(m)
 	return m
 }

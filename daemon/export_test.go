@@ -27,3 +27,7 @@ func (d *Daemon) JudgeLocallyForTest(r *report.Report) {
 	defer d.consumeMu.Unlock()
 	d.arb.Apply(r, time.Now(), time.Now())
 }
+
+// AuditKernelForTest runs the kernel audit now rather than at its next
+// minute.
+func (d *Daemon) AuditKernelForTest() { d.auditKernel() }

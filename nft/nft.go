@@ -541,19 +541,35 @@ func (e *Enforcer) Counts() (Counts, error) {
 		return Counts{}, errors.New("nftables enforcer is closed")
 	}
 	var c Counts
-	for _, s := range []struct {
+	if err := e.count(&c, nil); err != nil {
+		return Counts{}, err
+	}
+	return c, nil
+}
+
+// count lists every set into c, calling exact (when not nil) with each
+// hash set element's slot and key. The caller holds e.mu.
+func (e *Enforcer) count(c *Counts, exact func(slot int, key netip.Addr)) error {
+	for slot, s := range []struct {
 		set string
 		n   *int
 	}{{setBan4, &c.Ban4}, {setBan6, &c.Ban6}, {setBan6N, &c.Ban6Nets}, {setBan4R, &c.Ban4Ranges}, {setBan6R, &c.Ban6Ranges}, {setAllow4, &c.Allow4}, {setAllow6, &c.Allow6}} {
-		if err := e.sock.list(e.table, s.set, func(k kelem) {
-			if !k.end {
-				*s.n++
+		err := e.sock.list(e.table, s.set, func(k kelem) {
+			if k.end {
+				return
 			}
-		}); err != nil {
-			return Counts{}, fmt.Errorf("count nftables set elements: %w", err)
+			*s.n++
+			if exact != nil && slot <= net64 {
+				if key, ok := netip.AddrFromSlice(k.key); ok {
+					exact(slot, key)
+				}
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("count nftables set elements: %w", err)
 		}
 	}
-	return c, nil
+	return nil
 }
 
 // Close releases the enforcer's sockets and leaves the table in place, so

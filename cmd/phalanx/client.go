@@ -209,6 +209,9 @@ is behind the stream, and when its last report came.
 		enf += " (" + st.EnforceWhy + ")"
 	}
 	fmt.Fprintf(w, "enforcement\t%s\n", enf)
+	if len(st.Enforcement) > 0 {
+		fmt.Fprintf(w, "  kernel\t%s\n", counts(st.Enforcement))
+	}
 	fmt.Fprintf(w, "decisions\t%d active\n", st.Decisions)
 	fmt.Fprintf(w, "sources\t%s\n", strings.Join(st.Sources, ", "))
 	for _, src := range st.Sources {
