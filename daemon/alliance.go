@@ -40,19 +40,21 @@ type InitOptions struct {
 	Fabric    string         // this member's fabric address "host:port" (charter.FabricPorts); may be set later by `run --fabric`
 	Addresses []netip.Prefix // this member's own addresses (territory)
 	Now       time.Time
+	// Moved, when not nil, is told of each file of a plain member (one
+	// that ran alone in dir) moved aside; see adopt.go.
+	Moved func(path string)
 }
 
 // InitAlliance makes the data directory dir the founding member of a new
 // alliance: it creates the identity, a charter listing this member alone
 // (founding, every scenario decisive), and the fabric.secret file that
 // marks a member of a multi-host alliance (random; it authenticates
-// nothing). It refuses a data directory that already holds a charter or a
-// fabric store.
+// nothing). It refuses a data directory that already holds an alliance's
+// member; one that ran as a member alone (see adopt.go) becomes the founder.
 func InitAlliance(dir string, o InitOptions) (charter.Charter, error) {
-	for _, f := range []string{fileCharter, dirFabric} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
-			return charter.Charter{}, fmt.Errorf("%s already holds a member (%s exists): init an alliance in a new data directory (--data DIR), before its first run", dir, f)
-		}
+	plain, isPlain, err := plainCharter(dir)
+	if err != nil {
+		return charter.Charter{}, err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return charter.Charter{}, fmt.Errorf("create data directory: %w", err)
@@ -69,11 +71,19 @@ func InitAlliance(dir string, o InitOptions) (charter.Charter, error) {
 	founder := charter.NewMember(host, id.Public, o.Addresses...)
 	founder.Fabric = o.Fabric
 	c := charter.Default(name, founder)
+	if isPlain { // what the operator set for the member alone holds for the alliance
+		c.Territory, c.Policy, c.Limits, c.Fleet = plain.Territory, plain.Policy, plain.Limits, plain.Fleet
+	}
 	if err := setSalt(&c); err != nil {
 		return charter.Charter{}, err
 	}
 	if err := c.Validate(); err != nil {
 		return charter.Charter{}, fmt.Errorf("charter: %w", err)
+	}
+	if isPlain {
+		if err := moveAside(dir, o.Now, o.Moved); err != nil {
+			return charter.Charter{}, err
+		}
 	}
 	if err := writeCharter(dir, &c); err != nil {
 		return charter.Charter{}, err
@@ -211,6 +221,7 @@ type JoinOptions struct {
 	Fabric    string         // this member's fabric address "host:port"; "" joins as a leaf member, attached to those that have one
 	Addresses []netip.Prefix // this member's own addresses (territory)
 	Now       time.Time
+	Moved     func(path string) // as InitOptions.Moved
 }
 
 // joinable checks, without touching the network or dir, that dir may
@@ -218,6 +229,15 @@ type JoinOptions struct {
 // token's alliance (a restart with --join still given).
 func joinable(dir string, o JoinOptions) (tok alliance.Token, already bool, err error) {
 	tok, err = alliance.ParseToken(o.Token, o.Now)
+	if _, plain, perr := plainCharter(dir); plain || perr != nil && !errors.Is(perr, errAllianceMember) {
+		if perr != nil {
+			return tok, false, perr
+		}
+		if err != nil {
+			return tok, false, fmt.Errorf("join token: %w", err)
+		}
+		return tok, false, nil // a plain member joins: Join moves its own stream and charter aside
+	}
 	if c, lerr := charter.Load(filepath.Join(dir, fileCharter)); lerr == nil {
 		if c.Name == tok.Alliance || err != nil && strings.Contains(err.Error(), "expired") {
 			return tok, true, nil
@@ -279,6 +299,11 @@ func Join(ctx context.Context, dir string, o JoinOptions) (joined bool, err erro
 	c, am, err := reply.Accept(tok, id)
 	if err != nil {
 		return false, fmt.Errorf("join reply: %w", err)
+	}
+	if _, plain, _ := plainCharter(dir); plain {
+		if err := moveAside(dir, o.Now, o.Moved); err != nil {
+			return false, err
+		}
 	}
 	if err := writeFileAtomic(filepath.Join(dir, fileRouteSecret), []byte(reply.RouteSecret+"\n"), 0o600); err != nil {
 		return false, fmt.Errorf("write route secret: %w", err)

@@ -135,6 +135,11 @@ type Daemon struct {
 	view     memberView      // the members as the status shows them (members.go)
 	inflight atomic.Int64    // len(unsaved) plus those being published
 	nextSq   atomic.Uint64
+	// ownBefore is the outbox's last sequence when this process opened
+	// it: this member's alerts up to it were decided by an earlier
+	// process, those after it live (restoreSelfBans).
+	ownBefore    uint64
+	selfRestored atomic.Bool // restoreSelfBans has run
 
 	consumeMu   sync.Mutex       // one report judged at a time: the stream's, the fast path's and repaired ones
 	gaps        *gaps            // how far each member's sequence has arrived
@@ -246,6 +251,7 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		}
 	}()
 	d.nextSq.Store(d.ob.Last())
+	d.ownBefore = d.ob.Last()
 	// Own reports older than the outbox's first are beyond repair anyway.
 	d.gaps.start(d.id.ID, d.ob.First()-min(d.ob.First(), 1))
 	d.admitted.Store(!d.pendingAmendment())
@@ -654,6 +660,11 @@ func (d *Daemon) startCatchUp(ctx context.Context) error {
 		}
 	}
 	d.log.Warn("the fabric's report stream is not available yet (it needs a majority of the alliance's members): serving and enforcing what this member decides; reports wait in the outbox", "err", err)
+	// Its own bans, from its outbox, are served meanwhile (the kernel
+	// holds them already: it is not reconciled until the stream is back).
+	d.consumeMu.Lock()
+	d.restoreSelfBans()
+	d.consumeMu.Unlock()
 	d.caughtUp.Store(true)
 	d.readyOnce.Do(func() { close(d.ready) })
 	d.wg.Add(1)

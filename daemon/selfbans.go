@@ -23,10 +23,16 @@ const selfBanHorizon = 8 * 24 * time.Hour
 // restoreSelfBans adds to the table, as self-defense decisions, the bans
 // the remedy policy makes for this member's own alerts still in the outbox
 // that are in force now and that the table does not hold as long. It runs
-// once, at the end of the catch-up, before the kernel is reconciled. It
-// returns how many it restored.
+// at the end of the catch-up, before the kernel is reconciled, and at start
+// when the stream is not available (a lone founder, most members down). It
+// returns how many it restored. It runs once, and reads only alerts of
+// earlier processes: the remedy policy remembers every alert it decides,
+// and an alert decided twice would lengthen its own ban (escalation).
 func (d *Daemon) restoreSelfBans() int {
-	first, last := d.ob.First(), d.ob.Last()
+	if d.selfRestored.Swap(true) {
+		return 0 // once: the remedy policy counts every alert it decides toward escalation
+	}
+	first, last := d.ob.First(), d.ownBefore
 	if last == 0 || first > last {
 		return 0
 	}

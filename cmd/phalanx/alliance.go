@@ -47,7 +47,7 @@ func cmdAlliance(ctx context.Context, args []string, stdout, stderr io.Writer) e
 func cmdAllianceInit(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("alliance init", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir := fs.String("data", daemon.DefaultDataDir(), "data `DIR` of the founding member (new, before its first run)")
+	dataDir := fs.String("data", daemon.DefaultDataDir(), "data `DIR` of the founding member (new, or one that ran alone: its daemon stopped)")
 	name := fs.String("name", "", "the alliance's `NAME` (letters, digits, - and _; default the host name)")
 	fabricAddr := fs.String("fabric", "", "`HOST:PORT` where this member's fabric accepts the others (port+1 takes cluster routes); may be given to the first run instead")
 	var addrs prefixFlag
@@ -60,6 +60,10 @@ a charter that lists it alone (every scenario decisive), and the file that
 marks it a member of a multi-host alliance (fabric links authenticate by the
 members' own keys, pinned by the charter, over TLS). Then start it with
 phalanx run --fabric HOST:PORT and invite members with phalanx alliance invite.
+A data directory that ran as a member alone (phalanx run without an alliance)
+may found one once its daemon is stopped: it keeps its identity, its own bans
+and its keys; its own stream and charter are moved aside (their settings of
+policy, limits and territory carry over).
 `)
 	rest, err := parseArgs(fs, args)
 	if err != nil {
@@ -68,7 +72,10 @@ phalanx run --fabric HOST:PORT and invite members with phalanx alliance invite.
 	if len(rest) > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, rest[0])
 	}
-	c, err := daemon.InitAlliance(*dataDir, daemon.InitOptions{Name: *name, Fabric: *fabricAddr, Addresses: addrs, Now: time.Now()})
+	moved := func(path string) {
+		fmt.Fprintf(stdout, "this data directory ran as a member alone: kept its identity, outbox (its own bans) and keys; moved its own stream and charter aside to %s\n", path)
+	}
+	c, err := daemon.InitAlliance(*dataDir, daemon.InitOptions{Name: *name, Fabric: *fabricAddr, Addresses: addrs, Now: time.Now(), Moved: moved})
 	if err != nil {
 		return err
 	}

@@ -87,7 +87,10 @@ configuration; SIGINT or SIGTERM stop it (bans stay in the kernel).
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if *join != "" {
-		joined, err := daemon.Join(ctx, *dataDir, daemon.JoinOptions{Token: *join, Fabric: *fabricAddr, Addresses: addrs, Now: time.Now()})
+		moved := func(path string) {
+			log.Info("this data directory ran as a member alone: kept its identity, outbox (its own bans) and keys; moved its own stream and charter aside", "to", path)
+		}
+		joined, err := daemon.Join(ctx, *dataDir, daemon.JoinOptions{Token: *join, Fabric: *fabricAddr, Addresses: addrs, Now: time.Now(), Moved: moved})
 		if err != nil {
 			return err
 		}
