@@ -4,7 +4,8 @@
 // scenarios, quorum, window), how long bans last and escalate, who may ban
 // and pardon by hand, the limits every member enforces on reports, and the
 // fleet scenarios that add up what members see below their own thresholds
-// (with the alliance's salt for user-name hashes).
+// (with the alliance's salt for user-name hashes), and the alliance-wide
+// bouncer keys (their hashes) that every member accepts.
 //
 // It decodes strictly (unknown keys are errors), fills documented defaults
 // for absent policy and limit fields, and validates before anything uses a
@@ -86,6 +87,10 @@ type Charter struct {
 	// members' sightings. Nil (no fleet key, as in charters written before
 	// fleet scenarios) turns them off; an empty section is DefaultFleet.
 	Fleet *Fleet `yaml:"fleet,omitempty"`
+	// Bouncers are the alliance-wide bouncer keys (their hashes): every
+	// member accepts them besides its own keys. Absent in charters
+	// written before them.
+	Bouncers []Bouncer `yaml:"bouncers,omitempty"`
 }
 
 // Member is one host of the alliance.
@@ -417,6 +422,7 @@ func (c *Charter) Validate() error {
 	if c.Fleet != nil {
 		c.Fleet.validate(&errs)
 	}
+	c.validateBouncers(&errs)
 	return errors.Join(errs...)
 }
 
@@ -646,7 +652,7 @@ func unmap(p netip.Prefix) netip.Prefix {
 
 // Hash returns the hex SHA-256 of a canonical binary encoding of c, the
 // same for every document that means the same charter whatever its YAML
-// formatting, key order, comments, member order, or the order and
+// formatting, key order, comments, member and bouncer order, or the order and
 // repetition of prefixes and decisive scenarios. Members compare it to make
 // sure they hold the same charter.
 func (c *Charter) Hash() string {
@@ -698,6 +704,7 @@ func (c *Charter) Hash() string {
 		b = binary.BigEndian.AppendUint64(b, uint64(l.AlertPrefixV4))
 		b = binary.BigEndian.AppendUint64(b, uint64(l.AlertPrefixV6))
 	}
+	b = c.appendBouncersHash(b) // tagged, and nothing when empty
 	// Nothing for a charter without a fleet section, so that charters
 	// written before fleet scenarios keep their hash.
 	if c.Fleet != nil {
@@ -835,6 +842,8 @@ func keyComment(k string) string {
 		return "Per member: sighting entries, besides one report per sighting."
 	case "scenarios":
 		return "by: source bans the source; by: user bans the sources that tried one user name."
+	case "bouncers":
+		return "Alliance-wide bouncer keys, accepted by every member: only each key's SHA-256\n(phalanx bouncers add --alliance NAME; delete --alliance NAME)."
 	}
 	return ""
 }

@@ -483,6 +483,11 @@ func FuzzParse(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(out)
+	c.Bouncers = []Bouncer{{Name: "fw-1", SHA256: strings.Repeat("ab", 32)}, {Name: "nginx@web:2", SHA256: strings.Repeat("0f", 32)}}
+	if out, err = c.Marshal(); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(out)
 	f.Add([]byte("name: x\nversion: 1\n"))
 	f.Add([]byte("a: &a [*a, *a]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -459,12 +459,25 @@ func (d *Daemon) apiBouncers(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, d.keys.List())
 }
 
+// apiAddBouncer makes a bouncer key: this member's own, or with
+// "alliance": true one that every member accepts (a charter amendment,
+// on a founding member).
 func (d *Daemon) apiAddBouncer(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Name string `json:"name"`
+		Name     string `json:"name"`
+		Alliance bool   `json:"alliance,omitempty"`
 	}
 	if err := decodeBody(r, &req); err != nil {
 		writeErr(w, err)
+		return
+	}
+	if req.Alliance {
+		key, next, err := d.AddAllianceBouncer(req.Name)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, map[string]any{"name": req.Name, "api_key": key, "alliance": true, "version": next.Version})
 		return
 	}
 	key, err := d.keys.Add(req.Name)
@@ -475,12 +488,24 @@ func (d *Daemon) apiAddBouncer(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]string{"name": req.Name, "api_key": key})
 }
 
+// apiDeleteBouncer deletes a bouncer key: this member's own, or with
+// ?alliance=true an alliance key (a charter amendment).
 func (d *Daemon) apiDeleteBouncer(w http.ResponseWriter, r *http.Request) {
-	if err := d.keys.Delete(r.PathValue("name")); err != nil {
+	name := r.PathValue("name")
+	if r.URL.Query().Get("alliance") == "true" {
+		next, err := d.RemoveAllianceBouncer(name)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		writeJSON(w, 200, map[string]any{"deleted": name, "alliance": true, "version": next.Version})
+		return
+	}
+	if err := d.keys.Delete(name); err != nil {
 		writeErr(w, fmt.Errorf("%w: %v", errNotFound, err))
 		return
 	}
-	writeJSON(w, 200, map[string]string{"deleted": r.PathValue("name")})
+	writeJSON(w, 200, map[string]string{"deleted": name})
 }
 
 // Explanation is what `phalanx explain` prints.

@@ -3,15 +3,18 @@ package daemon
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"phalanx/alliance"
 	"phalanx/charter"
 	"phalanx/fabric"
+	"phalanx/lapi"
 )
 
 // kindAmendment is the first byte of an amendment on the stream; a report's
@@ -206,6 +209,68 @@ func (d *Daemon) SetFleet(f *charter.Fleet) (charter.Charter, error) {
 		d.log.Info("amended the charter's fleet section", "on", next.Fleet != nil, "version", next.Version)
 	}
 	return next, err
+}
+
+// AddAllianceBouncer makes a bouncer key that every member accepts: it
+// amends the charter, as this (founding) member, with the key's name and
+// SHA-256 (never the key), and returns the key, which is shown once. Each
+// member accepts it once it applies the amendment.
+func (d *Daemon) AddAllianceBouncer(name string) (key string, next charter.Charter, err error) {
+	if err := lapi.CheckName(name); err != nil {
+		return "", charter.Charter{}, fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	if slices.ContainsFunc(d.keys.List(), func(b lapi.Bouncer) bool { return b.Name == name && !b.Alliance }) {
+		return "", charter.Charter{}, fmt.Errorf("%w: this member has a bouncer key of its own named %q; choose another name for the alliance key", errBadRequest, name)
+	}
+	key, sum, err := lapi.NewKey()
+	if err != nil {
+		return "", charter.Charter{}, err
+	}
+	next, err = d.amend(func(cur *charter.Charter) (charter.Charter, error) {
+		return cur.AddBouncer(charter.Bouncer{Name: name, SHA256: hex.EncodeToString(sum[:])})
+	})
+	if err != nil {
+		return "", charter.Charter{}, allianceBouncerRefusal(err)
+	}
+	d.log.Info("added an alliance bouncer key", "bouncer", name, "version", next.Version)
+	return key, next, nil
+}
+
+// RemoveAllianceBouncer amends the charter, as this (founding) member, to
+// drop the alliance bouncer named name: each member refuses its key once
+// it applies the amendment.
+func (d *Daemon) RemoveAllianceBouncer(name string) (charter.Charter, error) {
+	next, err := d.amend(func(cur *charter.Charter) (charter.Charter, error) {
+		if _, ok := cur.Bouncer(name); !ok {
+			return charter.Charter{}, fmt.Errorf("%w: no alliance bouncer named %q (phalanx bouncers list shows them; a member's own key goes without --alliance)", errNotFound, name)
+		}
+		return cur.RemoveBouncer(name)
+	})
+	if err != nil {
+		return charter.Charter{}, allianceBouncerRefusal(err)
+	}
+	d.log.Info("removed an alliance bouncer key", "bouncer", name, "version", next.Version)
+	return next, nil
+}
+
+// allianceBouncerRefusal says how to go on when this member may not amend.
+func allianceBouncerRefusal(err error) error {
+	if errors.Is(err, errForbidden) {
+		return fmt.Errorf("%w; an alliance bouncer key is a charter amendment: run this on a founding member, or give the bouncer a key of this member alone (phalanx bouncers add NAME, without --alliance)", err)
+	}
+	return err
+}
+
+// allianceBouncers returns the alliance bouncer keys of c, as the bouncer
+// API accepts them.
+func allianceBouncers(c *charter.Charter) []lapi.AllianceKey {
+	out := make([]lapi.AllianceKey, 0, len(c.Bouncers))
+	for _, b := range c.Bouncers {
+		if sum, ok := b.Sum(); ok { // always: a charter in force is valid
+			out = append(out, lapi.AllianceKey{Name: b.Name, Sum: sum})
+		}
+	}
+	return out
 }
 
 // amend makes the charter that change derives from the one in force, as

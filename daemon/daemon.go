@@ -262,6 +262,7 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	if d.keys, err = lapi.OpenKeys(filepath.Join(opts.DataDir, fileBouncers)); err != nil {
 		return nil, fmt.Errorf("bouncer keys: %w", err)
 	}
+	d.keys.SetAlliance(allianceBouncers(&d.charter().c)) // then setCharter keeps them in step
 	d.lapi = lapi.New(lapi.Config{Logger: d.log}, d.table, d.jour, d.keys, d.now)
 	if dir := opts.Config.Daemon.Fail2ban; dir != "" {
 		if d.f2b, err = loadFail2ban(dir, d.log); err != nil {
@@ -357,6 +358,9 @@ func (d *Daemon) setCharter(c charter.Charter) {
 	cs := &charterState{c: c, hash: c.Hash()}
 	cs.sight = sighting.NewRules(&cs.c, d.territoryOf(&cs.c))
 	d.cs.Store(cs)
+	if d.keys != nil {
+		d.keys.SetAlliance(allianceBouncers(&cs.c)) // alliance bouncer keys (amend.go)
+	}
 }
 
 // crawlers returns the verifier of claimed crawlers for resolver (see

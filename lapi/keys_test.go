@@ -79,7 +79,7 @@ func TestKeys(t *testing.T) {
 	if !list[0].LastPull.Equal(when) || !list[1].LastPull.IsZero() || list[0].Created.IsZero() {
 		t.Errorf("reopened times = %+v", list)
 	}
-	if got := k2.cursorOf("fw-1"); got != c {
+	if got := k2.cursorOf("fw-1", when); got != c {
 		t.Errorf("reopened cursor = %+v, want %+v", got, c)
 	}
 	if name, ok := k2.authenticate(key1); !ok || name != "fw-1" {

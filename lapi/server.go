@@ -147,7 +147,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, name string) {
 	var nNew, nDeleted int
 	full := startup
 	if !startup {
-		ch, upTo, ok := s.journal.since(s.keys.cursorOf(name))
+		ch, upTo, ok := s.journal.since(s.keys.cursorOf(name, now))
 		next = upTo
 		if ok {
 			added, deleted := delta(ch)

@@ -418,7 +418,7 @@ func oneValue(ip, rng string) (string, error) {
 
 func cmdBouncers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: phalanx bouncers add NAME|list|delete NAME", errUsage)
+		return fmt.Errorf("%w: phalanx bouncers add [--alliance] NAME|list|delete [--alliance] NAME", errUsage)
 	}
 	sub, args := args[0], args[1:]
 	if sub == "-h" || sub == "--help" || sub == "help" {
@@ -427,13 +427,20 @@ func cmdBouncers(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs := flag.NewFlagSet("bouncers "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	mk := clientFlags(fs, stdout)
+	alliance := fs.Bool("alliance", false, "a key every member accepts (add, delete: a charter amendment, on a founding member; list: only those)")
 	usageText(fs, `
-Usage: phalanx bouncers add NAME | list | delete NAME
+Usage: phalanx bouncers add [--alliance] NAME | list [--alliance] | delete [--alliance] NAME
 
 Manages the API keys of CrowdSec-compatible bouncers (firewall, nginx,
 Traefik, ...). "add" prints the new key alone on stdout; put it in the
 bouncer's configuration as api_key, with api_url http://THIS_HOST:8080/.
 Only a hash of each key is stored.
+
+A key belongs to this member alone, unless --alliance: then the charter
+carries its hash (a signed amendment, made on a founding member) and every
+member accepts it, so that the bouncer can fail over to another member.
+"list" shows alliance keys with "Alliance": true and their last pull on
+this member.
 `)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -446,15 +453,23 @@ Only a hash of each key is stored.
 	switch sub {
 	case "add":
 		if len(pos) != 1 {
-			return fmt.Errorf("%w: phalanx bouncers add NAME", errUsage)
+			return fmt.Errorf("%w: phalanx bouncers add [--alliance] NAME", errUsage)
 		}
 		var res struct {
-			APIKey string `json:"api_key"`
+			APIKey  string `json:"api_key"`
+			Version int    `json:"version"`
 		}
-		if err := c.do(ctx, "POST", "/api/bouncers", map[string]string{"name": pos[0]}, &res); err != nil || c.json {
+		body := map[string]any{"name": pos[0]}
+		if *alliance {
+			body["alliance"] = true
+		}
+		if err := c.do(ctx, "POST", "/api/bouncers", body, &res); err != nil || c.json {
 			return err
 		}
 		fmt.Fprintln(stdout, res.APIKey)
+		if *alliance {
+			fmt.Fprintf(stderr, "alliance bouncer %s: charter amended (version %d); every member accepts the key once it holds that version (phalanx charter show)\n", pos[0], res.Version)
+		}
 		return nil
 	case "list":
 		var bs []map[string]any
@@ -462,19 +477,35 @@ Only a hash of each key is stored.
 			return err
 		}
 		enc := json.NewEncoder(stdout)
+		n := 0
 		for _, b := range bs {
+			if *alliance && b["Alliance"] != true {
+				continue
+			}
 			enc.Encode(b)
+			n++
 		}
-		if len(bs) == 0 {
+		if n == 0 {
 			fmt.Fprintln(stdout, "(no bouncers)")
 		}
 		return nil
 	case "delete":
 		if len(pos) != 1 {
-			return fmt.Errorf("%w: phalanx bouncers delete NAME", errUsage)
+			return fmt.Errorf("%w: phalanx bouncers delete [--alliance] NAME", errUsage)
 		}
-		if err := c.do(ctx, "DELETE", "/api/bouncers/"+url.PathEscape(pos[0]), nil, nil); err != nil || c.json {
+		path := "/api/bouncers/" + url.PathEscape(pos[0])
+		if *alliance {
+			path += "?alliance=true"
+		}
+		var res struct {
+			Version int `json:"version"`
+		}
+		if err := c.do(ctx, "DELETE", path, nil, &res); err != nil || c.json {
 			return err
+		}
+		if *alliance {
+			fmt.Fprintf(stdout, "alliance bouncer %s deleted: charter amended (version %d); every member refuses the key once it holds that version\n", pos[0], res.Version)
+			return nil
 		}
 		fmt.Fprintf(stdout, "bouncer %s deleted\n", pos[0])
 		return nil

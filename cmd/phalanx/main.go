@@ -25,6 +25,7 @@ Usage:
   phalanx decisions import [--format csv|json|values] FILE|-
                                                        ban every address and range of a file (as cscli imports)
   phalanx bouncers add NAME|list|delete NAME          API keys for CrowdSec-compatible bouncers
+                                                       --alliance: a key every member accepts (an amendment)
   phalanx explain ADDRESS                              why an address is (not) banned, as a timeline
   phalanx console [--read-only]                        the web console's address and a one-time login link
   phalanx charter show                                 the alliance charter and its hash
