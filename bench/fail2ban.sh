@@ -4,8 +4,10 @@
 # own sample corpus, cycled), run by fail2ban's regex tester and by
 # `phalanx fail2ban-check`, one filter at a time, and by phalanx once more
 # with every filter as one group (as the daemon runs a log's jails); prints
-# each filter's CPU seconds for both and the totals' ratios. Needs Debian's fail2ban package
-# (its filters and samples) and GNU time; run by hand, not in CI.
+# each filter's CPU seconds for both and the totals' ratios, then the
+# cost of a line that no filter matches (BenchmarkNoMatch). Needs Debian's
+# fail2ban package (its filters and samples) and GNU time; run by hand,
+# not in CI.
 set -euo pipefail
 
 usage() {
@@ -100,3 +102,7 @@ awk -v f="$total_f" -v p="$total_p" -v g="$tg" -v n="$(wc -l < "$log")" 'BEGIN {
 	printf "lines per CPU-second, filters summed: fail2ban-regex %.0f, phalanx %.0f, phalanx grouped %.0f\n", (f > 0 ? n / f : 0), (p > 0 ? n / p : 0), (g > 0 ? n / g : 0)
 }'
 echo "phalanx grouped: peak RSS ${rss} MB; start-up (every filter compiled, empty log) ${ts} CPU s, ${wall} s wall"
+# Lines that match nothing (cron, systemd, kernel, mail queue lines of
+# 80-150 bytes) through every filter with a sample as one group: the
+# prefilter's cost per line, in CPU time.
+go test -run '^$' -bench 'NoMatch$' -count 3 ./fail2ban | awk '/^BenchmarkNoMatch/ { for (i = 1; i <= NF; i++) if ($i == "cpu-ns/line") print "line matching nothing, every filter loaded: " $(i - 1) " CPU ns" }'

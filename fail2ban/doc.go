@@ -57,45 +57,88 @@
 // recidive, roundcube-auth, selinux-ssh, sendmail-reject, slapd, sshd,
 // stunnel, traefik-auth.
 //
-// In front of all of that is a literal prefilter: each expression's
-// required literals (found on the RE2 superset, at least 3 bytes, ASCII
-// case-folded) go into one Aho–Corasick automaton per Group (all the jails
-// that watch one log), compiled to a dense table over byte classes, behind
-// a bit set of one 4-byte gram per literal. One pass over a line tells
-// which filters, and which of their failregex, can match at all; the
-// others do not look for the date or run an expression. Literals are cut
-// where fail2ban removes the date (a filter's "[]LOGIN FAILED" is looked
-// for as "]LOGIN FAILED": the log has "[2014-01-06 10:59:38]LOGIN FAILED")
-// and at the newlines of multi-line buffers; multi-line filters
-// keep buffering every line and run only while a line with one of their
-// literals is inside the window. The conformance test checks every sample
-// line with and without the prefilter and fails on any difference.
+// In front of all of that is a literal prefilter (prefilter.go), one per
+// Group (all the jails that watch one log). Each expression's required
+// literals are found on its RE2 superset: at least 3 bytes, ASCII
+// case-folded, runs of parts with few exact texts multiplied out
+// ("[iI](?:llegal|nvalid) user " requires "illegal user " or "invalid
+// user "), under (?i) cut at k and s (they also match the Kelvin sign and
+// the long s). An expression without a literal gets a sequence instead: a
+// run of single-character classes, Unicode included, starting with a few
+// ASCII bytes (3proxy's "[+-]", four \d, a space), looked for with
+// strings.IndexByte. Literals are cut where fail2ban removes the date (a
+// filter's "[]LOGIN FAILED" is looked for as "]LOGIN FAILED": the log has
+// "[2014-01-06 10:59:38]LOGIN FAILED") and at the newlines of multi-line
+// buffers.
+//
+// The literals are found in one pass by 4-byte grams hashed into a bit set
+// of 8 KB, looking only at every (M-3)-th position of the line: each
+// literal of M bytes or more sets the bits of M-3 consecutive grams of its
+// own, so one of them lies on a position the scan looks at (the skip of
+// Wu and Manber's multi-pattern search); where a bit is set, the literals
+// anchored there are compared. The grams chosen avoid bytes and words
+// common in ordinary lines. The few literals shorter than M are found by
+// a rare byte they hold (the quote of `" 401`). The Set chooses M (4 to 8)
+// by an estimated cost, and since a prefregex and a failregex must both
+// match, it checks only the side that is quicker to look for when the
+// other would force short skips (proftpd's prefregex needs only "user";
+// each of its failregex a long literal). With Debian's 89 sample filters
+// M is 6: a 110-byte line is looked at in 36 places, plus one
+// strings.IndexByte for the quote.
+//
+// A line then goes only to the filters that one of the literals found
+// names (and to those that must see every line), and within a filter only
+// to the failregex whose literal is there; the others do not look for the
+// date or run an expression. A multi-line filter must see every line (its
+// window holds the last maxlines), but while its window holds none of its
+// literals it runs nothing: the Group parks it and keeps the last lines
+// once for all parked filters, refilling a filter's window when a line
+// with its literal comes. Filters that cannot match never slow a line
+// down; a line without any literal costs the scan alone.
+//
+// Grouping filters by the program tag of syslog's prefix (most filters
+// name their daemon in __prefix_line) was considered and left out: the
+// tag is optional in __prefix_line (journal lines have none), so it
+// cannot dismiss a line exactly. The conformance test checks every sample
+// line with and without the prefilter and fails on any difference;
+// FuzzAnchors checks the scan against a plain search at every skip, and
+// FuzzSequence the sequences against the expressions;
+// TestGroupAgreesWithMatchers checks a Group (parking included) against a
+// Matcher per filter.
 //
 // # Measurements
 //
 // On the 2-core VM this was written on, shared with other builds (load
-// average 3–5; numbers vary by up to ±50% between runs), with the 89
-// Debian filters that have a sample in fail2ban's corpus:
+// average 3–8; wall-clock numbers vary by up to ±50% between runs, CPU
+// time less), with the 89 Debian filters that have a sample in
+// fail2ban's corpus, old and new code run back to back:
 //
-//   - start-up: the 89 filters compiled in ~0.3 s, holding ~17 MB
+//   - start-up: the 89 filters compiled in ~0.4 s, holding ~16 MB
 //     (BenchmarkCompileAll); all 91 jails of Debian's jail.conf enabled at
 //     once (Load, filters included) in ~0.35 s.
 //   - all 89 filters as one Group over the corpus's 922 mixed lines (mail,
-//     FTP, web, sshd, …): 26–32 µs per line (BenchmarkAllFiltersMixed);
+//     FTP, web, sshd, …): 20–24 µs CPU per line (BenchmarkAllFiltersMixed;
+//     30–34 µs before a line went only to the filters its literals name);
 //     sshd alone over sshd lines 9–14 µs (BenchmarkSSHD). fail2ban-regex
 //     on the same lines (×20) spends per line and per filter, start-up
 //     subtracted: sshd 55 µs, postfix 16, dovecot 15, apache-auth 14,
 //     3proxy 12, nginx-http-auth 10 — about 1.8 ms per line for 89 filters
 //     summed, some 60 times phalanx's cost.
-//   - lines no filter matches: a line without any filter's literal costs
-//     0.45–0.55 µs through the 88 filters that have literals
-//     (BenchmarkNoLiteral), most of it the automaton (BenchmarkScanOnly,
-//     0.33–0.45 µs per 100-byte line: the gram set rarely spares it,
-//     since words such as "with" or "web" begin some literal). That misses
-//     the 100 ns goal by 4–5×. Ordinary lines that hold a filter's literal
-//     ("user", "client", "HTTP") still run that filter's date search and
-//     expressions, and a filter without any literal (3proxy) runs on every
-//     line: BenchmarkAllFiltersQuiet, 7–12 µs per such line.
+//   - lines no filter matches, through all 89 filters (3proxy, which has
+//     no literal, included): ordinary cron, systemd, kernel, mail-queue
+//     and daemon lines of 80–150 bytes (111 on average) cost 119–146 ns
+//     of CPU each (BenchmarkNoMatch, cpu-ns/line; load average 7–8 while
+//     measured), against 2.75–3.9 µs before this prefilter (3proxy's
+//     expression and date search ran on every line, and a Group copied
+//     every line into each multi-line filter's window). Lines without any
+//     literal through the 88 filters that have literals: 136–153 ns
+//     (BenchmarkNoLiteral; 289–338 ns before). The scan is most of it
+//     (BenchmarkScanOnly 118–135 ns, was 192–208 ns, on lines of which
+//     some hold literals), then 3proxy's sequence (about 20 ns: two
+//     strings.IndexByte, for + and -). The 100 ns goal was not shown on
+//     this loaded machine: measure on a quiet one before quoting it.
+//   - BenchmarkAllFiltersQuiet (ordinary lines, some with "user", "client",
+//     "HTTP"): 135–153 ns, was 3.7–4.1 µs.
 //
 // # Known differences from fail2ban
 //

@@ -5,8 +5,11 @@ import (
 	"math"
 	"regexp"
 	"regexp/syntax"
+	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/dlclark/regexp2/v2"
 )
@@ -27,6 +30,7 @@ type rx struct {
 	names  []string       // named groups
 	gnum   []int          // engine group number of each name
 	lits   []string       // lower-case literals of which one must occur; nil = none known
+	seq    *sequence      // without lits: a sequence that must occur, or nil
 	budget time.Duration
 }
 
@@ -78,6 +82,9 @@ func compileRx(py string, multiline bool, budget time.Duration) (*rx, error) {
 		}
 	}
 	r.lits = requiredLiterals(tr.approx)
+	if r.lits == nil {
+		r.seq = requiredSequence(tr.approx)
+	}
 	return r, nil
 }
 
@@ -204,11 +211,16 @@ func requiredLiterals(approx string) []string {
 func required(re *syntax.Regexp) []string {
 	switch re.Op {
 	case syntax.OpLiteral:
-		s := junctionSafe(asciiLower(string(re.Rune)))
-		if len(s) < minLiteral {
+		var best string
+		for _, piece := range foldSafe(re) {
+			if s := junctionSafe(asciiLower(piece)); len(s) > len(best) {
+				best = s
+			}
+		}
+		if len(best) < minLiteral {
 			return nil
 		}
-		return []string{s}
+		return []string{best}
 	case syntax.OpCapture:
 		return required(re.Sub[0])
 	case syntax.OpPlus:
@@ -219,19 +231,42 @@ func required(re *syntax.Regexp) []string {
 		}
 		return nil
 	case syntax.OpConcat:
-		// Every part's requirement holds; keep the one that filters best
-		// (see requirementScore), then the one with fewer alternatives.
+		// Every part's requirement holds, and so does each run of parts
+		// that match few exact texts ("[iI](?:llegal|nvalid) user "
+		// requires "illegal user " or "invalid user "); keep the one
+		// that filters best (see requirementScore), then the one with
+		// fewer alternatives.
 		var best []string
 		bestScore := -1
-		for _, sub := range re.Sub {
-			l := required(sub)
+		consider := func(l []string) {
 			if l == nil {
-				continue
+				return
 			}
 			if sc := requirementScore(l); sc > bestScore || sc == bestScore && len(l) < len(best) {
 				best, bestScore = l, sc
 			}
 		}
+		var run []string
+		flush := func() {
+			if run != nil {
+				consider(safeTexts(run))
+			}
+			run = nil
+		}
+		for _, sub := range re.Sub {
+			if ex := exact(sub); ex == nil {
+				flush()
+			} else if run == nil {
+				run = ex
+			} else if p := product(run, ex); p != nil {
+				run = p
+			} else {
+				flush()
+				run = ex
+			}
+			consider(required(sub))
+		}
+		flush()
 		return best
 	case syntax.OpAlternate:
 		var out []string
@@ -248,6 +283,137 @@ func required(re *syntax.Regexp) []string {
 		return out
 	}
 	return nil
+}
+
+// foldSafe returns the parts of a literal that an ASCII-folded search
+// finds wherever the expression matches: under (?i) a letter whose case
+// fold leaves ASCII (k and K match the Kelvin sign, s and S the long s,
+// and every letter beyond ASCII) ends a part.
+func foldSafe(re *syntax.Regexp) []string {
+	if re.Flags&syntax.FoldCase == 0 {
+		return []string{string(re.Rune)}
+	}
+	var parts []string
+	start := 0
+	for i, r := range re.Rune {
+		if f := unicode.SimpleFold(r); f != r && (r >= utf8.RuneSelf || unicode.SimpleFold(f) != r) {
+			parts = append(parts, string(re.Rune[start:i]))
+			start = i + 1
+		}
+	}
+	return append(parts, string(re.Rune[start:]))
+}
+
+// maxExact bounds the texts exact keeps.
+const maxExact = 64
+
+// exact returns every text re matches (ASCII lower case) when they are
+// few, else nil. A text may be empty.
+func exact(re *syntax.Regexp) []string {
+	switch re.Op {
+	case syntax.OpEmptyMatch, syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText,
+		syntax.OpEndText, syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		return []string{""}
+	case syntax.OpLiteral:
+		if parts := foldSafe(re); len(parts) == 1 {
+			return []string{asciiLower(parts[0])}
+		}
+	case syntax.OpCharClass:
+		// A few ASCII characters, such as [iI] or [+-].
+		var out []string
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			for r := re.Rune[i]; r <= re.Rune[i+1]; r++ {
+				if r >= utf8.RuneSelf || len(out) > 4 {
+					return nil
+				}
+				if c := asciiLower(string(r)); !slices.Contains(out, c) {
+					out = append(out, c)
+				}
+			}
+		}
+		if len(out) <= 4 {
+			return out
+		}
+	case syntax.OpCapture:
+		return exact(re.Sub[0])
+	case syntax.OpQuest:
+		if ex := exact(re.Sub[0]); ex != nil && len(ex) < maxExact {
+			return append(ex, "")
+		}
+	case syntax.OpAlternate:
+		var out []string
+		for _, sub := range re.Sub {
+			ex := exact(sub)
+			if ex == nil || len(out)+len(ex) > maxExact {
+				return nil
+			}
+			out = append(out, ex...)
+		}
+		return out
+	case syntax.OpConcat:
+		out := []string{""}
+		for _, sub := range re.Sub {
+			ex := exact(sub)
+			if ex == nil {
+				return nil
+			}
+			if out = product(out, ex); out == nil {
+				return nil
+			}
+		}
+		return out
+	case syntax.OpRepeat:
+		if re.Min == re.Max && re.Min <= 8 {
+			ex := exact(re.Sub[0])
+			out := []string{""}
+			for range re.Min {
+				if ex == nil {
+					return nil
+				}
+				if out = product(out, ex); out == nil {
+					return nil
+				}
+			}
+			return out
+		}
+	}
+	return nil
+}
+
+// product returns every a followed by every b, or nil when that makes
+// too many texts or too long ones.
+func product(a, b []string) []string {
+	if len(a)*len(b) > maxExact {
+		return nil
+	}
+	out := make([]string, 0, len(a)*len(b))
+	for _, x := range a {
+		for _, y := range b {
+			if len(x)+len(y) > 256 {
+				return nil
+			}
+			if s := x + y; !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// safeTexts makes a requirement of the texts of a run of an expression
+// (see junctionSafe), or nil when one is too short to look for.
+func safeTexts(texts []string) []string {
+	var out []string
+	for _, t := range texts {
+		s := junctionSafe(t)
+		if len(s) < minLiteral {
+			return nil
+		}
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // junctionSafe shortens a literal to the longest part that cannot span

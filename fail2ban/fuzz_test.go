@@ -106,13 +106,15 @@ func FuzzMatch(f *testing.F) {
 }
 
 // FuzzAnchors: the literal scanner finds exactly the literals that a
-// case-insensitive search finds, wherever they are in the line (lines are
-// attacker-written; a missed literal would hide a failure from its filter).
+// case-insensitive search finds, wherever they are in the line and
+// whatever its skip (lines are attacker-written; a missed literal would
+// hide a failure from its filter).
 func FuzzAnchors(f *testing.F) {
-	f.Add("failed password\x00web\x00[x]", "Dec 1 FAILED PASSWORD for x from web")
-	f.Add("abcd\x00bcd\x00cde", "abcde")
-	f.Add("{x}\x00user ", "[X] USER  ")
-	f.Fuzz(func(t *testing.T, lits, line string) {
+	f.Add("failed password\x00web\x00[x]", "Dec 1 FAILED PASSWORD for x from web", uint8(0))
+	f.Add("abcd\x00bcd\x00cde", "abcde", uint8(1))
+	f.Add("{x}\x00user ", "[X] USER  ", uint8(2))
+	f.Add("\" 401\x00query\x00abcdefgh\x00xyzxyzxyz", "\"\" 401 QUERY xxabcdefgh xyzxyzxyz", uint8(4))
+	f.Fuzz(func(t *testing.T, lits, line string, m uint8) {
 		var set literals
 		for _, l := range strings.Split(lits, "\x00") {
 			if len(l) >= minLiteral && len(l) <= 64 {
@@ -122,9 +124,11 @@ func FuzzAnchors(f *testing.F) {
 		if len(set.list) == 0 {
 			return
 		}
-		a := newAnchors(set.list)
+		// Every skip the scan can make: M from 4 to maxStride+3.
+		a := newAnchors(set.list, 4+int(m)%maxStride)
 		seen := make([]uint32, len(set.list))
-		any := a.scan(line, seen, 1)
+		hits := a.scan(line, seen, 1, nil)
+		any := len(hits) > 0
 		lower := asciiLower(line)
 		found := false
 		for id, l := range set.list {
@@ -133,6 +137,14 @@ func FuzzAnchors(f *testing.F) {
 			if (seen[id] == 1) != want {
 				t.Fatalf("%q in %q: found %v, want %v", l, line, seen[id] == 1, want)
 			}
+		}
+		// hits lists each literal found once.
+		listed := map[int32]bool{}
+		for _, id := range hits {
+			if seen[id] != 1 || listed[id] {
+				t.Fatalf("scan(%q) lists %q twice or unmarked: %v", line, set.list[id], hits)
+			}
+			listed[id] = true
 		}
 		if any != found {
 			t.Fatalf("scan(%q) = %v, want %v", line, any, found)

@@ -1,6 +1,7 @@
 package fail2ban
 
 import (
+	"math/bits"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -161,6 +162,11 @@ type Matcher struct {
 	dateHint int       // the date template that matched last
 	pending  ring      // multi-line: lines not yet split from their date
 	sinceHit int       // multi-line: lines since one had a literal
+	// parked: a Group stopped feeding this multi-line matcher the lines
+	// without its literals after line parkedAt (its window held none of
+	// its literals); the Group's history gives them back when one comes.
+	parked   bool
+	parkedAt uint64
 	C        Counters
 }
 
@@ -205,6 +211,18 @@ func (m *Matcher) LineAt(line string, at time.Time) (Result, Outcome) {
 	return m.line(line, at, at, m.set, 0)
 }
 
+// enqueue adds a line to the multi-line window, dropping the oldest
+// when the window holds maxlines.
+func (m *Matcher) enqueue(pl pendingLine) {
+	m.pending.push(pl, m.f.MaxLines)
+	if over := len(m.buf) + m.pending.n - m.f.MaxLines; over > 0 {
+		// Shift in place, so the buffer keeps its capacity.
+		fromBuf := min(over, len(m.buf))
+		m.buf = append(m.buf[:0], m.buf[fromBuf:]...)
+		m.pending.drop(over - fromBuf)
+	}
+}
+
 // line runs the filter; set/idx give the literal hits of the scan.
 func (m *Matcher) line(line string, now, at time.Time, set *Set, idx int) (Result, Outcome) {
 	m.C.Lines++
@@ -225,13 +243,7 @@ func (m *Matcher) line(line string, now, at time.Time, set *Set, idx int) (Resul
 		// and expressions run only while a line with one of the filter's
 		// literals is inside the window.
 		relevant := m.o.NoPrefilter || set.relevant(idx)
-		m.pending.push(pendingLine{line, now, at}, f.MaxLines)
-		if over := len(m.buf) + m.pending.n - f.MaxLines; over > 0 {
-			// Shift in place, so the buffer keeps its capacity.
-			fromBuf := min(over, len(m.buf))
-			m.buf = append(m.buf[:0], m.buf[fromBuf:]...)
-			m.pending.drop(over - fromBuf)
-		}
+		m.enqueue(pendingLine{line, now, at})
 		if relevant {
 			m.sinceHit = 0
 		} else {
@@ -393,11 +405,12 @@ type dateMemo struct {
 }
 
 type dateMemoEntry struct {
-	gen uint32
-	d   *dateDetector
-	loc *time.Location
-	now time.Time
-	res dateFound
+	gen  uint32
+	line string // a multi-line matcher splits older lines too
+	d    *dateDetector
+	loc  *time.Location
+	now  time.Time
+	res  dateFound
 }
 
 func (m *Matcher) findDate(line string, now time.Time) dateFound {
@@ -407,12 +420,12 @@ func (m *Matcher) findDate(line string, now time.Time) dateFound {
 	}
 	for i := range memo.entries {
 		e := &memo.entries[i]
-		if e.gen == memo.gen && e.d == m.f.dates && e.loc == m.o.Location && e.now.Equal(now) {
+		if e.gen == memo.gen && e.d == m.f.dates && e.loc == m.o.Location && e.now.Equal(now) && e.line == line {
 			return e.res
 		}
 	}
 	res := m.f.dates.find(line, now, m.o.Location, &m.dateHint)
-	memo.entries = append(memo.entries, dateMemoEntry{memo.gen, m.f.dates, m.o.Location, now, res})
+	memo.entries = append(memo.entries, dateMemoEntry{memo.gen, line, m.f.dates, m.o.Location, now, res})
 	return res
 }
 
@@ -693,12 +706,25 @@ func addUser(users []string, u string) []string {
 
 // Group runs several matchers over the same stream (the jails that watch
 // one log), scanning each line for literals once.
+//
+// A multi-line matcher must see every line (its window holds the last
+// maxlines), but while its window holds none of its literals it runs
+// nothing: the Group then stops feeding it ("parks" it) and keeps the last
+// lines once for all of them (hist), from which a parked matcher's window
+// is filled again when a line with one of its literals comes. A line
+// without any literal so costs the scan and a check per multi-line
+// matcher, not a copy into each window.
 type Group struct {
-	set     *Set
-	ms      []*Matcher
-	always  []int // matchers that run on lines without literals
-	skipped int   // lines without literals, not counted in the others' C
-	memo    dateMemo
+	set    *Set
+	ms     []*Matcher
+	always []int // matchers that run on lines without literals
+	// alwaysBits: the same as a bit map; run: the matchers a line goes to.
+	alwaysBits, run []uint64
+	base            []int // each matcher's C.Lines when grouped
+	memo            dateMemo
+	hist            ring   // the last lines, for parked matchers (hsize of them)
+	hsize           int    // the largest maxlines + 1; 0 without multi-line matchers
+	lineNo          uint64 // lines read
 }
 
 // NewGroup groups matchers.
@@ -707,11 +733,17 @@ func NewGroup(ms ...*Matcher) *Group {
 	for i, m := range ms {
 		fs[i] = m.f
 	}
-	g := &Group{set: NewSet(fs...), ms: ms}
+	words := len(ms)/64 + 1
+	g := &Group{set: NewSet(fs...), ms: ms, alwaysBits: make([]uint64, words), run: make([]uint64, words), base: make([]int, len(ms))}
 	for i, m := range ms {
 		m.memo = &g.memo
+		g.base[i] = m.C.Lines
 		if g.set.always[i] {
 			g.always = append(g.always, i)
+			g.alwaysBits[i/64] |= 1 << (i % 64)
+		}
+		if m.f.MaxLines > 1 {
+			g.hsize = max(g.hsize, m.f.MaxLines+1)
 		}
 	}
 	return g
@@ -725,21 +757,60 @@ func (g *Group) Matchers() []*Matcher { return g.ms }
 func (g *Group) Line(line string, now time.Time, fn func(i int, r Result, o Outcome)) {
 	g.memo.gen++
 	g.memo.entries = g.memo.entries[:0]
+	g.lineNo++
+	if g.hsize > 0 {
+		g.hist.push(pendingLine{line: line, now: now}, g.hsize)
+	}
 	if !g.set.scan(line) {
-		g.skipped++
 		for _, i := range g.always {
-			r, o := g.ms[i].line(line, now, time.Time{}, g.set, i)
-			if o != Missed && fn != nil {
-				fn(i, r, o)
-			}
+			g.runOne(i, line, now, false, fn)
 		}
 		return
 	}
-	for i, m := range g.ms {
-		r, o := m.line(line, now, time.Time{}, g.set, i)
-		if o != Missed && fn != nil {
-			fn(i, r, o)
+	// Only the matchers that a literal found names, and those that always
+	// run, in their order.
+	copy(g.run, g.alwaysBits)
+	g.set.candidates(g.run)
+	for w, x := range g.run {
+		for x != 0 {
+			b := bits.TrailingZeros64(x)
+			x &= x - 1
+			g.runOne(w*64+b, line, now, true, fn)
 		}
+	}
+}
+
+// runOne runs matcher i on line; hit tells whether the scan found any
+// literal in it.
+func (g *Group) runOne(i int, line string, now time.Time, hit bool, fn func(i int, r Result, o Outcome)) {
+	m := g.ms[i]
+	if ml := m.f.MaxLines; ml > 1 && !m.o.NoPrefilter {
+		relevant := g.set.unconditional[i] || hit && g.set.relevant(i)
+		if !relevant && m.sinceHit >= ml {
+			// Its window holds only lines without its literals (and no
+			// longer anything split from its date): nothing to do but
+			// to remember where it stopped.
+			if !m.parked {
+				m.parked, m.parkedAt = true, g.lineNo-1
+			}
+			m.C.Lines++
+			m.C.Skipped++
+			m.C.Missed++
+			return
+		}
+		if m.parked {
+			// The lines it missed, the newest maxlines of them, oldest
+			// first; the current one is hist's newest.
+			missed := min(g.lineNo-1-m.parkedAt, uint64(ml))
+			for k := int(missed); k >= 1; k-- {
+				m.enqueue(g.hist.at(g.hist.n - 1 - k))
+			}
+			m.parked = false
+		}
+	}
+	r, o := m.line(line, now, time.Time{}, g.set, i)
+	if o != Missed && fn != nil {
+		fn(i, r, o)
 	}
 }
 
@@ -747,10 +818,11 @@ func (g *Group) Line(line string, now time.Time, fn func(i int, r Result, o Outc
 // prefilter kept from it.
 func (g *Group) Counters(i int) Counters {
 	c := g.ms[i].C
-	if !g.set.always[i] {
-		c.Lines += g.skipped
-		c.Skipped += g.skipped
-		c.Missed += g.skipped
+	// The lines the group did not hand the matcher: none of its literals.
+	if kept := int(g.lineNo) - (c.Lines - g.base[i]); kept > 0 {
+		c.Lines += kept
+		c.Skipped += kept
+		c.Missed += kept
 	}
 	return c
 }

@@ -1,5 +1,10 @@
 package fail2ban
 
+import (
+	"math"
+	"strings"
+)
+
 // asciiLower folds A-Z to a-z and leaves every other byte alone, so that
 // byte offsets do not move.
 func asciiLower(s string) string {
@@ -38,44 +43,61 @@ func (l *literals) id(s string) int32 {
 }
 
 // Set is the literal prefilter of one or more filters: one scan of a line
-// over all their required literals tells which filters (and which of
-// their failregex) can match at all.
+// over all their required literals (and the sequences of expressions
+// without a literal) tells which filters (and which of their failregex)
+// can match at all.
 type Set struct {
 	scanner *anchors
+	seqs    []*sequence // their ids follow the literals'
 	pref    [][]int32   // per filter: one of these must occur (nil: no condition)
 	fail    [][][]int32 // per filter and failregex
 	always  []bool      // per filter: multi-line, or a failregex without literals
-	// unconditional: an expression of the filter has no literal at all
-	// (and no prefregex literal guards it).
+	// unconditional: an expression of the filter has neither literal nor
+	// sequence (and no prefregex literal guards it).
 	unconditional []bool
 	anyAll        bool // some filter must always run
 	seen          []uint32
 	gen           uint32
+	// users[id]: the filters whose conditions name literal (or sequence)
+	// id, as a bit map of len(pref)/64+1 words; hits: the ids the last
+	// scan found.
+	users [][]uint64
+	hits  []int32
 }
 
 // NewSet builds the prefilter of filters.
 func NewSet(filters ...*Filter) *Set {
 	var lits literals
 	s := &Set{}
-	ids := func(ls []string) []int32 {
-		if ls == nil {
-			return nil
+	// Sequences are numbered -1, -2, … until the literals are counted.
+	ids := func(r *rx) []int32 {
+		if r.lits == nil {
+			if r.seq == nil {
+				return nil
+			}
+			s.seqs = append(s.seqs, r.seq)
+			return []int32{-int32(len(s.seqs))}
 		}
-		out := make([]int32, len(ls))
-		for i, l := range ls {
+		out := make([]int32, len(r.lits))
+		for i, l := range r.lits {
 			out[i] = lits.id(l)
 		}
 		return out
 	}
+	m := scanLength(filters)
 	for _, f := range filters {
+		usePref, useFail := conditions(f, m)
 		var p []int32
-		if f.pref != nil {
-			p = ids(f.pref.lits)
+		if usePref {
+			p = ids(f.pref)
 		}
 		var fl [][]int32
 		uncond := false
-		for _, r := range f.fail {
-			x := ids(r.lits)
+		for j, r := range f.fail {
+			var x []int32
+			if useFail[j] {
+				x = ids(r)
+			}
 			if x == nil {
 				uncond = uncond || p == nil
 			}
@@ -88,20 +110,186 @@ func NewSet(filters ...*Filter) *Set {
 		s.always = append(s.always, always)
 		s.anyAll = s.anyAll || always
 	}
-	s.scanner = newAnchors(lits.list)
-	s.seen = make([]uint32, len(lits.list))
+	n := int32(len(lits.list))
+	renumber := func(ids []int32) {
+		for i, id := range ids {
+			if id < 0 {
+				ids[i] = n - id - 1
+			}
+		}
+	}
+	for i := range s.pref {
+		renumber(s.pref[i])
+		for _, x := range s.fail[i] {
+			renumber(x)
+		}
+	}
+	s.scanner = newAnchors(lits.list, m)
+	s.seen = make([]uint32, len(lits.list)+len(s.seqs))
+	words := len(filters)/64 + 1
+	s.users = make([][]uint64, len(s.seen))
+	for i := range s.pref {
+		mark := func(ids []int32) {
+			for _, id := range ids {
+				if s.users[id] == nil {
+					s.users[id] = make([]uint64, words)
+				}
+				s.users[id][i/64] |= 1 << (i % 64)
+			}
+		}
+		mark(s.pref[i])
+		for _, x := range s.fail[i] {
+			mark(x)
+		}
+	}
 	return s
 }
 
-// scan records the literals of line; false means the line holds none, so
-// only the filters marked always can match it.
+// candidates sets in bits, after a scan, the filters a literal found
+// names (bits has len(filters)/64+1 words).
+func (s *Set) candidates(bits []uint64) {
+	for _, id := range s.hits {
+		for w, x := range s.users[id] {
+			bits[w] |= x
+		}
+	}
+}
+
+// conditions chooses which of a filter's requirements the prefilter
+// checks when the gram scan skips by m-3. The prefregex's and each
+// failregex's must all hold for a line to match, so either side alone is
+// enough to dismiss a line; a side whose literals would slow the scan
+// down is left out when the other side is faster to look for (see speed).
+// proftpd's prefregex needs only "user", a word too short to skip over
+// and in every other line, while each of its failregex needs a long
+// literal: the scan looks for those.
+func conditions(f *Filter, m int) (usePref bool, useFail []bool) {
+	useFail = make([]bool, len(f.fail))
+	for j := range useFail {
+		useFail[j] = true
+	}
+	if f.pref == nil {
+		return false, useFail
+	}
+	sp := speed(f.pref, m)
+	sf := 2
+	for _, r := range f.fail {
+		sf = min(sf, speed(r, m))
+	}
+	switch {
+	case sf >= 1 && sp < sf:
+		return false, useFail
+	case sp >= 1:
+		for j, r := range f.fail {
+			useFail[j] = speed(r, m) == 2
+		}
+	}
+	return true, useFail
+}
+
+// speed rates how fast a requirement is looked for: 2 when all its
+// literals are m bytes or longer (or it is a sequence), 1 when the
+// shorter ones hold a rare byte, 0 when one is short and common, -1 when
+// there is no requirement.
+func speed(r *rx, m int) int {
+	if r.lits == nil {
+		if r.seq != nil {
+			return 2
+		}
+		return -1
+	}
+	sp := 2
+	for _, l := range r.lits {
+		switch {
+		case len(l) >= m:
+		case rareLiteral(l):
+			sp = min(sp, 1)
+		default:
+			return 0
+		}
+	}
+	return sp
+}
+
+// scanLength chooses M, the length from which literals are found by the
+// gram scan (which then looks at every (M-3)-th position), by the cost
+// it expects on a line of typicalLine bytes: positions looked at, and a
+// pass of strings.IndexByte per rare byte of the shorter literals (two for
+// a letter), each occurrence compared.
+func scanLength(filters []*Filter) int {
+	best, bestCost := 4, math.MaxFloat64
+	for m := 4; m <= maxStride+3; m++ {
+		rare := map[byte]bool{}
+		short := func(r *rx) {
+			for _, l := range r.lits {
+				if len(l) < m {
+					off, _ := rarest(l)
+					rare[l[off]|0x20] = true
+				}
+			}
+		}
+		for _, f := range filters {
+			usePref, useFail := conditions(f, m)
+			if usePref {
+				short(f.pref)
+			}
+			for j, r := range f.fail {
+				if useFail[j] {
+					short(r)
+				}
+			}
+		}
+		cost := typicalLine / float64(m-3) * positionCost
+		for b := range rare {
+			passes := 1.0
+			if b >= 'a' && b <= 'z' {
+				passes = 2
+			}
+			cost += passes*passCost + byteFrequency(b)*typicalLine*compareCost
+		}
+		if cost <= bestCost {
+			best, bestCost = m, cost
+		}
+	}
+	return best
+}
+
+// The cost model of scanLength, in nanoseconds, measured roughly with
+// BenchmarkScanOnly on the machine this was written on.
+const (
+	typicalLine  = 110 // bytes
+	positionCost = 1.0
+	passCost     = 5.0
+	compareCost  = 4.0
+)
+
+// byteFrequency guesses how often c occurs in a log line, per byte, from
+// its rank among commonBytes.
+func byteFrequency(c byte) float64 {
+	r := byteRank(c)
+	if r >= len(commonBytes) {
+		return 0.002
+	}
+	return 0.15 / float64(1+r)
+}
+
+// scan records the literals and sequences of line; false means the line
+// holds none, so only the filters marked always can match it.
 func (s *Set) scan(line string) bool {
 	s.gen++
 	if s.gen == 0 {
 		clear(s.seen)
 		s.gen = 1
 	}
-	return s.scanner.scan(line, s.seen, s.gen)
+	s.hits = s.scanner.scan(line, s.seen, s.gen, s.hits[:0])
+	for k, q := range s.seqs {
+		if q.in(line) {
+			id := len(s.scanner.lits) + k
+			s.seen[id] = s.gen
+			s.hits = append(s.hits, int32(id))
+		}
+	}
+	return len(s.hits) > 0
 }
 
 func (s *Set) any(ids []int32) bool {
@@ -127,7 +315,8 @@ func (s *Set) mask(i int, mask []bool) bool {
 	return any
 }
 
-// Literals reports how many distinct literals the set looks for.
+// Literals reports how many distinct literals and sequences the set
+// looks for.
 func (s *Set) Literals() int { return len(s.seen) }
 
 // relevant tells, for filter i after a scan, whether the line holds any
@@ -147,36 +336,54 @@ func (s *Set) relevant(i int) bool {
 	return false
 }
 
-// anchors finds literals by one gram of each, its anchor: 4 bytes (3 for
-// a 3-byte literal), the rarest-looking of the literal's. A scan hashes the
-// gram at every position of a line into a bit set — loads that depend on
-// nothing but the line, so a modern CPU runs several positions at once —
-// and only where a bit is set compares the literals anchored there with
-// the line. Most positions of most lines set no bit, so a line costs about
-// a nanosecond a byte; an Aho–Corasick automaton, whose every step waits
-// for the state of the one before, cost three to four.
+// anchors finds literals in a line, two ways.
+//
+// A literal of at least M bytes (M is 4 to 8, see newAnchors) is found by
+// its grams: a scan hashes the 4 bytes at every (M-3)-th position of a line
+// into a bit set of 2^16 bits, and only where a bit is set compares the
+// literals anchored there with the line. Every occurrence of a literal
+// covers M-3 consecutive gram positions, so one of them is a position the
+// scan looks at: each literal sets the bits of M-3 consecutive grams of
+// its own (the rarest-looking run), and the scan skips the rest (as in
+// Wu and Manber's multi-pattern search). Most positions of most lines set
+// no bit, and the hashes depend on nothing but the line, so a modern CPU
+// runs several at once.
+//
+// A shorter literal that holds a rare byte (a quote in `" 404 `, a q) is
+// found by that byte instead: strings.IndexByte runs over the line once
+// per such byte, and each occurrence is compared with the literals it
+// anchors (a letter in both cases). A Set chooses M (scanLength) and
+// which requirements to check (conditions) so that few literals are
+// shorter than M, and those few hold a rare byte.
 //
 // The bit set folds bytes with |0x20 (A-Z to a-z, and a few punctuation
 // bytes onto others), which only adds positions to compare; the comparison
 // itself folds ASCII letters only, as the expressions' (?i) does.
 type anchors struct {
-	lits  []string // ASCII-lower-cased
-	shift uint32
-	bits  []uint64
-	short bool // some literal is 3 bytes long: look at 3-grams too
+	lits   []string // ASCII-lower-cased
+	stride int      // M-3
+	bits   *[gramBits / 64]uint64
 	// The anchors of bit h are list[first[h&slotMask]:first[h&slotMask+1]]
 	// (with those of other bits that share the slot).
 	first    []int32
 	list     []anchor
 	slotMask uint32
+	rare     []rareByte
 }
 
-// anchor is a literal whose gram (folded, salted when 3 bytes long)
-// starts off bytes into it.
+// anchor is a literal whose gram (folded) starts off bytes into it; on
+// the rare-byte path, off is where the rare byte is.
 type anchor struct {
 	gram uint32
 	id   int32
 	off  int32
+}
+
+// rareByte is a byte and the short literals that hold it at anchor.off.
+type rareByte struct {
+	b     byte // lower case
+	upper byte // its upper case, or b
+	lits  []anchor
 }
 
 // commonBytes are the bytes most frequent in log lines, most frequent
@@ -184,59 +391,90 @@ type anchor struct {
 const commonBytes = " eainotsrl:0123456789.-/dcuhm[]()=_p,gfw\"'by"
 
 const (
-	gramFold  = 0x20202020
-	gramMul   = 2654435761
-	shortSalt = 0x5a000000 // keeps 3-grams apart from 4-grams
+	gramFold = 0x20202020
+	gramMul  = 2654435761
+	// 2^16 bits, 8 KB: stays in the first-level data cache beside the line
+	// and the rest of the work (at 2^18 bits, 32 KB, the lookups missed it
+	// and cost most of the scan), and a position that holds no literal
+	// still sets a bit in a few cases in a hundred.
+	gramLog  = 16
+	gramBits = 1 << gramLog
+	// maxStride bounds the skip (M ≤ 8): each literal sets maxStride bits,
+	// and more would crowd the bit set.
+	maxStride = 5
+	// rareRank: a byte past the first rareRank of commonBytes (or not
+	// among them) is rare enough to be searched for on its own.
+	rareRank = 30
 )
 
-// newAnchors sizes the bit set at about 128 bits per literal, from 2^12 to
-// 2^16 bits: 8 KB stays in the first-level data cache beside the line and
-// the rest of the work (at 2^18 bits, 32 KB, the lookups missed it and
-// cost most of the scan), and a position that holds no literal still sets
-// a bit in under one case in a hundred.
-func newAnchors(lits []string) *anchors {
-	var common [256]int
-	for i := range common {
-		common[i] = 64
+// byteRank is how common c is in log lines: its index in commonBytes
+// (letters folded), len(commonBytes) if not there.
+func byteRank(c byte) int {
+	if c >= 'A' && c <= 'Z' {
+		c += 'a' - 'A'
 	}
-	for i := 0; i < len(commonBytes); i++ {
-		common[commonBytes[i]] = i
-		common[upper(commonBytes[i])] = i
+	if i := strings.IndexByte(commonBytes, c); i >= 0 {
+		return i
 	}
-	a := &anchors{lits: lits}
-	logBits := uint32(12)
-	for logBits < 16 && 1<<logBits < 128*len(lits) {
-		logBits++
+	return len(commonBytes)
+}
+
+// rarest returns the offset of l's rarest byte and its rank.
+func rarest(l string) (off, rank int) {
+	rank = -1
+	for i := 0; i < len(l); i++ {
+		if r := byteRank(l[i]); r > rank {
+			off, rank = i, r
+		}
 	}
-	a.shift = 32 - logBits
-	a.bits = make([]uint64, (1<<logBits)/64)
+	return off, rank
+}
+
+// rareLiteral reports whether a literal holds a rare byte, by which it
+// can be looked for on its own.
+func rareLiteral(l string) bool {
+	_, r := rarest(l)
+	return r >= rareRank
+}
+
+// newAnchors prepares the search for lits, by grams for those of m bytes
+// or more (4 ≤ m ≤ maxStride+3), by their rarest byte for the others.
+func newAnchors(lits []string, m int) *anchors {
+	a := &anchors{lits: lits, bits: new([gramBits / 64]uint64), stride: m - 3}
 	var list []anchor
+	rare := map[byte]int{}
+	uses := map[uint32]int{} // anchors per gram
 	for id, l := range lits {
-		if len(l) < 3 {
+		if len(l) < m {
+			off, _ := rarest(l)
+			b := l[off]
+			k, ok := rare[b]
+			if !ok {
+				k = len(a.rare)
+				rare[b] = k
+				a.rare = append(a.rare, rareByte{b: b, upper: upper(b)})
+			}
+			a.rare[k].lits = append(a.rare[k].lits, anchor{id: int32(id), off: int32(off)})
 			continue
 		}
-		n := 4
-		if len(l) == 3 {
-			n, a.short = 3, true
-		}
-		best, bestScore := 0, -1
-		for i := 0; i+n <= len(l); i++ {
-			score := 0
-			for j := i; j < i+n; j++ {
-				score += common[l[j]]
+		// The run of stride grams least likely in an ordinary line.
+		best, bestCost := 0, math.MaxInt
+		for o := 0; o+m <= len(l); o++ {
+			cost := 0
+			for j := o; j < o+a.stride; j++ {
+				cost += gramCost(l[j:j+4], uses)
 			}
-			if score > bestScore {
-				best, bestScore = i, score
+			if cost < bestCost {
+				best, bestCost = o, cost
 			}
 		}
-		var x uint32
-		for j := n - 1; j >= 0; j-- {
-			x = x<<8 | uint32(l[best+j])
+		for o := best; o < best+a.stride; o++ {
+			x := gramOf(l[o:])
+			uses[x]++
+			h := gramHash(x)
+			a.bits[h>>6] |= 1 << (h & 63)
+			list = append(list, anchor{gram: x, id: int32(id), off: int32(o)})
 		}
-		x = gramOf(x, n)
-		h := (x * gramMul) >> a.shift
-		a.bits[h>>6] |= 1 << (h & 63)
-		list = append(list, anchor{gram: x, id: int32(id), off: int32(best)})
 	}
 	// A slot per bit set, at least four per anchor, so that a slot
 	// rarely holds an anchor of another bit.
@@ -262,69 +500,105 @@ func newAnchors(lits []string) *anchors {
 	return a
 }
 
-// gramOf folds the gram of n bytes x, read little-endian (its first byte
-// lowest), and salts it when it is 3 bytes long.
-func gramOf(x uint32, n int) uint32 {
-	x |= gramFold
-	if n == 3 {
-		x = x&0xffffff | shortSalt
+// gramCost rates a gram of a literal as an anchor: the more common its
+// bytes, the more often it is part of an ordinary word (commonWords), and
+// the more literals it already anchors, the more often a line sets its
+// bit or compares its literals for nothing.
+func gramCost(g string, uses map[uint32]int) int {
+	cost := 0
+	for i := 0; i < 4; i++ {
+		cost += len(commonBytes) - byteRank(g[i])
 	}
-	return x
+	if strings.Contains(commonWords, asciiLower(g)) {
+		cost += 200
+	}
+	return cost + 100*uses[gramOf(g)]
 }
 
-func (a *anchors) slot(gram uint32) uint32 {
-	return (gram * gramMul) >> a.shift & a.slotMask
+// commonWords are words of ordinary log lines (systemd, cron, the kernel,
+// mail and web servers) that fail2ban's literals share: a gram inside one
+// of them is a poor anchor.
+const commonWords = " from user for with session service system started starting " +
+	"stopped finished failed failure connection connect connected closed opened " +
+	"open the and not for error warning info notice debug kernel daemon server " +
+	"client request response http get post host port web mail time date " +
+	"successfully activated deactivated login logout root process status " +
+	"message address network device version update access denied " +
+	"authentication password invalid accepted received disconnect reset " +
+	"refused remote local name unknown command able unable available cannot " +
+	"enabled disabled selected change changed attempt attribute socket " +
+	"profile blocked mode new of to in on is at by was has no msg= type= " +
+	"level= pid= uid= state file path config configuration reload loaded " +
+	"running stopping created removed deleted sent using daily "
+
+// gramOf folds the 4 bytes s starts with, read little-endian.
+func gramOf(s string) uint32 {
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24 | gramFold
 }
 
-// scan marks in seen (with gen) the literals line holds and reports
-// whether it holds any.
-func (a *anchors) scan(line string, seen []uint32, gen uint32) bool {
-	bits, shift := a.bits, a.shift
-	hit := false
-	i := 0
-	for ; i+4 <= len(line); i++ {
-		g := line[i : i+4]
-		x := uint32(g[0]) | uint32(g[1])<<8 | uint32(g[2])<<16 | uint32(g[3])<<24 | gramFold
-		h := (x * gramMul) >> shift
-		if bits[h>>6]&(1<<(h&63)) != 0 && a.verify(line, i, x, seen, gen) {
-			hit = true
-		}
-		if a.short {
-			x := x&0xffffff | shortSalt
-			h := (x * gramMul) >> shift
-			if bits[h>>6]&(1<<(h&63)) != 0 && a.verify(line, i, x, seen, gen) {
-				hit = true
+func gramHash(x uint32) uint32 { return (x * gramMul) >> (32 - gramLog) }
+
+func (a *anchors) slot(gram uint32) uint32 { return gramHash(gram) & a.slotMask }
+
+// scan marks in seen (with gen) the literals line holds and appends
+// their ids to hits.
+func (a *anchors) scan(line string, seen []uint32, gen uint32, hits []int32) []int32 {
+	bits, k := a.bits, a.stride
+	if len(a.list) > 0 {
+		for i := 0; i+4 <= len(line); i += k {
+			g := line[i : i+4]
+			x := uint32(g[0]) | uint32(g[1])<<8 | uint32(g[2])<<16 | uint32(g[3])<<24 | gramFold
+			h := (x * gramMul) >> (32 - gramLog)
+			if bits[h>>6]&(1<<(h&63)) != 0 {
+				hits = a.verify(line, i, x, seen, gen, hits)
 			}
 		}
 	}
-	if a.short && i+3 == len(line) {
-		g := line[i:]
-		x := gramOf(uint32(g[0])|uint32(g[1])<<8|uint32(g[2])<<16, 3)
-		h := (x * gramMul) >> shift
-		if bits[h>>6]&(1<<(h&63)) != 0 && a.verify(line, i, x, seen, gen) {
-			hit = true
+	for r := range a.rare {
+		rb := &a.rare[r]
+		hits = a.rareScan(line, rb, rb.b, seen, gen, hits)
+		if rb.upper != rb.b {
+			hits = a.rareScan(line, rb, rb.upper, seen, gen, hits)
 		}
 	}
-	return hit
+	return hits
 }
 
-// verify compares the literals anchored by gram at line[i:] with the line.
-func (a *anchors) verify(line string, i int, gram uint32, seen []uint32, gen uint32) bool {
-	hit := false
+// rareScan compares the literals of rb with line wherever b is.
+func (a *anchors) rareScan(line string, rb *rareByte, b byte, seen []uint32, gen uint32, hits []int32) []int32 {
+	for from := 0; ; {
+		i := strings.IndexByte(line[from:], b)
+		if i < 0 {
+			return hits
+		}
+		i += from
+		from = i + 1
+		for _, c := range rb.lits {
+			hits = a.compare(line, i-int(c.off), c.id, seen, gen, hits)
+		}
+	}
+}
+
+// verify compares the literals anchored by gram at line[i:] with the
+// line, and appends those found for the first time to hits.
+func (a *anchors) verify(line string, i int, gram uint32, seen []uint32, gen uint32, hits []int32) []int32 {
 	s := a.slot(gram)
 	for _, c := range a.list[a.first[s]:a.first[s+1]] {
-		if c.gram != gram {
-			continue
+		if c.gram == gram {
+			hits = a.compare(line, i-int(c.off), c.id, seen, gen, hits)
 		}
-		start := i - int(c.off)
-		l := a.lits[c.id]
-		if start < 0 || start+len(l) > len(line) || !foldedPrefix(line[start:], l) {
-			continue
-		}
-		seen[c.id] = gen
-		hit = true
 	}
-	return hit
+	return hits
+}
+
+// compare marks literal id if line holds it at start.
+func (a *anchors) compare(line string, start int, id int32, seen []uint32, gen uint32, hits []int32) []int32 {
+	l := a.lits[id]
+	if start < 0 || start+len(l) > len(line) || seen[id] == gen || !foldedPrefix(line[start:], l) {
+		return hits
+	}
+	seen[id] = gen
+	return append(hits, id)
 }
 
 // foldedPrefix reports whether s begins with lower (ASCII lower case),

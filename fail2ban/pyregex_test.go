@@ -55,7 +55,12 @@ func TestRequiredLiterals(t *testing.T) {
 		want []string
 	}{
 		{`^Failed password for \S+ from x`, []string{"failed password for "}},
-		{`^(?:Accepted|Failed) \w+`, []string{"accepted", "failed"}},
+		{`^(?:Accepted|Failed) \w+`, []string{"accepted ", "failed "}},
+		{`^[iI](?:llegal|nvalid) user `, []string{"illegal user ", "invalid user "}},
+		{`^(?i)bad password`, []string{"bad pa"}}, // s folds to the long s too
+		{`^(?i)a kiss`, nil},
+		{`^x [+-]\d`, []string{"x +", "x -"}},
+		{`^ab(?:c|d)ef`, []string{"abcef", "abdef"}},
 		{`^\[\]LOGIN FAILED`, []string{"]login failed"}}, // the log has "[date]LOGIN FAILED"
 		{`^.*\nWARNING: attempt`, []string{"warning: attempt"}},
 		{`^(?=ab)wxyz+`, []string{"wxy"}},
@@ -82,21 +87,23 @@ func TestRequiredLiterals(t *testing.T) {
 	// The scanner finds what a case-insensitive search finds, at the start,
 	// the middle and the end of a line, 3-byte literals included.
 	lits := []string{"failed ", "user ", "ser x", "abcabd", "bcab", "web", "[x]"}
-	a := newAnchors(lits)
-	seen := make([]uint32, len(lits))
-	for gen, s := range []string{"FAILED USER x", "xxabcabdxx", "nothing here", "user x failed y", "WEB", "a web", "web b", "[X]", "{x}", "we", ""} {
-		gen := uint32(gen + 1)
-		any := a.scan(s, seen, gen)
-		found := false
-		for id, l := range lits {
-			want := regexp.MustCompile(`(?i)` + regexp.QuoteMeta(l)).MatchString(s)
-			found = found || want
-			if (seen[id] == gen) != want {
-				t.Errorf("%q in %q: found %v, want %v", l, s, seen[id] == gen, want)
+	for m := 4; m <= maxStride+3; m++ {
+		a := newAnchors(lits, m)
+		seen := make([]uint32, len(lits))
+		for gen, s := range []string{"FAILED USER x", "xxabcabdxx", "nothing here", "user x failed y", "WEB", "a web", "web b", "[X]", "{x}", "we", ""} {
+			gen := uint32(gen + 1)
+			any := len(a.scan(s, seen, gen, nil)) > 0
+			found := false
+			for id, l := range lits {
+				want := regexp.MustCompile(`(?i)` + regexp.QuoteMeta(l)).MatchString(s)
+				found = found || want
+				if (seen[id] == gen) != want {
+					t.Errorf("M=%d: %q in %q: found %v, want %v", m, l, s, seen[id] == gen, want)
+				}
 			}
-		}
-		if any != found {
-			t.Errorf("scan(%q) = %v, want %v", s, any, found)
+			if any != found {
+				t.Errorf("M=%d: scan(%q) = %v, want %v", m, s, any, found)
+			}
 		}
 	}
 }
