@@ -157,6 +157,7 @@ type reportWriter struct {
 	// nothing. Alliance decisions come at the alliance's rate and always
 	// get theirs.
 	records pace
+	signed  signedByMe // what was written, until it comes back (ownsigned.go)
 }
 
 // pace is a token bucket of perMinute tokens a minute, as many at most.
@@ -270,6 +271,7 @@ func (d *Daemon) write(rs []report.Report) {
 	for i := range rs {
 		rs[i].Sign(d.id)
 		recs[i] = outbox.Record{Seq: rs[i].Seq, Time: rs[i].Time, Data: report.Marshal(&rs[i])}
+		d.outw.signed.add(recs[i].Seq, recs[i].Data)
 	}
 	for start := 0; start < len(recs); {
 		end := start + 1
@@ -485,7 +487,12 @@ func (d *Daemon) consumeLocked(m fabric.Msg) {
 		received = d.now()
 	}
 	now := d.now()
-	out := d.arb.Apply(&r, received, now)
+	var out arbiter.Outcome
+	if r.Member == d.id.ID && d.outw.signed.take(r.Seq, m.Data) {
+		out = d.arb.ApplySigned(&r, received, now) // the very bytes this member signed
+	} else {
+		out = d.arb.Apply(&r, received, now)
+	}
 	d.met.verdicts.WithLabelValues(out.Verdict.String()).Inc()
 	// Only what a member signed may touch per-member state: anyone can
 	// name any member in a forgery.

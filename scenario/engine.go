@@ -64,13 +64,11 @@ type Engine struct {
 	protMax int
 	seed    maphash.Seed
 
-	index   map[netip.Prefix]int32
-	groups  []group
-	buckets []bucket // len(specs) per group
-	lines   []int64  // linesPer per group: evidence rings of leaky scenarios
-	users   []user   // usersPer per group: sets of distinct scenarios and rings of window scenarios
-	free    int32    // head of the free slot list, linked through group.next
-	lists   [2]list
+	index  map[netip.Prefix]int32
+	groups []group
+	blocks []block // the groups' scenario state, blockGroups groups a block
+	free   int32   // head of the free slot list, linked through group.next
+	lists  [2]list
 
 	linesPer int
 	usersPer int
@@ -91,6 +89,31 @@ type compiled struct {
 	blackhole int64
 	off       int // offset of this scenario's ring or set inside its group's block
 	n         int // ring length (leaky) or set capacity (distinct)
+}
+
+// block holds the scenario state of blockGroups groups (fewer in the last
+// block when MaxSources says so). A block, once allocated, is never copied:
+// a flood of new sources adds blocks, where growing one array would copy
+// every group's state at each doubling (about 2.8 KB a group with the
+// default scenarios; copying and clearing was most of the cost of a new
+// source).
+type block struct {
+	buckets []bucket // len(specs) per group
+	lines   []int64  // linesPer per group: evidence rings of leaky scenarios
+	users   []user   // usersPer per group: sets of distinct scenarios and rings of window scenarios
+}
+
+const (
+	blockShift  = 10
+	blockGroups = 1 << blockShift
+)
+
+// state returns group gi's buckets, evidence lines and users.
+func (e *Engine) state(gi int32) (buckets []bucket, lines []int64, users []user) {
+	b := &e.blocks[gi>>blockShift]
+	i := int(gi & (blockGroups - 1))
+	ns := len(e.specs)
+	return b.buckets[i*ns : (i+1)*ns], b.lines[i*e.linesPer : (i+1)*e.linesPer], b.users[i*e.usersPer : (i+1)*e.usersPer]
 }
 
 type group struct {
@@ -215,14 +238,14 @@ func (e *Engine) Observe(ev *phalanx.Event, dst []phalanx.Alert) []phalanx.Alert
 	}
 	gi := e.touch(key, now)
 	g := &e.groups[gi]
-	ns := len(e.specs)
+	buckets, lines, users := e.state(gi)
 	fired := len(dst)
 	for i := range e.specs {
 		if match&(1<<i) == 0 {
 			continue
 		}
 		s := &e.specs[i]
-		b := &e.buckets[int(gi)*ns+i]
+		b := &buckets[i]
 		t := now
 		if t < b.at {
 			t = b.at
@@ -232,13 +255,13 @@ func (e *Engine) Observe(ev *phalanx.Event, dst []phalanx.Alert) []phalanx.Alert
 		var idle int64
 		switch {
 		case s.distinct:
-			set := e.users[int(gi)*e.usersPer+s.off:][:s.n]
+			set := users[s.off:][:s.n]
 			dst, idle = e.countUser(s, b, set, ev, t, key, addr, dst)
 		case s.windowed:
-			ring := e.users[int(gi)*e.usersPer+s.off:][:s.n]
+			ring := users[s.off:][:s.n]
 			dst, idle = e.countWindow(s, b, ring, ev.Line, t, key, addr, dst)
 		default:
-			ring := e.lines[int(gi)*e.linesPer+s.off:][:s.n]
+			ring := lines[s.off:][:s.n]
 			dst, idle = e.pour(s, b, ring, ev.Line, t, key, addr, dst)
 		}
 		g.idleAt = max(g.idleAt, idle)
@@ -458,9 +481,9 @@ func (e *Engine) touch(key netip.Prefix, now int64) int32 {
 	}
 	gi := e.alloc()
 	e.groups[gi] = group{prefix: key, idleAt: -maxNanos}
-	ns := len(e.specs)
-	for i := range ns {
-		e.buckets[int(gi)*ns+i] = bucket{at: -maxNanos, full: -maxNanos, quiet: -maxNanos}
+	buckets, _, _ := e.state(gi)
+	for i := range buckets {
+		buckets[i] = bucket{at: -maxNanos, full: -maxNanos, quiet: -maxNanos}
 	}
 	e.index[key] = gi
 	e.pushFront(probation, gi)
@@ -495,14 +518,13 @@ func (e *Engine) alloc() int32 {
 		// Grow by doubling, but never past MaxSources slots.
 		n := min(e.max, max(2*len(e.groups), 64))
 		e.groups = growTo(e.groups, n)
-		e.buckets = growTo(e.buckets, n*len(e.specs))
-		e.lines = growTo(e.lines, n*e.linesPer)
-		e.users = growTo(e.users, n*e.usersPer)
 	}
 	e.groups = append(e.groups, group{})
-	e.buckets = append(e.buckets, make([]bucket, len(e.specs))...)
-	e.lines = append(e.lines, make([]int64, e.linesPer)...)
-	e.users = append(e.users, make([]user, e.usersPer)...)
+	if int(gi)>>blockShift == len(e.blocks) {
+		n := min(blockGroups, e.max-int(gi)) // a group per slot up to MaxSources
+		e.blocks = append(e.blocks, block{buckets: make([]bucket, n*len(e.specs)),
+			lines: make([]int64, n*e.linesPer), users: make([]user, n*e.usersPer)})
+	}
 	return gi
 }
 
