@@ -70,6 +70,8 @@ func FuzzParseJoinReply(f *testing.F) {
 	_, _, reply, _ := fuzzSeeds(f)
 	f.Add(reply.Marshal())
 	f.Add(JoinReply{Error: "invite already used: ask for a new one"}.Marshal())
+	c := newChain(f)
+	f.Add(JoinReply{Charter: reply.Charter, Amendment: c.a3.Marshal(), RouteSecret: secret, History: &c.history}.Marshal())
 	f.Add([]byte(`{"error":"x","charter":""}`))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, in []byte) {

@@ -165,13 +165,18 @@ type JoinReply struct {
 	Charter     []byte // the amended charter's YAML (charter.Marshal)
 	Amendment   []byte // the signed amendment that added this member (Amendment.Marshal)
 	RouteSecret string // the alliance's route secret
+	// History, when not nil, is how the alliance came to the charter
+	// before this member's admission, ending with Amendment; the new
+	// member checks it with VerifyHistory.
+	History *History
 }
 
 type joinReplyWire struct {
-	Error       string `json:"error,omitempty"`
-	Charter     []byte `json:"charter,omitempty"`
-	Amendment   []byte `json:"amendment,omitempty"`
-	RouteSecret string `json:"route_secret,omitempty"`
+	Error       string   `json:"error,omitempty"`
+	Charter     []byte   `json:"charter,omitempty"`
+	Amendment   []byte   `json:"amendment,omitempty"`
+	RouteSecret string   `json:"route_secret,omitempty"`
+	History     *History `json:"history,omitempty"`
 }
 
 // Marshal returns the JSON form of r.
@@ -216,7 +221,7 @@ func (r JoinReply) check() (Amendment, error) {
 		if err := checkText("error", r.Error, MaxErrorLen); err != nil {
 			return Amendment{}, err
 		}
-		if r.Charter != nil || r.Amendment != nil || r.RouteSecret != "" {
+		if r.Charter != nil || r.Amendment != nil || r.RouteSecret != "" || r.History != nil {
 			return Amendment{}, malformed("a refusal carries nothing but its error")
 		}
 		return Amendment{}, nil
@@ -230,6 +235,9 @@ func (r JoinReply) check() (Amendment, error) {
 	}
 	if err := CheckRouteSecret(r.RouteSecret); err != nil {
 		return Amendment{}, err
+	}
+	if h := r.History; h != nil && (len(h.Steps) == 0 || len(h.Steps) > MaxHistorySteps || h.Size() > MaxHistoryBytes) {
+		return Amendment{}, malformed("a charter history of %d amendments and %d bytes; it must have 1 to %d amendments and at most %d bytes", len(h.Steps), h.Size(), MaxHistorySteps, MaxHistoryBytes)
 	}
 	return a, nil
 }

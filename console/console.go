@@ -106,7 +106,8 @@ type Query struct {
 	Limit  int
 }
 
-// Page is one page of decisions; Total counts every match.
+// Page is one page of decisions; Total counts every match (it may count
+// decisions that ended in the last second, not yet expired).
 type Page struct {
 	Items []Decision
 	Total int
@@ -150,8 +151,9 @@ type Bouncer struct {
 	LastPull time.Time
 }
 
-// Charter is the charter in force and the amendments this member applied
-// to reach it, oldest first.
+// Charter is the charter in force and the amendments that led to it, as
+// far as this member knows them (those it applied, and those the member
+// that admitted it handed over, verified), oldest first.
 type Charter struct {
 	Name, Hash, YAML string
 	Version          int

@@ -780,7 +780,7 @@ func TestSearchParsing(t *testing.T) {
 		{"", "3", "scenario", "desc", true, Query{Sort: SortScenario, Desc: true, Offset: 2 * pageSize, Limit: pageSize}},
 		{"", "", "", "asc", true, Query{Sort: SortStart, Limit: pageSize}},
 		{"", "200", "", "", true, newest(Query{Offset: 199 * pageSize})},
-		{"", "201", "", "", false, Query{}}, // past maxDepth
+		{"", "201", "", "", false, Query{}}, // past MaxDepth
 		{"", "", "evil", "", false, Query{}},
 		{"", "", "id", "up", false, Query{}},
 		{"1.2.3.4/99", "", "", "", false, Query{}},
@@ -802,7 +802,7 @@ func TestSearchParsing(t *testing.T) {
 
 // TestActSorted: the act view asks for newest first by default, sorts by
 // the column whose header is clicked (the other way on a second click),
-// and its pager keeps the order and stops at maxDepth.
+// and its pager keeps the order and stops at MaxDepth.
 func TestActSorted(t *testing.T) {
 	f := newFixture(t, nil)
 	f.b.total = 1_000_000
@@ -844,10 +844,10 @@ func TestActSorted(t *testing.T) {
 	}
 	_, body = f.get("/ui/act?q=ssh&sort=until&order=asc&page=200", ck)
 	if strings.Contains(body, `id="next"`) {
-		t.Fatal("the pager goes past maxDepth")
+		t.Fatal("the pager goes past MaxDepth")
 	}
 	if r, body := f.get("/ui/act?page=201", ck); r.StatusCode != 400 || !strings.Contains(body, "sort the other way") {
-		t.Fatalf("past maxDepth: %s", r.Status)
+		t.Fatalf("past MaxDepth: %s", r.Status)
 	}
 }
 

@@ -24,7 +24,7 @@ func FuzzParseSearch(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if s.Page < 1 || s.Query.Offset < 0 || s.Query.Offset+s.Query.Limit > maxDepth || s.Query.Limit != pageSize || len(s.Text) > 200 ||
+		if s.Page < 1 || s.Query.Offset < 0 || s.Query.Offset+s.Query.Limit > MaxDepth || s.Query.Limit != pageSize || len(s.Text) > 200 ||
 			!slices.ContainsFunc(columns, func(c column) bool { return c.key == s.Query.Sort }) {
 			t.Fatalf("%q: %+v", raw, s)
 		}

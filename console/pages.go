@@ -678,11 +678,14 @@ func sourcesContent(p *page, d sourcesData) {
 	p.m("</p>\n")
 	p.el(`pre class="yaml" id="charter"`, ch.YAML)
 	p.m("\n<h2>Amendments <small>")
-	p.text("version " + strconv.Itoa(ch.Version) + " in force; the amendments this member applied, newest first")
+	p.text("version " + strconv.Itoa(ch.Version) + " in force; each amendment signed by a founding member and verified, newest first")
 	p.m("</small></h2>\n")
 	if len(ch.History) == 0 {
-		p.m(`<p class="empty" id="no-amendments">This member has applied no amendment: the charter is as it was when it joined or founded the alliance.</p>`)
+		p.m(`<p class="empty" id="no-amendments">This member knows no amendment: the charter is as it was when it joined or founded the alliance.</p>`)
 		return
+	}
+	if first := ch.History[0].Version; first > 2 {
+		p.el(`p class="empty" id="history-from"`, "Amendments before version "+strconv.Itoa(first)+" are not known to this member (it joined from a member that kept no earlier ones).")
 	}
 	p.m("<table id=\"charter-history\"><thead><tr><th>Version</th><th>Stored</th><th>Signed by</th><th>What changed</th><th>Hash</th></tr></thead>\n<tbody>")
 	for i := len(ch.History) - 1; i >= 0; i-- {

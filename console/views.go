@@ -380,10 +380,10 @@ func (c *Console) explainPage(w http.ResponseWriter, r *http.Request, s *session
 // pageSize is how many decisions one page of the act view shows.
 const pageSize = 50
 
-// maxDepth bounds how deep into one order the act view pages: each page
+// MaxDepth bounds how deep into one order the act view pages: each page
 // of a sorted view is chosen from every matching decision, keeping the
-// first maxDepth in order.
-const maxDepth = 10_000
+// first MaxDepth in order. A Backend is never asked for decisions past it.
+const MaxDepth = 10_000
 
 // Sort orders of the decisions, by column.
 const (
@@ -451,8 +451,8 @@ func parseSearch(v url.Values) (search, error) {
 		if err != nil || n < 1 || n > 1_000_000 {
 			return bad, errors.New("page: give a number from 1")
 		}
-		if (n-1)*pageSize >= maxDepth {
-			return bad, fmt.Errorf("page %d: only the first %d decisions of an order are paged; sort the other way or narrow the search", n, maxDepth)
+		if (n-1)*pageSize >= MaxDepth {
+			return bad, fmt.Errorf("page %d: only the first %d decisions of an order are paged; sort the other way or narrow the search", n, MaxDepth)
 		}
 		s.Page = n
 	}
@@ -517,7 +517,7 @@ func (c *Console) renderAct(w http.ResponseWriter, r *http.Request, s *session, 
 	}
 	d.Search = srch
 	d.Page = c.b.Decisions(srch.Query)
-	d.Pages = max(1, min((d.Page.Total+pageSize-1)/pageSize, maxDepth/pageSize))
+	d.Pages = max(1, min((d.Page.Total+pageSize-1)/pageSize, MaxDepth/pageSize))
 	if srch.Page > 1 {
 		d.Prev = href("/ui/act", srch.values(srch.Page-1))
 	}

@@ -314,6 +314,11 @@ func Join(ctx context.Context, dir string, o JoinOptions) (joined bool, err erro
 	if err := writeCharter(dir, &c); err != nil {
 		return false, err
 	}
+	if reply.History != nil {
+		// Best effort: a history that does not verify is left out, and
+		// the console's charter history starts after this member joined.
+		keepJoinHistory(dir, reply.History, am)
+	}
 	return true, nil
 }
 

@@ -158,7 +158,7 @@ func (d *Daemon) handleJoin(inviteID string, raw []byte) []byte {
 	}
 	d.met.joins.WithLabelValues("admitted").Inc()
 	d.log.Info("admitted a new member", "member", req.Member.ID, "name", req.Member.Name, "fabric", req.Member.Fabric, "version", next.Version)
-	return alliance.JoinReply{Charter: charterYAML, Amendment: am.Marshal(), RouteSecret: marker}.Marshal()
+	return alliance.JoinReply{Charter: charterYAML, Amendment: am.Marshal(), RouteSecret: marker, History: d.joinHistory(&cur, am, now)}.Marshal()
 }
 
 // RemoveMember amends the charter to drop member id, as this (founding)

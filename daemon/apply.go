@@ -659,6 +659,7 @@ func (d *Daemon) applyWith(add []phalanx.Decision, remove []uint64, what string,
 		return stored, false, nil
 	}
 	d.jour.Record(added, deleted)
+	d.decisionsChanged(added, deleted) // the console's index (console.go)
 	var notes []enforceNote
 	if o.tell != nil && d.reconciled.Load() {
 		notes = make([]enforceNote, len(added))
@@ -765,6 +766,7 @@ func (d *Daemon) expireLoop(ctx context.Context) {
 			gone := d.table.Expire(d.now())
 			if len(gone) > 0 {
 				d.jour.Record(nil, gone)
+				d.decisionsChanged(nil, gone)
 			}
 			d.mu.Unlock()
 			for _, x := range gone {

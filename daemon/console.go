@@ -127,6 +127,7 @@ func (d *Daemon) console() http.Handler {
 		d.timeline.mu.Lock()
 		d.timeline.live = f
 		d.timeline.mu.Unlock()
+		d.newest.Store(&newestIndex{})
 		c, err = console.New(console.Options{Backend: &consoleBackend{d: d, f: f}, Logger: d.log.With("component", "console"),
 			AdminToken: d.token, ReadOnlyToken: ro, Member: d.id.ID, Now: d.now})
 		if err == nil {
@@ -311,13 +312,18 @@ func consoleDecision(x phalanx.Decision) console.Decision {
 		Reason: x.Reason, Start: x.Start, Until: x.Until}
 }
 
-// Decisions pages through the table on the server, in q's order: it
-// scans every decision and keeps the first Offset+Limit of the order (the
+// Decisions pages through the table on the server, in q's order. The
+// console's first view (every decision, newest first) comes from the
+// newest index, whatever the table's size. Other orders and searches scan
+// every decision and keep the first Offset+Limit of the order (the
 // console bounds that depth), so one page costs one pass over the table
 // and memory for the page's depth only.
 func (b *consoleBackend) Decisions(q console.Query) console.Page {
 	d := b.d
 	now := d.now()
+	if p, ok := d.newest.Load().page(d, q, now); ok {
+		return p
+	}
 	order := decisionOrder(q)
 	var p console.Page
 	if q.Addr.IsValid() {
@@ -368,6 +374,232 @@ func (b *consoleBackend) Decisions(q console.Query) console.Page {
 		p.Items = append(p.Items, consoleDecision(x))
 	}
 	return p
+}
+
+// newestIndex keeps the newest decisions of the table by (Start, ID), up
+// to newestKeep and at least console.MaxDepth when the table holds as
+// many, so that the console's first view (newest first, no search) is a
+// walk over its first page, not a pass over a table of a million. It
+// learns of every change of the table from decisionsChanged (called where
+// the journal records them, under the daemon's mu) and rebuilds itself
+// from one pass over the table when it cannot trust what it holds: at its
+// first use, when the table's size is not what the changes it saw make it
+// (a change that did not go through the journal), when more changes came
+// than it keeps waiting, or when deletions leave it too short for a page.
+type newestIndex struct {
+	mu     sync.Mutex       // serializes page and rebuild
+	keys   []newestKey      // ascending: the newest last
+	in     map[uint64]int64 // id → start of every key
+	whole  bool             // keys hold every stored decision
+	valid  bool
+	builds int // passes over the table, for tests
+
+	// Changes wait here for the next page; guarded by pendMu, appended
+	// to under the daemon's mu.
+	pendMu   sync.Mutex
+	pending  []newestChange
+	expect   int  // the table's size the changes seen make
+	overflow bool // more changes came than pending keeps: rebuild
+}
+
+type newestKey struct {
+	start int64
+	id    uint64
+}
+
+type newestChange struct {
+	newestKey
+	deleted bool
+}
+
+const (
+	// newestKeep bounds the index; it is trimmed back to
+	// console.MaxDepth past it.
+	newestKeep = 2 * console.MaxDepth
+	// newestPending bounds the changes waiting for the next page.
+	newestPending = 16 << 10
+)
+
+func keyOf(x *phalanx.Decision) newestKey {
+	return newestKey{start: x.Start.UnixNano(), id: x.ID}
+}
+
+func (a newestKey) compare(b newestKey) int {
+	if c := cmp.Compare(a.start, b.start); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.id, b.id)
+}
+
+// decisionsChanged tells the console's index of a change of the table.
+// The caller holds d.mu, and calls it for every change, deletions first.
+func (d *Daemon) decisionsChanged(added, deleted []phalanx.Decision) {
+	x := d.newest.Load()
+	if x == nil {
+		return
+	}
+	x.pendMu.Lock()
+	defer x.pendMu.Unlock()
+	x.expect += len(added) - len(deleted)
+	if x.overflow {
+		return
+	}
+	if len(x.pending)+len(added)+len(deleted) > newestPending {
+		x.pending, x.overflow = nil, true
+		return
+	}
+	for i := range deleted {
+		x.pending = append(x.pending, newestChange{keyOf(&deleted[i]), true})
+	}
+	for i := range added {
+		x.pending = append(x.pending, newestChange{keyOf(&added[i]), false})
+	}
+}
+
+// page returns the page q asks of the table when q is the console's first
+// view (no search, newest first) and false otherwise. Its Total counts
+// the stored decisions, of which those that ended in the last second (the
+// expiry's period) are not shown.
+func (x *newestIndex) page(d *Daemon, q console.Query, now time.Time) (console.Page, bool) {
+	if x == nil || q.Addr.IsValid() || q.Prefix.IsValid() || q.Word != "" || q.Sort != console.SortStart || !q.Desc ||
+		q.Offset < 0 || q.Limit <= 0 || q.Offset+q.Limit > console.MaxDepth {
+		return console.Page{}, false
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	total := x.sync(d)
+	depth := q.Offset + q.Limit
+	if !x.valid || !x.whole && len(x.keys) < depth {
+		total = x.rebuild(d)
+		if !x.valid || !x.whole && len(x.keys) < depth {
+			return console.Page{}, false // changing under it: the pass over the table answers
+		}
+	}
+	p := console.Page{Total: total}
+	skip := q.Offset
+	for i := len(x.keys) - 1; i >= 0 && len(p.Items) < q.Limit; i-- {
+		dec, ok := d.table.Get(x.keys[i].id)
+		if !ok || !dec.Active(now) {
+			continue // deleted since sync, or ended and not yet expired
+		}
+		if skip > 0 {
+			skip--
+			continue
+		}
+		p.Items = append(p.Items, consoleDecision(dec))
+	}
+	return p, true
+}
+
+// sync applies the waiting changes and returns the table's size; it
+// marks the index invalid when that is not the size the changes make.
+func (x *newestIndex) sync(d *Daemon) int {
+	d.mu.Lock()
+	n := d.table.Len()
+	x.pendMu.Lock()
+	pending, overflow, expect := x.pending, x.overflow, x.expect
+	x.pending = nil
+	x.pendMu.Unlock()
+	d.mu.Unlock()
+	if overflow || n != expect {
+		x.valid = false
+	}
+	if x.valid {
+		x.apply(pending)
+	}
+	return n
+}
+
+// apply applies changes in order.
+func (x *newestIndex) apply(changes []newestChange) {
+	for _, c := range changes {
+		if c.deleted {
+			start, ok := x.in[c.id]
+			if !ok {
+				continue
+			}
+			delete(x.in, c.id)
+			if i, found := slices.BinarySearchFunc(x.keys, newestKey{start, c.id}, newestKey.compare); found {
+				x.keys = slices.Delete(x.keys, i, i+1)
+			}
+			continue
+		}
+		if _, ok := x.in[c.id]; ok {
+			continue // seen by the rebuild's pass already
+		}
+		if !x.whole && (len(x.keys) == 0 || c.compare(x.keys[0]) < 0) {
+			continue // older than every key: not among the newest
+		}
+		i, _ := slices.BinarySearchFunc(x.keys, c.newestKey, newestKey.compare)
+		x.keys = slices.Insert(x.keys, i, c.newestKey)
+		x.in[c.id] = c.start
+		if len(x.keys) > newestKeep {
+			x.trim()
+		}
+	}
+}
+
+// trim keeps the newest console.MaxDepth keys.
+func (x *newestIndex) trim() {
+	cut := len(x.keys) - console.MaxDepth
+	for _, k := range x.keys[:cut] {
+		delete(x.in, k.id)
+	}
+	x.keys = append(x.keys[:0], x.keys[cut:]...)
+	x.whole = false
+}
+
+// rebuild makes the index again from one pass over the table, then
+// applies the changes made meanwhile; it returns the table's size.
+func (x *newestIndex) rebuild(d *Daemon) int {
+	d.mu.Lock()
+	n := d.table.Len()
+	x.pendMu.Lock()
+	x.pending, x.overflow, x.expect = nil, false, n
+	x.pendMu.Unlock()
+	d.mu.Unlock()
+	// The newest newestKeep, in a heap whose root is the oldest of them.
+	h := make([]newestKey, 0, min(n, newestKeep))
+	older := func(i, j int) bool { return h[i].compare(h[j]) < 0 }
+	seen := 0
+	d.table.All(func(dec phalanx.Decision) bool {
+		seen++
+		k := keyOf(&dec)
+		switch {
+		case len(h) < newestKeep:
+			h = append(h, k)
+			for i := len(h) - 1; i > 0 && older(i, (i-1)/2); i = (i - 1) / 2 {
+				h[i], h[(i-1)/2] = h[(i-1)/2], h[i]
+			}
+		case k.compare(h[0]) > 0:
+			h[0] = k
+			for i := 0; ; {
+				m, l, r := i, 2*i+1, 2*i+2
+				if l < len(h) && older(l, m) {
+					m = l
+				}
+				if r < len(h) && older(r, m) {
+					m = r
+				}
+				if m == i {
+					break
+				}
+				h[i], h[m] = h[m], h[i]
+				i = m
+			}
+		}
+		return true
+	})
+	slices.SortFunc(h, newestKey.compare)
+	x.builds++
+	x.keys = h
+	x.in = make(map[uint64]int64, len(h))
+	for _, k := range h {
+		x.in[k.id] = k.start
+	}
+	x.whole = seen == len(h) && len(h) < newestKeep
+	x.valid = true
+	return x.sync(d)
 }
 
 // decisionOrder compares decisions in q's order: by its column, then by
@@ -632,7 +864,8 @@ func (b *consoleBackend) Recent(n int) []console.Entry {
 
 func (b *consoleBackend) Subscribe() (<-chan console.Entry, func()) { return b.f.subscribe(4096) }
 
-// fileCharterHistory keeps the amendments this member applied, for the
+// fileCharterHistory keeps the amendments this member applied, and those
+// it received, verified, when it joined (keepJoinHistory), for the
 // console's charter view.
 const fileCharterHistory = "charter-history.json"
 
@@ -665,19 +898,151 @@ func (d *Daemon) recordAmendment(prev, next *charter.Charter, am alliance.Amendm
 			return
 		}
 	}
+	hist = append(hist, newAmendmentRecord(prev, next, am, at))
+	if err := writeCharterHistory(path, hist); err != nil {
+		d.log.Warn("record the amendment in the charter history", "version", next.Version, "err", err)
+	}
+	if err := extendCharterChain(d.opts.DataDir, prev, am, at); err != nil {
+		d.log.Warn("keep the signed amendment for members that join later", "version", next.Version, "err", err)
+	}
+}
+
+// newAmendmentRecord is the history's record of am, from prev to next,
+// stored on the stream at at.
+func newAmendmentRecord(prev, next *charter.Charter, am alliance.Amendment, at time.Time) amendmentRecord {
 	by := am.Signer
 	if m, _, ok := prev.Member(am.Signer); ok && m.Name != "" {
 		by = m.Name + " (" + am.Signer[:min(len(am.Signer), 12)] + ")"
 	}
-	hist = append(hist, amendmentRecord{Version: next.Version, Time: at.UTC(), Hash: next.Hash(), Signer: am.Signer, By: by, Changes: charterChanges(prev, next)})
+	return amendmentRecord{Version: next.Version, Time: at.UTC(), Hash: next.Hash(), Signer: am.Signer, By: by, Changes: charterChanges(prev, next)}
+}
+
+// writeCharterHistory stores hist, keeping its newest maxCharterHistory.
+func writeCharterHistory(path string, hist []amendmentRecord) error {
 	hist = hist[max(0, len(hist)-maxCharterHistory):]
 	data, err := json.MarshalIndent(hist, "", "  ")
-	if err == nil {
-		err = writeFileAtomic(path, data, 0o600)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, data, 0o600)
+}
+
+// fileCharterChain keeps the signed amendments behind the charter history
+// (alliance.History): the inviting member hands them to a member that
+// joins, which verifies them and so learns the amendments made before it
+// joined.
+const fileCharterChain = "charter-chain.json"
+
+func readCharterChain(dir string) (*alliance.History, error) {
+	data, err := os.ReadFile(filepath.Join(dir, fileCharterChain))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
 	}
 	if err != nil {
-		d.log.Warn("record the amendment in the charter history", "version", next.Version, "err", err)
+		return nil, err
 	}
+	var h alliance.History
+	if err := json.Unmarshal(data, &h); err != nil {
+		return nil, fmt.Errorf("%s: %w", fileCharterChain, err)
+	}
+	return &h, nil
+}
+
+func writeCharterChain(dir string, h *alliance.History) error {
+	if err := alliance.TrimHistory(h); err != nil {
+		return err
+	}
+	kept := *h
+	kept.Sig = nil // a handover's signature: this member signs its own (joinHistory)
+	data, err := json.Marshal(&kept)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, fileCharterChain), data, 0o600)
+}
+
+// chainEnd returns the hash of the charter h leads to.
+func chainEnd(h *alliance.History) (string, error) {
+	last := h.Root
+	if n := len(h.Steps); n > 0 {
+		am, err := alliance.ParseAmendment(h.Steps[n-1].Amendment)
+		if err != nil {
+			return "", err
+		}
+		last = am.Charter
+	}
+	c, err := charter.Parse(last)
+	if err != nil {
+		return "", err
+	}
+	return c.Hash(), nil
+}
+
+// chainWith returns the kept chain extended by am, which amends prev:
+// the chain starts again from prev when it does not lead to prev (none
+// kept yet, a damaged file, an amendment this member missed).
+func chainWith(dir string, prev *charter.Charter, am alliance.Amendment, at time.Time) (*alliance.History, error) {
+	h, err := readCharterChain(dir)
+	if h != nil && err == nil {
+		var end string
+		if end, err = chainEnd(h); err == nil && end != prev.Hash() {
+			h = nil
+		}
+	}
+	if h == nil || err != nil {
+		root, err := prev.Marshal()
+		if err != nil {
+			return nil, err
+		}
+		h = &alliance.History{Root: root}
+	}
+	data := am.Marshal()
+	if n := len(h.Steps); n > 0 && bytes.Equal(h.Steps[n-1].Amendment, data) {
+		return h, nil
+	}
+	h.Steps = append(h.Steps, alliance.HistoryStep{Amendment: data, Time: at.UTC()})
+	return h, alliance.TrimHistory(h)
+}
+
+// extendCharterChain adds am, which amends prev, to the kept chain.
+func extendCharterChain(dir string, prev *charter.Charter, am alliance.Amendment, at time.Time) error {
+	h, err := chainWith(dir, prev, am, at)
+	if err != nil {
+		return err
+	}
+	return writeCharterChain(dir, h)
+}
+
+// joinHistory is the history handed to a member that am admits: the
+// kept chain up to cur, then am. Nil when there is none to give.
+func (d *Daemon) joinHistory(cur *charter.Charter, am alliance.Amendment, now time.Time) *alliance.History {
+	h, err := chainWith(d.opts.DataDir, cur, am, now)
+	if err != nil {
+		d.log.Warn("the new member gets no charter history", "err", err)
+		return nil
+	}
+	alliance.SignHistory(d.id, h)
+	return h
+}
+
+// keepJoinHistory verifies the history a joining member received, which
+// must end with am (the amendment that admitted it, checked against the
+// token), and keeps it: the charter history the console shows and the
+// chain this member hands on in turn. A history that does not verify is
+// not kept.
+func keepJoinHistory(dir string, h *alliance.History, am alliance.Amendment) error {
+	steps, err := alliance.VerifyHistory(h, am)
+	if err != nil {
+		return err
+	}
+	hist := make([]amendmentRecord, 0, len(steps))
+	for _, s := range steps {
+		hist = append(hist, newAmendmentRecord(&s.Prev, &s.Next, s.Amendment, s.Time))
+	}
+	if err := writeCharterChain(dir, h); err != nil {
+		return err
+	}
+	return writeCharterHistory(filepath.Join(dir, fileCharterHistory), hist)
 }
 
 func readCharterHistory(path string) ([]amendmentRecord, error) {

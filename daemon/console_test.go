@@ -22,6 +22,7 @@ import (
 
 	"phalanx"
 	"phalanx/charter"
+	"phalanx/config"
 	"phalanx/daemon"
 	"phalanx/testenv"
 )
@@ -435,7 +436,7 @@ func TestConsoleMillionDecisions(t *testing.T) {
 		{"/ui/act?page=200&sort=until", 0, 200},
 		{"/ui/act?page=19000", 500 * time.Millisecond, 400}, // past the paged depth: refused, says why
 	} {
-		best := time.Hour
+		best, first, size := time.Hour, time.Duration(0), 0
 		for range 3 {
 			start := time.Now()
 			resp, err := hc.Get(base + c.path)
@@ -447,9 +448,12 @@ func TestConsoleMillionDecisions(t *testing.T) {
 			if resp.StatusCode != c.code || !strings.Contains(string(body), "</html>") {
 				t.Fatalf("%s: %s, want %d", c.path, resp.Status, c.code)
 			}
-			best = min(best, time.Since(start))
+			best, size = min(best, time.Since(start)), len(body)
+			if first == 0 {
+				first = time.Since(start)
+			}
 		}
-		t.Logf("1,000,000 decisions: GET %-24s %v", c.path, best.Round(100*time.Microsecond))
+		t.Logf("1,000,000 decisions: GET %-24s %v (the first of three %v), %d bytes", c.path, best.Round(100*time.Microsecond), first.Round(100*time.Microsecond), size)
 		// The goal (c.limit) is a figure to quote, not an assertion: on a
 		// machine shared with other tests it is missed now and then. Ten
 		// times it means the page is no longer paged on the server.
@@ -467,8 +471,11 @@ func TestConsoleMillionDecisions(t *testing.T) {
 		do(t, ctx, chromedp.Navigate(base+p), chromedp.WaitVisible(chromedp.CSS("main h1, main h2")))
 		poll(t, ctx, 5*time.Second, "the first contentful paint of "+p, `performance.getEntriesByName("first-contentful-paint").length > 0`)
 		fcp := eval[float64](t, ctx, `performance.getEntriesByName("first-contentful-paint")[0].startTime`)
+		// The largest contentful paint: the page's main content (the
+		// decisions' table on the act view) on screen.
+		lcp := eval[float64](t, ctx, `new Promise(done => new PerformanceObserver(l => { const e = l.getEntries(); done(e[e.length-1].startTime); }).observe({type: "largest-contentful-paint", buffered: true}))`)
 		nav := eval[string](t, ctx, `(() => { const n = performance.getEntriesByType("navigation")[0]; return "request " + Math.round(n.requestStart) + " ms, response " + Math.round(n.responseStart) + "–" + Math.round(n.responseEnd) + " ms, DOM ready " + Math.round(n.domContentLoadedEventEnd) + " ms"; })()`)
-		t.Logf("1,000,000 decisions: %s in chromium: first contentful paint %.0f ms after navigation start (%s; navigate → visible %v)", p, fcp, nav, time.Since(start).Round(time.Millisecond))
+		t.Logf("1,000,000 decisions: %s in chromium: first contentful paint %.0f ms, largest contentful paint %.0f ms after navigation start (%s; navigate → visible %v)", p, fcp, lcp, nav, time.Since(start).Round(time.Millisecond))
 		// The page's answer is what the million decisions could slow; the
 		// paint after it is the browser's, on a machine shared with other
 		// tests (measured, quoted, not asserted).
@@ -604,6 +611,67 @@ func TestConsoleDecisionsSorted(t *testing.T) {
 	}
 }
 
+// TestConsoleNewestIndex: the act view's first view (newest first) comes
+// from an index of the newest decisions, built by one pass over the table
+// and then kept up to date by the changes the journal records (a ban, a
+// pardon, an expiry): every page shows what a pass over the table shows
+// (the search 0.0.0.0/0, which scans), and only a change that bypasses
+// the journal makes it pass over the table again.
+func TestConsoleNewestIndex(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a member")
+	}
+	dir := t.TempDir()
+	m := startMember(t, filepath.Join(dir, "data"), filepath.Join(dir, "auth.log"))
+	now := time.Now()
+	tbl := m.d.Table()
+	for i := range 120 {
+		a := netip.AddrFrom4([4]byte{198, 51, 100, byte(i)})
+		tbl.Add(phalanx.Decision{Origin: phalanx.OriginAlliance, Type: "ban", Value: netip.PrefixFrom(a, 32), Scenario: "ssh-bf",
+			Start: now.Add(-time.Duration(i) * time.Minute), Until: now.Add(time.Hour)})
+	}
+	hc, base := consoleClient(t, m, "viewer")
+	same := func(what string, wantFirst string) {
+		t.Helper()
+		for page := 1; page <= 4; page++ {
+			_, body := getPage(t, hc, fmt.Sprintf("%s/ui/act?page=%d", base, page))
+			_, scan := getPage(t, hc, fmt.Sprintf("%s/ui/act?q=0.0.0.0/0&page=%d", base, page))
+			got, want := rowValues(body, "decisions"), rowValues(scan, "decisions")
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s, page %d: newest first %v, a pass over the table %v", what, page, got, want)
+			}
+			if page == 1 && (len(got) == 0 || got[0] != wantFirst) {
+				t.Fatalf("%s: the newest is %v, want %s", what, got, wantFirst)
+			}
+		}
+	}
+	same("at first", "198.51.100.0")
+	if n := m.d.NewestIndexBuilds(); n != 1 {
+		t.Fatalf("%d passes over the table for the first view, want 1", n)
+	}
+	if code := m.adminBody("POST", "/api/decisions", map[string]string{"value": "203.0.113.9", "duration": "2s"}, nil); code != 201 && code != 200 {
+		t.Fatalf("ban: HTTP %d", code)
+	}
+	same("after a ban", "203.0.113.9")
+	if code := m.admin("DELETE", "/api/decisions?value=198.51.100.0", nil); code != 200 {
+		t.Fatalf("pardon: HTTP %d", code)
+	}
+	same("after a pardon", "203.0.113.9")
+	waitFor(t, 10*time.Second, "the 2 s ban to expire", func() bool { return tbl.Len() == 119 })
+	same("after an expiry", "198.51.100.1")
+	if n := m.d.NewestIndexBuilds(); n != 1 {
+		t.Fatalf("%d passes over the table after changes the journal recorded, want 1", n)
+	}
+	// A decision stored without the journal: the index cannot know it,
+	// sees the table's size differ, and makes itself again.
+	tbl.Add(phalanx.Decision{Origin: phalanx.OriginAlliance, Type: "ban", Value: netip.MustParsePrefix("192.0.2.1/32"), Scenario: "ssh-bf",
+		Start: time.Now(), Until: time.Now().Add(time.Hour)})
+	same("after a change around the journal", "192.0.2.1")
+	if n := m.d.NewestIndexBuilds(); n != 2 {
+		t.Fatalf("%d passes over the table, want 2", n)
+	}
+}
+
 // TestConsoleCharterHistory: the charter view lists the amendments this
 // member applied, newest first: who signed each, when the stream stored
 // it, what it changed (B's admission, the fleet section). The history
@@ -659,6 +727,87 @@ func TestConsoleCharterHistory(t *testing.T) {
 	checkHistory(body)
 	if n := strings.Count(body, "<tr data-version="); n != 2 {
 		t.Fatalf("%d amendments after a restart, want 2", n)
+	}
+}
+
+// TestConsoleCharterHistoryLateJoiner: a member that joins after two
+// amendments (B's admission, the fleet section) shows them in its
+// console's charter history with its own admission: the inviting member
+// hands over the signed amendments from the founding charter on, and the
+// joiner verifies them before it keeps them.
+func TestConsoleCharterHistoryLateJoiner(t *testing.T) {
+	if testing.Short() {
+		t.Skip("forms an alliance")
+	}
+	al := formAlliance(t, 2)
+	al.sameCharter(t, 2)
+	a, b := al.members[0], al.members[1]
+	ch, err := charter.Load(filepath.Join(a.dir, "charter.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fleet *charter.Fleet
+	if ch.Fleet == nil {
+		fleet = &charter.Fleet{}
+	}
+	if _, err := a.d.SetFleet(fleet); err != nil {
+		t.Fatal(err)
+	}
+	hc, base := consoleClient(t, a, "viewer")
+	waitFor(t, 20*time.Second, "version 3 in A's charter history", func() bool {
+		_, body := getPage(t, hc, base+"/ui/sources")
+		return strings.Contains(body, `<tr data-version="3">`)
+	})
+	// C joins through A, the way formAlliance joins B.
+	tok, err := daemon.Invite(a.dir, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "c")
+	fab := testenv.FreePortPair(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	joined, err := daemon.Join(ctx, dir, daemon.JoinOptions{Token: tok.String(), Fabric: fab, Now: time.Now()})
+	cancel()
+	if err != nil || !joined {
+		t.Fatalf("C's join: joined %v, err %v", joined, err)
+	}
+	c := startWith(t, dir, filepath.Join(filepath.Dir(dir), "c.log"), func(cf *config.File, _ *daemon.Options) { cf.Daemon.Fabric = fab })
+	al.members = append(al.members, c)
+	al.sameCharter(t, 3)
+	hc, base = consoleClient(t, c, "viewer")
+	_, body := getPage(t, hc, base+"/ui/sources")
+	row := func(v int) string {
+		t.Helper()
+		i := strings.Index(body, fmt.Sprintf(`<tr data-version="%d">`, v))
+		if i < 0 {
+			t.Fatalf("no version %d in C's charter history:\n%s", v, body[max(0, strings.Index(body, "<h2>Amendments")):])
+		}
+		return body[i : i+strings.Index(body[i:], "</tr>")]
+	}
+	v4, v3, v2 := row(4), row(3), row(2)
+	if !(strings.Index(body, v4) < strings.Index(body, v3) && strings.Index(body, v3) < strings.Index(body, v2)) {
+		t.Fatal("C's history is not newest first")
+	}
+	short := func(m *member) string { return m.d.ID()[:12] }
+	for _, c := range []struct{ row, want string }{
+		{v2, "admitted "}, {v2, short(b)}, {v2, short(a)}, // B's admission, signed by A
+		{v3, "fleet scenarios turned "}, {v3, short(a)},
+		{v4, "admitted "}, {v4, short(c)}, {v4, short(a)},
+	} {
+		if !strings.Contains(c.row, c.want) {
+			t.Fatalf("C's history row lacks %q:\n%s", c.want, c.row)
+		}
+	}
+	if n := strings.Count(body, "<tr data-version="); n != 3 {
+		t.Fatalf("C's history holds %d amendments, want 3", n)
+	}
+	// C replays the stream, which holds the same amendments: once each.
+	c.stop()
+	c = startWith(t, dir, filepath.Join(filepath.Dir(dir), "c.log"), func(cf *config.File, _ *daemon.Options) { cf.Daemon.Fabric = fab })
+	hc, base = consoleClient(t, c, "viewer")
+	_, body = getPage(t, hc, base+"/ui/sources")
+	if n := strings.Count(body, "<tr data-version="); n != 3 {
+		t.Fatalf("C's history holds %d amendments after a restart, want 3", n)
 	}
 }
 

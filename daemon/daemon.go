@@ -159,6 +159,7 @@ type Daemon struct {
 	rejByReason map[string]int64
 
 	timeline *timeline
+	newest   atomic.Pointer[newestIndex] // the console's newest decisions (console.go); nil without a console
 	srcs     *sources
 	met      *metrics
 	faMet    *forwardauth.Metrics
