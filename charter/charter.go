@@ -251,30 +251,29 @@ func Parse(data []byte) (Charter, error) {
 	if len(data) > MaxFileSize {
 		return Charter{}, fmt.Errorf("larger than %d bytes; a charter is a short policy document", MaxFileSize)
 	}
-	fleet := DefaultFleet()
-	c := Charter{Policy: DefaultPolicy(), Limits: DefaultLimits(), Fleet: &fleet}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
+	// The shape check comes first: the strict decoder's cost grows with the
+	// square of a mapping's keys (see readDocument).
+	doc, more, err := readDocument(data)
+	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return Charter{}, errors.New("empty; write a charter, or create one with `phalanx alliance init`")
 		}
 		return Charter{}, fmt.Errorf("decode YAML: %w%s", err, hint(err))
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+	if more {
 		return Charter{}, errors.New("more than one YAML document; a charter file holds exactly one (remove the --- separator and what follows)")
+	}
+	fleet := DefaultFleet()
+	c := Charter{Policy: DefaultPolicy(), Limits: DefaultLimits(), Fleet: &fleet}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return Charter{}, fmt.Errorf("decode YAML: %w%s", err, hint(err))
 	}
 	// The fleet section starts from the defaults when it is there (even
 	// empty), and is off when it is not.
-	var probe struct {
-		Fleet yaml.Node `yaml:"fleet"`
-	}
-	if err := yaml.Unmarshal(data, &probe); err != nil {
-		return Charter{}, fmt.Errorf("decode YAML: %w", err)
-	}
 	switch {
-	case probe.Fleet.Kind == 0:
+	case !hasKey(doc, "fleet"):
 		c.Fleet = nil
 	case c.Fleet == nil:
 		c.Fleet = &fleet
@@ -294,6 +293,8 @@ func hint(err error) string {
 		return " (write addresses with their length, such as 192.0.2.10/32 or 2001:db8::/48)"
 	case strings.Contains(s, "time.Duration"):
 		return " (write durations with a unit, such as 10m, 4h or 168h)"
+	case strings.Contains(s, "a charter holds no"):
+		return ""
 	case strings.Contains(s, "alias") || strings.Contains(s, "expected alphabetic or numeric character"):
 		return " (a * starts a YAML alias: quote it, as in - \"*\")"
 	}

@@ -323,6 +323,11 @@ func ParseFleet(data []byte) (Fleet, error) {
 	}
 	f := DefaultFleet()
 	if len(bytes.TrimSpace(data)) > 0 {
+		// As in Parse, the shape check keeps large mappings and aliases
+		// from the strict decoder.
+		if _, _, err := readDocument(data); err != nil && !errors.Is(err, io.EOF) {
+			return Fleet{}, fmt.Errorf("decode YAML: %w%s", err, hint(err))
+		}
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
 		if err := dec.Decode(&f); err != nil {

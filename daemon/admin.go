@@ -173,12 +173,52 @@ type Status struct {
 	// Roster is every member of the charter as this member sees it:
 	// connected or not, lag, last report, round trip.
 	Roster []MemberStatus `json:"roster"`
+	// FabricNoise is what strangers, guests and slow peers made the
+	// fabric count since start (see fabric.Noise): auth_failures,
+	// tls_failures, slow_consumers, permission_violations,
+	// join_requests_dropped, lines_not_logged; absent without a fabric.
+	FabricNoise map[string]uint64 `json:"fabric_noise,omitempty"`
 
 	// Enforcement is the enforcement queue's counters (queued, waiting,
 	// coalesced, overflowed, transactions, elements, reconciles,
 	// failures; absent without an enforcer) and the cap on decisions
 	// (max_decisions, decisions_dropped).
 	Enforcement map[string]int64 `json:"enforcement"`
+
+	// FabricHealth is the embedded NATS server's health as the fabric's
+	// watch sees it (see fabric.Health).
+	FabricHealth FabricHealth `json:"fabric_health"`
+}
+
+// FabricHealth is fabric.Health as the admin API shows it.
+type FabricHealth struct {
+	OK       bool       `json:"ok"`
+	Problem  string     `json:"problem,omitempty"` // what is wrong now
+	Since    *time.Time `json:"since,omitempty"`   // since when
+	Restarts int64      `json:"restarts"`          // restarts of the embedded server
+	Failed   int64      `json:"failed_restarts"`   // restarts that did not bring it up
+	// LastRestart and LastReason: when the last restart began, and why.
+	LastRestart *time.Time `json:"last_restart,omitempty"`
+	LastReason  string     `json:"last_restart_reason,omitempty"`
+}
+
+// fabricHealth reads the fabric's health.
+func (d *Daemon) fabricHealth() FabricHealth {
+	if d.fab == nil {
+		return FabricHealth{}
+	}
+	h := d.fab.Health()
+	fh := FabricHealth{OK: h.OK(), Problem: h.Problem, Restarts: h.Restarts, Failed: h.Failed, LastReason: h.LastReason}
+	if h.Restarting {
+		fh.Problem = "restarting: " + h.LastReason
+	}
+	if !h.Since.IsZero() {
+		fh.Since = &h.Since
+	}
+	if !h.LastRestart.IsZero() {
+		fh.LastRestart = &h.LastRestart
+	}
+	return fh
 }
 
 func (d *Daemon) status() Status {
@@ -213,6 +253,7 @@ func (d *Daemon) status() Status {
 	}
 	st.Roster = d.roster(&cs.c)
 	st.Enforcement = d.enforcementCounts()
+	st.FabricHealth = d.fabricHealth()
 	if d.feeds != nil {
 		st.Feeds = d.feeds.Status()
 	}
@@ -229,7 +270,19 @@ func (d *Daemon) status() Status {
 		st.Rejected[k] = v
 	}
 	d.rejMu.Unlock()
+	st.FabricNoise = d.fabricNoise()
 	return st
+}
+
+// fabricNoise reads the fabric's noise counters, or nil without a fabric.
+func (d *Daemon) fabricNoise() map[string]uint64 {
+	if d.fab == nil {
+		return nil
+	}
+	n := d.fab.Noise()
+	return map[string]uint64{"auth_failures": n.AuthFailures, "tls_failures": n.TLSFailures,
+		"slow_consumers": n.SlowConsumers, "permission_violations": n.PermissionViolations,
+		"join_requests_dropped": n.JoinRequestsDropped, "lines_not_logged": n.LinesNotLogged}
 }
 
 func (d *Daemon) apiStatus(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, d.status()) }

@@ -564,6 +564,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go func() { defer d.wg.Done(); d.repairLoop(ctx) }()
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.watchLeader(ctx) }()
+	d.wg.Add(1) // the fabric's health watch: no server restart once ctx ends (the daemon stops)
+	go func() { defer d.wg.Done(); d.fab.Watch(ctx) }()
 	go func() { defer d.wg.Done(); d.feeds.Run(ctx) }()
 	go func() { defer d.wg.Done(); d.publishLoop(ctx) }()
 	d.wg.Add(1)

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"phalanx"
+	"phalanx/fabric"
 )
 
 // metrics are the daemon's Prometheus metrics, on a registry of its own:
@@ -29,6 +30,7 @@ type metrics struct {
 	repaired       prometheus.Counter
 	gapsLost       prometheus.Counter
 	digestMismatch prometheus.Counter
+	httpCut        *prometheus.CounterVec
 }
 
 func newMetrics(d *Daemon) *metrics {
@@ -66,12 +68,46 @@ func newMetrics(d *Daemon) *metrics {
 			Help: "Reports missing from a member's sequence that could not be repaired within 10 minutes."}),
 		digestMismatch: prometheus.NewCounter(prometheus.CounterOpts{Name: "phalanx_digest_mismatches_total",
 			Help: "Comparisons with another member that had judged the same reports but held different bans."}),
+		httpCut: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "phalanx_http_deadline_exceeded_total",
+			Help: "HTTP requests answered 504 because their handler did not answer within its route class's deadline, by class."}, []string{"class"}),
 	}
 	m.reg.MustRegister(m.lines, m.events, m.alerts, m.reportsOut, m.publishErrs, m.reportsIn, m.rejected,
-		m.verdicts, m.enforce, m.enforceErrs, m.lag, m.joins, m.repaired, m.gapsLost, m.digestMismatch, &decisionCollector{d: d},
+		m.verdicts, m.enforce, m.enforceErrs, m.lag, m.joins, m.repaired, m.gapsLost, m.digestMismatch, m.httpCut, &decisionCollector{d: d},
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phalanx_nftables_restores_total",
 			Help: "Times the nftables table was found removed or changed from outside (a firewall reload) and restored."},
 			func() float64 { return float64(d.ctr.restores.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "phalanx_fabric_healthy",
+			Help: "1 while the fabric's health watch sees no problem with the embedded NATS server (JetStream on, no sticky store or Raft error, the stream led), else 0."},
+			func() float64 {
+				if d.fabricHealth().OK {
+					return 1
+				}
+				return 0
+			}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phalanx_fabric_restarts_total",
+			Help: "Restarts of the embedded NATS server by the fabric's health watch."},
+			func() float64 { return float64(d.fabricHealth().Restarts) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phalanx_fabric_restart_failures_total",
+			Help: "Restarts of the embedded NATS server that did not bring it up (retried after a backoff)."},
+			func() float64 { return float64(d.fabricHealth().Failed) }),
+		fabricNoiseCounter(d, "phalanx_fabric_auth_failures_total",
+			"CONNECTs the fabric's server refused (clients, leaf nodes, routes: unknown keys, bad signatures, removed members).",
+			func(n fabric.Noise) uint64 { return n.AuthFailures }),
+		fabricNoiseCounter(d, "phalanx_fabric_tls_failures_total",
+			"Failed or timed-out TLS handshakes on the fabric's ports.",
+			func(n fabric.Noise) uint64 { return n.TLSFailures }),
+		fabricNoiseCounter(d, "phalanx_fabric_slow_consumers_total",
+			"Fabric connections the server found too slow to take what it had to send them.",
+			func(n fabric.Noise) uint64 { return n.SlowConsumers }),
+		fabricNoiseCounter(d, "phalanx_fabric_permission_violations_total",
+			"Publications and subscriptions the fabric's server refused (a member or guest beyond its permissions).",
+			func(n fabric.Noise) uint64 { return n.PermissionViolations }),
+		fabricNoiseCounter(d, "phalanx_fabric_join_requests_dropped_total",
+			"Join requests dropped unanswered (malformed, oversized, or with a reply subject outside the guest's inbox).",
+			func(n fabric.Noise) uint64 { return n.JoinRequestsDropped }),
+		fabricNoiseCounter(d, "phalanx_fabric_log_lines_suppressed_total",
+			"Warnings and errors of the fabric's server that its log rate limit held back.",
+			func(n fabric.Noise) uint64 { return n.LinesNotLogged }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phalanx_forward_auth_allowed_total",
 			Help: "Forward-auth requests answered 200."}, func() float64 { return float64(d.faMet.Counts().Allowed) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phalanx_forward_auth_denied_total",
@@ -80,6 +116,17 @@ func newMetrics(d *Daemon) *metrics {
 			Help: "Forward-auth requests from trusted proxies with malformed or missing client headers."}, func() float64 { return float64(d.faMet.Counts().BadHeader) }),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// fabricNoiseCounter is a counter of the fabric's noise (fabric.Noise), read
+// at scrape time.
+func fabricNoiseCounter(d *Daemon, name, help string, field func(fabric.Noise) uint64) prometheus.CounterFunc {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 {
+		if d.fab == nil {
+			return 0
+		}
+		return float64(field(d.fab.Noise()))
+	})
 }
 
 func (m *metrics) handler() http.Handler {

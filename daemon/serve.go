@@ -15,11 +15,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"phalanx/config"
+	"phalanx/forwardauth"
 )
 
 // The daemon's HTTP listeners, by role:
@@ -121,8 +123,15 @@ func (d *Daemon) serveHandler(metrics http.Handler) http.Handler {
 // request's headers (and a TLS handshake) within 10 s and its body within
 // 30 s (trickled bodies hold no connection longer), an idle keep-alive
 // connection closed after 60 s; writing an answer may take 2 minutes (a
-// bouncer's first pull of a million decisions).
+// bouncer's first pull of a million decisions). Each request runs under
+// its route class's deadline (see withDeadlines), the console's event
+// stream excepted.
 func (d *Daemon) newHTTPServer(h http.Handler, cert *certificate) *http.Server {
+	faPath := d.opts.Config.ForwardAuth.Path
+	if faPath == "" {
+		faPath = forwardauth.DefaultPath
+	}
+	h = withDeadlines(h, defaultDeadlines(faPath).classify, d.countCut, d.log)
 	s := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 2 * time.Minute, IdleTimeout: time.Minute, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
@@ -431,3 +440,190 @@ func connCaps(limit, inUse uint64, listeners int) (perListener int, reserve uint
 	}
 	return int(per), reserve
 }
+
+// Per-route deadlines: every request but the long-lived streams runs
+// under a context deadline of its class; a handler that has not begun to
+// answer by then is answered 504 for it (counted in
+// phalanx_http_deadline_exceeded_total), and one that has goes on under
+// the server's WriteTimeout.
+const (
+	deadlineAdmin       = 30 * time.Second // the admin API (a ban waits 10 s for its round trip)
+	deadlineImport      = 10 * time.Minute // a bulk import of up to a million decisions
+	deadlineConsole     = 30 * time.Second
+	deadlineBouncer     = time.Minute // a bouncer's first pull builds every decision
+	deadlineFeeds       = time.Minute
+	deadlineForwardAuth = 5 * time.Second // a proxy holds its client's request meanwhile
+	deadlineMetrics     = 30 * time.Second
+	deadlineOther       = 10 * time.Second
+)
+
+// routeDeadlines are the deadlines of the route classes; 0 is none.
+type routeDeadlines struct {
+	faPath                                  string // forward-auth's path
+	admin, imports, console, bouncer, feeds time.Duration
+	forwardAuth, metrics, other             time.Duration
+}
+
+func defaultDeadlines(faPath string) routeDeadlines {
+	return routeDeadlines{faPath: faPath, admin: deadlineAdmin, imports: deadlineImport, console: deadlineConsole,
+		bouncer: deadlineBouncer, feeds: deadlineFeeds, forwardAuth: deadlineForwardAuth, metrics: deadlineMetrics, other: deadlineOther}
+}
+
+// classify names r's route class and its deadline. The console's event
+// stream (server-sent events) is long-lived: no deadline.
+func (rd routeDeadlines) classify(r *http.Request) (string, time.Duration) {
+	p := r.URL.Path
+	switch {
+	case p == "/ui/events":
+		return "stream", 0
+	case p == rd.faPath:
+		return "forward_auth", rd.forwardAuth
+	case p == "/api/decisions/import":
+		return "import", rd.imports
+	case strings.HasPrefix(p, "/api/"):
+		return "admin", rd.admin
+	case strings.HasPrefix(p, "/ui/"):
+		return "console", rd.console
+	case strings.HasPrefix(p, "/v1/feeds/"):
+		return "feeds", rd.feeds
+	case strings.HasPrefix(p, "/v1/"):
+		return "bouncer", rd.bouncer
+	case p == "/metrics":
+		return "metrics", rd.metrics
+	}
+	return "other", rd.other
+}
+
+// countCut counts a request cut at its deadline.
+func (d *Daemon) countCut(class string) {
+	if d.met != nil {
+		d.met.httpCut.WithLabelValues(class).Inc()
+	}
+}
+
+// withDeadlines runs h under the deadline classify gives each request.
+// The handler runs on its own goroutine; at the deadline, if it has
+// written nothing yet, withDeadlines answers 504 in its place, calls cut
+// with the class, and returns, dropping whatever the handler writes
+// later (its context has ended: handlers that watch it stop). A handler
+// that has begun answering is waited for. A request whose client left
+// is waited for too, as without deadlines.
+func withDeadlines(h http.Handler, classify func(*http.Request) (string, time.Duration), cut func(class string), log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		class, limit := classify(r)
+		if limit <= 0 {
+			h.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), limit)
+		defer cancel()
+		dw := &deadlineWriter{w: w, h: make(http.Header)}
+		done := make(chan struct{})
+		var panicked any
+		go func() {
+			defer close(done)
+			defer func() {
+				if p := recover(); p != nil {
+					panicked = p
+					if dw.wasCut() && p != http.ErrAbortHandler {
+						log.Error("HTTP handler panicked after its deadline", "class", class, "path", r.URL.Path, "panic", p)
+					}
+				}
+			}()
+			h.ServeHTTP(dw, r.WithContext(ctx))
+		}()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			if r.Context().Err() == nil && dw.cut() {
+				cut(class)
+				log.Warn("HTTP request cut at its deadline", "class", class, "method", r.Method, "path", r.URL.Path, "deadline", limit)
+				writeErr(w, fmt.Errorf("%w: the %s request %s %s did not answer within its deadline of %v; try again, and see the daemon's log if it persists",
+					errTimeout, class, r.Method, r.URL.Path, limit))
+				return
+			}
+			<-done
+		}
+		if panicked != nil {
+			panic(panicked)
+		}
+	})
+}
+
+// deadlineWriter passes a handler's answer through until withDeadlines
+// cuts the request; headers go to a map of its own until the first write,
+// so that a handler cut at its deadline never touches the real ones.
+type deadlineWriter struct {
+	w       http.ResponseWriter
+	h       http.Header
+	mu      sync.Mutex
+	started bool // the handler began its answer
+	stopped bool // withDeadlines answered in its place
+}
+
+// cut stops the handler's answer if it has not begun; it reports whether
+// it did.
+func (dw *deadlineWriter) cut() bool {
+	dw.mu.Lock()
+	defer dw.mu.Unlock()
+	if dw.started {
+		return false
+	}
+	dw.stopped = true
+	return true
+}
+
+func (dw *deadlineWriter) wasCut() bool {
+	dw.mu.Lock()
+	defer dw.mu.Unlock()
+	return dw.stopped
+}
+
+func (dw *deadlineWriter) Header() http.Header { return dw.h }
+
+// startLocked begins the answer: copies the headers over. dw.mu is held.
+func (dw *deadlineWriter) startLocked() bool {
+	if dw.stopped {
+		return false
+	}
+	if !dw.started {
+		dw.started = true
+		dst := dw.w.Header()
+		for k, v := range dw.h {
+			dst[k] = v
+		}
+	}
+	return true
+}
+
+func (dw *deadlineWriter) WriteHeader(code int) {
+	dw.mu.Lock()
+	defer dw.mu.Unlock()
+	if dw.startLocked() {
+		dw.w.WriteHeader(code)
+	}
+}
+
+func (dw *deadlineWriter) Write(b []byte) (int, error) {
+	dw.mu.Lock()
+	defer dw.mu.Unlock()
+	if !dw.startLocked() {
+		return 0, http.ErrHandlerTimeout
+	}
+	return dw.w.Write(b)
+}
+
+// FlushError flushes what the handler wrote (http.ResponseController).
+func (dw *deadlineWriter) FlushError() error {
+	dw.mu.Lock()
+	defer dw.mu.Unlock()
+	if !dw.startLocked() {
+		return http.ErrHandlerTimeout
+	}
+	return http.NewResponseController(dw.w).Flush()
+}
+
+func (dw *deadlineWriter) Flush() { dw.FlushError() }
+
+// Unwrap lets http.ResponseController reach the connection's deadlines.
+func (dw *deadlineWriter) Unwrap() http.ResponseWriter { return dw.w }

@@ -1,13 +1,19 @@
 package daemon
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -256,5 +262,268 @@ func TestListenerConfig(t *testing.T) {
 		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
 			t.Errorf("%q: %v; want an error mentioning %q", tt.yaml, err, tt.want)
 		}
+	}
+}
+
+// shortDeadlines are the route classes with deadlines a test can wait out.
+func shortDeadlines(d time.Duration) routeDeadlines {
+	return routeDeadlines{faPath: "/v1/forward-auth", admin: d, imports: d, console: d, bouncer: d, feeds: d,
+		forwardAuth: d, metrics: d, other: d}
+}
+
+// TestRouteDeadlineClasses: every route has a class with a deadline but
+// the console's event stream.
+func TestRouteDeadlineClasses(t *testing.T) {
+	rd := defaultDeadlines("/v1/forward-auth")
+	for path, want := range map[string]string{
+		"/api/status": "admin", "/api/decisions": "admin", "/api/decisions/import": "import",
+		"/ui/": "console", "/ui/attacks": "console", "/ui/events": "stream",
+		"/v1/decisions/stream": "bouncer", "/v1/decisions": "bouncer", "/v1/feeds/x": "feeds",
+		"/v1/forward-auth": "forward_auth", "/metrics": "metrics", "/": "other", "/nothing": "other",
+	} {
+		class, limit := rd.classify(httptest.NewRequest("GET", path, nil))
+		if class != want {
+			t.Errorf("%s: class %q, want %q", path, class, want)
+		}
+		if (limit == 0) != (want == "stream") {
+			t.Errorf("%s: deadline %v: only the event stream may run without one", path, limit)
+		}
+	}
+}
+
+// deadlineServer serves h with the short deadlines and counts the cuts.
+func deadlineServer(t *testing.T, h http.Handler, limit time.Duration) (*httptest.Server, func() map[string]int) {
+	t.Helper()
+	var mu sync.Mutex
+	cuts := map[string]int{}
+	srv := httptest.NewServer(withDeadlines(h, shortDeadlines(limit).classify, func(class string) {
+		mu.Lock()
+		cuts[class]++
+		mu.Unlock()
+	}, slog.New(slog.DiscardHandler)))
+	t.Cleanup(srv.Close)
+	return srv, func() map[string]int {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(cuts)
+	}
+}
+
+// TestDeadlineCutsBlockedHandler: an admin request whose handler blocks
+// (and does not watch its context) is answered 504 at its deadline, with a
+// message and a count; what the handler writes later goes nowhere. A
+// handler that watches its context stops at the deadline, with one 504.
+func TestDeadlineCutsBlockedHandler(t *testing.T) {
+	const limit = 200 * time.Millisecond
+	release := make(chan struct{})
+	late := make(chan error, 1)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/blocked", func(w http.ResponseWriter, r *http.Request) {
+		<-release // waits on something that does not come
+		_, err := w.Write([]byte("too late"))
+		late <- err
+	})
+	mux.HandleFunc("/api/watching", func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+		writeErr(w, fmt.Errorf("%w: gave up", errTimeout))
+	})
+	mux.HandleFunc("/api/quick", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Test", "kept")
+		writeJSON(w, http.StatusOK, map[string]string{"ok": "yes"})
+	})
+	srv, cuts := deadlineServer(t, mux, limit)
+
+	began := time.Now()
+	resp, err := http.Get(srv.URL + "/api/blocked")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	took := time.Since(began)
+	t.Logf("blocked admin request answered %d after %v: %s", resp.StatusCode, took.Round(time.Millisecond), strings.TrimSpace(string(body)))
+	if resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(string(body), "deadline") {
+		t.Fatalf("blocked request: %d %q, want 504 naming the deadline", resp.StatusCode, body)
+	}
+	if took > 10*time.Second {
+		t.Fatalf("blocked request answered after %v: not cut", took)
+	}
+	if got := cuts()["admin"]; got != 1 {
+		t.Fatalf("cuts = %v, want admin: 1", cuts())
+	}
+	close(release)
+	select {
+	case err := <-late:
+		if !errors.Is(err, http.ErrHandlerTimeout) {
+			t.Fatalf("the handler's write after the cut = %v, want http.ErrHandlerTimeout", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the released handler did not return")
+	}
+
+	resp, err = http.Get(srv.URL + "/api/watching")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusGatewayTimeout || strings.Count(string(body), "message") != 1 {
+		t.Fatalf("watching request: %d %q, want one 504 answer", resp.StatusCode, body)
+	}
+
+	resp, err = http.Get(srv.URL + "/api/quick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Test") != "kept" {
+		t.Fatalf("quick request: %d, X-Test %q; want 200 with the handler's header", resp.StatusCode, resp.Header.Get("X-Test"))
+	}
+}
+
+// TestDeadlineSparesStreams: the console's event stream runs beyond every
+// deadline, and so does an answer begun before its deadline (a bouncer's
+// long pull).
+func TestDeadlineSparesStreams(t *testing.T) {
+	const limit = 100 * time.Millisecond
+	stream := func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		end := time.Now().Add(4 * limit)
+		for i := 0; ; i++ {
+			fmt.Fprintf(w, "data: %d\n\n", i)
+			if err := rc.Flush(); err != nil {
+				return
+			}
+			if time.Now().After(end) {
+				fmt.Fprint(w, "data: end\n\n")
+				return
+			}
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(limit / 4): // pacing of the stream, not a wait for an event
+			}
+		}
+	}
+	// A bouncer's pull whose answer has begun is written to its end, even
+	// when writing takes longer than the deadline (its context ends; the
+	// server's WriteTimeout bounds the rest).
+	pull := func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprint(w, "data: begun\n\n")
+		http.NewResponseController(w).Flush()
+		<-time.After(3 * limit) // a slow writer, not a wait for an event
+		fmt.Fprint(w, "data: end\n\n")
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ui/events", stream)
+	mux.HandleFunc("/v1/decisions/stream", pull)
+	srv, cuts := deadlineServer(t, mux, limit)
+	for _, path := range []string{"/ui/events", "/v1/decisions/stream"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.HasSuffix(string(body), "data: end\n\n") {
+			t.Fatalf("%s: %d %q: the stream was cut", path, resp.StatusCode, body)
+		}
+	}
+	if len(cuts()) != 0 {
+		t.Fatalf("cuts = %v, want none", cuts())
+	}
+}
+
+// TestDeadlinePanic: a handler's panic before its deadline reaches the
+// server as without deadlines.
+func TestDeadlinePanic(t *testing.T) {
+	h := withDeadlines(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }),
+		shortDeadlines(time.Minute).classify, func(string) {}, slog.New(slog.DiscardHandler))
+	defer func() {
+		if p := recover(); p != "boom" {
+			t.Fatalf("recovered %v, want the handler's panic", p)
+		}
+	}()
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/api/status", nil))
+	t.Fatal("the panic did not propagate")
+}
+
+// TestStatusShowsFabricHealth: a running member's status and metrics carry
+// the fabric's health: OK, no restarts.
+func TestStatusShowsFabricHealth(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "auth.log")
+	if err := os.WriteFile(logPath, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Daemon.API = "127.0.0.1:0"
+	cfg.Daemon.Enforce = "none"
+	cfg.Daemon.Sources = []string{logPath}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d, err := New(ctx, Options{DataDir: filepath.Join(dir, "data"), Logger: slog.New(slog.DiscardHandler), Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			t.Error("daemon did not stop within 15s")
+		}
+		d.Close()
+	})
+	select {
+	case <-d.Ready():
+	case err := <-done:
+		t.Fatalf("daemon stopped before it was ready: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("daemon not ready within 20s")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for d.Addr() == "" { // the API serves status only from then on
+		if time.Now().After(deadline) {
+			t.Fatal("no API address within 10s")
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval
+	}
+	st := d.status()
+	if !st.FabricHealth.OK || st.FabricHealth.Problem != "" || st.FabricHealth.Restarts != 0 {
+		t.Fatalf("status fabric_health = %+v, want OK without restarts", st.FabricHealth)
+	}
+	rec := httptest.NewRecorder()
+	d.met.handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{"phalanx_fabric_healthy 1", "phalanx_fabric_restarts_total 0", "phalanx_fabric_restart_failures_total 0"} {
+		if !strings.Contains(rec.Body.String(), want+"\n") {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+// BenchmarkDeadlines: what a deadline costs a quick request (forward-auth
+// answers every request of the proxied sites).
+func BenchmarkDeadlines(b *testing.B) {
+	quick := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	for _, tc := range []struct {
+		name string
+		h    http.Handler
+	}{
+		{"plain", quick},
+		{"deadline", withDeadlines(quick, defaultDeadlines("/v1/forward-auth").classify, func(string) {}, slog.New(slog.DiscardHandler))},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			r := httptest.NewRequest("GET", "/v1/forward-auth", nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				tc.h.ServeHTTP(httptest.NewRecorder(), r)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package fabric
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/tls"
 	"encoding/base64"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 
 	"phalanx/identity"
@@ -277,10 +279,21 @@ func (g *gate) alive(cid uint64) bool {
 }
 
 // swap makes set the members and returns the connections of members that
-// are no longer in it (or now under another id); it forgets them.
-func (g *gate) swap(set map[string]string) map[uint64]conn {
+// are no longer in it (or now under another id), which it forgets, and
+// the ids no member has any more.
+func (g *gate) swap(set map[string]string) (map[uint64]conn, []string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	kept := make(map[string]bool, len(set))
+	for _, id := range set {
+		kept[id] = true
+	}
+	var gone []string
+	for _, id := range g.members {
+		if !kept[id] {
+			gone = append(gone, id)
+		}
+	}
 	g.members = set
 	stale := make(map[uint64]conn)
 	for cid, c := range g.conns {
@@ -290,13 +303,14 @@ func (g *gate) swap(set map[string]string) map[uint64]conn {
 		}
 	}
 	g.pruneLocked()
-	return stale
+	return stale, gone
 }
 
 // SetMembers replaces the members while the Fabric runs (a charter
 // amendment added or removed some). A removed member's connections, as a
-// client or a leaf node, are closed and it can no longer connect; an added
-// one can connect at once with a member's permissions. The TLS links
+// client or a leaf node, are closed, its consumers on the stream deleted
+// (in the background, on hub members), and it can no longer connect; an
+// added one can connect at once with a member's permissions. The TLS links
 // follow at once too: a key that is no longer a (hub) member's is refused
 // in the next handshake, and when a hub member is removed (or stops being
 // one) the routes and hub links to its servers are closed in the
@@ -325,11 +339,14 @@ func (f *Fabric) SetMembers(ms []Member) error {
 	if f.auth.trust.p.Swap(next).hubsLost(next) {
 		f.tasks.Go(f.closeStaleLinks)
 	}
-	stale := f.auth.gate.swap(set)
+	stale, gone := f.auth.gate.swap(set)
+	if len(gone) > 0 && !f.leaf {
+		f.tasks.Go(func() { f.deleteConsumers(gone) })
+	}
 	removed := make(map[string]bool)
 	for cid, c := range stale {
 		removed[c.id] = true
-		if f.srv.DisconnectClientByID(cid) == nil || time.Since(c.at) > kickGrace {
+		if f.server().DisconnectClientByID(cid) == nil || time.Since(c.at) > kickGrace {
 			continue
 		}
 		// Authorized, but not yet registered by the server (a leaf node
@@ -340,13 +357,42 @@ func (f *Fabric) SetMembers(ms []Member) error {
 	return nil
 }
 
+// deleteConsumers deletes the consumers of members ids (removed ones) on
+// the stream: the names permissions allowed them (memberPermissions). A
+// consumer nobody pulls from would go after consumerIdle anyway; this
+// makes it go at once. In a cluster every hub member does it, and all but
+// the first find nothing to delete.
+func (f *Fabric) deleteConsumers(ids []string) {
+	deleted := 0
+	for _, id := range ids {
+		for k := range maxConsumers {
+			ctx, cancel := context.WithTimeout(f.life, apiTimeout)
+			err := f.adminJS.DeleteConsumer(ctx, StreamName, consumerName(id, k))
+			cancel()
+			switch {
+			case err == nil:
+				deleted++
+			case errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound):
+			case f.closed():
+				return
+			default:
+				f.log.Warn("fabric could not delete a removed member's consumer (it goes by itself once idle)",
+					"member", id, "consumer", consumerName(id, k), "err", err)
+			}
+		}
+	}
+	if deleted > 0 {
+		f.log.Info("fabric deleted removed members' consumers", "members", ids, "consumers", deleted)
+	}
+}
+
 // kickLater closes connection cid once the server has registered it, or
 // gives up at deadline (the connection went away on its own).
 func (f *Fabric) kickLater(cid uint64, deadline time.Time) {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for time.Now().Before(deadline) {
-		if f.srv.DisconnectClientByID(cid) == nil {
+		if f.server().DisconnectClientByID(cid) == nil {
 			return
 		}
 		select {
@@ -358,44 +404,77 @@ func (f *Fabric) kickLater(cid uint64, deadline time.Time) {
 }
 
 // memberPermissions are what member id may do as a client: publish its
-// own reports and what a publisher and an ordered pull consumer of the
-// stream need (directly, or in the hub's JetStream domain for a leaf
-// member), read everyone's reports, send requests to any member and
-// answer the requests sent to itself (through nats-server's response
-// permission: a one-time right to publish on the reply subject of a
-// request it received, not a blanket right to publish on inboxes), and
-// nothing else (in particular not create, update, delete or purge the
-// stream, nor delete its messages, nor answer join requests).
+// own reports and what a publisher and its own stream consumers need
+// (directly, or in the hub's JetStream domain for a leaf member), read
+// everyone's reports, send requests to any member and answer the requests
+// sent to itself (through nats-server's response permission: a one-time
+// right to publish on the reply subject of a request it received, not a
+// blanket right to publish on inboxes), receive answers only on its own
+// inboxes (memberInbox), and nothing else (in particular not create,
+// update, delete or purge the stream, nor delete its messages, nor answer
+// join requests, nor read other members' or guests' inboxes).
+//
+// Consumers: a member may create, read, pull from and delete only the
+// consumers named consumerName(id, 0..maxConsumers-1), so it has at most
+// maxConsumers on the stream, and they are found by name when it is
+// removed (see SetMembers). nats-server's permissions see subjects, not
+// the request's body, so they cannot tell an ephemeral consumer from a
+// durable one created under the same name; what bounds a durable one is
+// that name, the count, and the stream's ConsumerLimits (streamConfig):
+// nats-server deletes any consumer of the stream, durable or not, after
+// consumerIdle without a pull, and refuses a longer InactiveThreshold.
+// nats-server's JetStream account limits (MaxConsumers) would bound all
+// members together, not each one: one member could then use up what the
+// others need to catch up. The durable-only API and the filtered and
+// unnamed forms of consumer creation are not allowed at all.
 func memberPermissions(id string) *server.Permissions {
 	allow := []string{
 		ReportPrefix + id,
 		FastPrefix + id,
 		RequestPrefix + "*.*",
-		"$JS.ACK." + StreamName + ".>",
-		"$JS.FC." + StreamName + ".>",
 	}
 	var deny []string
 	for _, api := range []string{"$JS.API.", "$JS." + HubDomain + ".API."} {
-		allow = append(allow,
-			api+"INFO",
-			api+"STREAM.INFO."+StreamName,
-			api+"CONSUMER.CREATE."+StreamName+".>",
-			api+"CONSUMER.INFO."+StreamName+".>",
-			api+"CONSUMER.DELETE."+StreamName+".>",
-			api+"CONSUMER.MSG.NEXT."+StreamName+".>")
+		allow = append(allow, api+"INFO", api+"STREAM.INFO."+StreamName)
+		for k := range maxConsumers {
+			name := StreamName + "." + consumerName(id, k)
+			allow = append(allow,
+				api+"CONSUMER.CREATE."+name,
+				api+"CONSUMER.INFO."+name,
+				api+"CONSUMER.DELETE."+name,
+				api+"CONSUMER.MSG.NEXT."+name)
+		}
 		// Not needed with an allow list; kept so that a widened allow
 		// list cannot let these through.
 		deny = append(deny,
 			api+"STREAM.DELETE.>", api+"STREAM.PURGE.>", api+"STREAM.UPDATE.>",
-			api+"STREAM.CREATE.>", api+"STREAM.MSG.DELETE.>")
+			api+"STREAM.CREATE.>", api+"STREAM.MSG.DELETE.>",
+			api+"CONSUMER.DURABLE.CREATE.>")
 	}
 	return &server.Permissions{
 		Publish: &server.SubjectPermission{Allow: allow, Deny: deny},
 		Subscribe: &server.SubjectPermission{
-			Allow: []string{ReportPrefix + ">", FastPrefix + ">", "_INBOX.>", RequestPrefix + id + ".>"},
+			Allow: []string{ReportPrefix + ">", FastPrefix + ">", memberInbox(id) + ".>", RequestPrefix + id + ".>"},
 		},
 		Response: &server.ResponsePermission{MaxMsgs: 1, Expires: responseExpiry},
 	}
+}
+
+// memberInbox is the inbox prefix of member id (nats.go's
+// CustomInboxPrefix): the answers to its JetStream API calls, its
+// consumers' deliveries and the answers to its requests arrive below it,
+// and only it may subscribe there. Its second token, "member", is never a
+// guest's invite id (identity.IsID), so no member's inboxes are a
+// guest's (guestInbox) or the other way round.
+func memberInbox(id string) string { return "_INBOX.member." + id }
+
+// inbox is the inbox prefix of this Fabric's in-process connection: the
+// member's own with Members, else nats.go's default.
+func (f *Fabric) inbox() string {
+	if f.self == "" {
+		return "_INBOX"
+	}
+	return memberInbox(f.self)
 }
 
 // guestPermissions are what a guest with member id id (the id of its

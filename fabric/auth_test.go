@@ -60,14 +60,16 @@ func (a *asyncErrs) has(substr string) bool {
 	return false
 }
 
-func connectAs(t testing.TB, url string, k testKey, errs *asyncErrs) *nats.Conn {
+// connectAs connects to url as member id with key k, with the member's
+// inbox prefix.
+func connectAs(t testing.TB, url, id string, k testKey, errs *asyncErrs) *nats.Conn {
 	t.Helper()
 	pub, err := k.kp.PublicKey()
 	if err != nil {
 		t.Fatal(err)
 	}
 	nc, err := nats.Connect(url, nats.Nkey(pub, k.kp.Sign), nats.ErrorHandler(errs.handler), testTLS(),
-		nats.MaxReconnects(0), nats.Timeout(5*time.Second))
+		nats.MaxReconnects(0), nats.Timeout(5*time.Second), nats.CustomInboxPrefix(memberInbox(id)))
 	if err != nil {
 		t.Fatalf("connect as member: %v", err)
 	}
@@ -96,7 +98,7 @@ func TestAuthMemberPermissions(t *testing.T) {
 	defer cancel()
 
 	var errs asyncErrs
-	nc := connectAs(t, f.ClientURL(), b, &errs)
+	nc := connectAs(t, f.ClientURL(), "B", b, &errs)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -150,10 +152,12 @@ func TestAuthMemberPermissions(t *testing.T) {
 		}
 	}
 
-	// B may read the stream with an ordered pull consumer.
-	oc, err := js.OrderedConsumer(ctx, StreamName, jetstream.OrderedConsumerConfig{})
+	// B may read the stream with a pull consumer under one of its own
+	// names (see TestConsumerLimits for the others).
+	oc, err := js.CreateConsumer(ctx, StreamName, jetstream.ConsumerConfig{
+		Name: consumerName("B", 0), AckPolicy: jetstream.AckNonePolicy, MemoryStorage: true})
 	if err != nil {
-		t.Fatalf("member B creating an ordered consumer: %v", err)
+		t.Fatalf("member B creating a consumer: %v", err)
 	}
 	m, err := oc.Next(jetstream.FetchMaxWait(5 * time.Second))
 	if err != nil {

@@ -184,7 +184,7 @@ func sameConfig(a, b jetstream.StreamConfig) bool {
 	return a.Description == b.Description && slices.Equal(a.Subjects, b.Subjects) &&
 		a.Storage == b.Storage && a.Retention == b.Retention && a.Discard == b.Discard &&
 		a.MaxAge == b.MaxAge && a.MaxMsgSize == b.MaxMsgSize && a.Duplicates == b.Duplicates &&
-		a.MaxMsgs == b.MaxMsgs && a.MaxBytes == b.MaxBytes
+		a.MaxMsgs == b.MaxMsgs && a.MaxBytes == b.MaxBytes && a.ConsumerLimits == b.ConsumerLimits
 }
 
 // Ready waits until the stream can be used through this member: for a

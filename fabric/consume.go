@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -17,9 +19,15 @@ const (
 	pullExpiry    = 5 * time.Second
 	pullHeartbeat = time.Second
 	pullBatch     = 256
-	// consumerIdle lets the server drop an ordered consumer whose client
-	// vanished.
+	// consumerIdle lets the server drop a consumer whose client vanished.
+	// It is also the stream's limit for every consumer (streamConfig's
+	// ConsumerLimits): none, durable or not, outlives a minute without a
+	// pull.
 	consumerIdle = time.Minute
+	// maxConsumers bounds a member's consumers on the stream (see
+	// memberPermissions): one per Consume call running at once. The
+	// daemon runs one; a few more leave room for tests and tools.
+	maxConsumers = 4
 	// fastPending bounds the fast-path messages waiting for the callback;
 	// beyond it NATS drops them (the stream still delivers them).
 	fastPendingMsgs  = 4096
@@ -39,6 +47,38 @@ type Msg struct {
 	Time time.Time
 }
 
+// consumerName is the name of member id's consumer in slot k (0 to
+// maxConsumers-1). The slot's digits follow the last '_', so two
+// members' names never meet.
+func consumerName(id string, k int) string { return "c_" + id + "_" + strconv.Itoa(k) }
+
+// consumerSlots hands out the names of this member's consumers, one per
+// running Consume, so that each has a name permissions allow
+// (memberPermissions) and a restart finds the previous run's consumer
+// under the same name.
+type consumerSlots struct {
+	mu   sync.Mutex
+	used [maxConsumers]bool
+}
+
+func (s *consumerSlots) take() (int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, u := range s.used {
+		if !u {
+			s.used[k] = true
+			return k, true
+		}
+	}
+	return 0, false
+}
+
+func (s *consumerSlots) give(k int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.used[k] = false
+}
+
 // Consume calls fn with every stored message whose stream sequence is at
 // least from (0 and 1 both mean the first), in order, then with every new
 // one as the stream stores it. It also calls fn with fast-path messages
@@ -55,11 +95,23 @@ type Msg struct {
 // closed, and an error if it cannot start consuming (a clustered Fabric
 // keeps trying instead, while the cluster elects leaders or creates the
 // stream). Lost connections and
-// deleted consumers are recovered from without gaps or repeats.
+// deleted consumers are recovered from without gaps or repeats. At most
+// maxConsumers calls run at once on one Fabric.
 func (f *Fabric) Consume(ctx context.Context, from uint64, fn func(Msg)) error {
 	if f.closed() {
 		return ErrClosed
 	}
+	slot, ok := f.consumers.take()
+	if !ok {
+		return fmt.Errorf("consume stream %s: %d consumers run already, the most one member may have: end one first", StreamName, maxConsumers)
+	}
+	started := false
+	defer func() {
+		if !started {
+			f.consumers.give(slot)
+		}
+	}()
+	name := consumerName(f.requester(), slot)
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -99,7 +151,7 @@ func (f *Fabric) Consume(ctx context.Context, from uint64, fn func(Msg)) error {
 		return fmt.Errorf("limit fast path: %w", err)
 	}
 
-	it, err := f.openStream(ctx, from)
+	it, err := f.openStream(ctx, name, from)
 	if err != nil {
 		if !f.clustered && !f.leaf || errors.Is(err, ErrStoreDisabled) {
 			return f.consumeErr(parent, err)
@@ -108,13 +160,16 @@ func (f *Fabric) Consume(ctx context.Context, from uint64, fn func(Msg)) error {
 		// stream: keep trying in readStream.
 		f.log.Debug("fabric consumer waits for the stream", "from", from, "err", err)
 	}
-	// readStream is not waited for: nats.go may be recreating the
-	// consumer (each attempt a request of up to 10 s that no context
-	// reaches, under a lock that Stop waits for too), and Consume's
-	// caller, stopping, must not wait behind it. It returns by itself once
-	// that request ends (at once when Close closes the connection): send
-	// refuses everything after ctx ends.
-	go f.readStream(ctx, it, from, send)
+	// readStream is not waited for: it may be in the middle of an API
+	// request (up to apiTimeout), and Consume's caller, stopping, must not
+	// wait behind it. It returns by itself once that request ends (at once
+	// when Close closes the connection), and gives the consumer's name
+	// back then: send refuses everything after ctx ends.
+	started = true
+	go func() {
+		defer f.consumers.give(slot)
+		f.readStream(ctx, it, name, from, send)
+	}()
 
 	for {
 		select {
@@ -137,19 +192,32 @@ func (f *Fabric) consumeErr(parent context.Context, err error) error {
 	return err
 }
 
-// resetAttempts bounds nats.go's own attempts to recreate a consumer.
-const resetAttempts = 2
+// iterator is a pull consumer's message iterator and what readStream
+// checks its messages against.
+type iterator struct {
+	jetstream.MessagesContext
+	reconnects uint64 // the connection's reconnects when it was opened
+}
 
-// openStream starts an ordered consumer at stream sequence from.
-func (f *Fabric) openStream(ctx context.Context, from uint64) (jetstream.MessagesContext, error) {
-	cfg := jetstream.OrderedConsumerConfig{
+// openStream (re)creates this member's consumer name, a pull consumer
+// starting at stream sequence from, and returns its iterator.
+//
+// It is not nats.go's ordered consumer, which names each new consumer
+// after a counter that grows with every reset: permissions allow a member
+// only a few fixed names (memberPermissions). It does what the ordered
+// consumer does otherwise: an in-memory, unreplicated consumer without
+// acknowledgements, idle heartbeats, and a new consumer from the next
+// sequence whenever one is missing (readStream checks the consumer
+// sequences), the heartbeats stop or the connection was re-established.
+// A consumer of the same name left by an earlier run is deleted first.
+func (f *Fabric) openStream(ctx context.Context, name string, from uint64) (*iterator, error) {
+	cfg := jetstream.ConsumerConfig{
+		Name:              name,
 		DeliverPolicy:     jetstream.DeliverAllPolicy,
+		AckPolicy:         jetstream.AckNonePolicy,
 		InactiveThreshold: consumerIdle,
-		// nats.go recreates an ordered consumer that missed heartbeats
-		// without looking at any context, for ever by default: a member
-		// whose stream lost its quorum then never stopped consuming. A
-		// few attempts, then readStream reopens it, watching ctx.
-		MaxResetAttempts: resetAttempts,
+		Replicas:          1,
+		MemoryStorage:     true,
 	}
 	if from > 1 {
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
@@ -160,7 +228,11 @@ func (f *Fabric) openStream(ctx context.Context, from uint64) (jetstream.Message
 	}
 	actx, cancel := context.WithTimeout(ctx, apiTimeout)
 	defer cancel()
-	cons, err := f.js.OrderedConsumer(actx, StreamName, cfg)
+	reconnects := f.nc.Stats().Reconnects
+	if err := f.js.DeleteConsumer(actx, StreamName, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		f.log.Debug("fabric could not delete its previous consumer; creating it anyway", "consumer", name, "err", err)
+	}
+	cons, err := f.js.CreateConsumer(actx, StreamName, cfg)
 	if err != nil {
 		if f.storeDisabled() {
 			err = ErrStoreDisabled
@@ -170,29 +242,54 @@ func (f *Fabric) openStream(ctx context.Context, from uint64) (jetstream.Message
 	it, err := cons.Messages(
 		jetstream.PullExpiry(pullExpiry),
 		jetstream.PullHeartbeat(pullHeartbeat),
-		jetstream.PullMaxMessages(pullBatch))
+		jetstream.PullMaxMessages(pullBatch),
+		jetstream.WithMessagesErrOnMissingHeartbeat(true))
 	if err != nil {
 		return nil, fmt.Errorf("consume stream %s from %d: %w", StreamName, from, err)
 	}
-	return it, nil
+	return &iterator{MessagesContext: it, reconnects: reconnects}, nil
 }
 
-// readStream hands stream messages to send until ctx ends. The ordered
-// consumer recovers from missed heartbeats and sequence gaps by itself; if
-// its iterator fails anyway, readStream opens a new one after the last
-// delivered sequence.
-func (f *Fabric) readStream(ctx context.Context, it jetstream.MessagesContext, from uint64, send func(Msg) bool) {
+// stopOnReconnect stops it when the connection is re-established (the
+// deliveries in flight are lost then, and the consumer may be gone with
+// the server), until ctx ends or the returned function is called.
+func (f *Fabric) stopOnReconnect(ctx context.Context, it *iterator) func() {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		t := time.NewTicker(pullHeartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return // readStream's own AfterFunc stops it
+			case <-t.C:
+				if f.nc.Stats().Reconnects != it.reconnects {
+					it.Stop()
+					return
+				}
+			}
+		}
+	}()
+	return cancel
+}
+
+// readStream hands stream messages to send until ctx ends. When its
+// consumer fails (a gap in the consumer sequence, missed heartbeats, a
+// deleted consumer, a new connection), readStream opens a new one after
+// the last delivered sequence.
+func (f *Fabric) readStream(ctx context.Context, it *iterator, name string, from uint64, send func(Msg) bool) {
 	next := max(from, 1)
 	wait := firstRetryWait
 	for {
-		// Next does not look at ctx while nats.go recreates the consumer
-		// (each attempt waits up to 10 s for a stream that a member cut
-		// off from the others cannot reach): stopping the iterator ends
-		// that at the next attempt.
+		// Next does not look at ctx while the iterator waits for the
+		// server: stopping the iterator ends that.
+		var unwatch func()
 		var unstop func() bool
 		if it != nil {
 			unstop = context.AfterFunc(ctx, it.Stop)
+			unwatch = f.stopOnReconnect(ctx, it)
 		}
+		var delivered uint64 // consumer sequence of the last message
 		for it != nil {
 			m, err := it.Next(jetstream.NextContext(ctx))
 			if err != nil {
@@ -208,6 +305,16 @@ func (f *Fabric) readStream(ctx context.Context, it jetstream.MessagesContext, f
 				f.log.Warn("fabric message without metadata skipped", "subject", m.Subject(), "err", err)
 				continue
 			}
+			if md.Sequence.Consumer != delivered+1 {
+				// A delivery was lost (nothing acknowledges them): start
+				// again after the last one handed on.
+				f.log.Debug("fabric consumer missed deliveries; reopening", "next_seq", next, "consumer_seq", md.Sequence.Consumer, "want", delivered+1)
+				it.Stop()
+				it = nil
+				wait = 0
+				break
+			}
+			delivered = md.Sequence.Consumer
 			if md.Sequence.Stream < next {
 				continue // never repeat a sequence
 			}
@@ -220,6 +327,7 @@ func (f *Fabric) readStream(ctx context.Context, it jetstream.MessagesContext, f
 		}
 		if unstop != nil {
 			unstop()
+			unwatch()
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -228,9 +336,9 @@ func (f *Fabric) readStream(ctx context.Context, it jetstream.MessagesContext, f
 			return
 		case <-t.C:
 		}
-		wait = min(2*wait, maxRetryWait)
+		wait = min(max(2*wait, firstRetryWait), maxRetryWait)
 		var err error
-		if it, err = f.openStream(ctx, next); err != nil && ctx.Err() == nil {
+		if it, err = f.openStream(ctx, name, next); err != nil && ctx.Err() == nil {
 			f.log.Warn("fabric consumer reopen failed", "next_seq", next, "err", err)
 		}
 	}

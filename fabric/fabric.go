@@ -19,12 +19,17 @@
 //     2 minutes), or after every write with SyncAlways;
 //   - publishing is synchronous per report and retried with the same
 //     Nats-Msg-Id under short timeouts, so a lost ack never loses a report;
-//   - consumers are ordered pull consumers with short expiry and 1 s idle
-//     heartbeats, so a lost connection stalls them for seconds, not 30 s;
+//   - consumers are pull consumers with short expiry and 1 s idle
+//     heartbeats, recreated from the next sequence after a gap, so a lost
+//     connection stalls them for seconds, not 30 s;
 //   - an out-of-space store (nats-server then disables JetStream) is
 //     reported as ErrStoreDisabled at once, not as an endless retry;
 //   - a data directory is locked while a Fabric uses it: two servers on one
-//     store would corrupt it.
+//     store would corrupt it;
+//   - a server stuck on a store or Raft error (JetStream switched off, a
+//     Raft node stopped by a failed write, the stream without a leader) is
+//     restarted in-process by the health watch (Watch, Health), with
+//     backoff, once file descriptors are free again.
 //
 // Cluster mode (Options.Cluster, Routes, Replicas) joins the members'
 // embedded servers into one NATS cluster, ClusterName, with JetStream
@@ -134,6 +139,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -197,8 +203,8 @@ var ErrClosed = errors.New("fabric is closed")
 
 // ErrStoreDisabled means nats-server switched JetStream off, which it does
 // when a write to its store fails for lack of disk space. Nothing more can be
-// stored until the member restarts.
-var ErrStoreDisabled = errors.New("fabric store is disabled (nats-server turns JetStream off when the disk under the data directory is full): free disk space and restart phalanx")
+// stored until the health watch (Watch) restarts the embedded server.
+var ErrStoreDisabled = errors.New("fabric store is disabled (nats-server turns JetStream off when a write to the store fails, e.g. when the disk under the data directory is full): free disk space; the health watch restarts the embedded server (see phalanx status)")
 
 // Options configure Start. Zero values mean the documented defaults.
 type Options struct {
@@ -260,8 +266,9 @@ type Options struct {
 	// Members, when not empty, switches on authentication on the client
 	// listener: only these members' nkey users (their ed25519 keys) may
 	// connect, and each may publish only its own reports (ReportPrefix+ID
-	// and FastPrefix+ID), read stream info, run ordered pull consumers on
-	// the stream and subscribe to everyone's reports. No member may
+	// and FastPrefix+ID), read stream info, run a few pull consumers of
+	// its own on the stream, subscribe to everyone's reports and receive
+	// answers on its own inboxes (see memberPermissions). No member may
 	// create, update, delete or purge the stream; this Fabric creates and
 	// updates it on a separate in-process-only connection. Seed's public
 	// key must be among them. SetMembers replaces them while the Fabric
@@ -292,6 +299,9 @@ type Options struct {
 	// leaf connection, over TLS, to a server that proves a hub member's
 	// key. Needs Seed and Members; excludes Cluster and LeafListen.
 	Hub []string
+
+	// Health paces the health watch (see Watch).
+	Health HealthOptions
 }
 
 // HubDomain is the JetStream domain of the servers that keep the stream;
@@ -309,7 +319,8 @@ const maxReplicas = 5
 // use.
 type Fabric struct {
 	log        *slog.Logger
-	srv        *server.Server
+	srvMu      sync.RWMutex   // guards srv and so, which a restart replaces (see server)
+	srv        *server.Server // the running server; read it with server()
 	nc         *nats.Conn
 	js         jetstream.JetStream
 	adminNC    *nats.Conn          // in-process connection that manages the stream, when auth is on
@@ -325,7 +336,16 @@ type Fabric struct {
 	leaf       bool // Options.Hub: the stream lives in the hub
 	leafURL    string
 	so         *server.Options // what the server started with
-	linkMu     sync.Mutex      // one closeStaleLinks at a time
+	opts       Options         // Start's, with the ports bound at Start, for restarts
+	healthOpts HealthOptions
+	health     healthState
+	restartMu  sync.Mutex  // one restart at a time; Close waits for it
+	restarting atomic.Bool // a restart is under way: the server is away for a moment
+	swapping   atomic.Bool // the old server is shutting down, the new one not in place
+	linkMu     sync.Mutex  // one closeStaleLinks at a time
+
+	consumers consumerSlots // this member's consumer names (consume.go)
+	noise     noiseCounts   // auth failures and the like, across restarts (log.go)
 
 	cfgMu         sync.Mutex
 	streamCfg     jetstream.StreamConfig // the wanted stream; Replicas changes with SetReplicas
@@ -382,12 +402,53 @@ func Start(ctx context.Context, o Options) (*Fabric, error) {
 	if au != nil {
 		f.self = au.self
 	}
+	if f.healthOpts, err = o.Health.withDefaults(); err != nil {
+		end()
+		unlock()
+		return nil, err
+	}
 	if err := f.start(ctx, o); err != nil {
 		end()
 		f.shutdown()
 		return nil, err
 	}
 	return f, nil
+}
+
+// server returns the embedded server running now (a restart replaces it).
+func (f *Fabric) server() *server.Server {
+	f.srvMu.RLock()
+	defer f.srvMu.RUnlock()
+	return f.srv
+}
+
+// pinPorts makes o listen where the first server bound (port 0 picks a
+// free port once), so that a restarted server is found where the other
+// members and clients knew it.
+func (f *Fabric) pinPorts(o Options) Options {
+	srv := f.server()
+	pin := func(addr string, port int) string {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil || port <= 0 {
+			return addr
+		}
+		return net.JoinHostPort(host, strconv.Itoa(port))
+	}
+	if a, ok := srv.Addr().(*net.TCPAddr); ok && !f.so.DontListen {
+		listen := o.Listen
+		if listen == "" {
+			listen = "127.0.0.1:0" // see serverOptions
+		}
+		o.Listen = pin(listen, a.Port)
+	}
+	if a := srv.ClusterAddr(); a != nil && o.Cluster != "" {
+		o.Cluster = pin(o.Cluster, a.Port)
+	}
+	if u, err := url.Parse(f.leafURL); err == nil && o.LeafListen != "" {
+		p, _ := strconv.Atoi(u.Port())
+		o.LeafListen = pin(o.LeafListen, p)
+	}
+	return o
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -583,23 +644,44 @@ func serverOptions(o Options, au *auth) (*server.Options, error) {
 }
 
 func (f *Fabric) start(ctx context.Context, o Options) error {
-	so, err := serverOptions(o, f.auth)
+	began := time.Now()
+	srv, so, err := f.launch(ctx, o)
 	if err != nil {
 		return err
 	}
+	f.srvMu.Lock()
+	f.srv, f.so = srv, so
+	f.srvMu.Unlock()
+	if err := f.connect(ctx, o, began); err != nil {
+		return err
+	}
+	f.opts = f.pinPorts(o)
+	return nil
+}
+
+// launch starts a server on o and waits until it accepts connections with
+// JetStream on; on an error it shuts down what it started.
+func (f *Fabric) launch(ctx context.Context, o Options) (*server.Server, *server.Options, error) {
+	so, err := serverOptions(o, f.auth)
+	if err != nil {
+		return nil, nil, err
+	}
 	srv, err := server.NewServer(so)
 	if err != nil {
-		return fmt.Errorf("configure embedded nats-server: %w", err)
+		return nil, nil, fmt.Errorf("configure embedded nats-server: %w", err)
 	}
-	f.srv, f.so = srv, so
 	if f.auth != nil {
-		f.auth.gate.srv = srv
+		f.auth.gate.reset(srv)
 	}
-	logs := newServerLogger(o.Logger)
+	logs := newServerLogger(o.Logger, &f.noise)
 	srv.SetLoggerV2(logs, o.Logger.Enabled(ctx, slog.LevelDebug), false, false)
 
 	began := time.Now()
 	srv.Start()
+	fail := func(err error) (*server.Server, *server.Options, error) {
+		srv.Shutdown()
+		return nil, nil, err
+	}
 	deadline := time.Now().Add(readyTimeout)
 	if d, ok := ctx.Deadline(); ok {
 		deadline = d
@@ -615,13 +697,13 @@ func (f *Fabric) start(ctx context.Context, o Options) error {
 					advice = fmt.Sprintf("choose a free fabric listen address instead of %q and a free cluster address instead of %q", o.Listen, o.Cluster)
 				}
 			}
-			return fmt.Errorf("start embedded nats-server in %s: %s: %s", o.DataDir, msg, advice)
+			return fail(fmt.Errorf("start embedded nats-server in %s: %s: %s", o.DataDir, msg, advice))
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("start embedded nats-server: %w", ctx.Err())
+			return fail(fmt.Errorf("start embedded nats-server: %w", ctx.Err()))
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("embedded nats-server in %s not ready after %v: check the log and that the listen address is free", o.DataDir, time.Since(began).Round(time.Millisecond))
+			return fail(fmt.Errorf("embedded nats-server in %s not ready after %v: check the log and that the listen address is free", o.DataDir, time.Since(began).Round(time.Millisecond)))
 		}
 	}
 	if !srv.JetStreamEnabled() && !f.leaf {
@@ -629,8 +711,15 @@ func (f *Fabric) start(ctx context.Context, o Options) error {
 		if msg == "" {
 			msg = "jetstream is not enabled"
 		}
-		return fmt.Errorf("start jetstream in %s: %s: %s", o.DataDir, msg, storeAdvice(o.DataDir))
+		return fail(fmt.Errorf("start jetstream in %s: %s: %s", o.DataDir, msg, storeAdvice(o.DataDir)))
 	}
+	return srv, so, nil
+}
+
+// connect connects the in-process clients to the new server and creates
+// the stream (a clustered Fabric: starts keeping it in the background).
+func (f *Fabric) connect(ctx context.Context, o Options, began time.Time) error {
+	srv, so := f.srv, f.so
 	if a, ok := srv.Addr().(*net.TCPAddr); ok && !so.DontListen {
 		f.clientURL = dialURL(a)
 		if !a.IP.IsLoopback() && f.auth == nil {
@@ -643,7 +732,8 @@ func (f *Fabric) start(ctx context.Context, o Options) error {
 	if f.auth != nil {
 		self, admin = f.auth.kp, f.auth.admin
 	}
-	nc, err := connectInProcess(srv, "phalanx fabric", self,
+	nc, err := connectInProcess(currentServer{f}, "phalanx fabric", self,
+		nats.CustomInboxPrefix(f.inbox()), // the member's own inboxes (auth.go)
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subj := ""
 			if sub != nil {
@@ -668,7 +758,7 @@ func (f *Fabric) start(ctx context.Context, o Options) error {
 	}
 	f.js, f.adminJS = js, js
 	if f.auth != nil {
-		anc, err := connectInProcess(srv, "phalanx fabric admin", admin)
+		anc, err := connectInProcess(currentServer{f}, "phalanx fabric admin", admin)
 		if err != nil {
 			return fmt.Errorf("connect to embedded nats-server (stream manager): %w", err)
 		}
@@ -726,9 +816,10 @@ func (f *Fabric) start(ctx context.Context, o Options) error {
 	return nil
 }
 
-// connectInProcess connects to srv in-process, reconnecting for ever, as
-// nkey user kp (nil: no authentication), with extra options.
-func connectInProcess(srv *server.Server, name string, kp nkeys.KeyPair, extra ...nats.Option) (*nats.Conn, error) {
+// connectInProcess connects to srv in-process, reconnecting for ever (to
+// the server running then: see currentServer), as nkey user kp (nil: no
+// authentication), with extra options.
+func connectInProcess(srv nats.InProcessConnProvider, name string, kp nkeys.KeyPair, extra ...nats.Option) (*nats.Conn, error) {
 	opts := []nats.Option{
 		nats.InProcessServer(srv),
 		nats.Name(name),
@@ -788,6 +879,9 @@ func streamConfig(o Options) jetstream.StreamConfig {
 		Replicas:    o.Replicas,
 		MaxMsgs:     -1,
 		MaxBytes:    -1,
+		// No consumer outlives a minute without a pull (see
+		// memberPermissions).
+		ConsumerLimits: jetstream.StreamConsumerLimits{InactiveThreshold: consumerIdle},
 	}
 }
 
@@ -820,7 +914,10 @@ func (f *Fabric) LeafURL() string { return f.leafURL }
 
 // storeDisabled reports whether nats-server switched this member's
 // JetStream off (a leaf member has none: its stream is the hub's).
-func (f *Fabric) storeDisabled() bool { return !f.leaf && !f.srv.JetStreamEnabled() }
+// While the health watch restarts the server, it is not: callers retry.
+func (f *Fabric) storeDisabled() bool {
+	return !f.leaf && !f.restarting.Load() && !f.server().JetStreamEnabled()
+}
 
 // Name returns the server's name (Options.Name or its default).
 func (f *Fabric) Name() string { return f.name }
@@ -875,6 +972,8 @@ func (f *Fabric) Close() error {
 	f.closeOnce.Do(func() {
 		f.end()
 		f.tasks.Wait()
+		f.restartMu.Lock() // a restart under way ends first (it sees Close)
+		defer f.restartMu.Unlock()
 		f.closeErr = f.shutdown()
 	})
 	return f.closeErr
@@ -896,9 +995,9 @@ func (f *Fabric) shutdown() error {
 			f.nc.Close()
 		}
 	}
-	if f.srv != nil {
-		f.srv.Shutdown()
-		f.srv.WaitForShutdown()
+	if srv := f.server(); srv != nil {
+		srv.Shutdown()
+		srv.WaitForShutdown()
 	}
 	if f.unlock != nil {
 		if err := f.unlock(); err != nil {

@@ -53,7 +53,10 @@ func (f *Fabric) ServeJoin(ctx context.Context, h func(inviteID string, req []by
 	if f.adminNC != nil {
 		nc = f.adminNC
 	}
-	return f.serve(ctx, nc, JoinPrefix+"*", "join", func(m *nats.Msg) { f.answerJoin(nc, m, h) })
+	// A guest may send as many bad requests as it likes: their warnings
+	// are rate-limited, and counted (Noise).
+	drops := newWarnLimit(f.log, &f.noise.joinDropped, &f.noise.notLogged)
+	return f.serve(ctx, nc, JoinPrefix+"*", "join", func(m *nats.Msg) { f.answerJoin(nc, m, h, drops) })
 }
 
 // serve subscribes nc to subject and hands each message to answer, one at
@@ -80,17 +83,17 @@ func (f *Fabric) serve(ctx context.Context, nc *nats.Conn, subject, what string,
 	}
 }
 
-func (f *Fabric) answerJoin(nc *nats.Conn, m *nats.Msg, h func(string, []byte) []byte) {
+func (f *Fabric) answerJoin(nc *nats.Conn, m *nats.Msg, h func(string, []byte) []byte, drops *warnLimit) {
 	invite := strings.TrimPrefix(m.Subject, JoinPrefix)
 	switch {
 	case !identity.IsID(invite):
-		f.log.Warn("fabric dropped a join request on a subject that names no invite", "subject", m.Subject)
+		drops.warn("fabric dropped a join request on a subject that names no invite", "subject", m.Subject)
 		return
 	case len(m.Data) > MaxJoinSize:
-		f.log.Warn("fabric dropped an oversized join request", "invite", invite, "bytes", len(m.Data), "limit", MaxJoinSize)
+		drops.warn("fabric dropped an oversized join request", "invite", invite, "bytes", len(m.Data), "limit", MaxJoinSize)
 		return
 	case !strings.HasPrefix(m.Reply, guestInbox(invite)+"."):
-		f.log.Warn("fabric dropped a join request whose reply subject is not the guest's inbox", "invite", invite, "reply", m.Reply)
+		drops.warn("fabric dropped a join request whose reply subject is not the guest's inbox", "invite", invite, "reply", m.Reply)
 		return
 	}
 	reply := h(invite, m.Data)

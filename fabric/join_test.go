@@ -158,7 +158,7 @@ func TestJoin(t *testing.T) {
 
 	// A member still connects and works.
 	var errs asyncErrs
-	bc := connectAs(t, js.f.ClientURL(), js.b, &errs)
+	bc := connectAs(t, js.f.ClientURL(), "B", js.b, &errs)
 	bjs, err := jetstream.New(bc)
 	if err != nil {
 		t.Fatal(err)

@@ -60,7 +60,7 @@ func TestSetMembers(t *testing.T) {
 		t.Fatal("B connected after it was removed")
 	}
 
-	cc, err := dialAs(f.ClientURL(), c)
+	cc, err := dialAs(f.ClientURL(), c, nats.CustomInboxPrefix(memberInbox("C")))
 	if err != nil {
 		t.Fatalf("C connects once added: %v", err)
 	}

@@ -50,12 +50,12 @@ func (f *Fabric) Links() []Link {
 		}
 		best[l.Name] = l
 	}
-	if rz, err := f.srv.Routez(nil); err == nil {
+	if rz, err := f.server().Routez(nil); err == nil {
 		for _, r := range rz.Routes {
 			add(Link{Name: r.RemoteName, Kind: LinkRoute, RTT: parseRTT(r.RTT)})
 		}
 	}
-	if lz, err := f.srv.Leafz(nil); err == nil {
+	if lz, err := f.server().Leafz(nil); err == nil {
 		for _, l := range lz.Leafs {
 			kind := LinkLeaf
 			if l.IsSpoke {
@@ -93,7 +93,7 @@ func (f *Fabric) Serving(member, kind string) bool {
 	if f.closed() || !ValidMember(member) || !ValidKind(kind) {
 		return false
 	}
-	acc := f.srv.GlobalAccount()
+	acc := f.server().GlobalAccount()
 	if acc == nil {
 		return false
 	}

@@ -155,6 +155,7 @@ func (f *Fabric) store(ctx context.Context, member, msgID string, data []byte) (
 			jetstream.WithExpectStream(StreamName),
 			jetstream.WithRetryAttempts(0))
 		cancel()
+		f.noteWrite(err) // for the health watch
 		if err == nil {
 			return ack.Sequence, nil
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 )
@@ -56,7 +57,19 @@ func (f *Fabric) requester() string {
 //
 // With Options.Members, a member may subscribe only to its own request
 // subjects and answers through nats-server's response permission: once,
-// within a minute, to the reply subject of a request it received.
+// within a minute, to the reply subject of a request it received. Every
+// requester is then a member (a guest may publish only its join request),
+// and a member reads answers only below its own inbox prefix
+// (memberInbox): a request whose reply subject is not below a current
+// member's prefix is dropped too, so that no member can make this one
+// answer into a guest's inbox (where a join answer is awaited) or onto any
+// other subject it chose. The drops' warnings are rate-limited; what the
+// limit holds back is counted in Noise.LinesNotLogged.
+//
+// nats-server does not tell a subscriber who published a message, so a
+// member can still name another member's prefix as its reply subject; the
+// answer then goes where only that member may read (and its client drops
+// answers to requests it did not make).
 func (f *Fabric) Serve(ctx context.Context, kind string, h func(req []byte) []byte) error {
 	if !ValidKind(kind) {
 		return fmt.Errorf("serve requests: invalid kind %q: use 1 to %d lowercase letters, digits or '-'", kind, maxKindLen)
@@ -65,19 +78,23 @@ func (f *Fabric) Serve(ctx context.Context, kind string, h func(req []byte) []by
 		return ErrClosed
 	}
 	subject := RequestPrefix + f.requester() + "." + kind
-	return f.serve(ctx, f.nc, subject, kind, func(m *nats.Msg) { f.answer(kind, m, h) })
+	drops := newWarnLimit(f.log, new(atomic.Uint64), &f.noise.notLogged)
+	return f.serve(ctx, f.nc, subject, kind, func(m *nats.Msg) { f.answer(kind, m, h, drops) })
 }
 
-func (f *Fabric) answer(kind string, m *nats.Msg, h func([]byte) []byte) {
+func (f *Fabric) answer(kind string, m *nats.Msg, h func([]byte) []byte, drops *warnLimit) {
 	switch {
 	case len(m.Data) > MaxRequestSize:
-		f.log.Warn("fabric dropped an oversized request", "kind", kind, "bytes", len(m.Data), "limit", MaxRequestSize)
+		drops.warn("fabric dropped an oversized request", "kind", kind, "bytes", len(m.Data), "limit", MaxRequestSize)
 		return
 	case !strings.HasPrefix(m.Reply, "_INBOX."):
 		// The requester chooses the reply subject; answering on anything
 		// but an inbox would publish on its behalf (on this member's
 		// report subject, say).
-		f.log.Warn("fabric dropped a request whose reply subject is not an inbox", "kind", kind, "reply", m.Reply)
+		drops.warn("fabric dropped a request whose reply subject is not an inbox", "kind", kind, "reply", m.Reply)
+		return
+	case !f.memberReply(m.Reply):
+		drops.warn("fabric dropped a request whose reply subject is not a member's inbox", "kind", kind, "reply", m.Reply)
 		return
 	}
 	reply := h(m.Data)
@@ -88,6 +105,36 @@ func (f *Fabric) answer(kind string, m *nats.Msg, h func([]byte) []byte) {
 	if err := f.nc.Publish(m.Reply, reply); err != nil {
 		f.log.Warn("fabric could not answer a request", "kind", kind, "err", err)
 	}
+}
+
+// memberReply reports whether reply may be answered as a member's: below
+// the inbox prefix (memberInbox) of a current member, with at least one
+// token of its own. Without Options.Members the requesters are not known,
+// and any inbox will do.
+func (f *Fabric) memberReply(reply string) bool {
+	if f.auth == nil || f.auth.gate == nil {
+		return true
+	}
+	rest, ok := strings.CutPrefix(reply, memberInbox("")) // "_INBOX.member."
+	if !ok {
+		return false
+	}
+	id, token, ok := strings.Cut(rest, ".")
+	if !ok || id == "" || token == "" {
+		return false
+	}
+	if id == f.self {
+		return true
+	}
+	g := f.auth.gate
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, member := range g.members {
+		if member == id {
+			return true
+		}
+	}
+	return false
 }
 
 // Request asks member for kind with req and returns its answer (see

@@ -101,7 +101,7 @@ func TestRequests(t *testing.T) {
 
 	// Member A as a client of B's server.
 	var errs asyncErrs
-	nc := connectAs(t, b.ClientURL(), tc.keys[0], &errs)
+	nc := connectAs(t, b.ClientURL(), "A", tc.keys[0], &errs)
 	for _, subj := range []string{RequestPrefix + "B.gap", RequestPrefix + "B.>", RequestPrefix + "*.*", RequestPrefix + ">"} {
 		if _, err := nc.SubscribeSync(subj); err != nil {
 			t.Fatal(err)

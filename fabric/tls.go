@@ -255,8 +255,8 @@ func (f *Fabric) closeStaleLinks() {
 		if err == nil {
 			o := f.reloadable()
 			o.Cluster.TLSPinnedCerts = pinned
-			if err = f.srv.ReloadOptions(o); err == nil {
-				err = f.srv.ReloadOptions(f.reloadable())
+			if err = f.server().ReloadOptions(o); err == nil {
+				err = f.server().ReloadOptions(f.reloadable())
 			}
 		}
 		if err != nil {
@@ -266,14 +266,14 @@ func (f *Fabric) closeStaleLinks() {
 		}
 	}
 	if f.leaf {
-		lz, err := f.srv.Leafz(nil)
+		lz, err := f.server().Leafz(nil)
 		if err != nil {
 			f.log.Warn("fabric could not list its links to the hub to close them", "err", err)
 			return
 		}
 		for _, l := range lz.Leafs {
 			if l.IsSpoke {
-				f.srv.DisconnectClientByID(l.ID)
+				f.server().DisconnectClientByID(l.ID)
 			}
 		}
 	}
@@ -285,6 +285,8 @@ func (f *Fabric) closeStaleLinks() {
 // differs in accounts and users, and their reload closes and re-checks
 // every connection, the in-process ones too).
 func (f *Fabric) reloadable() *server.Options {
+	f.srvMu.RLock()
 	o := *f.so
+	f.srvMu.RUnlock()
 	return &o
 }

@@ -226,10 +226,33 @@ is behind the stream, and when its last report came.
 		fabric += ", stream leader " + st.Leader
 	}
 	fmt.Fprintf(w, "fabric\t%s\n", fabric)
+	fmt.Fprintf(w, "  health\t%s\n", fabricHealthLine(st.FabricHealth))
 	if err := w.Flush(); err != nil {
 		return err
 	}
 	return printRoster(stdout, st.Roster, time.Now())
+}
+
+// fabricHealthLine says how the embedded NATS server is: "ok" or the
+// problem, and the restarts the health watch made.
+func fabricHealthLine(h daemon.FabricHealth) string {
+	s := "ok"
+	if !h.OK {
+		s = "PROBLEM: " + h.Problem
+		if h.Since != nil {
+			s += " (since " + h.Since.Local().Format(time.DateTime) + ")"
+		}
+	}
+	if h.Restarts > 0 {
+		s += fmt.Sprintf("; %d server restarts", h.Restarts)
+		if h.Failed > 0 {
+			s += fmt.Sprintf(" (%d failed)", h.Failed)
+		}
+		if h.LastRestart != nil {
+			s += ", last " + h.LastRestart.Local().Format(time.DateTime) + ": " + h.LastReason
+		}
+	}
+	return s
 }
 
 // printRoster prints the members as the daemon sees them, one a line.
