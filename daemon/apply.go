@@ -454,6 +454,7 @@ func (d *Daemon) consume(m fabric.Msg) {
 // consumeLocked is consume for callers that hold consumeMu.
 func (d *Daemon) consumeLocked(m fabric.Msg) {
 	if m.Seq != 0 {
+		d.snap.sawStream(m) // snapshot.go: the message a snapshot's position names
 		defer func() {
 			d.consumed.Store(m.Seq)
 			if to := d.catchUpTo.Load(); to != 0 && m.Seq >= to {

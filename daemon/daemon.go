@@ -192,6 +192,7 @@ type Daemon struct {
 		running bool
 	}
 	streamCharter charter.Charter // the charter in force at the consumer's point of the stream; under consumeMu
+	snap          snapshots       // restarts from a signed snapshot (snapshot.go)
 }
 
 // New prepares a daemon: data directory, identity, charter, fabric, table,
@@ -532,12 +533,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.life = ctx
 	defer cancel()
 	d.startEnforcement(ctx)
+	from := d.loadSnapshot(ctx) // snapshot.go: 1, or after a snapshot's position
 
 	consumeErr := make(chan error, 1)
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		consumeErr <- d.fab.Consume(ctx, 1, d.consume)
+		consumeErr <- d.fab.Consume(ctx, from, d.consume)
 	}()
 	if err := d.startCatchUp(ctx); err != nil {
 		return err
@@ -576,12 +578,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.auditLoop(ctx) }()
 	go func() { defer d.wg.Done(); d.srcs.run(ctx, d) }()
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); d.snapshotLoop(ctx) }() // snapshot.go
 
 	<-ctx.Done()
 	shut, c := context.WithTimeout(context.Background(), 5*time.Second)
 	d.shutdownHTTP(shut)
 	c()
 	d.wg.Wait()
+	d.stopSnapshot() // snapshot.go
 	if d.inflight.Load() == 0 {
 		d.srcs.savePositions()
 	}
