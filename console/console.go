@@ -40,8 +40,10 @@ type Backend interface {
 	Ban(ctx context.Context, value string, d time.Duration, reason string) (Decision, error)
 	Pardon(ctx context.Context, value, reason string) (int, error)
 	Bouncers() []Bouncer
-	AddBouncer(name string) (key string, err error)
-	DeleteBouncer(name string) error
+	// AddBouncer and DeleteBouncer act on this member's own keys, or
+	// with alliance on a key every member accepts (a charter amendment).
+	AddBouncer(name string, alliance bool) (key string, err error)
+	DeleteBouncer(name string, alliance bool) error
 	Charter() Charter
 	Sources() Sources
 	// Totals returns the running totals the console samples for its
@@ -148,7 +150,8 @@ type Explanation struct {
 type Bouncer struct {
 	Name     string
 	Created  time.Time
-	LastPull time.Time
+	LastPull time.Time // on this member
+	Alliance bool      // a key every member accepts (from the charter)
 }
 
 // Charter is the charter in force and the amendments that led to it, as

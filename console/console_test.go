@@ -91,14 +91,14 @@ func (f *fakeBackend) Pardon(_ context.Context, v, reason string) (int, error) {
 
 func (f *fakeBackend) Bouncers() []Bouncer { return []Bouncer{{Name: "fw1", Created: time.Now()}} }
 
-func (f *fakeBackend) AddBouncer(name string) (string, error) {
+func (f *fakeBackend) AddBouncer(name string, _ bool) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.bouncers = append(f.bouncers, "+"+name)
 	return "KEY-" + name, nil
 }
 
-func (f *fakeBackend) DeleteBouncer(name string) error {
+func (f *fakeBackend) DeleteBouncer(name string, _ bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.bouncers = append(f.bouncers, "-"+name)

@@ -132,7 +132,7 @@ func (h *hostileBackend) Ban(context.Context, string, time.Duration, string) (De
 	return Decision{}, &ActionError{Status: 422, Message: hostile}
 }
 
-func (h *hostileBackend) AddBouncer(string) (string, error) { return hostile, nil }
+func (h *hostileBackend) AddBouncer(string, bool) (string, error) { return hostile, nil }
 
 // TestPagesWithHostileText renders every page, to an admin and a viewer,
 // from a backend whose every string is hostile, and reads the HTML back:

@@ -606,7 +606,11 @@ func actContent(p *page, d actData) {
 	p.m("</tr></thead>\n<tbody>")
 	for _, b := range d.Bouncers {
 		p.m(`<tr>`)
-		p.td(b.Name)
+		if b.Alliance {
+			p.td(b.Name + " (alliance)")
+		} else {
+			p.td(b.Name)
+		}
 		p.td(when(b.Created))
 		p.td(when(b.LastPull))
 		p.m("\n")
@@ -614,6 +618,9 @@ func actContent(p *page, d actData) {
 			p.m(`<td><form method="post" action="/ui/bouncers/delete" class="inline">`)
 			p.csrfField()
 			p.hidden("name", b.Name)
+			if b.Alliance {
+				p.hidden("alliance", "true")
+			}
 			p.m(`<button type="submit">Delete</button></form></td>`)
 		}
 		p.m(`</tr>`)
@@ -622,7 +629,7 @@ func actContent(p *page, d actData) {
 	if p.admin {
 		p.m(`<form method="post" action="/ui/bouncers/add" class="inline" id="bouncer-form">`)
 		p.csrfField()
-		p.m(`<label>New bouncer <input name="name" id="bouncer-name" required></label> <button type="submit">Add (its key is shown once)</button></form>`)
+		p.m(`<label>New bouncer <input name="name" id="bouncer-name" required></label> <label><input type="checkbox" name="alliance" id="bouncer-alliance"> every member accepts it (a charter amendment, on a founding member)</label> <button type="submit">Add (its key is shown once)</button></form>`)
 	}
 }
 

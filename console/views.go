@@ -584,23 +584,25 @@ func (c *Console) pardon(w http.ResponseWriter, r *http.Request, s *session) {
 
 func (c *Console) addBouncer(w http.ResponseWriter, r *http.Request, s *session) {
 	name := strings.TrimSpace(r.PostFormValue("name"))
-	key, err := c.b.AddBouncer(name)
+	alliance := r.PostFormValue("alliance") == "on"
+	key, err := c.b.AddBouncer(name, alliance)
 	if err != nil {
 		c.refusal(w, r, s, err, actData{})
 		return
 	}
-	c.log.Info("console: bouncer added", "name", name)
+	c.log.Info("console: bouncer added", "name", name, "alliance", alliance)
 	c.renderAct(w, r, s, http.StatusCreated, pageData{Flash: "bouncer " + name + " added: copy its key now, it is not shown again"},
 		actData{NewKey: key, NewBouncer: name})
 }
 
 func (c *Console) deleteBouncer(w http.ResponseWriter, r *http.Request, s *session) {
 	name := r.PostFormValue("name")
-	if err := c.b.DeleteBouncer(name); err != nil {
+	alliance := r.PostFormValue("alliance") == "true"
+	if err := c.b.DeleteBouncer(name, alliance); err != nil {
 		c.refusal(w, r, s, err, actData{})
 		return
 	}
-	c.log.Info("console: bouncer deleted", "name", name)
+	c.log.Info("console: bouncer deleted", "name", name, "alliance", alliance)
 	c.renderAct(w, r, s, http.StatusOK, pageData{Flash: "bouncer " + name + " deleted"}, actData{})
 }
 

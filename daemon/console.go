@@ -735,21 +735,29 @@ func (b *consoleBackend) Pardon(ctx context.Context, value, reason string) (int,
 func (b *consoleBackend) Bouncers() []console.Bouncer {
 	var out []console.Bouncer
 	for _, k := range b.d.keys.List() {
-		out = append(out, console.Bouncer{Name: k.Name, Created: k.Created, LastPull: k.LastPull})
+		out = append(out, console.Bouncer{Name: k.Name, Created: k.Created, LastPull: k.LastPull, Alliance: k.Alliance})
 	}
 	return out
 }
 
-func (b *consoleBackend) AddBouncer(name string) (string, error) {
+func (b *consoleBackend) AddBouncer(name string, alliance bool) (string, error) {
 	var out struct {
 		Key string `json:"api_key"`
 	}
-	err := b.call(context.Background(), b.d.apiAddBouncer, "POST", "/api/bouncers", map[string]string{"name": name}, &out, nil)
+	body := map[string]any{"name": name}
+	if alliance {
+		body["alliance"] = true
+	}
+	err := b.call(context.Background(), b.d.apiAddBouncer, "POST", "/api/bouncers", body, &out, nil)
 	return out.Key, err
 }
 
-func (b *consoleBackend) DeleteBouncer(name string) error {
-	return b.call(context.Background(), b.d.apiDeleteBouncer, "DELETE", "/api/bouncers/"+url.PathEscape(name), nil, nil, map[string]string{"name": name})
+func (b *consoleBackend) DeleteBouncer(name string, alliance bool) error {
+	target := "/api/bouncers/" + url.PathEscape(name)
+	if alliance {
+		target += "?alliance=true"
+	}
+	return b.call(context.Background(), b.d.apiDeleteBouncer, "DELETE", target, nil, nil, map[string]string{"name": name})
 }
 
 func (b *consoleBackend) Charter() console.Charter {
@@ -1137,6 +1145,25 @@ func charterChanges(prev, next *charter.Charter) []string {
 		out = append(out, "fleet scenarios turned off")
 	case prev.Fleet != nil && !reflect.DeepEqual(prev.Fleet, next.Fleet):
 		out = append(out, "fleet section changed")
+	}
+	had := map[string]string{} // alliance bouncer keys: name → hash
+	for _, b := range prev.Bouncers {
+		had[b.Name] = b.SHA256
+	}
+	for _, b := range next.Bouncers {
+		h, ok := had[b.Name]
+		delete(had, b.Name)
+		switch {
+		case !ok:
+			out = append(out, "alliance bouncer key "+b.Name+" added")
+		case h != b.SHA256:
+			out = append(out, "alliance bouncer key "+b.Name+" replaced")
+		}
+	}
+	for _, b := range prev.Bouncers {
+		if _, gone := had[b.Name]; gone {
+			out = append(out, "alliance bouncer key "+b.Name+" deleted")
+		}
 	}
 	if len(out) == 0 {
 		out = append(out, "no change this console can name: compare the charters")
