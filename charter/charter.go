@@ -366,6 +366,9 @@ func (c *Charter) Validate() error {
 			bad("territory[%d]: %w", i, err)
 		}
 	}
+	if err := checkTerritoryCover(c); err != nil { // territory.go
+		errs = append(errs, err)
+	}
 
 	p := c.Policy
 	if len(p.Decisive) > MaxDecisive {

@@ -188,6 +188,10 @@ type Status struct {
 	// FabricHealth is the embedded NATS server's health as the fabric's
 	// watch sees it (see fabric.Health).
 	FabricHealth FabricHealth `json:"fabric_health"`
+
+	// DataDir is the watch of charter.yaml and fabric.secret: what differs
+	// from what the member verified and holds (tamper.go).
+	DataDir DataDirStatus `json:"data_dir"`
 }
 
 // FabricHealth is fabric.Health as the admin API shows it.
@@ -254,6 +258,7 @@ func (d *Daemon) status() Status {
 	st.Roster = d.roster(&cs.c)
 	st.Enforcement = d.enforcementCounts()
 	st.FabricHealth = d.fabricHealth()
+	st.DataDir = d.dataDirStatus() // tamper.go
 	if d.feeds != nil {
 		st.Feeds = d.feeds.Status()
 	}

@@ -88,6 +88,9 @@ func InitAlliance(dir string, o InitOptions) (charter.Charter, error) {
 	if err := writeCharter(dir, &c); err != nil {
 		return charter.Charter{}, err
 	}
+	if err := seedCharterChain(dir, &c); err != nil { // the start of the signed history (tamper.go)
+		return charter.Charter{}, fmt.Errorf("start the signed charter history: %w", err)
+	}
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
 		return charter.Charter{}, fmt.Errorf("route secret: %w", err)
@@ -319,6 +322,9 @@ func Join(ctx context.Context, dir string, o JoinOptions) (joined bool, err erro
 		// the console's charter history starts after this member joined.
 		keepJoinHistory(dir, reply.History, am)
 	}
+	if err := sealJoin(dir, &c); err != nil { // tamper.go
+		return false, fmt.Errorf("start the signed charter history: %w", err)
+	}
 	return true, nil
 }
 
@@ -384,6 +390,9 @@ func fabricMembers(c *charter.Charter) []fabric.Member {
 func (d *Daemon) setOwnFabric(addr string) error {
 	next, changed, err := withOwnFabric(d.charter().c, d.id.ID, addr)
 	if !changed || err != nil {
+		return err
+	}
+	if err := d.sealOwnFabric(&d.charter().c, &next); err != nil { // tamper.go
 		return err
 	}
 	if err := writeCharter(d.opts.DataDir, &next); err != nil {

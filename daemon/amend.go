@@ -141,6 +141,10 @@ func (d *Daemon) handleJoin(inviteID string, raw []byte) []byte {
 	if _, err := alliance.UseInvite(d.opts.DataDir, inviteID, req.Member.ID, now); err != nil {
 		return refuse(err.Error())
 	}
+	if err := d.sealAmendment(&cur, am); err != nil { // tamper.go: the history before the charter file
+		d.log.Error("admit a new member", "err", err)
+		return refuse("the inviting member cannot record the amendment; ask its operator")
+	}
 	d.adoptLocked(next)
 	d.publishAmendment(am)
 	charterYAML, err := next.Marshal()
@@ -295,6 +299,9 @@ func (d *Daemon) amend(change func(cur *charter.Charter) (charter.Charter, error
 		return charter.Charter{}, err
 	}
 	if err := fitsFabric(am); err != nil {
+		return charter.Charter{}, err
+	}
+	if err := d.sealAmendment(&cur, am); err != nil { // tamper.go: the history before the charter file
 		return charter.Charter{}, err
 	}
 	d.adoptLocked(next)

@@ -263,12 +263,15 @@ func (c *checker) member(co CheckOptions) {
 		}
 	}
 	chPath := filepath.Join(dir, fileCharter)
+	verr := c.signedCharter(joining) // tamper.go
 	ch, err := charter.Load(chPath)
 	listed := false
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
-		c.fail(fmt.Errorf("charter: %w", err))
+		if verr == nil { // else said, with what to do
+			c.fail(fmt.Errorf("charter: %w", err))
+		}
 	case errors.Is(idErr, fs.ErrNotExist):
 		c.fail(fmt.Errorf("charter %s exists but identity key %s does not: a start would make a new identity that the charter does not list; restore the key from a backup, or use a new data directory", chPath, idPath))
 	case id != nil:

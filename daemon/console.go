@@ -992,6 +992,12 @@ func chainEnd(h *alliance.History) (string, error) {
 func chainWith(dir string, prev *charter.Charter, am alliance.Amendment, at time.Time) (*alliance.History, error) {
 	h, err := readCharterChain(dir)
 	if h != nil && err == nil {
+		data := am.Marshal()
+		for i := len(h.Steps) - 1; i >= 0; i-- {
+			if bytes.Equal(h.Steps[i].Amendment, data) {
+				return h, nil // kept already: this member's own, sealed when it made it (tamper.go)
+			}
+		}
 		var end string
 		if end, err = chainEnd(h); err == nil && end != prev.Hash() {
 			h = nil

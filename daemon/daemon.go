@@ -193,6 +193,7 @@ type Daemon struct {
 	}
 	streamCharter charter.Charter // the charter in force at the consumer's point of the stream; under consumeMu
 	snap          snapshots       // restarts from a signed snapshot (snapshot.go)
+	tamper        tamperWatch     // the watch of charter.yaml and fabric.secret (tamper.go)
 }
 
 // New prepares a daemon: data directory, identity, charter, fabric, table,
@@ -223,6 +224,9 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	}
 	if created {
 		d.log.Info("created member identity", "member", d.id.ID)
+	}
+	if err := d.checkDataDir(); err != nil { // tamper.go: the charter is the signed one, fabric.secret is there
+		return nil, err
 	}
 	if err := d.loadCharter(); err != nil {
 		return nil, err
@@ -260,6 +264,7 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	d.table = decision.NewTable()
 	d.faMet = &forwardauth.Metrics{}
 	d.met = newMetrics(d)
+	d.registerTamperMetric() // tamper.go
 	d.jour = lapi.NewJournal(lapi.DefaultMaxTombstones)
 	if d.keys, err = lapi.OpenKeys(filepath.Join(opts.DataDir, fileBouncers)); err != nil {
 		return nil, fmt.Errorf("bouncer keys: %w", err)
@@ -580,6 +585,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go func() { defer d.wg.Done(); d.srcs.run(ctx, d) }()
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.snapshotLoop(ctx) }() // snapshot.go
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); d.watchDataDir(ctx) }() // tamper.go
 
 	<-ctx.Done()
 	shut, c := context.WithTimeout(context.Background(), 5*time.Second)

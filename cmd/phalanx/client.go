@@ -203,6 +203,9 @@ is behind the stream, and when its last report came.
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "member\t%s\n", st.Member)
 	fmt.Fprintf(w, "alliance\t%s (%d members, charter %s)\n", st.Alliance, st.Members, short(st.Charter))
+	for _, p := range st.DataDir.Problems { // changed outside the member (daemon/tamper.go)
+		fmt.Fprintf(w, "DATA DIR\t%s\n", p)
+	}
 	fmt.Fprintf(w, "uptime\t%s\n", st.Uptime)
 	enf := st.Enforce
 	if st.EnforceWhy != "" {
@@ -607,8 +610,11 @@ func cmdCharter(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if len(args) > 0 && args[0] == "fleet" {
 		return cmdCharterFleet(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "restore" {
+		return cmdCharterRestore(args[1:], stdout, stderr) // charter_restore.go
+	}
 	if len(args) == 0 || args[0] != "show" {
-		return fmt.Errorf("%w: phalanx charter show | phalanx charter fleet on|off", errUsage)
+		return fmt.Errorf("%w: phalanx charter show | phalanx charter fleet on|off | phalanx charter restore", errUsage)
 	}
 	fs := flag.NewFlagSet("charter show", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -30,6 +30,7 @@ Usage:
   phalanx console [--read-only]                        the web console's address and a one-time login link
   phalanx charter show                                 the alliance charter and its hash
   phalanx charter fleet on [--file F]|off              amend the charter's fleet scenarios (founding member)
+  phalanx charter restore [--data DIR]                 write back the charter the signed history leads to
   phalanx rules show|check FILE                        the embedded HTTP rule pack; validate a replacement
   phalanx alliance init [--name NAME] [--fabric HOST:PORT]
                                                        found a multi-host alliance (new data dir)
