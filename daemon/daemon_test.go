@@ -41,6 +41,13 @@ func startMember(t *testing.T, dir, logPath string) *member {
 // the options, and waits until it serves.
 func startWith(t *testing.T, dir, logPath string, mod func(*config.File, *daemon.Options)) *member {
 	t.Helper()
+	return startHooked(t, dir, logPath, mod, nil)
+}
+
+// startHooked is startWith with hook, when not nil, run between New and
+// Run.
+func startHooked(t *testing.T, dir, logPath string, mod func(*config.File, *daemon.Options), hook func(*daemon.Daemon)) *member {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Daemon.API = "127.0.0.1:0"
 	cfg.Daemon.Enforce = "none"
@@ -59,6 +66,9 @@ func startWith(t *testing.T, dir, logPath string, mod func(*config.File, *daemon
 	if err != nil {
 		cancel()
 		t.Fatal(err)
+	}
+	if hook != nil {
+		hook(d)
 	}
 	m := &member{t: t, d: d, cancel: cancel, done: make(chan error, 1), dir: dir, log: logPath}
 	go func() { m.done <- d.Run(ctx) }()

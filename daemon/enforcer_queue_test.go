@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -19,43 +16,6 @@ import (
 	"phalanx/daemon"
 	"phalanx/netns"
 )
-
-// startHooked is startWith with hook run between New and Run.
-func startHooked(t *testing.T, dir, logPath string, mod func(*config.File, *daemon.Options), hook func(*daemon.Daemon)) *member {
-	t.Helper()
-	cfg := config.Default()
-	cfg.Daemon.API = "127.0.0.1:0"
-	cfg.Daemon.Enforce = "none"
-	cfg.Daemon.Sources = []string{logPath}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	opts := daemon.Options{DataDir: dir, Logger: logger}
-	if mod != nil {
-		mod(&cfg, &opts)
-	}
-	opts.Config = cfg
-	ctx, cancel := context.WithCancel(context.Background())
-	d, err := daemon.New(ctx, opts)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	hook(d)
-	m := &member{t: t, d: d, cancel: cancel, done: make(chan error, 1), dir: dir, log: logPath}
-	go func() { m.done <- d.Run(ctx) }()
-	select {
-	case <-d.Ready():
-	case err := <-m.done:
-		t.Fatalf("daemon stopped before it was ready: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("daemon not ready within 20s")
-	}
-	waitFor(t, 10*time.Second, "API address", func() bool { return d.Addr() != "" })
-	t.Cleanup(m.stop)
-	return m
-}
 
 // gatedEnforcer passes calls on to next (when not nil) once its gate is
 // open; Apply calls wait for it, Reconcile does not (the start needs it).
