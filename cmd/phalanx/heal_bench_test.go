@@ -1,0 +1,299 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// healSample is one partition of TestHealBench: who was cut, for how long,
+// and how long after its link came back it held the ban made meanwhile.
+type healSample struct {
+	victim string
+	cut    time.Duration
+	heal   time.Duration
+}
+
+// TestHealBench measures how fast a member heals after a partition. Gated
+// by PHALANX_BENCH_HEAL=1 (it takes minutes); needs root.
+//
+// Four real `phalanx run` processes in network namespaces on one bridge,
+// TLS on every fabric link as in production: hub members A, B and C (each
+// with --fabric: they keep the report stream, three replicas) and leaf
+// member L (without --fabric: its server attaches to the hub as a leaf
+// node). Each round cuts one member's link at the bridge — C (a cluster
+// route member) and L (a leaf link) in turn — for a while
+// (PHALANX_BENCH_HEAL_CUTS, default "10s,20s,30s", in turn), bans a new
+// attacker on A meanwhile (A and B, and C when L is cut, hold it), brings
+// the link back and measures the time from then until the attacker is in
+// the cut member's nftables set. PHALANX_BENCH_HEAL_ROUNDS (default 10) is
+// the number of partitions per cut member.
+//
+// It logs the distribution (p50, p90, max) per cut member as RESULT lines.
+// The goal is 2 s; nothing here asserts on time, except that a member
+// that has not healed after a minute fails the test.
+func TestHealBench(t *testing.T) {
+	if os.Getenv("PHALANX_BENCH_HEAL") == "" {
+		t.Skip("a benchmark of minutes: set PHALANX_BENCH_HEAL=1 (needs root)")
+	}
+	rounds := 10
+	if s := os.Getenv("PHALANX_BENCH_HEAL_ROUNDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("PHALANX_BENCH_HEAL_ROUNDS=%q: want a whole number above 0", s)
+		}
+		rounds = n
+	}
+	cuts := []time.Duration{10 * time.Second, 20 * time.Second, 30 * time.Second}
+	if s := os.Getenv("PHALANX_BENCH_HEAL_CUTS"); s != "" {
+		cuts = nil
+		for _, f := range strings.Split(s, ",") {
+			d, err := time.ParseDuration(strings.TrimSpace(f))
+			if err != nil || d <= 0 {
+				t.Fatalf("PHALANX_BENCH_HEAL_CUTS=%q: want positive durations separated by commas, e.g. 10s,20s,30s", s)
+			}
+			cuts = append(cuts, d)
+		}
+	}
+
+	al := newNSAlliance(t, []string{"a", "b", "c", "l"})
+	for _, m := range al.members {
+		m.hc = keepAliveClientIn(m.ns)
+	}
+	a, b, c, l := al.members[0], al.members[1], al.members[2], al.members[3]
+	al.formWithLeaves("healfleet", l)
+
+	var samples []healSample
+	for i := range 2 * rounds {
+		victim, others := c, []*nsMember{a, b}
+		if i%2 == 1 {
+			victim, others = l, []*nsMember{a, b, c}
+		}
+		cut := cuts[(i/2)%len(cuts)]
+		addr := fmt.Sprintf("10.%d.%d.%d", 140, i/250, 1+i%250) // outside the LAN: only written into A's log
+		heal := al.partition(i, victim, others, a, addr, cut)
+		samples = append(samples, healSample{victim: victim.name, cut: cut, heal: heal})
+	}
+
+	for _, who := range []*nsMember{c, l} {
+		var hs []time.Duration
+		var each []string
+		for _, s := range samples {
+			if s.victim == who.name {
+				hs = append(hs, s.heal)
+				each = append(each, fmt.Sprintf("%v/%v", s.cut, s.heal.Round(time.Millisecond)))
+			}
+		}
+		kind := "hub member (cluster routes)"
+		if who == l {
+			kind = "leaf member (leaf link)"
+		}
+		slices.Sort(hs)
+		t.Logf("RESULT heal %s %s: n=%d p50=%v p90=%v max=%v (cut/heal: %s)", strings.ToUpper(who.name), kind, len(hs),
+			quantile(hs, 0.5).Round(time.Millisecond), quantile(hs, 0.9).Round(time.Millisecond), hs[len(hs)-1].Round(time.Millisecond),
+			strings.Join(each, " "))
+	}
+}
+
+// quantile returns the q-quantile (nearest rank) of the sorted ds.
+func quantile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(ds))+0.999999) - 1
+	return ds[min(max(i, 0), len(ds)-1)]
+}
+
+// partition cuts victim's link for cut, bans addr on detector meanwhile
+// (and waits until others hold it), brings the link back and returns how
+// long after that victim had addr in its nftables set.
+func (al *nsAlliance) partition(round int, victim *nsMember, others []*nsMember, detector *nsMember, addr string, cut time.Duration) time.Duration {
+	t := al.t
+	t.Helper()
+	detector.waitTailing(t)
+	_, logAt := daemonLog(victim, 0)
+	al.l.setPort(t, victim.port, false)
+	down := time.Now()
+	appendTo(t, detector.log, bruteForce(addr, 6)...)
+	wrote := time.Now()
+	for _, m := range others {
+		if _, err := timeToBanSet(m.ns, addr, wrote, 45*time.Second); err != nil {
+			t.Fatalf("round %d, %s cut off: %v", round, victim.name, err)
+		}
+	}
+	waitUntil(t, cut+10*time.Second, fmt.Sprintf("%s's cut to last %v", victim.name, cut), func() bool { return time.Since(down) >= cut })
+	if victim.banned(addr) {
+		t.Fatalf("round %d: %s banned %s while cut off: the cut did not isolate it", round, victim.name, addr)
+	}
+	al.l.setPort(t, victim.port, true)
+	up := time.Now()
+	links := watchLinks(victim, up)
+	heal, err := timeToBanSet(victim.ns, addr, up, time.Minute)
+	if err != nil {
+		t.Fatalf("round %d: %s did not heal: %v", round, victim.name, err)
+	}
+	al.step("round %d: %s cut %v; %s in its nft set %v after the link came back (fabric links back: %s)", round, strings.ToUpper(victim.name),
+		up.Sub(down).Round(time.Millisecond), addr, heal.Round(time.Millisecond), links())
+	if logged, _ := daemonLog(victim, logAt); logged != "" {
+		var fabricLines []string
+		for _, line := range strings.Split(logged, "\n") {
+			if strings.Contains(line, "fabric") {
+				fabricLines = append(fabricLines, line)
+			}
+		}
+		if n := len(fabricLines); n > 0 {
+			t.Logf("%s's fabric log lines during round %d (%d, the last 6):\n%s", victim.name, round, n,
+				strings.Join(fabricLines[max(0, n-6):], "\n"))
+		}
+	}
+	return heal
+}
+
+// formWithLeaves forms the alliance as form does, except that the members
+// in leaves join without --fabric, as leaf members.
+func (al *nsAlliance) formWithLeaves(fleet string, leaves ...*nsMember) string {
+	t := al.t
+	t.Helper()
+	founder := al.members[0]
+	if code, _, errs := runCLI(t, "", "alliance", "init", "--data", founder.data, "--name", fleet,
+		"--fabric", founder.fabric(), "--address", founder.addr); code != 0 {
+		t.Fatalf("alliance init: exit %d: %s", code, errs)
+	}
+	for _, m := range al.members {
+		enforce := []string{"--enforce", "nftables", "--source", m.log}
+		if !slices.Contains(leaves, m) {
+			enforce = append([]string{"--fabric", m.fabric()}, enforce...)
+		}
+		if m == founder {
+			m.args = enforce
+			m.start(t)
+			al.step("%s founded the alliance and serves", strings.ToUpper(m.name))
+			continue
+		}
+		code, out, errs := runCLI(t, "", "alliance", "invite", "--data", founder.data, "--expires", "10m")
+		tok := strings.TrimSpace(out)
+		if code != 0 || tok == "" || strings.ContainsAny(tok, " \n") {
+			t.Fatalf("alliance invite: exit %d, stdout %q, stderr %s: want one token line", code, out, errs)
+		}
+		m.args = append([]string{"--join", tok, "--address", m.addr}, enforce...)
+		m.start(t)
+		kind := "a hub member"
+		if slices.Contains(leaves, m) {
+			kind = "a leaf member"
+		}
+		al.step("%s joined with an invite as %s and serves", strings.ToUpper(m.name), kind)
+	}
+	n := len(al.members)
+	var charter string
+	waitUntil(t, 90*time.Second, fmt.Sprintf("every member to report %d members and the same charter", n), func() bool {
+		hash := ""
+		for _, m := range al.members {
+			st, err := m.status()
+			if err != nil || st.Members != n || st.Charter == "" || hash != "" && st.Charter != hash {
+				return false
+			}
+			hash, m.id = st.Charter, st.Member
+		}
+		charter = hash
+		return true
+	})
+	al.step("all %d members hold charter %s", n, shortHash(charter))
+	// A first ban alliance-wide: every link carries reports before the
+	// first cut.
+	first := "10.139.0.1"
+	a := al.members[0]
+	a.waitTailing(t)
+	appendTo(t, a.log, bruteForce(first, 6)...)
+	al.bannedBy(first, time.Now(), 60*time.Second, "all up", al.members...)
+	return charter
+}
+
+// watchLinks polls m's namespace every 20 ms for established TCP
+// connections on the fabric's route and leaf ports, and returns a
+// function that stops polling and says, per peer address, how long after
+// since the first one was seen.
+func watchLinks(m *nsMember, since time.Time) func() string {
+	port, _ := strconv.Atoi(fabricPort)
+	ports := map[uint16]bool{uint16(port + 1): true, uint16(port + 2): true}
+	var mu sync.Mutex
+	first := map[string]time.Duration{}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			var peers []string
+			m.ns.Do(func() error {
+				peers = establishedPeers(ports)
+				return nil
+			})
+			now := time.Since(since)
+			mu.Lock()
+			for _, p := range peers {
+				if _, ok := first[p]; !ok {
+					first[p] = now
+				}
+			}
+			mu.Unlock()
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond): // the polling interval
+			}
+		}
+	}()
+	return func() string {
+		close(stop)
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		var out []string
+		for p, d := range first {
+			out = append(out, fmt.Sprintf("%s %v", p, d.Round(time.Millisecond)))
+		}
+		slices.Sort(out)
+		if len(out) == 0 {
+			return "none seen"
+		}
+		return strings.Join(out, ", ")
+	}
+}
+
+// establishedPeers returns the remote addresses of the calling thread's
+// namespace's established IPv4 TCP connections with a local or remote
+// port in ports (/proc/thread-self/net/tcp).
+func establishedPeers(ports map[uint16]bool) []string {
+	b, err := os.ReadFile("/proc/thread-self/net/tcp")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 4 || f[3] != "01" { // ESTABLISHED
+			continue
+		}
+		_, lport, ok1 := hexAddr(f[1])
+		raddr, rport, ok2 := hexAddr(f[2])
+		if ok1 && ok2 && (ports[lport] || ports[rport]) && !slices.Contains(out, raddr) {
+			out = append(out, raddr)
+		}
+	}
+	return out
+}
+
+// hexAddr decodes /proc/net/tcp's "0100007F:1F90" (little-endian IPv4).
+func hexAddr(s string) (string, uint16, bool) {
+	ip, port, ok := strings.Cut(s, ":")
+	a, err1 := strconv.ParseUint(ip, 16, 32)
+	p, err2 := strconv.ParseUint(port, 16, 16)
+	if !ok || err1 != nil || err2 != nil {
+		return "", 0, false
+	}
+	return fmt.Sprintf("%d.%d.%d.%d", a&0xff, a>>8&0xff, a>>16&0xff, a>>24), uint16(p), true
+}
