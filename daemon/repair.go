@@ -29,8 +29,7 @@ const (
 	gapGiveUp      = 10 * time.Minute
 	repairEvery    = time.Second
 	compareEvery   = 10 * time.Second
-	relinkCompare  = 5 * time.Second // compare every repairEvery this long after a link came back
-	maxAbove       = 1 << 16         // sequences held above a gap, per member
+	maxAbove       = 1 << 16 // sequences held above a gap, per member
 )
 
 // seqTrack is how far one member's sequence has been received.
@@ -295,34 +294,15 @@ func (d *Daemon) repairLoop(ctx context.Context) {
 			}
 		}()
 	}
-	// A link to another member's server that comes back (a partition
-	// healed, a member restarted) means reports may have been missed
-	// meanwhile: compare at once and then every tick for relinkCompare
-	// (the other links, and the subscriptions that cross them, follow
-	// within seconds), instead of within compareEvery.
-	relinked := make(chan struct{}, 1)
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		for d.fab.WaitLinkUp(ctx) == nil {
-			select {
-			case relinked <- struct{}{}:
-			default:
-			}
-		}
-	}()
 	tick := time.NewTicker(repairEvery)
 	defer tick.Stop()
 	lastCompare := time.Now()
 	lastHeal := time.Now()
-	var relinkedAt time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-		case <-relinked:
-			relinkedAt = time.Now()
 		}
 		want, lost, jumps := d.gaps.missing(time.Now())
 		if lost > 0 {
@@ -332,7 +312,7 @@ func (d *Daemon) repairLoop(ctx context.Context) {
 		if jumps > 0 {
 			d.log.Warn("a member's report sequence jumped further than it could have reported in the time: not counted as lost reports", "jumps", jumps, "wider_than", maxCountedGap)
 		}
-		if time.Since(lastCompare) >= compareEvery || time.Since(relinkedAt) < relinkCompare {
+		if time.Since(lastCompare) >= compareEvery {
 			lastCompare = time.Now()
 			for member, r := range d.compare(ctx) {
 				if _, ok := want[member]; !ok {
