@@ -71,20 +71,33 @@ func plainCharter(dir string) (c charter.Charter, plain bool, err error) {
 	return c, true, nil
 }
 
-// notRunning fails when a daemon runs on dir (it holds the outbox's lock).
+// notRunning fails when a daemon runs on dir.
 func notRunning(dir string) error {
-	lock := filepath.Join(dir, dirOutbox, "outbox.lock")
-	if _, err := os.Stat(filepath.Dir(lock)); err != nil {
-		return nil
-	}
-	unlock, err := dirlock.TryLock(lock)
-	if errors.Is(err, dirlock.ErrLocked) {
-		return fmt.Errorf("a phalanx runs with data directory %s: stop it first (systemctl stop phalanx), then try again, then start it", dir)
-	}
+	runs, err := daemonRuns(dir)
 	if err != nil {
 		return fmt.Errorf("check that no phalanx runs with %s: %w", dir, err)
 	}
-	return unlock()
+	if runs {
+		return fmt.Errorf("a phalanx runs with data directory %s: stop it first (systemctl stop phalanx), then try again, then start it", dir)
+	}
+	return nil
+}
+
+// daemonRuns reports whether a daemon runs on dir: it holds the outbox's
+// lock (see package outbox) for as long as it runs.
+func daemonRuns(dir string) (bool, error) {
+	lock := filepath.Join(dir, dirOutbox, "outbox.lock")
+	if _, err := os.Stat(filepath.Dir(lock)); err != nil {
+		return false, nil
+	}
+	unlock, err := dirlock.TryLock(lock)
+	if errors.Is(err, dirlock.ErrLocked) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return false, unlock()
 }
 
 // moveAside moves the plain member's stream and charter in dir aside,

@@ -22,7 +22,6 @@ import (
 	"phalanx/alliance"
 	"phalanx/charter"
 	"phalanx/config"
-	"phalanx/dirlock"
 	"phalanx/fail2ban"
 	"phalanx/identity"
 	"phalanx/lapi"
@@ -224,16 +223,7 @@ func checkModes(dir string) error {
 // then finds the addresses it holds in use, which they will not be once
 // it stops.
 func (c *checker) running() {
-	lock := filepath.Join(c.opts.DataDir, dirOutbox, "outbox.lock")
-	if _, err := os.Stat(filepath.Dir(lock)); err != nil {
-		return
-	}
-	unlock, err := dirlock.TryLock(lock)
-	if err == nil {
-		unlock()
-		return
-	}
-	if errors.Is(err, dirlock.ErrLocked) {
+	if runs, _ := daemonRuns(c.opts.DataDir); runs {
 		c.inUse = true
 		c.warn(fmt.Errorf("a phalanx is running with data directory %s: a second one would not start; this check takes it as stopped first (as a restart does), and the addresses it holds as free", c.opts.DataDir))
 	}
