@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -210,10 +211,22 @@ func TestLoneFounderReportsReachNewMembers(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dirA, "charter.yaml"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	a := startMember(t, dirA, filepath.Join(base, "a.log"))
+	var logA syncBuffer
+	a := startWith(t, dirA, filepath.Join(base, "a.log"), func(_ *config.File, o *daemon.Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&logA, nil))
+	})
 	a.waitTailing()
 	appendLines(t, a.log, attack("203.0.113.90", 6)...)
 	waitFor(t, 10*time.Second, "A's self-defense ban", func() bool { return banned(a.d, "203.0.113.90") })
+	// Told although the member has not reconciled with a stream it cannot
+	// reach yet: its log line, and its enforcement in the timeline (what
+	// the alliance later learns from its enforcement record).
+	waitFor(t, 10*time.Second, "A's ban line and enforcement entry", func() bool {
+		return strings.Contains(logA.String(), "msg=ban value=203.0.113.90/32") && len(a.entries("203.0.113.90", "enforced")) == 1
+	})
+	if !strings.Contains(logA.String(), "the fabric's report stream is not available yet") {
+		t.Fatalf("A was not waiting for its stream; the test needs it to:\n%s", logA.String())
+	}
 	made := time.Now()
 	// Older than the skew before anyone can store it: stale for sure.
 	waitFor(t, 10*time.Second, "the report to age past the skew", func() bool { return time.Since(made) > 4*time.Second })

@@ -58,7 +58,7 @@ func (s sink) Decision(dec *phalanx.Decision, a *phalanx.Alert) {
 		Reason:   dec.Reason,
 		Evidence: d.evid.lines(a.Source, a.Addr),
 	}
-	tell := notice{since: d.lineRead}
+	tell := notice{since: d.lineRead, fresh: true}
 	if !tell.since.IsZero() {
 		tell.path = "self"
 	}
@@ -619,15 +619,19 @@ type applyOpts struct {
 
 // notice is how to tell of a ban once the kernel holds it: the enforcement
 // latency metric's label ("" for none) and where that latency starts.
+// fresh marks a decision this member made now (self-defense): it is told
+// even before the member has reconciled with the stream (while the stream
+// is unavailable, or replayed), when other decisions are history.
 type notice struct {
 	path  string
 	since time.Time
+	fresh bool
 }
 
 // applyWith is apply with o; untold are the added bans to tell of now: all
 // of them when there is no enforcement queue, those whose notice the
 // queue could not keep otherwise (only when o.tell is set and the member
-// has reconciled).
+// has reconciled, or the decision is fresh).
 func (d *Daemon) applyWith(add []phalanx.Decision, remove []uint64, what string, o applyOpts) (stored []phalanx.Decision, changed bool, untold []enforceNote) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -662,7 +666,7 @@ func (d *Daemon) applyWith(add []phalanx.Decision, remove []uint64, what string,
 	d.jour.Record(added, deleted)
 	d.decisionsChanged(added, deleted) // the console's index (console.go)
 	var notes []enforceNote
-	if o.tell != nil && d.reconciled.Load() {
+	if o.tell != nil && (d.reconciled.Load() || o.tell.fresh) {
 		notes = make([]enforceNote, len(added))
 		for i, x := range added {
 			notes[i] = enforceNote{dec: x, path: o.tell.path, since: o.tell.since}

@@ -199,8 +199,14 @@ func TestConsoleInBrowser(t *testing.T) {
 	a.waitTailing()
 	appendLines(t, a.log, xssAttack(attacker, 4)...)
 	row := `document.querySelector('#live tr[data-value="` + attacker + `"]')`
-	poll(t, ctx, 60*time.Second, "the attack on C's live view with three members' enforcement",
-		row+` && `+row+`.querySelectorAll(".hop").length === 3`)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](row+` && `+row+`.querySelectorAll(".hop").length === 3`, chromedp.WithPollingTimeout(60*time.Second))); err != nil {
+		// What each member holds, to tell a missing hop from a missed row.
+		t.Logf("the row on C: %q", eval[string](t, ctx, `(`+row+` || {textContent: "none"}).textContent`))
+		for i, m := range al.members {
+			t.Logf("member %d's enforcement entries: %+v", i, m.entries(attacker, "enforced"))
+		}
+		t.Fatalf("waiting for the attack on C's live view with three members' enforcement: %v", err)
+	}
 	text := eval[string](t, ctx, row+`.textContent`)
 	if !strings.Contains(text, "ssh") || !strings.Contains(text, "on a at") && !strings.Contains(text, "on ") {
 		t.Fatalf("row: %q", text)
