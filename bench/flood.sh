@@ -18,10 +18,12 @@ set -euo pipefail
 
 usage() {
 	cat <<'EOF2'
-usage: bench/flood.sh [--attackers N] [--failures K] [--runs R] [--bin PATH] [--restart all|last|none] [--keep DIR]
+usage: bench/flood.sh [--attackers N] [--failures K] [--after M] [--runs R] [--bin PATH] [--restart all|last|none] [--keep DIR]
 
   --attackers N   distinct /64 attackers in the flood (default 100000)
   --failures K    sshd failures per attacker (default 6; ssh-bf bans at 6)
+  --after M       real attackers appended one by one once the flood is in
+                  the kernel, with its bans in force (default 20)
   --runs R        runs, each in a fresh namespace and data directory (default 3)
   --bin PATH      the phalanx binary to measure (default: build this tree)
   --restart WHEN  the restart check after all runs, the last (default) or none
@@ -31,6 +33,7 @@ EOF2
 
 attackers=100000
 failures=6
+after=20
 runs=3
 bin=""
 restart=last
@@ -41,6 +44,8 @@ while [ $# -gt 0 ]; do
 	--attackers=*) attackers="${1#*=}"; shift ;;
 	--failures) failures="${2:?--failures needs a number}"; shift 2 ;;
 	--failures=*) failures="${1#*=}"; shift ;;
+	--after) after="${2:?--after needs a number}"; shift 2 ;;
+	--after=*) after="${1#*=}"; shift ;;
 	--runs) runs="${2:?--runs needs a number}"; shift 2 ;;
 	--runs=*) runs="${1#*=}"; shift ;;
 	--bin) bin="${2:?--bin needs a path}"; shift 2 ;;
@@ -53,9 +58,10 @@ while [ $# -gt 0 ]; do
 	*) echo "flood.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
 	esac
 done
-for v in "$attackers" "$failures" "$runs"; do
-	case "$v" in '' | *[!0-9]*) echo "flood.sh: --attackers, --failures and --runs want whole numbers, got '$v'" >&2; exit 2 ;; esac
+for v in "$attackers" "$failures" "$after" "$runs"; do
+	case "$v" in '' | *[!0-9]*) echo "flood.sh: --attackers, --failures, --after and --runs want whole numbers, got '$v'" >&2; exit 2 ;; esac
 done
+[ "$after" -le 4096 ] || { echo "flood.sh: --after takes at most 4096" >&2; exit 2; }
 case "$restart" in all | last | none) ;; *) echo "flood.sh: --restart wants all, last or none" >&2; exit 2 ;; esac
 [ "$(id -u)" = 0 ] || { echo "flood.sh: run as root (it creates network namespaces and nftables tables inside them)" >&2; exit 1; }
 for c in ip nft jq; do
@@ -171,11 +177,14 @@ quiet() {
 
 lat_a="$tmp/latency-a.txt"
 lat_b="$tmp/latency-b.txt"
+lat_c="$tmp/latency-c.txt"
 : >"$lat_a"
 : >"$lat_b"
+: >"$lat_c"
 cat <<'EOF2'
 A: a real attacker appended right after the flood, until its /64 is in the kernel set (the pipeline reads the whole flood first)
 B: a second one appended once A is in the kernel set (the flood's reports still being written, published and judged)
+C: --after more, one at a time, once every ban of the flood is in the kernel set (the flood's bans in force)
 EOF2
 printf '%-4s %8s %8s %12s %13s %9s %9s %12s %13s\n' run "A s" "B s" "table s" "kernel s" "CPU s" "bans/s" "quiet s" "quiet CPU s"
 for r in $(seq 1 "$runs"); do
@@ -235,10 +244,25 @@ for r in $(seq 1 "$runs"); do
 	until [ "$(kernel_nets | wc -l)" -ge "$want" ]; do sleep 0.5; done
 	t5=$(now)
 	cpu1=$(cpu "$pid")
+	# C: attackers after the flood, one at a time, each in its own /64.
+	for k in $(seq 1 "$after"); do
+		c=$(printf '2001:db8:ffff:%x::66' $((0xe000 + k)))
+		attack "$c" $((9000 + 10 * k)) >"$dir/real-c.log"
+		inns ip addr add "$c/128" dev lo nodad
+		probe "$c" "$dir/probe-c.txt"
+		until [ -s "$dir/probe-c.txt" ]; do sleep 0.01; done
+		tc=$(now)
+		cat "$dir/real-c.log" >>"$log"
+		t=$(banned_at "$dir/probe-c.txt")
+		awk -v a="$tc" -v b="$t" 'BEGIN { printf "%.3f\n", b - a }' >>"$lat_c"
+		stop_probes
+		inns ip addr del "$c/128" dev lo
+	done
+	want=$((want + after))
 	quiet
 	t6=$(now)
 	cpu2=$(cpu "$pid")
-	awk -v r="$r" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v tb="$tb" -v t3="$t3" -v t4="$t4" -v t5="$t5" -v t6="$t6" -v c0="$cpu0" -v c1="$cpu1" -v c2="$cpu2" -v n="$want" 'BEGIN {
+	awk -v r="$r" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v tb="$tb" -v t3="$t3" -v t4="$t4" -v t5="$t5" -v t6="$t6" -v c0="$cpu0" -v c1="$cpu1" -v c2="$cpu2" -v n="$((want - after))" 'BEGIN {
 		printf "%-4s %8.3f %8.3f %12.2f %13.2f %9.2f %9.0f %12.0f %13.2f\n", r, t2 - t1, t3 - tb, t4 - t0, t5 - t0, c1 - c0, n / (t5 - t0), t6 - t0 - 1, c2 - c0
 	}'
 	awk -v a="$t1" -v b="$t2" 'BEGIN { printf "%.3f\n", b - a }' >>"$lat_a"
@@ -246,7 +270,7 @@ for r in $(seq 1 "$runs"); do
 	status | jq -c '{decisions, enforcement, pipeline: {lines: .pipeline.lines, self_bans: .pipeline.self_bans}, reports}' >"$dir/status.json" || true
 
 	if [ "$restart" = all ] || { [ "$restart" = last ] && [ "$r" = "$runs" ]; }; then
-		awk -v n="$attackers" 'BEGIN { for (i = 0; i < n; i++) printf "2001:db8:%x:%x::\n", 256 + int(i / 65535), 1 + i % 65535; print "2001:db8:ffff:ffff::"; print "2001:db8:ffff:fffe::" }' | sort >"$dir/expected.txt"
+		awk -v n="$attackers" -v m="$after" 'BEGIN { for (i = 0; i < n; i++) printf "2001:db8:%x:%x::\n", 256 + int(i / 65535), 1 + i % 65535; print "2001:db8:ffff:ffff::"; print "2001:db8:ffff:fffe::"; for (k = 1; k <= m; k++) printf "2001:db8:ffff:%x::\n", 57344 + k }' | sort >"$dir/expected.txt"
 		# missing FILE: expected /64s not in FILE.
 		missing() { comm -23 "$dir/expected.txt" "$1" | wc -l; }
 		stop_daemon
@@ -269,11 +293,13 @@ for r in $(seq 1 "$runs"); do
 	ip netns delete "$ns"
 	ns=""
 done
-for x in A B; do
+for x in A B C; do
 	f=$lat_a
 	[ "$x" = B ] && f=$lat_b
+	[ "$x" = C ] && f=$lat_c
+	[ -s "$f" ] || continue
 	sort -n "$f" | awk -v x="$x" '{ v[NR] = $1 } END {
 		p50 = v[int((NR + 1) / 2)]; i99 = int(NR * 0.99 + 0.999); if (i99 < 1) i99 = 1; if (i99 > NR) i99 = NR
-		printf "real attacker %s, %d runs: p50 %.3f s, p99 %.3f s, max %.3f s\n", x, NR, p50, v[i99], v[NR]
+		printf "real attacker %s, %d samples: p50 %.3f s, p99 %.3f s, max %.3f s\n", x, NR, p50, v[i99], v[NR]
 	}'
 done

@@ -13,8 +13,10 @@
 package sighting
 
 import (
+	"bytes"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,7 +55,10 @@ type Rules struct {
 }
 
 // NewRules returns the rules of charter c; territory is never sighted. A
-// charter without a fleet section sights nothing.
+// charter without a fleet section sights nothing, and nothing is sighted
+// for a scenario that needs more members than the charter lists: it cannot
+// fire (a standalone member sights nothing). The rules are made again
+// when the charter changes.
 func NewRules(c *charter.Charter, territory []netip.Prefix) *Rules {
 	r := &Rules{territory: territory}
 	if c.Fleet == nil {
@@ -61,6 +66,9 @@ func NewRules(c *charter.Charter, territory []netip.Prefix) *Rules {
 	}
 	for i := range c.Fleet.Scenarios {
 		s := &c.Fleet.Scenarios[i]
+		if s.Members > len(c.Members) {
+			continue
+		}
 		for _, name := range s.Kinds {
 			k, err := phalanx.ParseKind(name)
 			if err != nil || k >= 64 {
@@ -99,6 +107,20 @@ type Batch struct {
 	// vouched holds when each source that logged in here did so last.
 	vouched   map[netip.Prefix]time.Time
 	unsighted int64 // events not sighted because their source is vouched for
+	// The last user name hashed, with its salt and hash: attackers try
+	// the same few names from many sources, and a hash costs an HMAC.
+	lastUser string
+	lastSalt []byte
+	lastHash report.UserHash
+}
+
+// hash is charter.UserHash of user with salt, from the last one when it is
+// the same; b.mu is held.
+func (b *Batch) hash(salt []byte, user string) report.UserHash {
+	if b.lastSalt == nil || user != b.lastUser || !bytes.Equal(salt, b.lastSalt) {
+		b.lastUser, b.lastSalt, b.lastHash = strings.Clone(user), salt, charter.UserHash(salt, user)
+	}
+	return b.lastHash
 }
 
 // NewBatch returns an empty batch.
@@ -166,11 +188,7 @@ func (b *Batch) Add(r *Rules, ev *phalanx.Event, banned func(netip.Addr) bool) {
 		return // a banned source is not sighted again
 	}
 	group := Group(addr)
-	var user report.UserHash
 	hasUser := ev.User != "" && r.salt != nil && r.users&(1<<ev.Kind) != 0
-	if hasUser {
-		user = charter.UserHash(r.salt, ev.User)
-	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if at, ok := b.vouched[group]; ok {
@@ -204,8 +222,10 @@ func (b *Batch) Add(r *Rules, ev *phalanx.Event, banned func(netip.Addr) bool) {
 	case len(e.Counts) < report.MaxSightingCounts:
 		e.Counts = append(e.Counts, report.Count{Service: ev.Service, Kind: kind, N: 1})
 	}
-	if hasUser && len(e.Users) < report.MaxSightingUsers && !slices.Contains(e.Users, user) {
-		e.Users = append(e.Users, user)
+	if hasUser && len(e.Users) < report.MaxSightingUsers {
+		if user := b.hash(r.salt, ev.User); !slices.Contains(e.Users, user) {
+			e.Users = append(e.Users, user)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package sighting_test
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -20,10 +21,44 @@ func testRules(t *testing.T) (*sighting.Rules, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := charter.Default("t", charter.NewMember("a", id.Public))
+	c := fleetCharter(t, id, 5)
 	salt := bytes.Repeat([]byte{7}, charter.SaltSize)
 	c.Fleet.Salt = base64.StdEncoding.EncodeToString(salt)
 	return sighting.NewRules(&c, []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}), salt
+}
+
+// fleetCharter is the default charter with id's member and n-1 others:
+// every default fleet scenario needs at most 5 members.
+func fleetCharter(t *testing.T, id *identity.Identity, n int) charter.Charter {
+	t.Helper()
+	c := charter.Default("t", charter.NewMember("a", id.Public))
+	for i := 2; i <= n; i++ {
+		o, err := identity.FromSeed(bytes.Repeat([]byte{byte(i)}, 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Members = append(c.Members, charter.NewMember(fmt.Sprintf("m%d", i), o.Public))
+	}
+	return c
+}
+
+// TestRulesNeedMembers: a scenario that needs more members than the
+// charter lists cannot fire, and nothing is sighted for it: a standalone
+// member sights nothing.
+func TestRulesNeedMembers(t *testing.T) {
+	id, err := identity.FromSeed(bytes.Repeat([]byte{1}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &phalanx.Event{Time: time.Unix(1_700_000_000, 0), Source: netip.MustParseAddr("198.51.100.7"), Service: "ssh", Kind: phalanx.KindAuthFailure, User: "root"}
+	for n, want := range map[int]bool{1: false, 2: false, 3: true} {
+		c := fleetCharter(t, id, n)
+		b := sighting.NewBatch()
+		b.Add(sighting.NewRules(&c, nil), ev, nil)
+		if got := b.Counters()["pending"] > 0; got != want {
+			t.Errorf("%d members: sighted %v, want %v", n, got, want)
+		}
+	}
 }
 
 // memberID is a well-formed member id (of the identity with seed 1).
