@@ -249,6 +249,7 @@ func (d *Daemon) status() Status {
 		Reports: map[string]int64{"published": d.ctr.published.Load(), "publish_errors": d.ctr.publishErr.Load(),
 			"consumed": d.ctr.consumed.Load(), "duplicates": d.ctr.duplicate.Load(), "decided": d.ctr.decided.Load(),
 			"digests_compared": d.ctr.digests.Load(), "digest_mismatches": d.ctr.mismatches.Load(),
+			"digest_repairs": d.ctr.digestRepairs.Load(), "digest_unrepaired": d.ctr.digestUnrepaired.Load(),
 			"pardoned": d.ctr.pardoned.Load(), "pending": d.ctr.pending.Load(), "corroborated": d.ctr.corroborated.Load(), "sightings": d.ctr.sightings.Load(), "fleet_bans": d.ctr.fleetBans.Load(), "refused": d.ctr.refused.Load(),
 			"rejected": d.ctr.rejected.Load(), "enforce_errors": d.ctr.enforceErr.Load(), "firewall_restores": d.ctr.restores.Load()},
 		Sightings: d.sightings.Counters(),

@@ -495,6 +495,7 @@ func (d *Daemon) consumeLocked(m fabric.Msg) {
 		out = d.arb.Apply(&r, received, now)
 	}
 	d.met.verdicts.WithLabelValues(out.Verdict.String()).Inc()
+	d.drep.note(&r, out) // digestrepair.go: the reports behind each ban
 	// Only what a member signed may touch per-member state: anyone can
 	// name any member in a forgery.
 	if authentic(out) {

@@ -146,6 +146,7 @@ type Daemon struct {
 	held        *heldEntries     // other members' enforcement entries waiting for the decision here
 	arb         *arbiter.Arbiter // under consumeMu
 	seen        *idSet           // under consumeMu
+	drep        digestRepair     // the reports behind the bans held, for digest repair (digestrepair.go)
 	caughtUp    atomic.Bool      // the enforcer takes changes
 	reconciled  atomic.Bool      // the table has replayed the stream and the enforcer was reconciled with it
 	catchUpTo   atomic.Uint64    // the stream sequence the table must reach before reconciling; 0 = not known yet
@@ -176,6 +177,7 @@ type Daemon struct {
 		rejected                                   atomic.Int64
 		selfBans, enforceErr, restores             atomic.Int64
 		digests, mismatches                        atomic.Int64
+		digestRepairs, digestUnrepaired            atomic.Int64 // digestrepair.go
 	}
 
 	cancel context.CancelFunc

@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"context"
+	"net/netip"
 	"time"
 
+	"phalanx"
 	"phalanx/identity"
 	"phalanx/report"
 )
@@ -31,3 +33,26 @@ func (d *Daemon) JudgeLocallyForTest(r *report.Report) {
 // AuditKernelForTest runs the kernel audit now rather than at its next
 // minute.
 func (d *Daemon) AuditKernelForTest() { d.auditKernel() }
+
+// DamageBanForTest makes this member lose its ban on value as a damaged
+// state would: its arbiter forgets the ban, and the table loses the
+// alliance decisions on value (no pardon, nothing on the fabric). It
+// reports whether the arbiter held a ban to forget.
+func (d *Daemon) DamageBanForTest(value netip.Prefix) bool {
+	d.consumeMu.Lock()
+	defer d.consumeMu.Unlock()
+	ok := d.arb.ForgetBan(value)
+	var ids []uint64
+	d.table.All(func(x phalanx.Decision) bool {
+		if x.Value == value && x.Origin != phalanx.OriginSelf {
+			ids = append(ids, x.ID)
+		}
+		return true
+	})
+	d.apply(nil, ids, "test damage")
+	return ok
+}
+
+// DigestForTest is the digest of the bans this member's arbiter holds in
+// force at at, and how many.
+func (d *Daemon) DigestForTest(at time.Time) ([32]byte, int) { return d.digest(at) }

@@ -73,6 +73,12 @@ func newMetrics(d *Daemon) *metrics {
 	}
 	m.reg.MustRegister(m.lines, m.events, m.alerts, m.reportsOut, m.publishErrs, m.reportsIn, m.rejected,
 		m.verdicts, m.enforce, m.enforceErrs, m.lag, m.joins, m.repaired, m.gapsLost, m.digestMismatch, m.httpCut, &decisionCollector{d: d},
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phalanx_digest_repairs_total",
+			Help: "Bans another member held and this member lacked, although both had judged the same reports, that this member's judging the signed reports behind them again restored."},
+			func() float64 { return float64(d.ctr.digestRepairs.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phalanx_digest_unrepaired_total",
+			Help: "Such differing bans that judging again did not restore (no signed reports known behind them, authors unreachable, or judged otherwise here)."},
+			func() float64 { return float64(d.ctr.digestUnrepaired.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phalanx_nftables_restores_total",
 			Help: "Times the nftables table was found removed or changed from outside (a firewall reload) and restored."},
 			func() float64 { return float64(d.ctr.restores.Load()) }),

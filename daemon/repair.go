@@ -281,6 +281,7 @@ func (d *Daemon) repairLoop(ctx context.Context) {
 	if d.secret == "" {
 		return
 	}
+	d.serveDigestRepair(ctx) // digestrepair.go
 	for _, kind := range []string{repairKind, seqsKind} {
 		h := d.serveRepair
 		if kind == seqsKind {
@@ -374,6 +375,7 @@ func (d *Daemon) compare(ctx context.Context) map[string][2]uint64 {
 				d.ctr.mismatches.Add(1)
 				d.met.digestMismatch.Inc()
 				d.log.Warn("this member and another hold different bans although they judged the same reports", "member", m.ID, "bans_here", n, "bans_there", theirN)
+				d.repairDigest(ctx, m.ID, at) // digestrepair.go: judge the reports behind the differing bans again
 			}
 		}
 	}
