@@ -75,16 +75,23 @@
 // of 8 KB, looking only at every (M-3)-th position of the line: each
 // literal of M bytes or more sets the bits of M-3 consecutive grams of its
 // own, so one of them lies on a position the scan looks at (the skip of
-// Wu and Manber's multi-pattern search); where a bit is set, the literals
-// anchored there are compared. The grams chosen avoid bytes and words
-// common in ordinary lines. The few literals shorter than M are found by
-// a rare byte they hold (the quote of `" 401`). The Set chooses M (4 to 8)
-// by an estimated cost, and since a prefregex and a failregex must both
-// match, it checks only the side that is quicker to look for when the
-// other would force short skips (proftpd's prefregex needs only "user";
-// each of its failregex a long literal). With Debian's 89 sample filters
-// M is 6: a 110-byte line is looked at in 36 places, plus one
-// strings.IndexByte for the quote.
+// Wu and Manber's multi-pattern search); the loop reads two positions
+// from one 8-byte load and calls nothing, collecting the positions whose
+// bit is set. Such a position is mostly a gram of an ordinary word that a
+// literal shares ("from", "ser ", "warn"), so before the literals
+// anchored there are compared, a second check looks at 8 bytes: the gram
+// with the 4 bytes after it (or before it) hashed into a second bit set
+// that holds the same 8 bytes of each literal (folded alike); only
+// anchors whose literal has neither are compared on the gram alone. The
+// grams chosen avoid bytes and words common in ordinary lines. The few
+// literals shorter than M are found by a rare byte they hold (the quote
+// of `" 401`), the byte after it checked before the literal is compared.
+// The Set chooses M (4 to 8) by an estimated cost, and since a prefregex
+// and a failregex must both match, it checks only the side that is
+// quicker to look for when the other would force short skips (proftpd's
+// prefregex needs only "user"; each of its failregex a long literal).
+// With Debian's 89 sample filters M is 6: a 110-byte line is looked at in
+// 36 places (18 loads), plus one strings.IndexByte for the quote.
 //
 // A line then goes only to the filters that one of the literals found
 // names (and to those that must see every line), and within a filter only
@@ -93,8 +100,9 @@
 // window holds the last maxlines), but while its window holds none of its
 // literals it runs nothing: the Group parks it and keeps the last lines
 // once for all parked filters, refilling a filter's window when a line
-// with its literal comes. Filters that cannot match never slow a line
-// down; a line without any literal costs the scan alone.
+// with its literal comes; a parked filter is not even called for the
+// lines it skips. Filters that cannot match never slow a line down; a
+// line without any literal costs the scan alone.
 //
 // Grouping filters by the program tag of syslog's prefix (most filters
 // name their daemon in __prefix_line) was considered and left out: the
@@ -103,6 +111,10 @@
 // line with and without the prefilter and fails on any difference;
 // FuzzAnchors checks the scan against a plain search at every skip, and
 // FuzzSequence the sequences against the expressions;
+// FuzzPrefilterSound checks that, behind the prefilter of all Debian
+// filters with a sample, each filter gives on any line what it gives
+// running its expressions on every line (its seeds run in every go test;
+// fuzzing it is slow, a few lines a second);
 // TestGroupAgreesWithMatchers checks a Group (parking included) against a
 // Matcher per filter.
 //
@@ -126,19 +138,23 @@
 //     summed, some 60 times phalanx's cost.
 //   - lines no filter matches, through all 89 filters (3proxy, which has
 //     no literal, included): ordinary cron, systemd, kernel, mail-queue
-//     and daemon lines of 80–150 bytes (111 on average) cost 119–146 ns
-//     of CPU each (BenchmarkNoMatch, cpu-ns/line; load average 7–8 while
-//     measured), against 2.75–3.9 µs before this prefilter (3proxy's
-//     expression and date search ran on every line, and a Group copied
-//     every line into each multi-line filter's window). Lines without any
-//     literal through the 88 filters that have literals: 136–153 ns
-//     (BenchmarkNoLiteral; 289–338 ns before). The scan is most of it
-//     (BenchmarkScanOnly 118–135 ns, was 192–208 ns, on lines of which
-//     some hold literals), then 3proxy's sequence (about 20 ns: two
-//     strings.IndexByte, for + and -). The 100 ns goal was not shown on
-//     this loaded machine: measure on a quiet one before quoting it.
+//     and daemon lines of 80–150 bytes (111 on average) cost 89–104 ns
+//     of CPU each (BenchmarkNoMatch, cpu-ns/line, -count=5; load average
+//     9–12 while measured), against 123–131 ns in the same runs before
+//     the second (8-byte) check, the 8-byte loads, the parked filters
+//     left uncalled and the cheaper rare-byte and sequence checks, and
+//     2.75–3.9 µs before the prefilter (3proxy's expression and date
+//     search ran on every line, and a Group copied every line into each
+//     multi-line filter's window). Of a line's cost, about 40% is the gram
+//     loop and 40% the strings.IndexByte passes: the quote of `" 40x` and
+//     3proxy's + and - (a '-' stands in most lines). Lines without any
+//     literal through the 88 filters that have literals: 112–118 ns
+//     (BenchmarkNoLiteral; 149–188 ns before, 289–338 ns before the
+//     prefilter); the scan alone 112–118 ns (BenchmarkScanOnly, lines of
+//     which some hold literals; 127–141 ns before).
 //   - BenchmarkAllFiltersQuiet (ordinary lines, some with "user", "client",
-//     "HTTP"): 135–153 ns, was 3.7–4.1 µs.
+//     "HTTP"): 114–137 ns, 167–195 ns before, 3.7–4.1 µs before the
+//     prefilter.
 //
 // # Known differences from fail2ban
 //

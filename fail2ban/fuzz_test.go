@@ -114,6 +114,12 @@ func FuzzAnchors(f *testing.F) {
 	f.Add("abcd\x00bcd\x00cde", "abcde", uint8(1))
 	f.Add("{x}\x00user ", "[X] USER  ", uint8(2))
 	f.Add("\" 401\x00query\x00abcdefgh\x00xyzxyzxyz", "\"\" 401 QUERY xxabcdefgh xyzxyzxyz", uint8(4))
+	// Literals long enough for the wide-window checks (8 bytes from a
+	// gram, or 4 before it), at both ends of the line and beside common
+	// words.
+	f.Add("login attempt failed from \x00warning\x00authentication failure for ", "LOGIN ATTEMPT FAILED FROM x: warning from authentication failure for ", uint8(2))
+	// A line longer than one call of grams looks at (gramChunk positions).
+	f.Add("authentication failure for \x00login attempt failed from ", strings.Repeat("from login x ", 20)+"authentication failure for root", uint8(2))
 	f.Fuzz(func(t *testing.T, lits, line string, m uint8) {
 		var set literals
 		for _, l := range strings.Split(lits, "\x00") {

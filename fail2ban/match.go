@@ -101,13 +101,43 @@ func (r *ring) push(l pendingLine, size int) {
 	if r.lines == nil {
 		r.lines = make([]pendingLine, size)
 	}
+	// Indices wrap by a compare, not a division (this runs on every line
+	// of a group with a multi-line filter).
 	if r.n == len(r.lines) {
 		r.lines[r.start] = l
-		r.start = (r.start + 1) % len(r.lines)
+		if r.start++; r.start == len(r.lines) {
+			r.start = 0
+		}
 		return
 	}
-	r.lines[(r.start+r.n)%len(r.lines)] = l
+	i := r.start + r.n
+	if i >= len(r.lines) {
+		i -= len(r.lines)
+	}
+	r.lines[i] = l
 	r.n++
+}
+
+// pushLine is push(pendingLine{line: line, now: now}, size), written in
+// place, for a ring whose lines never have an at (a Group's hist).
+func (r *ring) pushLine(line string, now time.Time, size int) {
+	if r.lines == nil {
+		r.lines = make([]pendingLine, size)
+	}
+	i := r.start + r.n
+	if r.n == len(r.lines) {
+		i = r.start
+		if r.start++; r.start == len(r.lines) {
+			r.start = 0
+		}
+	} else {
+		r.n++
+	}
+	if i >= len(r.lines) {
+		i -= len(r.lines)
+	}
+	pl := &r.lines[i]
+	pl.line, pl.now = line, now
 }
 
 // drop forgets the k oldest lines.
@@ -712,19 +742,22 @@ func addUser(users []string, u string) []string {
 // nothing: the Group then stops feeding it ("parks" it) and keeps the last
 // lines once for all of them (hist), from which a parked matcher's window
 // is filled again when a line with one of its literals comes. A line
-// without any literal so costs the scan and a check per multi-line
-// matcher, not a copy into each window.
+// without any literal so costs the scan and one store into hist once
+// every multi-line matcher is parked: a parked matcher is not even
+// called (Counters counts the lines it did not see).
 type Group struct {
-	set    *Set
-	ms     []*Matcher
-	always []int // matchers that run on lines without literals
-	// alwaysBits: the same as a bit map; run: the matchers a line goes to.
-	alwaysBits, run []uint64
-	base            []int // each matcher's C.Lines when grouped
-	memo            dateMemo
-	hist            ring   // the last lines, for parked matchers (hsize of them)
-	hsize           int    // the largest maxlines + 1; 0 without multi-line matchers
-	lineNo          uint64 // lines read
+	set *Set
+	ms  []*Matcher
+	// awake: the matchers that run on lines without literals (multi-line
+	// or unconditional), less the parked ones, as a bit map; run: the
+	// matchers a line goes to.
+	awake, run []uint64
+	nAwake     int   // the bits set in awake
+	base       []int // each matcher's C.Lines when grouped
+	memo       dateMemo
+	hist       ring   // the last lines, for parked matchers (hsize of them)
+	hsize      int    // the largest maxlines + 1; 0 without multi-line matchers
+	lineNo     uint64 // lines read
 }
 
 // NewGroup groups matchers.
@@ -734,13 +767,13 @@ func NewGroup(ms ...*Matcher) *Group {
 		fs[i] = m.f
 	}
 	words := len(ms)/64 + 1
-	g := &Group{set: NewSet(fs...), ms: ms, alwaysBits: make([]uint64, words), run: make([]uint64, words), base: make([]int, len(ms))}
+	g := &Group{set: NewSet(fs...), ms: ms, awake: make([]uint64, words), run: make([]uint64, words), base: make([]int, len(ms))}
 	for i, m := range ms {
 		m.memo = &g.memo
 		g.base[i] = m.C.Lines
 		if g.set.always[i] {
-			g.always = append(g.always, i)
-			g.alwaysBits[i/64] |= 1 << (i % 64)
+			g.awake[i/64] |= 1 << (i % 64)
+			g.nAwake++
 		}
 		if m.f.MaxLines > 1 {
 			g.hsize = max(g.hsize, m.f.MaxLines+1)
@@ -755,27 +788,29 @@ func (g *Group) Matchers() []*Matcher { return g.ms }
 // Line runs every matcher that can match line and calls fn for each
 // outcome other than Missed.
 func (g *Group) Line(line string, now time.Time, fn func(i int, r Result, o Outcome)) {
-	g.memo.gen++
-	g.memo.entries = g.memo.entries[:0]
 	g.lineNo++
 	if g.hsize > 0 {
-		g.hist.push(pendingLine{line: line, now: now}, g.hsize)
+		g.hist.pushLine(line, now, g.hsize)
 	}
-	if !g.set.scan(line) {
-		for _, i := range g.always {
-			g.runOne(i, line, now, false, fn)
-		}
+	// Only the matchers that a literal found names, and those that run on
+	// every line and are awake, in their order. A parked matcher that no
+	// literal names is not called: it would only count the line, which
+	// Counters does for it.
+	hit := g.set.scan(line)
+	if !hit && g.nAwake == 0 {
 		return
 	}
-	// Only the matchers that a literal found names, and those that always
-	// run, in their order.
-	copy(g.run, g.alwaysBits)
-	g.set.candidates(g.run)
+	g.memo.gen++
+	g.memo.entries = g.memo.entries[:0]
+	copy(g.run, g.awake)
+	if hit {
+		g.set.candidates(g.run)
+	}
 	for w, x := range g.run {
 		for x != 0 {
 			b := bits.TrailingZeros64(x)
 			x &= x - 1
-			g.runOne(w*64+b, line, now, true, fn)
+			g.runOne(w*64+b, line, now, hit, fn)
 		}
 	}
 }
@@ -792,6 +827,8 @@ func (g *Group) runOne(i int, line string, now time.Time, hit bool, fn func(i in
 			// to remember where it stopped.
 			if !m.parked {
 				m.parked, m.parkedAt = true, g.lineNo-1
+				g.awake[i/64] &^= 1 << (i % 64)
+				g.nAwake--
 			}
 			m.C.Lines++
 			m.C.Skipped++
@@ -806,6 +843,8 @@ func (g *Group) runOne(i int, line string, now time.Time, hit bool, fn func(i in
 				m.enqueue(g.hist.at(g.hist.n - 1 - k))
 			}
 			m.parked = false
+			g.awake[i/64] |= 1 << (i % 64)
+			g.nAwake++
 		}
 	}
 	r, o := m.line(line, now, time.Time{}, g.set, i)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"testing"
+	"time"
 )
 
 // TestGroupAgreesWithMatchers: every Debian filter with a sample as one
@@ -143,6 +144,51 @@ func FuzzSequence(f *testing.F) {
 		}
 		if re.MatchString(line) && !q.in(line) {
 			t.Fatalf("%q matches %q, which holds no sequence (starts %q, %d characters)", src, line, q.first, len(q.items))
+		}
+	})
+}
+
+// FuzzPrefilterSound: for any line, every Debian filter with a sample
+// gives, behind the prefilter of all of them (one scan, as a Group makes:
+// the gram scan with its wide-window checks, the rare bytes and the
+// sequences, then each filter's conditions), what it gives when it runs
+// its expressions on every line: the prefilter skips only what an
+// expression cannot match (lines are attacker-written; a wrong skip would
+// hide a failure).
+func FuzzPrefilterSound(f *testing.F) {
+	requireDebian(f)
+	fs := loadSampleFilters(f)
+	set := NewSet(fs...)
+	for _, l := range noMatchLines {
+		f.Add(l)
+	}
+	for _, l := range quietLines {
+		f.Add(l)
+	}
+	for i, l := range mixedLines(f) {
+		if i%10 == 0 {
+			f.Add(l)
+		}
+	}
+	now := time.Unix(1124013600, 0)
+	describe := func(r Result, o Outcome) string {
+		if o == Missed {
+			return ""
+		}
+		return fmt.Sprintf("%v %s %s %v", o, r.Key(), r.User, r.Time)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		hit := set.scan(line)
+		for i, flt := range fs {
+			got := ""
+			if hit || set.always[i] {
+				m := NewMatcher(flt, MatchOptions{Location: time.UTC})
+				got = describe(m.line(line, now, time.Time{}, set, i))
+			}
+			m := NewMatcher(flt, MatchOptions{Location: time.UTC, NoPrefilter: true})
+			if want := describe(m.Line(line, now)); got != want {
+				t.Errorf("%s on %q: behind the prefilter %q, every expression run %q", flt.Name, line, got, want)
+			}
 		}
 	})
 }

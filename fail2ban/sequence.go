@@ -228,10 +228,19 @@ func (q *sequence) in(line string) bool {
 			if i < 0 {
 				break
 			}
-			if q.at(line, from+i) {
+			from += i + 1
+			// The second character first, inline: most places where a
+			// first byte stands (a '-' inside a word) fail there. There
+			// are at least minSeqItems.
+			if from >= len(line) {
+				break
+			}
+			if c := line[from]; c < utf8.RuneSelf && !q.items[1].hasASCII(c) {
+				continue
+			}
+			if q.at(line, from-1) {
 				return true
 			}
-			from += i + 1
 		}
 	}
 	return false
