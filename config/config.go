@@ -107,6 +107,16 @@ type Daemon struct {
 	// port, cluster routes at port+1, leaf members at port+2. Empty means
 	// what the charter says (nothing for a member alone).
 	Fabric string `yaml:"fabric"`
+	// FabricCA and FabricCert, both or neither, make every link between
+	// the members' fabric servers (cluster routes, leaf links) also
+	// require a certificate from the operator's own CA, besides the member
+	// key the charter pins: FabricCA is a PEM file of the CA's
+	// certificates, FabricCert this member's certificate that the CA
+	// issued for its identity key (the request: `phalanx alliance csr`),
+	// then any intermediates. Every member of the alliance needs them. A
+	// member alone ignores them.
+	FabricCA   string `yaml:"fabric_ca"`
+	FabricCert string `yaml:"fabric_cert"`
 	// SyncAlways makes the fabric fsync every write (survives power loss;
 	// slower). By default it syncs every second; a process crash loses nothing.
 	SyncAlways bool `yaml:"sync_always"`
@@ -173,6 +183,9 @@ func (d *Daemon) Validate() error {
 		if err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if (d.FabricCA == "") != (d.FabricCert == "") {
+		errs = append(errs, errors.New("fabric_ca, fabric_cert: give both (the operator CA's certificates and this member's certificate it issued, PEM files), or neither"))
 	}
 	if d.Table == "" || len(d.Table) > 64 {
 		errs = append(errs, errors.New("nftables_table: give a table name of at most 64 characters"))

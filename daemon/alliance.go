@@ -337,6 +337,9 @@ func (d *Daemon) fabricOptions(secret string) (fabric.Options, error) {
 		Logger:     d.log.With("component", "fabric"),
 	}
 	if secret == "" {
+		if dc.FabricCA != "" {
+			d.log.Warn("daemon.fabric_ca and fabric_cert are not used: this member is alone, its fabric has no links to other hosts")
+		}
 		o.Listen = dc.Fabric
 		return o, nil
 	}
@@ -345,6 +348,11 @@ func (d *Daemon) fabricOptions(secret string) (fabric.Options, error) {
 	o.Name = d.id.ID
 	o.Seed = d.id.Seed()
 	o.Members = fabricMembers(c)
+	ca, err := d.operatorCA()
+	if err != nil {
+		return o, err
+	}
+	o.OperatorCA = ca
 	if me.Fabric == "" {
 		// A leaf member: its server attaches to the members that keep the
 		// stream (those with a fabric address) and keeps none itself.

@@ -122,6 +122,9 @@ func newAuth(o Options) (*auth, error) {
 		if o.Guest != nil {
 			return nil, errors.New("fabric: Options.Guest needs authentication: set Options.Members and Options.Seed too")
 		}
+		if o.OperatorCA != nil {
+			return nil, errors.New("fabric: Options.OperatorCA needs authentication: set Options.Members and Options.Seed too")
+		}
 		return nil, nil
 	}
 	if len(o.Seed) != ed25519.SeedSize {
@@ -154,13 +157,13 @@ func newAuth(o Options) (*auth, error) {
 		conns:   make(map[uint64]conn),
 		pruneAt: pruneFloor,
 	}
-	cert, err := memberCertificate(o.Seed)
+	cert, err := linkCertificate(o.Seed, o.OperatorCA)
 	if err != nil {
 		return nil, err
 	}
 	a.trust = &trust{}
 	a.trust.p.Store(newTrusted(o.Members))
-	a.tls = newLinkTLS(cert, a.trust)
+	a.tls = newLinkTLS(cert, a.trust, o.OperatorCA)
 	return a, nil
 }
 

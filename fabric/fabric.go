@@ -285,6 +285,13 @@ type Options struct {
 	// concurrent use. Nil admits no guests. Guests cannot attach as leaf
 	// nodes.
 	Guest func(pub ed25519.PublicKey) bool
+	// OperatorCA, with Members, makes every link between servers (routes,
+	// leaf links) also require a certificate the operator's CA issued for
+	// the peer's member key: this server presents the one it issued for
+	// Seed's key, and refuses a peer whose chain does not lead to the CA
+	// or is not valid now, whatever its key (see tls_ca.go). Nil: the
+	// members' keys alone decide.
+	OperatorCA *OperatorCA
 
 	// LeafListen is "" for none, or "host:port" where this server accepts
 	// leaf node connections from members' servers (their Options.Hub);

@@ -32,7 +32,9 @@ import (
 //	client connection          (clients present none: the nkey gate decides)
 //
 // Certificate chains, names and dates are not checked: the members' keys
-// are the only trust anchor.
+// are the only trust anchor. With an operator CA (Options.OperatorCA, see
+// tls_ca.go) the links between servers also require a chain the CA
+// issued, valid now, besides the member key.
 
 // tlsMinVersion is the only TLS version the fabric speaks.
 const tlsMinVersion = tls.VersionTLS13
@@ -153,8 +155,8 @@ type linkTLS struct {
 }
 
 // newLinkTLS builds the links' TLS configurations for certificate cert
-// and the member keys in t.
-func newLinkTLS(cert tls.Certificate, t *trust) linkTLS {
+// and the member keys in t, and, when ca is not nil, the operator CA.
+func newLinkTLS(cert tls.Certificate, t *trust, ca *OperatorCA) linkTLS {
 	base := func() *tls.Config {
 		return &tls.Config{
 			Certificates:           []tls.Certificate{cert},
@@ -173,6 +175,9 @@ func newLinkTLS(cert tls.Certificate, t *trust) linkTLS {
 		c.InsecureSkipVerify = true
 		c.ServerName = tlsServerName
 		c.VerifyConnection = t.verifier(hub)
+		if ca != nil {
+			c.VerifyConnection = ca.verifier(c.VerifyConnection)
+		}
 		return c
 	}
 	return linkTLS{client: client, route: peer(true), leafAccept: peer(false), leafDial: peer(true)}
@@ -215,6 +220,15 @@ func pinnedKeys(t *trusted, hubOnly bool) (server.PinnedCertSet, error) {
 // key proven in the handshake), which keeps the join private from anyone
 // who only listens. The answer's contents are checked against the signed
 // token by the daemon.
+//
+// With an operator CA the join stays as it is: the member's client
+// listener asks for no certificate and the guest checks no chain. What
+// authenticates a join is the invite, both ways: the guest's nkey must be
+// an unused invite's, and the answer must verify against the token, which
+// a server with some other key cannot forge; the client port lets a guest
+// make that one request and nothing else. A new member need not hold its
+// CA certificate yet when it joins, only before it starts as a member
+// (its links then need it).
 func guestTLS() *tls.Config {
 	return &tls.Config{
 		MinVersion:         tlsMinVersion,

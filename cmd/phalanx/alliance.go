@@ -31,7 +31,7 @@ func (p *prefixFlag) Set(s string) error {
 
 func cmdAlliance(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: phalanx alliance init|invite|remove (see phalanx alliance init --help)", errUsage)
+		return fmt.Errorf("%w: phalanx alliance init|invite|remove|csr (see phalanx alliance init --help)", errUsage)
 	}
 	switch args[0] {
 	case "init":
@@ -40,8 +40,10 @@ func cmdAlliance(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return cmdAllianceInvite(args[1:], stdout, stderr)
 	case "remove":
 		return cmdAllianceRemove(ctx, args[1:], stdout, stderr)
+	case "csr":
+		return cmdAllianceCSR(args[1:], stdout, stderr)
 	}
-	return fmt.Errorf("%w: unknown alliance command %q: use init, invite or remove", errUsage, args[0])
+	return fmt.Errorf("%w: unknown alliance command %q: use init, invite, remove or csr", errUsage, args[0])
 }
 
 func cmdAllianceInit(args []string, stdout, stderr io.Writer) error {

@@ -35,6 +35,7 @@ Usage:
   phalanx alliance init [--name NAME] [--fabric HOST:PORT]
                                                        found a multi-host alliance (new data dir)
   phalanx alliance invite [--expires 24h]             print a one-time join token
+  phalanx alliance csr [--data DIR]                    a certificate request for an operator CA (daemon.fabric_ca)
   phalanx run --join TOKEN [--fabric HOST:PORT]        a new member's first start (without --fabric: a leaf member)
   phalanx demo [--attacker ADDR] [--keep]              see an alliance of three ban an attacker, on loopback
   phalanx fail2ban-check [--fail2ban DIR] FILTER LOG   run a fail2ban filter over a log, like fail2ban-regex
