@@ -478,7 +478,7 @@ func (d *Daemon) consumeLocked(m fabric.Msg) {
 		return
 	}
 	id := r.ID()
-	if !d.seen.add(id) {
+	if !d.seen.add(id) || m.Seq == 0 && d.strangers.has(id) {
 		d.ctr.duplicate.Add(1)
 		return
 	}
@@ -509,10 +509,13 @@ func (d *Daemon) consumeLocked(m fabric.Msg) {
 			d.nextSq.Store(r.Seq)
 		}
 	}
-	if out.Verdict == arbiter.Rejected && out.Reason == arbiter.ReasonUnknownMember {
+	if out.Verdict == arbiter.Rejected && out.Reason == arbiter.ReasonUnknownMember && m.Seq == 0 {
 		// Perhaps a new member whose admission this member has not seen
-		// yet: judge the stream's copy again when it comes.
+		// yet: judge the stream's copy again when it comes, but no other
+		// copy of the fast path's (a route dialed again can deliver one
+		// twice): each path's copy is judged once.
 		d.seen.forget(id)
+		d.strangers.add(id)
 	}
 	switch out.Verdict {
 	case arbiter.Decided:

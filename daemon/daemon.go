@@ -146,6 +146,7 @@ type Daemon struct {
 	held        *heldEntries     // other members' enforcement entries waiting for the decision here
 	arb         *arbiter.Arbiter // under consumeMu
 	seen        *idSet           // under consumeMu
+	strangers   *idSet           // fast-path copies rejected as an unknown member's; under consumeMu
 	drep        digestRepair     // the reports behind the bans held, for digest repair (digestrepair.go)
 	caughtUp    atomic.Bool      // the enforcer takes changes
 	reconciled  atomic.Bool      // the table has replayed the stream and the enforcer was reconciled with it
@@ -211,7 +212,7 @@ func New(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		opts.Now = time.Now
 	}
 	d := &Daemon{opts: opts, log: opts.Logger, now: opts.Now, start: opts.Now(), ready: make(chan struct{}),
-		gaps: newGaps(), held: newHeldEntries(4096), kick: make(chan struct{}, 1), seen: newIDSet(1 << 17), evid: newEvidence(8192), sightings: sighting.NewBatch(), own: ownAddresses(opts.NetNS),
+		gaps: newGaps(), held: newHeldEntries(4096), kick: make(chan struct{}, 1), seen: newIDSet(1 << 17), strangers: newIDSet(4096), evid: newEvidence(8192), sightings: sighting.NewBatch(), own: ownAddresses(opts.NetNS),
 		timeline: &timeline{max: 10000, observe: opts.Observe}, rejLogged: map[string]time.Time{}, rejByReason: map[string]int64{}}
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)

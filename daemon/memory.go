@@ -31,6 +31,12 @@ func newIDSet(max int) *idSet {
 // forget drops id, so that a later copy counts as new.
 func (s *idSet) forget(id string) { delete(s.m, id) }
 
+// has reports whether id is remembered.
+func (s *idSet) has(id string) bool {
+	_, ok := s.m[id]
+	return ok
+}
+
 // add reports whether id is new, and remembers it.
 func (s *idSet) add(id string) bool {
 	if _, ok := s.m[id]; ok {

@@ -142,12 +142,12 @@ func (al *nsAlliance) partition(round int, victim *nsMember, others []*nsMember,
 	if logged, _ := daemonLog(victim, logAt); logged != "" {
 		var fabricLines []string
 		for _, line := range strings.Split(logged, "\n") {
-			if strings.Contains(line, "fabric") {
+			if strings.Contains(line, "fabric") || strings.Contains(line, "repaired") {
 				fabricLines = append(fabricLines, line)
 			}
 		}
 		if n := len(fabricLines); n > 0 {
-			t.Logf("%s's fabric log lines during round %d (%d, the last 6):\n%s", victim.name, round, n,
+			t.Logf("%s's fabric and repair log lines during round %d (%d, the last 6):\n%s", victim.name, round, n,
 				strings.Join(fabricLines[max(0, n-6):], "\n"))
 		}
 	}
