@@ -252,6 +252,24 @@ func TestLoneFounderReportsReachNewMembers(t *testing.T) {
 	})
 }
 
+// joinLeaf invites a member without a fabric address (a leaf member, its
+// server attached to the others' as a NATS leaf node) from the founder,
+// and starts it; it is not added to al.members.
+func (al *alliance) joinLeaf(t *testing.T) *member {
+	t.Helper()
+	tok, err := daemon.Invite(al.members[0].dir, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "leaf")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := daemon.Join(ctx, dir, daemon.JoinOptions{Token: tok.String(), Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	return startMember(t, dir, filepath.Join(dir, "auth.log"))
+}
+
 // TestLeafMember: a member that joins without a fabric address attaches
 // its server to the others as a NATS leaf node (the scale-out topology);
 // attacks seen by it are banned by the others, and the other way round.
@@ -262,17 +280,8 @@ func TestLeafMember(t *testing.T) {
 	al := formAlliance(t, 3)
 	al.sameCharter(t, 3)
 	a := al.members[0]
-	tok, err := daemon.Invite(a.dir, time.Hour, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "leaf")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := daemon.Join(ctx, dir, daemon.JoinOptions{Token: tok.String(), Now: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	leaf := startMember(t, dir, filepath.Join(dir, "auth.log"))
+	leaf := al.joinLeaf(t)
+	dir := leaf.dir
 	al.members = append(al.members, leaf)
 	al.sameCharter(t, 4)
 	ch, err := charter.Load(filepath.Join(dir, "charter.yaml"))

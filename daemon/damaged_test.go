@@ -2,7 +2,6 @@ package daemon_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -49,17 +48,7 @@ func TestDamagedStoreComesBack(t *testing.T) {
 	al := formAlliance(t, 3)
 	al.sameCharter(t, 3)
 	a := al.members[0]
-	tok, err := daemon.Invite(a.dir, time.Hour, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	leafDir := filepath.Join(t.TempDir(), "leaf")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := daemon.Join(ctx, leafDir, daemon.JoinOptions{Token: tok.String(), Now: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	al.members = append(al.members, startMember(t, leafDir, filepath.Join(leafDir, "auth.log")))
+	al.members = append(al.members, al.joinLeaf(t))
 	al.sameCharter(t, 4)
 
 	a.waitTailing()
