@@ -1,9 +1,7 @@
 package daemon_test
 
 import (
-	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -51,17 +49,7 @@ func TestStatusListsMembers(t *testing.T) {
 	al := formAlliance(t, 3)
 	al.sameCharter(t, 3)
 	a, b, c := al.members[0], al.members[1], al.members[2]
-	tok, err := daemon.Invite(a.dir, time.Hour, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "leaf")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := daemon.Join(ctx, dir, daemon.JoinOptions{Token: tok.String(), Now: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	leaf := startMember(t, dir, filepath.Join(dir, "auth.log"))
+	leaf := al.joinLeaf(t)
 	al.members = append(al.members, leaf)
 	al.sameCharter(t, 4)
 	hub := map[string]bool{a.d.ID(): true, b.d.ID(): true, c.d.ID(): true}
