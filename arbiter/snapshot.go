@@ -543,7 +543,18 @@ func (e *snapEnc) time(t time.Time) {
 type snapDec struct {
 	r   snapReader
 	err error
+	// tmp holds short fields read for the moment (prefixes, strings
+	// about to be interned); strs interns short strings, which repeat
+	// across a snapshot's decisions (origins, types, scenarios,
+	// reasons): a million decisions then cost no string each.
+	tmp  []byte
+	strs map[string]string
 }
+
+const (
+	internMaxLen = 256  // longer strings are not interned
+	internMax    = 8192 // nor any once this many are
+)
 
 func (d *snapDec) fail() {
 	if d.err == nil {
@@ -639,6 +650,49 @@ func (d *snapDec) bytes() []byte {
 	if d.err != nil || n == 0 {
 		return nil
 	}
+	return d.rest(n)
+}
+
+// str reads a string; a short one is read into tmp and interned.
+func (d *snapDec) str() string {
+	n := d.count(maxSnapshotString)
+	if d.err != nil || n == 0 {
+		return ""
+	}
+	if n > internMaxLen {
+		b := d.rest(n)
+		return string(b)
+	}
+	b := d.short(n)
+	if d.err != nil {
+		return ""
+	}
+	if s, ok := d.strs[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(d.strs) < internMax {
+		if d.strs == nil {
+			d.strs = make(map[string]string)
+		}
+		d.strs[s] = s
+	}
+	return s
+}
+
+// short reads n ≤ internMaxLen bytes into tmp and returns them, valid
+// until the next read.
+func (d *snapDec) short(n int) []byte {
+	if cap(d.tmp) < internMaxLen {
+		d.tmp = make([]byte, internMaxLen)
+	}
+	b := d.tmp[:n]
+	d.full(b)
+	return b
+}
+
+// rest reads the n bytes of a field whose length was read (see bytes).
+func (d *snapDec) rest(n int) []byte {
 	b := make([]byte, 0, min(n, 4096))
 	for len(b) < n {
 		k := min(n-len(b), max(cap(b)-len(b), 4096))
@@ -652,8 +706,6 @@ func (d *snapDec) bytes() []byte {
 	return b
 }
 
-func (d *snapDec) str() string { return string(d.bytes()) }
-
 func (d *snapDec) magic() {
 	var b [len(snapshotMagic)]byte
 	d.full(b[:])
@@ -663,7 +715,14 @@ func (d *snapDec) magic() {
 }
 
 func (d *snapDec) prefix() netip.Prefix {
-	b := d.bytes()
+	n := d.count(maxSnapshotString)
+	if d.err == nil && n > internMaxLen {
+		d.fail() // a prefix's encoding is 5 to 23 bytes
+	}
+	if d.err != nil {
+		return netip.Prefix{}
+	}
+	b := d.short(n)
 	if d.err != nil {
 		return netip.Prefix{}
 	}

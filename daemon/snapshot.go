@@ -45,13 +45,14 @@ import (
 //	charter hash, time written, stream's last sequence when written,
 //	arbiter state (arbiter.WriteSnapshot),
 //	seen report IDs, sequences per member, last report per member,
-//	timeline entries (JSON), decisions (each behind a "more" flag),
-//	magic,
+//	timeline entries (JSON), how many decisions at most follow (from
+//	version 2 on: the table's size while writing), decisions (each
+//	behind a "more" flag), magic,
 //	then 64 bytes: ed25519 signature of SHA-256(snapshotContext, all of the above).
 const (
 	fileSnapshot     = "snapshot"
 	snapshotMagic    = "phalanx-member-snapshot"
-	snapshotVersion  = 1
+	snapshotVersion  = 2 // and 1, without the count of decisions, is read
 	snapshotContext  = "phalanx snapshot v1\x00"
 	snapshotEvery    = 100_000          // reports consumed between snapshots
 	snapshotInterval = 10 * time.Minute // and at least this often while reports come
@@ -61,6 +62,9 @@ const (
 	snapshotMaxDecisions = 1 << 26
 	// snapshotChunk is how many decisions a load applies at once.
 	snapshotChunk = 4096
+	// minDecisionBytes is no more than any decision takes in a snapshot
+	// (its flag, ID, prefix and empty fields).
+	minDecisionBytes = 12
 )
 
 // snapshots is the daemon's snapshot bookkeeping.
@@ -71,6 +75,7 @@ type snapshots struct {
 	at     time.Time     // when it was written or loaded; under mu
 	last   [32]byte      // SHA-256 of the stream message at d.consumed; under consumeMu
 	loaded uint64        // the position loaded at start, 0 for none
+	phases []any         // how long the load's steps took, for its log line
 }
 
 // sawStream notes the stream message being consumed (its hash identifies
@@ -262,7 +267,9 @@ func (d *Daemon) encodeSnapshot(w *arbiter.SnapshotWriter, streamLast uint64) (p
 	}
 
 	// The decisions the stream made, in force now. The table's own
-	// order: a snapshot is this member's, read back by it alone.
+	// order: a snapshot is this member's, read back by it alone. First
+	// how many at most, so that a load makes room for them at once.
+	w.Uint(uint64(d.table.Len()))
 	now := d.now()
 	d.table.All(func(x phalanx.Decision) bool {
 		if (x.Origin == phalanx.OriginAlliance || x.Origin == phalanx.OriginManual) && x.Until.After(now) {
@@ -318,15 +325,22 @@ func (d *Daemon) loadSnapshot(ctx context.Context) uint64 {
 	}
 	d.snap.loaded = pos
 	d.snap.pos.Store(pos)
-	d.log.Info("loaded a snapshot of the arbiter's state: replaying the report stream after it", "position", pos,
-		"decisions", n, "took", time.Since(began).Round(time.Millisecond))
+	d.log.Info("loaded a snapshot of the arbiter's state: replaying the report stream after it",
+		append([]any{"position", pos, "decisions", n, "took", time.Since(began).Round(time.Millisecond)}, d.snap.phases...)...)
 	return pos + 1
 }
 
 // readSnapshot checks the snapshot in f and loads it; it changes nothing
 // when it returns an error.
 func (d *Daemon) readSnapshot(ctx context.Context, f *os.File) (pos uint64, decisions int, err error) {
+	d.snap.phases = d.snap.phases[:0]
+	t := time.Now()
+	phase := func(name string) {
+		d.snap.phases = append(d.snap.phases, name, time.Since(t).Round(time.Millisecond))
+		t = time.Now()
+	}
 	size, err := verifySnapshot(f, d.id.Public)
+	phase("verify")
 	if err != nil {
 		return 0, 0, err
 	}
@@ -347,15 +361,18 @@ func (d *Daemon) readSnapshot(ctx context.Context, f *os.File) (pos uint64, deci
 	if err := d.checkSnapshotStream(ctx, h); err != nil {
 		return 0, 0, err
 	}
+	phase("stream_check")
 	st, err := decodeSnapshotState(r, &d.charter().c)
 	if err != nil {
 		return 0, 0, err
 	}
+	phase("state")
 	// The decisions come last: they are applied as they are read, and
 	// taken back if the rest of the file fails.
 	now := d.now()
 	var added []uint64
-	err = readSnapshotDecisions(r, func(chunk []phalanx.Decision) {
+	grow := func(k int) { d.table.Grow(min(k, int(size/minDecisionBytes))) } // a bound should the count be wrong
+	err = readSnapshotDecisions(r, h.version, grow, func(chunk []phalanx.Decision) {
 		live := slices.DeleteFunc(chunk, func(x phalanx.Decision) bool { return !x.Until.After(now) })
 		stored, _, _ := d.applyWith(live, nil, "snapshot", applyOpts{})
 		for i, x := range stored {
@@ -371,32 +388,55 @@ func (d *Daemon) readSnapshot(ctx context.Context, f *os.File) (pos uint64, deci
 		}
 		return 0, 0, err
 	}
-	d.commitSnapshot(st, h.pos)
+	phase("decisions")
+	d.commitSnapshot(st, h)
 	return h.pos, decisions, nil
 }
 
-// readSnapshotDecisions reads a snapshot's decisions, to its end, and
-// passes them to apply a chunk at a time (apply may keep nothing of it).
-func readSnapshotDecisions(r *arbiter.SnapshotReader, apply func([]phalanx.Decision)) error {
-	n := 0
-	chunk := make([]phalanx.Decision, 0, snapshotChunk)
-	for r.Bool() {
-		if n++; n > snapshotMaxDecisions {
-			r.Fail()
-			break
-		}
-		x := r.Decision()
-		if r.Err() != nil {
-			break
-		}
-		if chunk = append(chunk, x); len(chunk) == snapshotChunk {
-			apply(chunk)
-			chunk = chunk[:0]
+// readSnapshotDecisions reads the decisions of a snapshot of version v,
+// to its end: it passes grow how many at most follow (when v says), then
+// the decisions to apply a chunk at a time (apply may keep nothing of
+// it). Decoding runs on a goroutine of its own, a chunk ahead of apply:
+// a restart spends its time on both.
+func readSnapshotDecisions(r *arbiter.SnapshotReader, v uint64, grow func(int), apply func([]phalanx.Decision)) error {
+	if v >= 2 {
+		if k := r.Count(snapshotMaxDecisions); r.Err() == nil {
+			grow(k)
 		}
 	}
-	if r.Err() == nil && len(chunk) > 0 {
-		apply(chunk)
+	const buffers = 3 // one being decoded, one waiting, one applied
+	chunks := make(chan []phalanx.Decision, buffers)
+	free := make(chan []phalanx.Decision, buffers)
+	for range buffers {
+		free <- make([]phalanx.Decision, 0, snapshotChunk)
 	}
+	go func() {
+		defer close(chunks)
+		n := 0
+		chunk := <-free
+		for r.Bool() {
+			if n++; n > snapshotMaxDecisions {
+				r.Fail()
+				break
+			}
+			x := r.Decision()
+			if r.Err() != nil {
+				break
+			}
+			if chunk = append(chunk, x); len(chunk) == snapshotChunk {
+				chunks <- chunk
+				chunk = (<-free)[:0]
+			}
+		}
+		if r.Err() == nil && len(chunk) > 0 {
+			chunks <- chunk
+		}
+	}()
+	for c := range chunks {
+		apply(c)
+		free <- c
+	}
+	// The decoder is done with r: chunks is closed.
 	if r.String() != snapshotMagic || r.Err() != nil {
 		return fmt.Errorf("damaged decisions: %v", r.Err())
 	}
@@ -446,8 +486,8 @@ func readSnapshotHeader(r *arbiter.SnapshotReader) (snapshotHeader, error) {
 		return snapshotHeader{}, errors.New("not a snapshot")
 	}
 	h := snapshotHeader{version: r.Uint()}
-	if r.Err() == nil && h.version != snapshotVersion {
-		return snapshotHeader{}, fmt.Errorf("unknown version %d (this build reads %d)", h.version, snapshotVersion)
+	if r.Err() == nil && (h.version < 1 || h.version > snapshotVersion) {
+		return snapshotHeader{}, fmt.Errorf("unknown version %d (this build reads up to %d)", h.version, snapshotVersion)
 	}
 	h.member, h.pos, h.msg, h.charter, h.written, h.lastSeen = r.String(), r.Uint(), r.Bytes(), r.String(), r.Time(), r.Uint()
 	if err := r.Err(); err != nil {
@@ -579,11 +619,12 @@ func decodeSnapshotState(r *arbiter.SnapshotReader, c *charter.Charter) (*snapsh
 	return st, nil
 }
 
-// commitSnapshot puts st in place. The caller holds nothing: the consumer
-// has not started.
-func (d *Daemon) commitSnapshot(st *snapshotState, pos uint64) {
+// commitSnapshot puts st, of the snapshot h, in place. The caller holds
+// nothing: the consumer has not started.
+func (d *Daemon) commitSnapshot(st *snapshotState, h snapshotHeader) {
 	d.consumeMu.Lock()
 	defer d.consumeMu.Unlock()
+	copy(d.snap.last[:], h.msg) // the message at h.pos, as sawStream would have noted it
 	d.arb = st.arb
 	s := newIDSet(d.seen.max)
 	if k := len(st.seen) - s.max; k > 0 {
@@ -624,5 +665,5 @@ func (d *Daemon) commitSnapshot(st *snapshotState, pos uint64) {
 		d.timeline.entries = d.timeline.entries[len(d.timeline.entries)-d.timeline.max:]
 	}
 	d.timeline.mu.Unlock()
-	d.consumed.Store(pos)
+	d.consumed.Store(h.pos)
 }

@@ -3,15 +3,20 @@ package daemon
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -21,6 +26,7 @@ import (
 	"phalanx/arbiter"
 	"phalanx/atomicfile"
 	"phalanx/charter"
+	"phalanx/config"
 	"phalanx/identity"
 	"phalanx/report"
 )
@@ -38,7 +44,13 @@ type snapAlliance struct {
 
 func newSnapAlliance(t testing.TB, rate int) *snapAlliance {
 	t.Helper()
-	a := &snapAlliance{dir: t.TempDir(), seq: map[string]uint64{}}
+	return newSnapAllianceIn(t, t.TempDir(), rate)
+}
+
+// newSnapAllianceIn is newSnapAlliance in dir.
+func newSnapAllianceIn(t testing.TB, dir string, rate int) *snapAlliance {
+	t.Helper()
+	a := &snapAlliance{dir: dir, seq: map[string]uint64{}}
 	a.data = filepath.Join(a.dir, "data")
 	if err := os.MkdirAll(a.data, 0o700); err != nil {
 		t.Fatal(err)
@@ -242,6 +254,27 @@ func TestSnapshotRestartEquivalence(t *testing.T) {
 	if p := snapshotPosition(t, path); p != end {
 		t.Errorf("the snapshot written at stop is at %d, the stream at %d", p, end)
 	}
+	// A restart with nothing after the snapshot: a snapshot written then
+	// names the same message at the same position.
+	endSnap, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d0, stop0 := startStoppable(t, a.dir)
+	if d0.snap.loaded != end || d0.consumed.Load() != end {
+		t.Fatalf("the restart loaded the snapshot at %d and consumed to %d, want %d", d0.snap.loaded, d0.consumed.Load(), end)
+	}
+	if err := d0.writeSnapshot(); err != nil {
+		t.Fatal(err)
+	}
+	stop0()
+	again, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h0, h1 := snapshotHeaderOf(t, endSnap), snapshotHeaderOf(t, again); h0.pos != h1.pos || !bytes.Equal(h0.msg, h1.msg) {
+		t.Errorf("a snapshot written after loading one at %d names message %x at %d, the loaded one %x", h0.pos, h1.msg[:6], h1.pos, h0.msg[:6])
+	}
 	at := now.Add(time.Minute)
 
 	if err := os.WriteFile(path, midSnap, 0o600); err != nil {
@@ -297,17 +330,36 @@ func TestSnapshotRestartEquivalence(t *testing.T) {
 	}
 }
 
+func snapshotVersionOf(t testing.TB, path string) uint64 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h, err := readSnapshotHeader(arbiter.NewSnapshotReader(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.version
+}
+
 func snapshotPosition(t testing.TB, path string) uint64 {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := readSnapshotHeader(arbiter.NewSnapshotReader(bytes.NewReader(b)))
+	return snapshotHeaderOf(t, b).pos
+}
+
+func snapshotHeaderOf(t testing.TB, data []byte) snapshotHeader {
+	t.Helper()
+	h, err := readSnapshotHeader(arbiter.NewSnapshotReader(bytes.NewReader(data)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return h.pos
+	return h
 }
 
 // resign rewrites a snapshot's header with change and signs it with id,
@@ -413,6 +465,42 @@ func TestSnapshotRefusals(t *testing.T) {
 	if _, _, err := d.readSnapshot(t.Context(), f); err != nil {
 		t.Fatalf("the good snapshot: %v", err)
 	}
+	// And so does one of version 1 (no count of decisions), as a member
+	// that ran the build before wrote it.
+	if err := os.WriteFile(path, snapshotV1(t, d, good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f1, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f1.Close()
+	if _, n, err := d.readSnapshot(t.Context(), f1); err != nil || n == 0 {
+		t.Fatalf("a snapshot of version 1: %d decisions, %v", n, err)
+	}
+}
+
+// snapshotV1 returns snapshot data (version 2) as version 1 wrote it:
+// without the count of decisions, signed by d.
+func snapshotV1(t *testing.T, d *Daemon, data []byte) []byte {
+	t.Helper()
+	body := data[:len(data)-64]
+	br := bytes.NewReader(body)
+	r := arbiter.NewSnapshotReader(br)
+	h, err := readSnapshotHeader(r)
+	if err != nil || h.version != 2 {
+		t.Fatalf("header: version %d, %v", h.version, err)
+	}
+	if _, err := decodeSnapshotState(r, &d.charter().c); err != nil {
+		t.Fatal(err)
+	}
+	off := len(body) - br.Len()
+	_, k := binary.Uvarint(body[off:])
+	if k <= 0 {
+		t.Fatal("no count of decisions")
+	}
+	v1 := append(slices.Clone(body[:off]), body[off+k:]...)
+	return resign(t, append(v1, make([]byte, 64)...), d.id, func(h *snapshotHeader) { h.version = 1 })
 }
 
 // FuzzSnapshotDecode: whatever the bytes after a good signature (a
@@ -442,14 +530,23 @@ func FuzzSnapshotDecode(f *testing.F) {
 		if _, err := decodeSnapshotState(r, &c); err != nil {
 			return
 		}
-		readSnapshotDecisions(r, func([]phalanx.Decision) {})
+		h, _ := readSnapshotHeader(arbiter.NewSnapshotReader(bytes.NewReader(data)))
+		readSnapshotDecisions(r, h.version, func(int) {}, func([]phalanx.Decision) {})
 	})
 }
 
 // TestSnapshotRestartBench measures the time to serve after a restart with
 // PHALANX_BENCH_REPORTS reports (default 100,000) behind, from the
-// snapshot written at stop and by a full replay, back to back. A
+// snapshot written at stop and by a full replay, back to back, and checks
+// that both restarts hold every decision in force before the stop. A
 // benchmark: run with PHALANX_BENCH=1 (bench/restart.sh).
+//
+// PHALANX_BENCH_DIR keeps the alliance's data there: a later run with the
+// same directory skips publishing and restarts from what the last one left
+// (its full replay writes the snapshot again at stop). PHALANX_BENCH_FULL=0
+// skips the full replay; PHALANX_BENCH_CPUPROFILE=FILE writes a CPU
+// profile of the restart from the snapshot; PHALANX_BENCH_LOG=1 shows the
+// member's log.
 func TestSnapshotRestartBench(t *testing.T) {
 	if os.Getenv("PHALANX_BENCH") == "" {
 		t.Skip("benchmark: set PHALANX_BENCH=1")
@@ -460,7 +557,92 @@ func TestSnapshotRestartBench(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	a := newSnapAlliance(t, charter.MaxReportsPerMin)
+	dir := os.Getenv("PHALANX_BENCH_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	path := filepath.Join(dir, "data", fileSnapshot)
+	cutoff := time.Now().Add(time.Hour) // decisions compared: those in force past the bench's end
+	var before forceSet
+	if _, err := os.Stat(path); err == nil {
+		t.Logf("reusing %s: no reports published", dir)
+	} else {
+		before = publishBench(t, dir, n, cutoff)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	restart := func(what, profile string) forceSet {
+		runtime.GC()
+		cpu0 := cpuTime()
+		t0 := time.Now()
+		var pf *os.File
+		if profile != "" {
+			if pf, err = os.Create(profile); err != nil {
+				t.Fatal(err)
+			}
+			if err := pprof.StartCPUProfile(pf); err != nil {
+				t.Fatal(err)
+			}
+		}
+		d, stop := startBenchMember(t, dir)
+		took, cpu := time.Since(t0), cpuTime()-cpu0
+		if pf != nil {
+			pprof.StopCPUProfile()
+			pf.Close()
+		}
+		got := streamInForce(d, cutoff)
+		t.Logf("restart %s: serving after %v (%.2f CPU s), position %d, %d decisions (%d in force past the check), RSS %.0f MiB",
+			what, took.Round(time.Millisecond), cpu.Seconds(), d.consumed.Load(), d.table.Len(), got.n, rssMiB(t))
+		if strings.HasPrefix(what, "from") && d.snap.loaded == 0 {
+			t.Error("the snapshot was not loaded")
+		}
+		if strings.HasPrefix(what, "from") && snapshotVersionOf(t, path) != snapshotVersion {
+			// A kept directory's snapshot from an earlier build: the next
+			// run loads one of this build's.
+			if err := d.writeSnapshot(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		stop()
+		return got
+	}
+	fromSnap := restart(fmt.Sprintf("from the snapshot (%.1f MB)", float64(fi.Size())/1e6), os.Getenv("PHALANX_BENCH_CPUPROFILE"))
+	if before.n > 0 && fromSnap != before {
+		t.Errorf("decisions in force: %d before the stop, %d after the restart from the snapshot (or different ones)", before.n, fromSnap.n)
+	}
+	if fromSnap.n == 0 {
+		t.Error("no decision in force after the restart")
+	}
+	if os.Getenv("PHALANX_BENCH_FULL") == "0" {
+		return
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	full := restart("replaying the whole stream", "")
+	if full != fromSnap {
+		t.Errorf("decisions in force: %d after the restart from the snapshot, %d after the full replay (or different ones)", fromSnap.n, full.n)
+	}
+}
+
+// publishBench starts a member in dir, publishes n reports of four other
+// members on its stream, waits until it has judged them, and stops it
+// (which writes a snapshot). It returns the decisions in force at the stop.
+func publishBench(t *testing.T, dir string, n int, cutoff time.Time) forceSet {
+	t.Helper()
+	a := newSnapAllianceIn(t, dir, charter.MaxReportsPerMin)
+	// Bans that outlive a kept directory's next runs.
+	a.c.Policy.Duration, a.c.Policy.MaxDuration = 7*24*time.Hour, 7*24*time.Hour
+	data, err := a.c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := atomicfile.Write(filepath.Join(a.data, fileCharter), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	d1, stop1 := startStoppable(t, a.dir)
 	began := time.Now()
 	const writers = 4
@@ -495,35 +677,63 @@ func TestSnapshotRestartBench(t *testing.T) {
 	waitUntil(t, time.Hour, "the member consumed the reports", func() bool { return d1.consumed.Load() >= last.Load() })
 	settle(t, d1)
 	t.Logf("published and judged %d reports in %v; %d decisions", n, time.Since(began).Round(time.Millisecond), d1.table.Len())
+	before := streamInForce(d1, cutoff)
 	stop1() // writes the snapshot
-	path := filepath.Join(a.data, fileSnapshot)
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	return before
+}
 
-	restart := func(what string) *Daemon {
-		runtime.GC()
-		cpu0 := cpuTime()
-		t0 := time.Now()
-		d, stop := startStoppable(t, a.dir)
-		took, cpu := time.Since(t0), cpuTime()-cpu0
-		t.Logf("restart %s: serving after %v (%.2f CPU s), position %d, %d decisions, RSS %.0f MiB",
-			what, took.Round(time.Millisecond), cpu.Seconds(), d.consumed.Load(), d.table.Len(), rssMiB(t))
-		stop()
-		return d
+// startBenchMember is startStoppable with the member's log on stderr when
+// PHALANX_BENCH_LOG is set.
+func startBenchMember(t *testing.T, dir string) (*Daemon, func()) {
+	t.Helper()
+	if os.Getenv("PHALANX_BENCH_LOG") == "" {
+		return startStoppable(t, dir)
 	}
-	d2 := restart(fmt.Sprintf("from the snapshot (%.1f MB)", float64(fi.Size())/1e6))
-	if d2.snap.loaded == 0 {
-		t.Fatal("the snapshot was not loaded")
-	}
-	if err := os.Remove(path); err != nil {
+	cfg := config.Default()
+	cfg.Daemon.API = "127.0.0.1:0"
+	cfg.Daemon.Enforce = "none"
+	cfg.Daemon.Sources = []string{filepath.Join(dir, "auth.log")}
+	ctx, cancel := context.WithCancel(context.Background())
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	log.Info("starting the member")
+	d, err := New(ctx, Options{DataDir: filepath.Join(dir, "data"), Config: cfg, Logger: log})
+	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	d3 := restart("replaying the whole stream")
-	if d3.snap.loaded != 0 {
-		t.Fatal("a snapshot was loaded")
-	}
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done; d.Close() }) }
+	t.Cleanup(stop)
+	<-d.Ready()
+	waitUntil(t, time.Minute, "the member serves", func() bool { return d.caughtUp.Load() && d.Addr() != "" })
+	return d, stop
+}
+
+// forceSet sums up the decisions the stream made that are in force at a
+// time: how many, and a digest that does not depend on their order.
+type forceSet struct {
+	n   int
+	sum [32]byte
+}
+
+// streamInForce is the forceSet of d's table: decisions of origins alliance and
+// manual in force at at, each by value, origin, type, scenario and end.
+func streamInForce(d *Daemon, at time.Time) forceSet {
+	var s forceSet
+	d.table.All(func(x phalanx.Decision) bool {
+		if (x.Origin != phalanx.OriginAlliance && x.Origin != phalanx.OriginManual) || !x.Until.After(at) {
+			return true
+		}
+		h := sha256.Sum256(fmt.Appendf(nil, "%s %s %s %s %d", x.Value, x.Origin, x.Type, x.Scenario, x.Until.UnixNano()))
+		for i := range h {
+			s.sum[i] += h[i] // a sum: equal sets give equal sums, whatever the order
+		}
+		s.n++
+		return true
+	})
+	return s
 }
 
 func cpuTime() time.Duration {

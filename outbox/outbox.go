@@ -644,6 +644,7 @@ func (o *Outbox) Range(from, to uint64, limit int, fn func(seq uint64, data []by
 		return fmt.Errorf("outbox range %d to %d, at most %d: want from ≤ to and a limit above 0", from, to, limit)
 	}
 	seq := from
+	var w readAhead // readahead.go
 	for n := 0; n < limit; {
 		o.mu.RLock()
 		if o.closed {
@@ -655,7 +656,7 @@ func (o *Outbox) Range(from, to uint64, limit int, fn func(seq uint64, data []by
 			o.mu.RUnlock()
 			return nil
 		}
-		data, err := o.read(s, l.seq, l.loc)
+		data, err := o.readVia(&w, s, l.seq, l.loc)
 		o.mu.RUnlock()
 		seq = l.seq
 		if err != nil {
