@@ -293,6 +293,9 @@ func (a *Arbiter) Amend(c *charter.Charter) {
 	a.burst = (rpm - 1) * a.emission
 }
 
+// Knows reports whether member is a member of the charter in force here.
+func (a *Arbiter) Knows(member string) bool { return a.members[member] != nil }
+
 // Apply judges one report. received is when the fabric stored it: the
 // report's time must lie within the charter's skew of it, so replaying the
 // durable stream after a restart does not reject old reports as stale. now

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -478,7 +479,8 @@ func (d *Daemon) consumeLocked(m fabric.Msg) {
 		return
 	}
 	id := r.ID()
-	if !d.seen.add(id) || m.Seq == 0 && d.strangers.has(id) {
+	fast := m.Seq == 0 && strings.HasPrefix(m.Subject, fabric.FastPrefix)
+	if !d.seen.add(id) || fast && d.strangers.has(id) {
 		d.ctr.duplicate.Add(1)
 		return
 	}
@@ -511,11 +513,13 @@ func (d *Daemon) consumeLocked(m fabric.Msg) {
 	}
 	if out.Verdict == arbiter.Rejected && out.Reason == arbiter.ReasonUnknownMember && m.Seq == 0 {
 		// Perhaps a new member whose admission this member has not seen
-		// yet: judge the stream's copy again when it comes, but no other
-		// copy of the fast path's (a route dialed again can deliver one
-		// twice): each path's copy is judged once.
+		// yet: judge the stream's (or a repair's) copy again when it
+		// comes, but no other copy of the fast path's (a route dialed
+		// again can deliver one twice): each path's copy is judged once.
 		d.seen.forget(id)
-		d.strangers.add(id)
+		if fast {
+			d.strangers.add(id)
+		}
 	}
 	switch out.Verdict {
 	case arbiter.Decided:

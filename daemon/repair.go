@@ -465,6 +465,12 @@ func (d *Daemon) repair(ctx context.Context, member string, from, to uint64) {
 			d.reject(member, reasonBadRepair, "err", err)
 			continue
 		}
+		if !d.knows(member) {
+			// Its admission is in the stream, not yet judged here (a
+			// founder waiting for its stream): the gap stays, and the
+			// report is asked for again once it is.
+			break
+		}
 		// A repaired report has no storage time of its own: it is judged
 		// at its own time (the signature stands behind it).
 		d.consume(fabric.Msg{Data: data, Time: r.Time})
@@ -474,6 +480,14 @@ func (d *Daemon) repair(ctx context.Context, member string, from, to uint64) {
 		d.met.repaired.Add(float64(n))
 		d.log.Info("repaired reports missing from the fabric", "member", member, "from", from, "to", to, "reports", n)
 	}
+}
+
+// knows reports whether this member's arbiter knows member: its admission
+// has been judged here.
+func (d *Daemon) knows(member string) bool {
+	d.consumeMu.Lock()
+	defer d.consumeMu.Unlock()
+	return d.arb.Knows(member)
 }
 
 // healOwn gives back what the fabric lost of this member's own reports:
