@@ -329,100 +329,17 @@ func (f *Fabric) readStream(ctx context.Context, it *iterator, name string, from
 			unstop()
 			unwatch()
 		}
-		relinked, ok := f.pause(ctx, wait)
-		if !ok {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
 			return
+		case <-t.C:
 		}
 		wait = min(max(2*wait, firstRetryWait), maxRetryWait)
-		if relinked {
-			wait = firstRetryWait // the other servers may need a moment: retry closely
-		}
-		// An API request sent into a partition is lost and would be
-		// waited out (apiTimeout); the link's return ends the wait.
-		actx, unlink := f.linkUp(ctx)
 		var err error
-		if it, err = f.openStream(actx, name, next); err != nil && ctx.Err() == nil {
-			if actx.Err() != nil {
-				wait = 0
-			}
+		if it, err = f.openStream(ctx, name, next); err != nil && ctx.Err() == nil {
 			f.log.Warn("fabric consumer reopen failed", "next_seq", next, "err", err)
 		}
-		unlink()
-	}
-}
-
-// linkPoll is how often a broken consumer looks for a link to another
-// server coming back (see linkUp).
-const linkPoll = 50 * time.Millisecond
-
-// links is how many links this member's server has to other servers:
-// cluster routes and leaf connections.
-func (f *Fabric) links() int {
-	srv := f.server()
-	if srv == nil {
-		return 0
-	}
-	return srv.NumRoutes() + srv.NumLeafNodes()
-}
-
-// linkUp returns a context that ends with ctx, or when this member's
-// server gains a link to another server (a cluster route or a leaf
-// connection, dialed again after a partition or a restart), and a
-// function that stops watching. It polls every linkPoll until then.
-func (f *Fabric) linkUp(ctx context.Context) (context.Context, context.CancelFunc) {
-	lctx, cancel := context.WithCancel(ctx)
-	n := f.links()
-	go func() {
-		t := time.NewTicker(linkPoll)
-		defer t.Stop()
-		for {
-			select {
-			case <-lctx.Done():
-				return
-			case <-t.C:
-				now := f.links()
-				if now > n {
-					cancel()
-					return
-				}
-				n = now // a link lost, then found again, counts
-			}
-		}
-	}()
-	return lctx, cancel
-}
-
-// WaitLinkUp returns nil once this member's server gains a link to another
-// server (a cluster route or a leaf connection: a partition healed, a
-// member came back), or ctx.Err() or ErrClosed when ctx ends or the
-// Fabric closes first. What the other members sent meanwhile may be
-// missing (fast-path messages are not kept); a caller can ask for it at
-// once instead of at its next periodic check.
-func (f *Fabric) WaitLinkUp(ctx context.Context) error {
-	lctx, unlink := f.linkUp(ctx)
-	defer unlink()
-	select {
-	case <-lctx.Done():
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return nil
-	case <-f.life.Done():
-		return ErrClosed
-	}
-}
-
-// pause waits for d, less when a link to another server comes up
-// meanwhile (relinked). It returns ok false when ctx ended.
-func (f *Fabric) pause(ctx context.Context, d time.Duration) (relinked, ok bool) {
-	lctx, unlink := f.linkUp(ctx)
-	defer unlink()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return false, true
-	case <-lctx.Done():
-		return ctx.Err() == nil, ctx.Err() == nil
 	}
 }
