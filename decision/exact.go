@@ -148,27 +148,12 @@ func (t *Table) exactAdd(k key) int32 {
 // exactGrow makes the index half as large again and moves every entry to
 // its new slot.
 func (t *Table) exactGrow() {
-	x := &t.exact
-	oldTags, oldEnts := x.tags, x.ents
-	size := max(len(oldTags)+len(oldTags)/2, minExactSlots)
+	size := max(len(t.exact.tags)+len(t.exact.tags)/2, minExactSlots)
 	if size > maxSlots-2 {
 		// 2^31 addresses would take 128 GiB; nothing gets near.
 		panic("decision: table full")
 	}
-	x.tags = make([]uint8, size)
-	x.ents = make([]entry, size)
-	for p, g := range oldTags {
-		if g == 0 {
-			continue
-		}
-		e := &oldEnts[p]
-		pos := x.home(t.entryHash(e))
-		for x.tags[pos] != 0 {
-			pos = x.next(pos)
-		}
-		x.tags[pos], x.ents[pos] = g, *e
-		t.relink(pos)
-	}
+	t.exactResize(size) // grow.go
 }
 
 // relink points the expiry heap at index slot pos, whose entry has just
