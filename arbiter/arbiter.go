@@ -24,8 +24,6 @@ package arbiter
 
 import (
 	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -688,34 +686,8 @@ func (a *Arbiter) ban(value netip.Prefix, t int64, origin phalanx.Origin, scenar
 // that one of them missed or misjudged something. It also returns how many
 // bans went into it.
 func (a *Arbiter) Digest(now time.Time) (sum [32]byte, n int) {
-	type ban struct {
-		v      netip.Prefix
-		origin phalanx.Origin
-		until  int64
-	}
-	var bans []ban
-	for v, rec := range a.history {
-		if rec.last.Until.After(now) {
-			bans = append(bans, ban{v, rec.last.Origin, rec.last.Until.UnixNano()})
-		}
-	}
-	slices.SortFunc(bans, func(x, y ban) int {
-		if c := x.v.Addr().Compare(y.v.Addr()); c != 0 {
-			return c
-		}
-		return x.v.Bits() - y.v.Bits()
-	})
-	h := sha256.New()
-	var buf []byte
-	for _, b := range bans {
-		buf = buf[:0]
-		buf, _ = b.v.AppendBinary(buf)
-		buf = append(buf, b.origin...)
-		buf = binary.BigEndian.AppendUint64(buf, uint64(b.until))
-		h.Write(buf)
-	}
-	h.Sum(sum[:0])
-	return sum, len(bans)
+	bans := a.Bans(now, -1) // rejudge.go
+	return digestBans(bans), len(bans)
 }
 
 func (a *Arbiter) pardon(p netip.Prefix) {
