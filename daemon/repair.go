@@ -385,6 +385,12 @@ func (d *Daemon) compare(ctx context.Context) map[string][2]uint64 {
 // repair asks member for its reports from..to and judges those that come
 // back like any report.
 func (d *Daemon) repair(ctx context.Context, member string, from, to uint64) {
+	if !d.knows(member) {
+		// Its admission is in the stream, not yet judged here (a founder
+		// waiting for its stream): the gap stays, and the reports are
+		// asked for again once it is.
+		return
+	}
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	raw, err := d.fab.Request(rctx, member, repairKind, encodeRange(from, to))
 	cancel()
@@ -398,12 +404,6 @@ func (d *Daemon) repair(ctx context.Context, member string, from, to uint64) {
 		if err != nil || r.Member != member || r.Seq < from || r.Seq > to {
 			d.reject(member, reasonBadRepair, "err", err)
 			continue
-		}
-		if !d.knows(member) {
-			// Its admission is in the stream, not yet judged here (a
-			// founder waiting for its stream): the gap stays, and the
-			// report is asked for again once it is.
-			break
 		}
 		// A repaired report has no storage time of its own: it is judged
 		// at its own time (the signature stands behind it).
