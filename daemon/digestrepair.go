@@ -330,17 +330,6 @@ func decodeBanList(b []byte) (bans []peerBan, more bool, err error) {
 	return bans, more, nil
 }
 
-// serveDigestRepair answers "bans" requests until ctx ends.
-func (d *Daemon) serveDigestRepair(ctx context.Context) {
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		if err := d.fab.Serve(ctx, bansKind, d.serveBans); err != nil && ctx.Err() == nil && !errors.Is(err, fabric.ErrClosed) {
-			d.log.Error("serve "+bansKind+" requests", "err", err)
-		}
-	}()
-}
-
 // repairDigest mends what makes this member's digest at at differ from
 // peer's, as far as signed reports allow (see the top of this file). It
 // returns how many bans it repaired and how many it could not.
@@ -484,13 +473,11 @@ func (d *Daemon) fetchReport(ctx context.Context, ref reportRef) ([]byte, bool) 
 	if ref.member == d.id.ID {
 		return d.ob.Get(ref.seq)
 	}
-	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	raw, err := d.fab.Request(rctx, ref.member, repairKind, encodeRange(ref.seq, ref.seq))
-	cancel()
+	parts, err := d.askReports(ctx, ref.member, ref.seq, ref.seq) // repair.go
 	if err != nil {
 		return nil, false
 	}
-	for _, data := range splitReports(raw) {
+	for _, data := range parts {
 		r, err := report.Unmarshal(data)
 		if err == nil && r.Member == ref.member && r.Seq == ref.seq {
 			return data, true

@@ -281,12 +281,7 @@ func (d *Daemon) repairLoop(ctx context.Context) {
 	if d.secret == "" {
 		return
 	}
-	d.serveDigestRepair(ctx) // digestrepair.go
-	for _, kind := range []string{repairKind, seqsKind} {
-		h := d.serveRepair
-		if kind == seqsKind {
-			h = d.serveSeqs
-		}
+	for kind, h := range map[string]func([]byte) []byte{repairKind: d.serveRepair, seqsKind: d.serveSeqs, bansKind: d.serveBans} {
 		d.wg.Add(1)
 		go func() {
 			defer d.wg.Done()
@@ -391,15 +386,13 @@ func (d *Daemon) repair(ctx context.Context, member string, from, to uint64) {
 		// asked for again once it is.
 		return
 	}
-	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	raw, err := d.fab.Request(rctx, member, repairKind, encodeRange(from, to))
-	cancel()
+	parts, err := d.askReports(ctx, member, from, to)
 	if err != nil {
 		d.log.Debug("repair request failed (will retry)", "member", member, "from", from, "to", to, "err", err)
 		return
 	}
 	n := 0
-	for _, data := range splitReports(raw) {
+	for _, data := range parts {
 		r, err := report.Unmarshal(data)
 		if err != nil || r.Member != member || r.Seq < from || r.Seq > to {
 			d.reject(member, reasonBadRepair, "err", err)
@@ -414,6 +407,18 @@ func (d *Daemon) repair(ctx context.Context, member string, from, to uint64) {
 		d.met.repaired.Add(float64(n))
 		d.log.Info("repaired reports missing from the fabric", "member", member, "from", from, "to", to, "reports", n)
 	}
+}
+
+// askReports asks member for its reports from..to (a repair request, 5 s
+// at most) and returns the reply cut into reports, unchecked.
+func (d *Daemon) askReports(ctx context.Context, member string, from, to uint64) ([][]byte, error) {
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	raw, err := d.fab.Request(rctx, member, repairKind, encodeRange(from, to))
+	if err != nil {
+		return nil, err
+	}
+	return splitReports(raw), nil
 }
 
 // knows reports whether this member's arbiter knows member: its admission
