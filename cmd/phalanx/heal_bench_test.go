@@ -154,55 +154,12 @@ func (al *nsAlliance) partition(round int, victim *nsMember, others []*nsMember,
 	return heal
 }
 
-// formWithLeaves forms the alliance as form does, except that the members
-// in leaves join without --fabric, as leaf members.
+// formWithLeaves forms the alliance as form does, the members in leaves
+// as leaf members, and bans a first attacker alliance-wide.
 func (al *nsAlliance) formWithLeaves(fleet string, leaves ...*nsMember) string {
 	t := al.t
 	t.Helper()
-	founder := al.members[0]
-	if code, _, errs := runCLI(t, "", "alliance", "init", "--data", founder.data, "--name", fleet,
-		"--fabric", founder.fabric(), "--address", founder.addr); code != 0 {
-		t.Fatalf("alliance init: exit %d: %s", code, errs)
-	}
-	for _, m := range al.members {
-		enforce := []string{"--enforce", "nftables", "--source", m.log}
-		if !slices.Contains(leaves, m) {
-			enforce = append([]string{"--fabric", m.fabric()}, enforce...)
-		}
-		if m == founder {
-			m.args = enforce
-			m.start(t)
-			al.step("%s founded the alliance and serves", strings.ToUpper(m.name))
-			continue
-		}
-		code, out, errs := runCLI(t, "", "alliance", "invite", "--data", founder.data, "--expires", "10m")
-		tok := strings.TrimSpace(out)
-		if code != 0 || tok == "" || strings.ContainsAny(tok, " \n") {
-			t.Fatalf("alliance invite: exit %d, stdout %q, stderr %s: want one token line", code, out, errs)
-		}
-		m.args = append([]string{"--join", tok, "--address", m.addr}, enforce...)
-		m.start(t)
-		kind := "a hub member"
-		if slices.Contains(leaves, m) {
-			kind = "a leaf member"
-		}
-		al.step("%s joined with an invite as %s and serves", strings.ToUpper(m.name), kind)
-	}
-	n := len(al.members)
-	var charter string
-	waitUntil(t, 90*time.Second, fmt.Sprintf("every member to report %d members and the same charter", n), func() bool {
-		hash := ""
-		for _, m := range al.members {
-			st, err := m.status()
-			if err != nil || st.Members != n || st.Charter == "" || hash != "" && st.Charter != hash {
-				return false
-			}
-			hash, m.id = st.Charter, st.Member
-		}
-		charter = hash
-		return true
-	})
-	al.step("all %d members hold charter %s", n, shortHash(charter))
+	charter := al.form(fleet, leaves...)
 	// A first ban alliance-wide: every link carries reports before the
 	// first cut.
 	first := "10.139.0.1"

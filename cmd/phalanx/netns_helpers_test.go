@@ -241,10 +241,11 @@ func (al *nsAlliance) step(format string, args ...any) {
 
 // form forms the alliance the way operators form one: `alliance init` on the
 // first member, then an invite from it and `run --join` for each other
-// member, every one enforcing with nftables and started in turn. It returns
-// the charter's hash once every member holds the same charter listing all
-// of them (and knows its member id) and enforces with nftables.
-func (al *nsAlliance) form(fleet string) string {
+// member, every one enforcing with nftables and started in turn; the
+// members in leaves join without --fabric, as leaf members. It returns the
+// charter's hash once every member holds the same charter listing all of
+// them (and knows its member id) and enforces with nftables.
+func (al *nsAlliance) form(fleet string, leaves ...*nsMember) string {
 	t := al.t
 	t.Helper()
 	founder := al.members[0]
@@ -253,7 +254,10 @@ func (al *nsAlliance) form(fleet string) string {
 		t.Fatalf("alliance init: exit %d: %s", code, errs)
 	}
 	for _, m := range al.members {
-		enforce := []string{"--fabric", m.fabric(), "--enforce", "nftables", "--source", m.log}
+		enforce := []string{"--enforce", "nftables", "--source", m.log}
+		if !slices.Contains(leaves, m) {
+			enforce = append([]string{"--fabric", m.fabric()}, enforce...)
+		}
 		if m == founder {
 			m.args = enforce
 			m.start(t)
@@ -267,11 +271,15 @@ func (al *nsAlliance) form(fleet string) string {
 		}
 		m.args = append([]string{"--join", tok, "--address", m.addr}, enforce...)
 		m.start(t)
-		al.step("%s joined with an invite and serves", strings.ToUpper(m.name))
+		kind := "a hub member"
+		if slices.Contains(leaves, m) {
+			kind = "a leaf member"
+		}
+		al.step("%s joined with an invite as %s and serves", strings.ToUpper(m.name), kind)
 	}
 	n := len(al.members)
 	var charter string
-	waitUntil(t, 60*time.Second, fmt.Sprintf("every member to report %d members and the same charter", n), func() bool {
+	waitUntil(t, 90*time.Second, fmt.Sprintf("every member to report %d members and the same charter", n), func() bool {
 		hash := ""
 		for _, m := range al.members {
 			st, err := m.status()
