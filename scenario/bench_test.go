@@ -25,10 +25,11 @@ func BenchmarkObserve(b *testing.B) {
 		ev.Kind = []phalanx.Kind{phalanx.KindAuthFailure, phalanx.KindInvalidUser, phalanx.KindPreauthClose}[i%3]
 		ev.User = "root"
 	}
-	// Each source comes back every 4096 × 20 ms ≈ 82 s, slower than any
-	// default leak, so nothing fires; probe-only sources go idle and are
+	// Each source comes back every 4096 × 100 ms ≈ 410 s, slower than any
+	// default leak and than ssh-bf's 5 in 10 minutes and ssh-slow-bf's 10
+	// in an hour, so nothing fires; probe-only sources go idle and are
 	// forgotten and re-created in between, as in real traffic.
-	const step = 20 * time.Millisecond
+	const step = 100 * time.Millisecond
 	var buf []phalanx.Alert
 	for i := range 2 * sources { // warm up: create every group
 		ev := &evs[i%sources]
@@ -72,4 +73,41 @@ func BenchmarkObserveFlood(b *testing.B) {
 	if s := e.Stats(); s.Sources != c.MaxSources {
 		b.Fatalf("stats %+v: want a full table", s)
 	}
+}
+
+// BenchmarkObserveFreshFlood measures what a flood costs a fresh engine:
+// 100,000 IPv6 sources in distinct /64s send 6 sshd authentication failures
+// each (an event a source, round after round), with the default scenarios
+// and MaxSources, so the first 65,536 groups are created in fresh memory
+// and the later ones take the slots of dropped groups. One op is the whole
+// flood of 600,000 events; ns/event is reported too.
+func BenchmarkObserveFreshFlood(b *testing.B) {
+	const sources, rounds = 100_000, 6
+	evs := make([]phalanx.Event, sources)
+	for i := range evs {
+		evs[i] = phalanx.Event{
+			Source:  netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 4: byte(i >> 16), 5: byte(i >> 8), 6: byte(i), 15: 1}),
+			Service: "sshd",
+			Kind:    phalanx.KindAuthFailure,
+			User:    "root",
+		}
+	}
+	var buf []phalanx.Alert
+	b.ReportAllocs()
+	for b.Loop() {
+		e := mustNew(b, DefaultConfig())
+		now := t0
+		for r := range rounds {
+			for i := range evs {
+				ev := &evs[i]
+				now = now.Add(time.Microsecond)
+				ev.Time, ev.Line = now, int64(r*sources+i+1)
+				buf = e.Observe(ev, buf[:0])
+			}
+		}
+		if s := e.Stats(); s.Sources != DefaultConfig().MaxSources || s.Counted != sources*rounds {
+			b.Fatalf("stats %+v: want a full table and every event counted", s)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*sources*rounds), "ns/event")
 }

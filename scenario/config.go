@@ -83,8 +83,11 @@ type Config struct {
 	// tracked per address.
 	IPv6Prefix int `yaml:"ipv6_prefix"`
 	// MaxSources is the hard cap on tracked source groups (1 to 16777216).
-	// A full table costs about 800 bytes a source with the default
-	// scenarios: about 50 MiB at the default of 65536.
+	// A source's state is kept per family of scenarios (those with the
+	// same services) that its events use: with the default scenarios about
+	// 1.1 KB for a source seen by one service (about 70 MiB for a full table
+	// at the default of 65536) and at most about 2.5 KB for a source seen
+	// by every service (about 165 MiB).
 	MaxSources int `yaml:"max_sources"`
 	// Scenarios are the detection rules, at least one.
 	Scenarios []Spec `yaml:"scenarios"`

@@ -6,13 +6,14 @@
 // It is pure: it does no I/O, reads no clock (an event's Time is "now"),
 // starts no goroutines and does not log. It must stay bounded in memory and
 // time whatever the input, because events describe attackers: per-source
-// state has a fixed size, idle sources are forgotten as event time advances
+// state has a bounded size, idle sources are forgotten as event time advances
 // (a bounded amount of work per event), and Config.MaxSources caps the number
 // of sources even under a flood of distinct addresses.
 package scenario
 
 import (
 	"hash/maphash"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"time"
@@ -57,63 +58,119 @@ const (
 // new attacker is kept as long as fewer than about MaxSources/2 new sources
 // arrive between its first two events; after that it competes only with
 // sources that also came back.
+//
+// A group's scenario state is kept per family (the scenarios that name the
+// same set of services, see family): a group holds a family's state only
+// from the first event that counts for one of the family's scenarios, so a
+// source that only ever sends sshd events costs the ssh scenarios' state,
+// not every scenario's.
 type Engine struct {
-	specs   []compiled
-	v6bits  int
-	max     int
-	protMax int
-	seed    maphash.Seed
+	specs    []compiled
+	families []family
+	v6bits   int
+	max      int
+	protMax  int
+	seed     maphash.Seed
 
-	index  map[netip.Prefix]int32
-	groups []group
-	blocks []block // the groups' scenario state, blockGroups groups a block
-	free   int32   // head of the free slot list, linked through group.next
-	lists  [2]list
-
-	linesPer int
-	usersPer int
+	index    map[netip.Prefix]int32
+	groups   []group
+	famSlots []int32 // len(families) per group: its slot in each family's pool, or noSlot
+	free     int32   // head of the free group list, linked through group.next
+	lists    [2]list
 	stats    Stats
 }
 
 type compiled struct {
 	name      string
 	kinds     uint64 // bit k set: Kind(k) counts
-	services  []string
 	distinct  bool
 	ofPath    bool  // a distinct scenario over Event.Path
-	windowed  bool  // a window scenario: its ring of recent events lives in users
+	windowed  bool  // a window scenario: its ring of recent events lives in stamps
 	leak      int64 // ns per unit
 	limit     int64 // leaky: Capacity×Leak, the most the drain deadline may lead the bucket clock
 	window    int64 // distinct: how long a user is remembered; window: how far back events count
 	capacity  int
 	blackhole int64
-	off       int // offset of this scenario's ring or set inside its group's block
-	n         int // ring length (leaky) or set capacity (distinct)
+	fam       int // index of its family in Engine.families
+	bucket    int // index of its bucket in its family's state
+	off       int // offset of its ring (lines or stamps) or set (users) in its family's state
+	n         int // ring length (leaky, window) or set capacity (distinct)
 }
 
-// block holds the scenario state of blockGroups groups (fewer in the last
-// block when MaxSources says so). A block, once allocated, is never copied:
-// a flood of new sources adds blocks, where growing one array would copy
-// every group's state at each doubling (about 2.8 KB a group with the
-// default scenarios; copying and clearing was most of the cost of a new
-// source).
+// family holds the scenarios that name the same set of services (or none:
+// every service), and a pool of their state: a slot is a bucket per
+// scenario, the evidence rings of its leaky scenarios, the rings of its
+// window scenarios and the sets of its distinct ones. A group takes a slot
+// on the first event that counts for one of the family's scenarios and
+// gives it back when it is forgotten; a group holds at most one slot of a
+// family, so a family never has more than MaxSources slots.
+type family struct {
+	services  []string // sorted, without duplicates; empty: every service
+	specs     uint64   // bit i set: specs[i] belongs to the family
+	kinds     uint64   // the kinds that one of its scenarios counts
+	nBuckets  int      // per slot
+	linesPer  int
+	stampsPer int
+	usersPer  int
+	blocks    []block // the slots' state, blockSlots slots a block
+	slots     int32   // slots handed out so far (in use or free)
+	free      []int32 // slots given back, reused last in first out
+}
+
+// block holds the state of blockSlots slots of one family (fewer in the
+// last block when MaxSources says so). A block, once allocated, is never
+// copied: a flood of new sources adds blocks, where growing one array would
+// copy every slot's state at each doubling (copying and clearing was most
+// of the cost of a new source). With the default scenarios a slot is about
+// 1 KB for the ssh family, 0.8 KB for mail and 0.1–0.3 KB for the others:
+// 2.4 KB in all where every group used to hold 2.8 KB.
 type block struct {
-	buckets []bucket // len(specs) per group
-	lines   []int64  // linesPer per group: evidence rings of leaky scenarios
-	users   []user   // usersPer per group: sets of distinct scenarios and rings of window scenarios
+	buckets []bucket // nBuckets per slot
+	lines   []int64  // linesPer per slot: evidence rings of leaky scenarios
+	stamps  []stamp  // stampsPer per slot: rings of window scenarios
+	users   []user   // usersPer per slot: sets of distinct scenarios
 }
 
 const (
-	blockShift  = 10
-	blockGroups = 1 << blockShift
+	blockShift = 10
+	blockSlots = 1 << blockShift
+	noSlot     = -1
 )
 
-// state returns group gi's buckets, evidence lines and users.
-func (e *Engine) state(gi int32) (buckets []bucket, lines []int64, users []user) {
-	b := &e.blocks[gi>>blockShift]
-	i := int(gi & (blockGroups - 1))
-	ns := len(e.specs)
-	return b.buckets[i*ns : (i+1)*ns], b.lines[i*e.linesPer : (i+1)*e.linesPer], b.users[i*e.usersPer : (i+1)*e.usersPer]
+// alloc returns a slot with every bucket reset; its rings and sets hold
+// garbage that no bucket counts. maxSlots is Config.MaxSources.
+func (f *family) alloc(maxSlots int) int32 {
+	var si int32
+	if n := len(f.free); n > 0 {
+		si = f.free[n-1]
+		f.free = f.free[:n-1]
+	} else {
+		si = f.slots
+		f.slots++
+		if int(si)>>blockShift == len(f.blocks) {
+			n := min(blockSlots, maxSlots-int(si)) // a slot per group up to MaxSources
+			f.blocks = append(f.blocks, block{buckets: make([]bucket, n*f.nBuckets),
+				lines: make([]int64, n*f.linesPer), stamps: make([]stamp, n*f.stampsPer), users: make([]user, n*f.usersPer)})
+		}
+	}
+	buckets, _, _, _ := f.state(si)
+	for i := range buckets {
+		buckets[i] = bucket{at: -maxNanos, full: -maxNanos, quiet: -maxNanos}
+	}
+	return si
+}
+
+// state returns slot si's buckets, evidence lines, stamps and users.
+func (f *family) state(si int32) (buckets []bucket, lines []int64, stamps []stamp, users []user) {
+	b := &f.blocks[si>>blockShift]
+	i := int(si & (blockSlots - 1))
+	return b.buckets[i*f.nBuckets : (i+1)*f.nBuckets], b.lines[i*f.linesPer : (i+1)*f.linesPer],
+		b.stamps[i*f.stampsPer : (i+1)*f.stampsPer], b.users[i*f.usersPer : (i+1)*f.usersPer]
+}
+
+// famSlot returns group gi's slot in family fi, or noSlot.
+func (e *Engine) famSlot(gi int32, fi int) int32 {
+	return e.famSlots[int(gi)*len(e.families)+fi]
 }
 
 type group struct {
@@ -134,9 +191,16 @@ type bucket struct {
 	n     uint16 // leaky: evidence lines held; distinct: users held
 }
 
+// user is a member of a distinct scenario's set.
 type user struct {
 	hash uint64
 	seen int64 // time of the user's latest event
+	line int64
+}
+
+// stamp is an event in a window scenario's ring.
+type stamp struct {
+	seen int64 // the time it counted at
 	line int64
 }
 
@@ -159,10 +223,18 @@ func New(c Config) (*Engine, error) {
 		free:    noGroup,
 		lists:   [2]list{{head: noGroup, tail: noGroup}, {head: noGroup, tail: noGroup}},
 	}
-	for _, s := range c.Scenarios {
+	for i, s := range c.Scenarios {
+		services := slices.Clone(s.Services)
+		slices.Sort(services)
+		services = slices.Compact(services)
+		fi := slices.IndexFunc(e.families, func(f family) bool { return slices.Equal(f.services, services) })
+		if fi < 0 {
+			fi = len(e.families)
+			e.families = append(e.families, family{services: services})
+		}
+		f := &e.families[fi]
 		cs := compiled{
 			name:      s.Name,
-			services:  slices.Clone(s.Services),
 			distinct:  s.Type == TypeDistinct,
 			ofPath:    s.Of == OfPath,
 			windowed:  s.Type == TypeWindow,
@@ -173,21 +245,25 @@ func New(c Config) (*Engine, error) {
 		for _, k := range s.Kinds {
 			cs.kinds |= 1 << k // Validate admits only known kinds, all below 64
 		}
+		cs.fam, cs.bucket = fi, f.nBuckets
+		f.nBuckets++
+		f.specs |= 1 << i // Validate admits at most 64 scenarios
+		f.kinds |= cs.kinds
 		switch {
 		case cs.distinct:
 			cs.window = int64(s.Leak) * int64(s.Capacity)
-			cs.off, cs.n = e.usersPer, s.Capacity
-			e.usersPer += cs.n
+			cs.off, cs.n = f.usersPer, s.Capacity
+			f.usersPer += cs.n
 		case cs.windowed:
 			cs.window = int64(s.Window)
-			cs.off, cs.n = e.usersPer, s.Capacity
-			e.usersPer += cs.n
+			cs.off, cs.n = f.stampsPer, s.Capacity
+			f.stampsPer += cs.n
 		default:
 			cs.limit = int64(s.Leak) * int64(s.Capacity)
 			// A bucket holds at most Capacity+1 units when it fires; older
 			// lines have drained out, so a longer ring would add nothing.
-			cs.off, cs.n = e.linesPer, min(MaxEvidence, s.Capacity+1)
-			e.linesPer += cs.n
+			cs.off, cs.n = f.linesPer, min(MaxEvidence, s.Capacity+1)
+			f.linesPer += cs.n
 		}
 		e.specs = append(e.specs, cs)
 	}
@@ -220,9 +296,19 @@ func (e *Engine) Observe(ev *phalanx.Event, dst []phalanx.Alert) []phalanx.Alert
 	e.sweep(now)
 
 	var match uint64
-	for i := range e.specs {
-		if e.specs[i].counts(ev) {
-			match |= 1 << i
+	if ev.Kind < 64 {
+		kind := uint64(1) << ev.Kind
+		for fi := range e.families {
+			f := &e.families[fi]
+			if f.kinds&kind == 0 || len(f.services) > 0 && !slices.Contains(f.services, ev.Service) {
+				continue
+			}
+			for m := f.specs; m != 0; m &= m - 1 {
+				i := bits.TrailingZeros64(m)
+				if e.specs[i].counts(ev, kind) {
+					match |= 1 << i
+				}
+			}
 		}
 	}
 	if match == 0 {
@@ -238,14 +324,26 @@ func (e *Engine) Observe(ev *phalanx.Event, dst []phalanx.Alert) []phalanx.Alert
 	}
 	gi := e.touch(key, now)
 	g := &e.groups[gi]
-	buckets, lines, users := e.state(gi)
+	slots := e.famSlots[int(gi)*len(e.families):][:len(e.families)]
+	var (
+		fam     = -1 // the family whose state is below
+		buckets []bucket
+		lines   []int64
+		stamps  []stamp
+		users   []user
+	)
 	fired := len(dst)
-	for i := range e.specs {
-		if match&(1<<i) == 0 {
-			continue
+	for m := match; m != 0; m &= m - 1 { // in scenario order, as alerts are
+		s := &e.specs[bits.TrailingZeros64(m)]
+		if s.fam != fam {
+			fam = s.fam
+			f := &e.families[fam]
+			if slots[fam] == noSlot {
+				slots[fam] = f.alloc(e.max)
+			}
+			buckets, lines, stamps, users = f.state(slots[fam])
 		}
-		s := &e.specs[i]
-		b := &buckets[i]
+		b := &buckets[s.bucket]
 		t := now
 		if t < b.at {
 			t = b.at
@@ -258,7 +356,7 @@ func (e *Engine) Observe(ev *phalanx.Event, dst []phalanx.Alert) []phalanx.Alert
 			set := users[s.off:][:s.n]
 			dst, idle = e.countUser(s, b, set, ev, t, key, addr, dst)
 		case s.windowed:
-			ring := users[s.off:][:s.n]
+			ring := stamps[s.off:][:s.n]
 			dst, idle = e.countWindow(s, b, ring, ev.Line, t, key, addr, dst)
 		default:
 			ring := lines[s.off:][:s.n]
@@ -272,11 +370,10 @@ func (e *Engine) Observe(ev *phalanx.Event, dst []phalanx.Alert) []phalanx.Alert
 	return dst
 }
 
-func (s *compiled) counts(ev *phalanx.Event) bool {
-	if ev.Kind >= 64 || s.kinds&(1<<ev.Kind) == 0 {
-		return false
-	}
-	if len(s.services) > 0 && !slices.Contains(s.services, ev.Service) {
+// counts reports whether s counts ev, whose kind is the bit kind and whose
+// service s's family counts.
+func (s *compiled) counts(ev *phalanx.Event, kind uint64) bool {
+	if s.kinds&kind == 0 {
 		return false
 	}
 	switch {
@@ -393,13 +490,13 @@ func (e *Engine) countUser(s *compiled, b *bucket, set []user, ev *phalanx.Event
 // latest Capacity events (oldest at head) and returns dst with any alert, and
 // the time from which the ring is idle. The scenario fires when the ring is
 // full and its oldest event is within the window of t.
-func (e *Engine) countWindow(s *compiled, b *bucket, ring []user, line, t int64, src netip.Prefix, addr netip.Addr, dst []phalanx.Alert) ([]phalanx.Alert, int64) {
+func (e *Engine) countWindow(s *compiled, b *bucket, ring []stamp, line, t int64, src netip.Prefix, addr netip.Addr, dst []phalanx.Alert) ([]phalanx.Alert, int64) {
 	n := int(b.n)
 	if n == len(ring) {
-		ring[b.head] = user{seen: t, line: line}
+		ring[b.head] = stamp{seen: t, line: line}
 		b.head = uint16((int(b.head) + 1) % len(ring))
 	} else {
-		ring[(int(b.head)+n)%len(ring)] = user{seen: t, line: line}
+		ring[(int(b.head)+n)%len(ring)] = stamp{seen: t, line: line}
 		n++
 		b.n = uint16(n)
 	}
@@ -480,11 +577,7 @@ func (e *Engine) touch(key netip.Prefix, now int64) int32 {
 		e.remove(victim)
 	}
 	gi := e.alloc()
-	e.groups[gi] = group{prefix: key, idleAt: -maxNanos}
-	buckets, _, _ := e.state(gi)
-	for i := range buckets {
-		buckets[i] = bucket{at: -maxNanos, full: -maxNanos, quiet: -maxNanos}
-	}
+	e.groups[gi] = group{prefix: key, idleAt: -maxNanos} // its family slots are noSlot: taken on first use
 	e.index[key] = gi
 	e.pushFront(probation, gi)
 	return gi
@@ -518,12 +611,11 @@ func (e *Engine) alloc() int32 {
 		// Grow by doubling, but never past MaxSources slots.
 		n := min(e.max, max(2*len(e.groups), 64))
 		e.groups = growTo(e.groups, n)
+		e.famSlots = growTo(e.famSlots, n*len(e.families))
 	}
 	e.groups = append(e.groups, group{})
-	if int(gi)>>blockShift == len(e.blocks) {
-		n := min(blockGroups, e.max-int(gi)) // a group per slot up to MaxSources
-		e.blocks = append(e.blocks, block{buckets: make([]bucket, n*len(e.specs)),
-			lines: make([]int64, n*e.linesPer), users: make([]user, n*e.usersPer)})
+	for range e.families {
+		e.famSlots = append(e.famSlots, noSlot)
 	}
 	return gi
 }
@@ -539,6 +631,14 @@ func (e *Engine) remove(gi int32) {
 	g := &e.groups[gi]
 	delete(e.index, g.prefix)
 	e.unlink(gi)
+	slots := e.famSlots[int(gi)*len(e.families):][:len(e.families)]
+	for fi, si := range slots {
+		if si != noSlot {
+			f := &e.families[fi]
+			f.free = append(f.free, si)
+			slots[fi] = noSlot
+		}
+	}
 	g.prefix = netip.Prefix{}
 	g.next = e.free
 	e.free = gi
