@@ -256,6 +256,7 @@ func (d *Daemon) status() Status {
 		Rejected:  map[string]int64{},
 		Crawlers:  crawl,
 	}
+	d.psnap.addStatus(st.Reports) // peersnapshot.go
 	st.Roster = d.roster(&cs.c)
 	st.Enforcement = d.enforcementCounts()
 	st.FabricHealth = d.fabricHealth()

@@ -113,6 +113,9 @@ func (d *Daemon) enqueueRecord(r report.Report) {
 
 // flushRecords stores the queued enforcement records.
 func (d *Daemon) flushRecords() {
+	if d.behind.Load() > 0 {
+		return // storing them would write every report waiting before them (writeLoop)
+	}
 	d.recMu.Lock()
 	rs := d.records
 	d.records = nil
@@ -148,9 +151,13 @@ func (d *Daemon) storeThen(rs []report.Report, numbered func([]report.Report)) {
 // positions do not move past its lines: after a crash they are read, and
 // banned, again.
 type reportWriter struct {
-	mu   sync.Mutex      // one writer at a time: appends in sequence order
-	pend []report.Report // numbered, waiting to be signed and written; under Daemon.outMu
-	wake chan struct{}
+	mu sync.Mutex // one writer at a time: appends in sequence order
+	// pend holds the reports numbered and waiting to be signed and
+	// written, in chunks of at most writeBatch (a flood's backlog is never
+	// copied to grow it); npend counts them. Both under Daemon.outMu.
+	pend  [][]report.Report
+	npend int
+	wake  chan struct{}
 	// records paces the enforcement records of self-defense bans at the
 	// charter's report rate: past it the members rate-limit the bans'
 	// alerts, hold no decision to attach a record to, and a flood would
@@ -189,11 +196,13 @@ func (p *pace) take(now time.Time, perMinute int) bool {
 }
 
 // writeBatch is the most reports one outbox write takes; maxUnwritten is
-// how many may wait for the writer (about 1 KB each, evidence included)
-// before whoever numbers more writes a batch itself.
+// how many may wait for the writer (about 1 KB each, evidence included, so
+// about 128 MB at most) before whoever numbers more writes a batch itself:
+// enough for a flood of 100,000 bans to be detected before its reports are
+// signed (writeLoop).
 const (
 	writeBatch   = 1024
-	maxUnwritten = 1 << 14
+	maxUnwritten = 1 << 17
 )
 
 // number gives rs this member's next sequence numbers, calls numbered
@@ -207,11 +216,22 @@ func (d *Daemon) number(rs []report.Report, numbered func([]report.Report)) {
 	if numbered != nil {
 		numbered(rs)
 	}
-	d.outw.pend = append(d.outw.pend, rs...)
+	w := &d.outw
+	for _, r := range rs {
+		if n := len(w.pend); n == 0 || len(w.pend[n-1]) == writeBatch {
+			w.pend = append(w.pend, make([]report.Report, 0, min(writeBatch, max(len(rs), 16))))
+		} else if last := w.pend[n-1]; len(last) == cap(last) {
+			w.pend[n-1] = slices.Grow(last, min(writeBatch, 2*len(last))-len(last))
+		}
+		n := len(w.pend) - 1
+		w.pend[n] = append(w.pend[n], r)
+	}
+	w.npend += len(rs)
 	d.inflight.Add(int64(len(rs)))
 	var oldest uint64 // when too many wait: the last of the oldest batch
-	if n := len(d.outw.pend); n >= maxUnwritten {
-		oldest = d.outw.pend[min(n, writeBatch)-1].Seq
+	if w.npend >= maxUnwritten {
+		first := w.pend[0]
+		oldest = first[len(first)-1].Seq
 	}
 	d.outMu.Unlock()
 	if oldest != 0 {
@@ -227,16 +247,43 @@ func (d *Daemon) wakeWriter() {
 	}
 }
 
+// maxWriteDelay is how long the report writer waits, at most, while a log
+// file's tail is behind (see writeLoop).
+const maxWriteDelay = 10 * time.Second
+
 // writeLoop writes the queued reports whenever woken, until ctx ends.
+//
+// While a tail has lines it has not fed yet (a flood appended at once), the
+// writer waits until it has caught up, for maxWriteDelay at most: signing,
+// storing and publishing a flood's reports would take most of the CPU the
+// pipeline needs to reach the attacker whose lines come after the flood.
+// The bans are in force meanwhile (self-defense does not wait for its
+// report), and the tail positions do not pass an unwritten report's lines.
 func (d *Daemon) writeLoop(ctx context.Context) {
+	delay := time.NewTimer(maxWriteDelay)
+	delay.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			d.writeReports(math.MaxUint64)
 			return
 		case <-d.outw.wake:
-			d.writeReports(math.MaxUint64)
 		}
+		if d.behind.Load() > 0 {
+			delay.Reset(maxWriteDelay)
+		wait:
+			for d.behind.Load() > 0 {
+				select {
+				case <-ctx.Done():
+					break wait
+				case <-delay.C:
+					break wait
+				case <-d.outw.wake:
+				}
+			}
+			delay.Stop()
+		}
+		d.writeReports(math.MaxUint64)
 	}
 }
 
@@ -248,16 +295,14 @@ func (d *Daemon) writeReports(seq uint64) {
 	defer w.mu.Unlock()
 	for {
 		d.outMu.Lock()
-		rs := w.pend
-		if len(rs) == 0 || rs[0].Seq > seq {
+		if len(w.pend) == 0 || w.pend[0][0].Seq > seq {
 			d.outMu.Unlock()
 			return
 		}
-		if len(rs) > writeBatch {
-			rs, w.pend = rs[:writeBatch:writeBatch], rs[writeBatch:]
-		} else {
-			w.pend = nil
-		}
+		rs := w.pend[0]
+		w.pend[0] = nil
+		w.pend = w.pend[1:]
+		w.npend -= len(rs)
 		d.outMu.Unlock()
 		d.write(rs)
 	}
@@ -529,9 +574,11 @@ func (d *Daemon) consumeLocked(m fabric.Msg) {
 		if out.Decision.Until.After(now) {
 			d.timeline.add(r.Value, entry{Time: r.Time, What: "report", Member: r.Member, Scenario: r.Scenario,
 				ReportID: id, Evidence: r.Evidence, Detail: r.Reason})
-			tell := notice{}
+			// A fast-path copy is a report made now, never history, even
+			// while the stream is replayed or unavailable.
+			tell := notice{fresh: fast}
 			if r.Member != d.id.ID {
-				tell = notice{path: "alliance", since: r.Time}
+				tell = notice{path: "alliance", since: r.Time, fresh: fast}
 			}
 			d.applyDecision(out.Decision, entry{Time: out.Decision.Start, What: "decision",
 				Origin: string(out.Decision.Origin), Scenario: out.Decision.Scenario, Member: r.Member}, tell)
@@ -627,9 +674,10 @@ type applyOpts struct {
 
 // notice is how to tell of a ban once the kernel holds it: the enforcement
 // latency metric's label ("" for none) and where that latency starts.
-// fresh marks a decision this member made now (self-defense): it is told
-// even before the member has reconciled with the stream (while the stream
-// is unavailable, or replayed), when other decisions are history.
+// fresh marks a decision made now (self-defense, or on a report that came
+// on the fast path): it is told even before the member has reconciled with
+// the stream (while the stream is unavailable, or replayed), when other
+// decisions are history.
 type notice struct {
 	path  string
 	since time.Time

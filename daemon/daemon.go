@@ -169,6 +169,10 @@ type Daemon struct {
 	// lineRead is when the line being fed to the pipeline was read (guarded
 	// by pipeMu): the start of the self-defense enforcement latency.
 	lineRead time.Time
+	// behind counts the log files whose tail has lines it has not fed yet
+	// (a burst appended at once): while any has, the report writer waits,
+	// so that detection has the CPU (apply.go, writeLoop).
+	behind atomic.Int32
 
 	ctr struct {
 		published, publishErr, consumed, duplicate atomic.Int64
@@ -196,6 +200,7 @@ type Daemon struct {
 	}
 	streamCharter charter.Charter // the charter in force at the consumer's point of the stream; under consumeMu
 	snap          snapshots       // restarts from a signed snapshot (snapshot.go)
+	psnap         peerSnapshots   // catching up from another member's snapshot (peersnapshot.go)
 	tamper        tamperWatch     // the watch of charter.yaml and fabric.secret (tamper.go)
 }
 
@@ -542,6 +547,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer cancel()
 	d.startEnforcement(ctx)
 	from := d.loadSnapshot(ctx) // snapshot.go: 1, or after a snapshot's position
+	if from == 1 {
+		from = d.catchUpFromPeer(ctx) // peersnapshot.go: a new member, say
+	}
 
 	consumeErr := make(chan error, 1)
 	d.wg.Add(1)

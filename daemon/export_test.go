@@ -1,11 +1,13 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"net/netip"
 	"time"
 
 	"phalanx"
+	"phalanx/arbiter"
 	"phalanx/identity"
 	"phalanx/report"
 )
@@ -56,3 +58,55 @@ func (d *Daemon) DamageBanForTest(value netip.Prefix) bool {
 // DigestForTest is the digest of the bans this member's arbiter holds in
 // force at at, and how many.
 func (d *Daemon) DigestForTest(at time.Time) ([32]byte, int) { return d.digest(at) }
+
+// SetPeerSnapshotForTest lowers how long the stream must be before a
+// member without a snapshot asks another member for one, and how long a
+// majority has to confirm it (peersnapshot.go). Call it between New and
+// Run.
+func (d *Daemon) SetPeerSnapshotForTest(min uint64, quorum time.Duration) {
+	d.psnap.min, d.psnap.quorum = min, quorum
+}
+
+// PeerSnapshotsForTest returns the outcomes of catching up from another
+// member's snapshot, by name.
+func (d *Daemon) PeerSnapshotsForTest() map[string]int64 { return d.psnap.counts() }
+
+// WriteSnapshotForTest writes a snapshot of the state at the position
+// consumed now; it reports the position (0: none written, the charter
+// changed on the stream since the member started).
+func (d *Daemon) WriteSnapshotForTest() (uint64, error) {
+	d.snap.pos.Store(0) // written even at the position of the last one
+	if err := d.writeSnapshot(); err != nil {
+		return 0, err
+	}
+	return d.snap.pos.Load(), nil
+}
+
+// WriteLyingSnapshotForTest writes a snapshot, validly signed, whose
+// arbiter holds a ban on value that this member's own (left as it was)
+// does not: the member's report r, judged by a copy of the arbiter alone.
+// It reports whether the copy decided the ban.
+func (d *Daemon) WriteLyingSnapshotForTest(r *report.Report) (bool, error) {
+	d.consumeMu.Lock()
+	orig := d.arb
+	var b bytes.Buffer
+	if err := orig.WriteSnapshot(&b); err != nil {
+		d.consumeMu.Unlock()
+		return false, err
+	}
+	lie, err := arbiter.ReadSnapshot(&d.streamCharter, &b)
+	if err != nil {
+		d.consumeMu.Unlock()
+		return false, err
+	}
+	out := lie.Apply(r, time.Now(), time.Now())
+	d.arb = lie
+	d.consumeMu.Unlock()
+	defer func() {
+		d.consumeMu.Lock()
+		d.arb = orig
+		d.consumeMu.Unlock()
+	}()
+	_, err = d.WriteSnapshotForTest()
+	return out.Verdict == arbiter.Decided, err
+}

@@ -56,14 +56,23 @@ func (s *idSet) add(id string) bool {
 type evidence struct {
 	mu       sync.Mutex
 	max      int
-	bySource map[netip.Addr][]string
+	bySource map[netip.Addr][]evLine
 	order    []netip.Addr
+}
+
+// evLine is one evidence line as read: it is made fit for a report
+// (evidenceText) only when a report takes it, since most lines of a flood
+// never do. A line too long for a report is cut when it is kept (text is
+// then final), so that memory stays bounded whatever the line.
+type evLine struct {
+	text, via string
+	final     bool
 }
 
 const evidencePerSource = 16
 
 func newEvidence(max int) *evidence {
-	return &evidence{max: max, bySource: map[netip.Addr][]string{}}
+	return &evidence{max: max, bySource: map[netip.Addr][]evLine{}}
 }
 
 // Bounds of an evidence line: a longer line keeps its head and its tail
@@ -74,7 +83,7 @@ const (
 	evidenceTail = 380
 )
 
-func evidenceText(raw []byte, via string) string {
+func evidenceText(raw, via string) string {
 	b := make([]byte, 0, min(len(raw), evidenceHead+evidenceTail+44)+len(via)+3)
 	if via != "" {
 		b = append(append(append(b, '['), via...), "] "...)
@@ -91,8 +100,15 @@ func evidenceText(raw []byte, via string) string {
 	return report.EvidenceLine(b)
 }
 
+// report returns l as a report carries it.
+func (l evLine) report() string {
+	if l.final {
+		return l.text
+	}
+	return evidenceText(l.text, l.via)
+}
+
 func (e *evidence) add(ev *phalanx.Event) {
-	text := evidenceText(ev.Raw, ev.Via)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	l, ok := e.bySource[ev.Source]
@@ -103,31 +119,48 @@ func (e *evidence) add(ev *phalanx.Event) {
 		}
 		e.order = append(e.order, ev.Source)
 	}
-	if n := len(l); n > 0 && l[n-1] == text {
+	if n := len(l); n > 0 && !l[n-1].final && l[n-1].via == ev.Via && l[n-1].text == string(ev.Raw) {
 		return // one line, several events (an HTTP probe for /.env is two)
+	}
+	line := evLine{via: ev.Via}
+	if len(ev.Raw) > evidenceHead+evidenceTail+44 {
+		line.text, line.final = evidenceText(string(ev.Raw), ev.Via), true
+		if n := len(l); n > 0 && l[n-1].final && l[n-1].text == line.text {
+			return
+		}
+	} else {
+		line.text = string(ev.Raw)
 	}
 	if len(l) >= evidencePerSource {
 		l = l[1:]
 	}
-	e.bySource[ev.Source] = append(l, text)
+	e.bySource[ev.Source] = append(l, line)
 }
 
 // lines returns the evidence for addr, or for every address inside group
 // when addr is unknown.
 func (e *evidence) lines(group netip.Prefix, addr netip.Addr) []string {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	var kept []evLine
 	if addr.IsValid() {
-		return append([]string(nil), e.bySource[addr]...)
-	}
-	var out []string
-	for a, l := range e.bySource {
-		if group.Contains(a) {
-			out = append(out, l...)
+		kept = append(kept, e.bySource[addr]...)
+	} else {
+		for a, l := range e.bySource {
+			if group.Contains(a) {
+				kept = append(kept, l...)
+			}
+		}
+		if len(kept) > evidencePerSource {
+			kept = kept[len(kept)-evidencePerSource:]
 		}
 	}
-	if len(out) > evidencePerSource {
-		out = out[len(out)-evidencePerSource:]
+	e.mu.Unlock()
+	if len(kept) == 0 {
+		return nil
+	}
+	out := make([]string, len(kept))
+	for i, l := range kept {
+		out[i] = l.report()
 	}
 	return out
 }

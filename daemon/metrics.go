@@ -121,6 +121,7 @@ func newMetrics(d *Daemon) *metrics {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phalanx_forward_auth_bad_headers_total",
 			Help: "Forward-auth requests from trusted proxies with malformed or missing client headers."}, func() float64 { return float64(d.faMet.Counts().BadHeader) }),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(peerSnapshotMetrics(&d.psnap)...) // peersnapshot.go
 	return m
 }
 

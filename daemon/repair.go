@@ -281,7 +281,8 @@ func (d *Daemon) repairLoop(ctx context.Context) {
 	if d.secret == "" {
 		return
 	}
-	for kind, h := range map[string]func([]byte) []byte{repairKind: d.serveRepair, seqsKind: d.serveSeqs, bansKind: d.serveBans} {
+	for kind, h := range map[string]func([]byte) []byte{repairKind: d.serveRepair, seqsKind: d.serveSeqs, bansKind: d.serveBans,
+		snapshotKind: d.serveSnapshot} {
 		d.wg.Add(1)
 		go func() {
 			defer d.wg.Done()

@@ -318,7 +318,7 @@ func (d *Daemon) loadSnapshot(ctx context.Context) uint64 {
 		return 1
 	}
 	defer f.Close()
-	pos, n, err := d.readSnapshot(ctx, f)
+	pos, n, err := d.readSnapshot(ctx, f, d.ownSnapshots())
 	if err != nil {
 		d.log.Warn("ignoring the snapshot (replaying the whole report stream)", "path", path, "reason", err)
 		return 1
@@ -330,16 +330,35 @@ func (d *Daemon) loadSnapshot(ctx context.Context) uint64 {
 	return pos + 1
 }
 
-// readSnapshot checks the snapshot in f and loads it; it changes nothing
-// when it returns an error.
-func (d *Daemon) readSnapshot(ctx context.Context, f *os.File) (pos uint64, decisions int, err error) {
+// snapshotSource says whose snapshot a file must be, and under which
+// charters it may have been made: this member's own (loadSnapshot), or
+// another member's offered to it (peersnapshot.go).
+type snapshotSource struct {
+	member string            // the member that made and signed it
+	pub    ed25519.PublicKey // that member's key
+	// charter returns the charter a snapshot made under the charter of
+	// hash is read with; false refuses it.
+	charter func(hash string) (*charter.Charter, bool)
+	peer    bool // another member's: its own doings are not taken (commitSnapshot)
+}
+
+// ownSnapshots is the source of this member's own snapshot: made by it,
+// under the charter in force.
+func (d *Daemon) ownSnapshots() snapshotSource {
+	cs := d.charter()
+	return snapshotSource{member: d.id.ID, pub: d.id.Public, charter: func(hash string) (*charter.Charter, bool) { return &cs.c, hash == cs.hash }}
+}
+
+// readSnapshot checks the snapshot in f, from src, and loads it; it
+// changes nothing when it returns an error.
+func (d *Daemon) readSnapshot(ctx context.Context, f *os.File, src snapshotSource) (pos uint64, decisions int, err error) {
 	d.snap.phases = d.snap.phases[:0]
 	t := time.Now()
 	phase := func(name string) {
 		d.snap.phases = append(d.snap.phases, name, time.Since(t).Round(time.Millisecond))
 		t = time.Now()
 	}
-	size, err := verifySnapshot(f, d.id.Public)
+	size, err := verifySnapshot(f, src.pub)
 	phase("verify")
 	if err != nil {
 		return 0, 0, err
@@ -352,17 +371,18 @@ func (d *Daemon) readSnapshot(ctx context.Context, f *os.File) (pos uint64, deci
 	if err != nil {
 		return 0, 0, err
 	}
+	c, ok := src.charter(h.charter)
 	switch {
-	case h.member != d.id.ID:
-		return 0, 0, fmt.Errorf("made by member %s, this is %s", h.member, d.id.ID)
-	case h.charter != d.charter().hash:
+	case h.member != src.member:
+		return 0, 0, fmt.Errorf("made by member %s, expected %s", h.member, src.member)
+	case !ok:
 		return 0, 0, fmt.Errorf("made under charter %.12s, the charter in force is %.12s", h.charter, d.charter().hash)
 	}
 	if err := d.checkSnapshotStream(ctx, h); err != nil {
 		return 0, 0, err
 	}
 	phase("stream_check")
-	st, err := decodeSnapshotState(r, &d.charter().c)
+	st, err := decodeSnapshotState(r, c)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -389,7 +409,7 @@ func (d *Daemon) readSnapshot(ctx context.Context, f *os.File) (pos uint64, deci
 		return 0, 0, err
 	}
 	phase("decisions")
-	d.commitSnapshot(st, h)
+	d.commitSnapshot(st, h, c, src)
 	return h.pos, decisions, nil
 }
 
@@ -619,13 +639,20 @@ func decodeSnapshotState(r *arbiter.SnapshotReader, c *charter.Charter) (*snapsh
 	return st, nil
 }
 
-// commitSnapshot puts st, of the snapshot h, in place. The caller holds
-// nothing: the consumer has not started.
-func (d *Daemon) commitSnapshot(st *snapshotState, h snapshotHeader) {
+// commitSnapshot puts st, of the snapshot h made under charter c by src,
+// in place. The caller holds nothing: the consumer has not started.
+func (d *Daemon) commitSnapshot(st *snapshotState, h snapshotHeader, c *charter.Charter, src snapshotSource) {
 	d.consumeMu.Lock()
 	defer d.consumeMu.Unlock()
 	copy(d.snap.last[:], h.msg) // the message at h.pos, as sawStream would have noted it
 	d.arb = st.arb
+	// The stream's amendments after h.pos lead from c to the charter in
+	// force (an earlier one only for another member's snapshot); until
+	// they do, no snapshot is written (encodeSnapshot).
+	d.streamCharter, d.snap.base = *c, h.charter
+	if src.peer {
+		st.timeline = streamEntries(st.timeline, src.member) // peersnapshot.go
+	}
 	s := newIDSet(d.seen.max)
 	if k := len(st.seen) - s.max; k > 0 {
 		st.seen, st.seenIn = st.seen[k:], st.seenIn[k:]

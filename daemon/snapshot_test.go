@@ -443,7 +443,7 @@ func TestSnapshotRefusals(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			_, _, err = d.readSnapshot(t.Context(), f)
+			_, _, err = d.readSnapshot(t.Context(), f, d.ownSnapshots())
 			if err == nil || !strings.Contains(err.Error(), c.reason) {
 				t.Fatalf("err %v, want one saying %q", err, c.reason)
 			}
@@ -462,7 +462,7 @@ func TestSnapshotRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if _, _, err := d.readSnapshot(t.Context(), f); err != nil {
+	if _, _, err := d.readSnapshot(t.Context(), f, d.ownSnapshots()); err != nil {
 		t.Fatalf("the good snapshot: %v", err)
 	}
 	// And so does one of version 1 (no count of decisions), as a member
@@ -475,7 +475,7 @@ func TestSnapshotRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f1.Close()
-	if _, n, err := d.readSnapshot(t.Context(), f1); err != nil || n == 0 {
+	if _, n, err := d.readSnapshot(t.Context(), f1, d.ownSnapshots()); err != nil || n == 0 {
 		t.Fatalf("a snapshot of version 1: %d decisions, %v", n, err)
 	}
 }

@@ -557,7 +557,22 @@ func (s *sources) follow(ctx context.Context, d *Daemon, f *tailed) {
 	if pinned {
 		s.savePositions()
 	}
-	opt := source.TailOptions{Logger: s.log.With("source", f.path)}
+	// busy: this tail has returned lines it found without waiting since it
+	// last waited; it counts in d.behind meanwhile.
+	busy := false
+	defer func() {
+		if busy {
+			d.behind.Add(-1)
+			d.wakeWriter()
+		}
+	}()
+	opt := source.TailOptions{Logger: s.log.With("source", f.path), Idle: func() {
+		if busy {
+			busy = false
+			d.behind.Add(-1)
+			d.wakeWriter()
+		}
+	}}
 	if ok {
 		opt.Start = &start
 	} else {
@@ -583,6 +598,10 @@ func (s *sources) follow(ctx context.Context, d *Daemon, f *tailed) {
 				s.log.Error("tail stopped", "path", f.path, "err", err)
 			}
 			return
+		}
+		if !busy {
+			busy = true
+			d.behind.Add(1)
 		}
 		fd.line(line, pos.Line)
 		lines.Inc()

@@ -69,6 +69,12 @@ type TailOptions struct {
 	Poll time.Duration
 	// Logger receives rotations, truncations and trouble. Default: discard.
 	Logger *slog.Logger
+	// Idle, when not nil, is called by Next each time it has returned every
+	// line it found and is about to wait for more: a reader that is behind
+	// the file (a burst of lines appended at once) is not idle until it
+	// has caught up. It runs on Next's goroutine with the tail locked, so
+	// it must be quick and must not call the tail.
+	Idle func()
 
 	disableNotify bool // tests: poll even where inotify works
 }
@@ -103,6 +109,7 @@ type Tail struct {
 	timer  *time.Timer
 	rd     *Reader
 	hbuf   []byte // scratch for hashing the first line
+	idle   func() // TailOptions.Idle
 
 	// The open file; f is nil while waiting for the path.
 	f         *os.File
@@ -161,6 +168,7 @@ func OpenTail(path string, opt TailOptions) (*Tail, error) {
 		path:        path,
 		log:         opt.Logger.With("path", path),
 		poll:        opt.Poll,
+		idle:        opt.Idle,
 		recheck:     4 * opt.Poll,
 		releaseIdle: releaseIdle,
 		done:        make(chan struct{}),
@@ -240,6 +248,9 @@ func (t *Tail) Next(ctx context.Context) ([]byte, Position, error) {
 				}
 				continue
 			}
+		}
+		if t.idle != nil {
+			t.idle()
 		}
 		if err := t.wait(ctx); err != nil {
 			return nil, Position{}, err
