@@ -257,17 +257,25 @@ func TestLoneFounderReportsReachNewMembers(t *testing.T) {
 // and starts it; it is not added to al.members.
 func (al *alliance) joinLeaf(t *testing.T) *member {
 	t.Helper()
+	dir := al.leafDir(t, "leaf")
+	return startMember(t, dir, filepath.Join(dir, "auth.log"))
+}
+
+// leafDir invites a leaf member from the founder and makes its data
+// directory (named name, in a temporary directory) with a join.
+func (al *alliance) leafDir(t *testing.T, name string) string {
+	t.Helper()
 	tok, err := daemon.Invite(al.members[0].dir, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(t.TempDir(), "leaf")
+	dir := filepath.Join(t.TempDir(), name)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := daemon.Join(ctx, dir, daemon.JoinOptions{Token: tok.String(), Now: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	return startMember(t, dir, filepath.Join(dir, "auth.log"))
+	return dir
 }
 
 // TestLeafMember: a member that joins without a fabric address attaches

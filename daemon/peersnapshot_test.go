@@ -94,16 +94,7 @@ func (al *alliance) restartMember(t *testing.T, i int) {
 // stream length from which it asks for a snapshot lowered to min.
 func (al *alliance) joinFromPeers(t *testing.T, min uint64) *member {
 	t.Helper()
-	tok, err := daemon.Invite(al.members[0].dir, time.Hour, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "joiner")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := daemon.Join(ctx, dir, daemon.JoinOptions{Token: tok.String(), Now: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	dir := al.leafDir(t, "joiner")
 	return startHooked(t, dir, filepath.Join(dir, "auth.log"), nil, func(d *daemon.Daemon) { d.SetPeerSnapshotForTest(min, 15*time.Second) })
 }
 
@@ -275,16 +266,7 @@ func TestPeerSnapshotJoinBench(t *testing.T) {
 // joinSlow is joinFromPeers for a join that may take minutes.
 func (al *alliance) joinSlow(t *testing.T, min uint64) *member {
 	t.Helper()
-	tok, err := daemon.Invite(al.members[0].dir, time.Hour, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "joiner")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := daemon.Join(ctx, dir, daemon.JoinOptions{Token: tok.String(), Now: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	dir := al.leafDir(t, "joiner")
 	cfg := config.Default()
 	cfg.Daemon.API, cfg.Daemon.Enforce, cfg.Daemon.Sources = "127.0.0.1:0", "none", []string{filepath.Join(dir, "auth.log")}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
