@@ -574,11 +574,13 @@ func (d *Daemon) consumeLocked(m fabric.Msg) {
 		if out.Decision.Until.After(now) {
 			d.timeline.add(r.Value, entry{Time: r.Time, What: "report", Member: r.Member, Scenario: r.Scenario,
 				ReportID: id, Evidence: r.Evidence, Detail: r.Reason})
-			// A fast-path copy is a report made now, never history, even
+			// A report the fabric received after this member started (on
+			// the fast path, or stored since) is news, not history, even
 			// while the stream is replayed or unavailable.
-			tell := notice{fresh: fast}
+			news := received.After(d.start)
+			tell := notice{fresh: news}
 			if r.Member != d.id.ID {
-				tell = notice{path: "alliance", since: r.Time, fresh: fast}
+				tell = notice{path: "alliance", since: r.Time, fresh: news}
 			}
 			d.applyDecision(out.Decision, entry{Time: out.Decision.Start, What: "decision",
 				Origin: string(out.Decision.Origin), Scenario: out.Decision.Scenario, Member: r.Member}, tell)
@@ -674,10 +676,10 @@ type applyOpts struct {
 
 // notice is how to tell of a ban once the kernel holds it: the enforcement
 // latency metric's label ("" for none) and where that latency starts.
-// fresh marks a decision made now (self-defense, or on a report that came
-// on the fast path): it is told even before the member has reconciled with
-// the stream (while the stream is unavailable, or replayed), when other
-// decisions are history.
+// fresh marks a decision that is news (self-defense, or on a report the
+// fabric received after this member started): it is told even before the
+// member has reconciled with the stream (while the stream is unavailable,
+// or replayed), when other decisions are history.
 type notice struct {
 	path  string
 	since time.Time

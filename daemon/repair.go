@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"phalanx/charter"
 	"phalanx/fabric"
 	"phalanx/report"
 )
@@ -29,7 +30,8 @@ const (
 	gapGiveUp      = 10 * time.Minute
 	repairEvery    = time.Second
 	compareEvery   = 10 * time.Second
-	maxAbove       = 1 << 16 // sequences held above a gap, per member
+	relinkCompare  = 5 * time.Second // compare every repairEvery this long after a link came back
+	maxAbove       = 1 << 16         // sequences held above a gap, per member
 )
 
 // seqTrack is how far one member's sequence has been received.
@@ -291,15 +293,34 @@ func (d *Daemon) repairLoop(ctx context.Context) {
 			}
 		}()
 	}
+	// A link to another member's server that comes back (a partition
+	// healed, a member restarted) means reports may have been missed
+	// meanwhile: compare at once and then every tick for relinkCompare
+	// (the other links, and the subscriptions that cross them, follow
+	// within seconds), instead of within compareEvery.
+	relinked := make(chan struct{}, 1)
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		for d.fab.WaitLinkUp(ctx) == nil {
+			select {
+			case relinked <- struct{}{}:
+			default:
+			}
+		}
+	}()
 	tick := time.NewTicker(repairEvery)
 	defer tick.Stop()
 	lastCompare := time.Now()
 	lastHeal := time.Now()
+	var relinkedAt time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-relinked:
+			relinkedAt = time.Now()
 		}
 		want, lost, jumps := d.gaps.missing(time.Now())
 		if lost > 0 {
@@ -309,18 +330,38 @@ func (d *Daemon) repairLoop(ctx context.Context) {
 		if jumps > 0 {
 			d.log.Warn("a member's report sequence jumped further than it could have reported in the time: not counted as lost reports", "jumps", jumps, "wider_than", maxCountedGap)
 		}
-		if time.Since(lastCompare) >= compareEvery {
-			lastCompare = time.Now()
-			for member, r := range d.compare(ctx) {
-				if _, ok := want[member]; !ok {
-					want[member] = r
-				}
-			}
-		}
+		// Each member is asked on its own goroutine, and a range is asked
+		// for as soon as one answer shows it missing: a member that does
+		// not answer (cut off, or its links not back yet: 2 s for a
+		// comparison, 5 s for a repair) holds up no other. After a
+		// partition this is what heals a hub member while the stream
+		// elects its leaders again (4-9 s).
 		delete(want, d.id.ID)
-		for member, r := range want {
-			d.repair(ctx, member, r[0], r[1])
+		var repairs sync.WaitGroup
+		rctx, cancel := ctx, context.CancelFunc(func() {})
+		if time.Since(relinkedAt) < relinkCompare {
+			// Right after a link came back, an answer can be lost while
+			// the subscriptions cross the new links: ask again next tick
+			// rather than wait out repair's 5 s.
+			rctx, cancel = context.WithTimeout(ctx, repairEvery)
 		}
+		repairFrom := func(member string, r [2]uint64) {
+			repairs.Go(func() { d.repair(rctx, member, r[0], r[1]) })
+		}
+		for member, r := range want {
+			repairFrom(member, r)
+		}
+		if time.Since(lastCompare) >= compareEvery || time.Since(relinkedAt) < relinkCompare {
+			lastCompare = time.Now()
+			d.compare(ctx, func(member string, r [2]uint64) {
+				if _, ok := want[member]; !ok && member != d.id.ID {
+					want[member] = r
+					repairFrom(member, r)
+				}
+			})
+		}
+		repairs.Wait()
+		cancel()
 		if d.reconciled.Load() && time.Since(lastHeal) >= compareEvery {
 			lastHeal = time.Now()
 			d.healOwn(ctx, false)
@@ -328,24 +369,19 @@ func (d *Daemon) repairLoop(ctx context.Context) {
 	}
 }
 
-// compare asks every other member how far it has each member's sequence,
-// and returns ranges this member lacks (reports lost at the end of a
-// sequence show up no other way). Where both have exactly the same
+// compare asks every other member at once how far it has each member's
+// sequence, and calls found with each range this member lacks as the
+// answers come (reports lost at the end of a sequence show up no other
+// way); found runs on compare's goroutine. Where both have exactly the same
 // reports, it also compares the digests of the bans in force: a
 // difference then means one of them judged something differently, which
 // sequences alone cannot show; it is counted and logged.
-func (d *Daemon) compare(ctx context.Context) map[string][2]uint64 {
-	want := map[string][2]uint64{}
+func (d *Daemon) compare(ctx context.Context, found func(member string, r [2]uint64)) {
 	cs := d.charter()
 	at := time.Now().Add(-time.Second).Truncate(time.Second)
 	req := binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano()))
-	for _, m := range cs.c.Members {
-		if m.ID == d.id.ID {
-			continue
-		}
-		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		raw, err := d.fab.Request(rctx, m.ID, seqsKind, req)
-		cancel()
+	for m := range d.askSeqs(ctx, cs.c.Members, req) {
+		raw, err := m.raw, m.err
 		if err != nil {
 			continue
 		}
@@ -362,7 +398,7 @@ func (d *Daemon) compare(ctx context.Context) map[string][2]uint64 {
 			}
 			mine := d.gaps.low(member)
 			if pos > mine {
-				want[member] = [2]uint64{mine + 1, min(pos, mine+repairMaxRange)}
+				found(member, [2]uint64{mine + 1, min(pos, mine+repairMaxRange)})
 			}
 		}
 		if maps.Equal(theirs, d.positions()) {
@@ -375,7 +411,37 @@ func (d *Daemon) compare(ctx context.Context) map[string][2]uint64 {
 			}
 		}
 	}
-	return want
+}
+
+// seqsAnswer is one member's answer to a seqs request, or why none came.
+type seqsAnswer struct {
+	ID  string
+	raw []byte
+	err error
+}
+
+// askSeqs sends req to every member but this one at once, each asked for
+// at most 2 s, and delivers their answers in the order they come; the
+// channel is closed after the last.
+func (d *Daemon) askSeqs(ctx context.Context, members []charter.Member, req []byte) <-chan seqsAnswer {
+	out := make(chan seqsAnswer, len(members)) // never blocks a sender
+	var asks sync.WaitGroup
+	for _, m := range members {
+		if m.ID == d.id.ID {
+			continue
+		}
+		asks.Go(func() {
+			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			raw, err := d.fab.Request(rctx, m.ID, seqsKind, req)
+			cancel()
+			out <- seqsAnswer{ID: m.ID, raw: raw, err: err}
+		})
+	}
+	go func() {
+		asks.Wait()
+		close(out)
+	}()
+	return out
 }
 
 // repair asks member for its reports from..to and judges those that come

@@ -117,15 +117,6 @@ func (f *Fabric) Consume(ctx context.Context, from uint64, fn func(Msg)) error {
 	defer cancel()
 	defer context.AfterFunc(f.life, cancel)() // Close ends Consume
 
-	// A damaged store can come back with fewer messages than a consumer
-	// has seen (nats-server drops what it cannot read), and the stream
-	// then hands out sequences again. Resuming after a saved cursor
-	// would skip the new messages; deliver from the stream's end instead.
-	if last, err := f.LastSeq(); err == nil && from > last+1 {
-		f.log.Warn("fabric stream ends before the requested sequence (was the store damaged or reset?): delivering from its end",
-			"from", from, "last_seq", last)
-		from = last + 1
-	}
 	ch := make(chan Msg, 64)
 	send := func(m Msg) bool {
 		select {
@@ -136,6 +127,12 @@ func (f *Fabric) Consume(ctx context.Context, from uint64, fn func(Msg)) error {
 		}
 	}
 
+	// The fast path first, delivered at once: the stream's API can keep a
+	// clustered or leaf Fabric waiting for seconds (a request sent before
+	// the cluster has a meta leader is lost and waited out for apiTimeout;
+	// a lone founder's always is), and fast-path messages are kept nowhere
+	// else: a member would miss the other members' reports for those
+	// seconds and judge them only later, in the stream's replay.
 	sub, err := f.nc.Subscribe(FastPrefix+">", func(m *nats.Msg) {
 		if len(m.Data) > MaxMessageSize {
 			f.log.Debug("fabric dropped oversized fast-path message", "subject", m.Subject, "bytes", len(m.Data))
@@ -151,23 +148,55 @@ func (f *Fabric) Consume(ctx context.Context, from uint64, fn func(Msg)) error {
 		return fmt.Errorf("limit fast path: %w", err)
 	}
 
-	it, err := f.openStream(ctx, name, from)
-	if err != nil {
-		if !f.clustered && !f.leaf || errors.Is(err, ErrStoreDisabled) {
+	// open finds where the stream resumes and opens the consumer there.
+	open := func(from uint64) (*iterator, uint64, error) {
+		// A damaged store can come back with fewer messages than a
+		// consumer has seen (nats-server drops what it cannot read), and
+		// the stream then hands out sequences again. Resuming after a
+		// saved cursor would skip the new messages; deliver from the
+		// stream's end instead.
+		if last, err := f.LastSeq(); err == nil && from > last+1 {
+			f.log.Warn("fabric stream ends before the requested sequence (was the store damaged or reset?): delivering from its end",
+				"from", from, "last_seq", last)
+			from = last + 1
+		}
+		it, err := f.openStream(ctx, name, from)
+		return it, from, err
+	}
+	var it *iterator
+	switch {
+	case !f.clustered && !f.leaf:
+		// The stream is this server's own and answers at once: failing
+		// to open it is final.
+		if it, from, err = open(from); err != nil {
 			return f.consumeErr(parent, err)
 		}
-		// A cluster may still be electing leaders or creating the
-		// stream: keep trying in readStream.
-		f.log.Debug("fabric consumer waits for the stream", "from", from, "err", err)
+	case f.storeDisabled():
+		return f.consumeErr(parent, fmt.Errorf("consume stream %s from %d: %w", StreamName, from, ErrStoreDisabled))
 	}
-	// readStream is not waited for: it may be in the middle of an API
-	// request (up to apiTimeout), and Consume's caller, stopping, must not
-	// wait behind it. It returns by itself once that request ends (at once
-	// when Close closes the connection), and gives the consumer's name
+	// readStream, and a cluster's or leaf's first open, are not waited
+	// for: they may be in the middle of an API request (up to apiTimeout),
+	// and neither the fast path nor Consume's caller, stopping, must wait
+	// behind it. The goroutine returns by itself once that request ends (at
+	// once when Close closes the connection), and gives the consumer's name
 	// back then: send refuses everything after ctx ends.
+	failed := make(chan error, 1)
 	started = true
 	go func() {
 		defer f.consumers.give(slot)
+		it, from := it, from
+		if it == nil {
+			var err error
+			if it, from, err = open(from); err != nil {
+				if errors.Is(err, ErrStoreDisabled) {
+					failed <- err
+					return
+				}
+				// A cluster may still be electing leaders or creating
+				// the stream: keep trying in readStream.
+				f.log.Debug("fabric consumer waits for the stream", "from", from, "err", err)
+			}
+		}
 		f.readStream(ctx, it, name, from, send)
 	}()
 
@@ -175,6 +204,8 @@ func (f *Fabric) Consume(ctx context.Context, from uint64, fn func(Msg)) error {
 		select {
 		case m := <-ch:
 			fn(m)
+		case err := <-failed:
+			return f.consumeErr(parent, err)
 		case <-ctx.Done():
 			return f.consumeErr(parent, nil)
 		}
@@ -329,17 +360,100 @@ func (f *Fabric) readStream(ctx context.Context, it *iterator, name string, from
 			unstop()
 			unwatch()
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		relinked, ok := f.pause(ctx, wait)
+		if !ok {
 			return
-		case <-t.C:
 		}
 		wait = min(max(2*wait, firstRetryWait), maxRetryWait)
+		if relinked {
+			wait = firstRetryWait // the other servers may need a moment: retry closely
+		}
+		// An API request sent into a partition is lost and would be
+		// waited out (apiTimeout); the link's return ends the wait.
+		actx, unlink := f.linkUp(ctx)
 		var err error
-		if it, err = f.openStream(ctx, name, next); err != nil && ctx.Err() == nil {
+		if it, err = f.openStream(actx, name, next); err != nil && ctx.Err() == nil {
+			if actx.Err() != nil {
+				wait = 0
+			}
 			f.log.Warn("fabric consumer reopen failed", "next_seq", next, "err", err)
 		}
+		unlink()
+	}
+}
+
+// linkPoll is how often a broken consumer looks for a link to another
+// server coming back (see linkUp).
+const linkPoll = 50 * time.Millisecond
+
+// links is how many links this member's server has to other servers:
+// cluster routes and leaf connections.
+func (f *Fabric) links() int {
+	srv := f.server()
+	if srv == nil {
+		return 0
+	}
+	return srv.NumRoutes() + srv.NumLeafNodes()
+}
+
+// linkUp returns a context that ends with ctx, or when this member's
+// server gains a link to another server (a cluster route or a leaf
+// connection, dialed again after a partition or a restart), and a
+// function that stops watching. It polls every linkPoll until then.
+func (f *Fabric) linkUp(ctx context.Context) (context.Context, context.CancelFunc) {
+	lctx, cancel := context.WithCancel(ctx)
+	n := f.links()
+	go func() {
+		t := time.NewTicker(linkPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-lctx.Done():
+				return
+			case <-t.C:
+				now := f.links()
+				if now > n {
+					cancel()
+					return
+				}
+				n = now // a link lost, then found again, counts
+			}
+		}
+	}()
+	return lctx, cancel
+}
+
+// WaitLinkUp returns nil once this member's server gains a link to another
+// server (a cluster route or a leaf connection: a partition healed, a
+// member came back), or ctx.Err() or ErrClosed when ctx ends or the
+// Fabric closes first. What the other members sent meanwhile may be
+// missing (fast-path messages are not kept); a caller can ask for it at
+// once instead of at its next periodic check.
+func (f *Fabric) WaitLinkUp(ctx context.Context) error {
+	lctx, unlink := f.linkUp(ctx)
+	defer unlink()
+	select {
+	case <-lctx.Done():
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return nil
+	case <-f.life.Done():
+		return ErrClosed
+	}
+}
+
+// pause waits for d, less when a link to another server comes up
+// meanwhile (relinked). It returns ok false when ctx ended.
+func (f *Fabric) pause(ctx context.Context, d time.Duration) (relinked, ok bool) {
+	lctx, unlink := f.linkUp(ctx)
+	defer unlink()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return false, true
+	case <-lctx.Done():
+		return ctx.Err() == nil, ctx.Err() == nil
 	}
 }

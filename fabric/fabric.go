@@ -21,7 +21,12 @@
 //     Nats-Msg-Id under short timeouts, so a lost ack never loses a report;
 //   - consumers are pull consumers with short expiry and 1 s idle
 //     heartbeats, recreated from the next sequence after a gap, so a lost
-//     connection stalls them for seconds, not 30 s;
+//     connection stalls them for seconds, not 30 s, and a link's return
+//     (WaitLinkUp) ends their wait at once;
+//   - every server pings its routes, leaf links and clients every second
+//     and closes a link silent for 4 (linkPing), so that after a partition
+//     the link is dialed again within 2 s instead of waiting for TCP's
+//     next retransmission (its backoff doubles: 25 s after a 30 s cut);
 //   - an out-of-space store (nats-server then disables JetStream) is
 //     reported as ErrStoreDisabled at once, not as an endless retry;
 //   - a data directory is locked while a Fabric uses it: two servers on one
@@ -194,8 +199,26 @@ const (
 	apiTimeout = 5 * time.Second
 	// drainTimeout bounds how long Close waits for the client to drain.
 	drainTimeout = 5 * time.Second
-	// leafReconnect is how soon a leaf member dials the hub again.
-	leafReconnect = time.Second
+	// leafReconnect is how soon a leaf member dials the hub again after a
+	// failed attempt; nats-server adds up to as much again at random, so
+	// the attempts of many leaf members spread out. An attempt at a hub
+	// that does not answer lasts the 1 s dial timeout on top: a leaf
+	// member that lost its hub tries every 1.5 to 2 s, one that is
+	// refused at once every 0.5 to 1 s.
+	leafReconnect = 500 * time.Millisecond
+	// linkPing and linkMaxPingsOut are how a server notices that a link
+	// (a cluster route, a leaf connection, a client's) went silent: a
+	// PING every linkPing, the link closed when linkMaxPingsOut are
+	// unanswered, 4 to 5 s after the silence began (nats-server's
+	// defaults: 2 minutes, at most 30 s on routes, two pings out). A link
+	// left open across a partition waits, once the network is back, for
+	// TCP's next retransmission, whose backoff doubles: measured in
+	// namespaces, 3.3 s after a 10 s cut, 7.1 s after 20 s, 25 s after
+	// 30 s. A link closed in time is dialed again every 2 s (routes) or
+	// 1.5 to 2 s (leaf links) instead, and heals within one attempt.
+	// Generous enough for a PONG queued behind a few seconds of data.
+	linkPing        = time.Second
+	linkMaxPingsOut = 4
 )
 
 // ErrClosed is returned by calls on a Fabric after Close.
@@ -567,7 +590,10 @@ func serverOptions(o Options, au *auth) (*server.Options, error) {
 		SyncAlways:   o.SyncAlways,
 		NoSigs:       true, // the daemon owns signals; handlers are process-global
 		MaxPayload:   MaxReplySize + maxHeaderSize,
+		PingInterval: linkPing, // leaf links and clients (see linkPing)
+		MaxPingsOut:  linkMaxPingsOut,
 	}
+	so.Cluster.PingInterval, so.Cluster.MaxPingsOut = linkPing, linkMaxPingsOut
 	if len(o.Hub) > 0 {
 		so.JetStream = false // the stream lives in the hub
 		kp, err := nkeys.FromRawSeed(nkeys.PrefixByteUser, o.Seed)
