@@ -221,9 +221,14 @@ func TestLoneFounderReportsReachNewMembers(t *testing.T) {
 	// Told although the member has not reconciled with a stream it cannot
 	// reach yet: its log line, and its enforcement in the timeline (what
 	// the alliance later learns from its enforcement record).
-	waitFor(t, 10*time.Second, "A's ban line and enforcement entry", func() bool {
-		return strings.Contains(logA.String(), "msg=ban value=203.0.113.90/32") && len(a.entries("203.0.113.90", "enforced")) == 1
-	})
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logA.String(), "msg=ban value=203.0.113.90/32") ||
+		len(a.entries("203.0.113.90", "enforced")) != 1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after 10s waiting for A's ban line and one enforcement entry: entries %+v; A's log:\n%s",
+				a.entries("203.0.113.90", "enforced"), logA.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if !strings.Contains(logA.String(), "the fabric's report stream is not available yet") {
 		t.Fatalf("A was not waiting for its stream; the test needs it to:\n%s", logA.String())
 	}

@@ -697,6 +697,10 @@ func (d *Daemon) applyWith(add []phalanx.Decision, remove []uint64, what string,
 	stored = make([]phalanx.Decision, 0, len(add))
 	added := make([]phalanx.Decision, 0, len(add))
 	var deleted []phalanx.Decision
+	// restated: added bans that replace a ban of the same ID and value
+	// (the decision on a member's own report, after its self-defense
+	// ban): enforced again, not told again.
+	var restated map[uint64]bool
 	for _, id := range remove {
 		if x, ok := d.table.Delete(id); ok {
 			deleted = append(deleted, x)
@@ -708,6 +712,12 @@ func (d *Daemon) applyWith(add []phalanx.Decision, remove []uint64, what string,
 		stored = append(stored, st)
 		if replaced != nil {
 			deleted = append(deleted, *replaced)
+			if replaced.ID == st.ID && replaced.Value == st.Value {
+				if restated == nil {
+					restated = map[uint64]bool{}
+				}
+				restated[st.ID] = true
+			}
 		} else if d.table.Len() == before {
 			continue // nothing changed
 		}
@@ -725,9 +735,11 @@ func (d *Daemon) applyWith(add []phalanx.Decision, remove []uint64, what string,
 	d.decisionsChanged(added, deleted) // the console's index (console.go)
 	var notes []enforceNote
 	if o.tell != nil && (d.reconciled.Load() || o.tell.fresh) {
-		notes = make([]enforceNote, len(added))
-		for i, x := range added {
-			notes[i] = enforceNote{dec: x, path: o.tell.path, since: o.tell.since}
+		notes = make([]enforceNote, 0, len(added))
+		for _, x := range added {
+			if !restated[x.ID] {
+				notes = append(notes, enforceNote{dec: x, path: o.tell.path, since: o.tell.since})
+			}
 		}
 	}
 	if d.enfq == nil || !d.caughtUp.Load() {
