@@ -219,12 +219,10 @@ func (d *Daemon) number(rs []report.Report, numbered func([]report.Report)) {
 	w := &d.outw
 	for _, r := range rs {
 		if n := len(w.pend); n == 0 || len(w.pend[n-1]) == writeBatch {
-			w.pend = append(w.pend, make([]report.Report, 0, min(writeBatch, max(len(rs), 16))))
-		} else if last := w.pend[n-1]; len(last) == cap(last) {
-			w.pend[n-1] = slices.Grow(last, min(writeBatch, 2*len(last))-len(last))
+			w.pend = append(w.pend, nil)
 		}
-		n := len(w.pend) - 1
-		w.pend[n] = append(w.pend[n], r)
+		last := &w.pend[len(w.pend)-1]
+		*last = append(*last, r)
 	}
 	w.npend += len(rs)
 	d.inflight.Add(int64(len(rs)))
