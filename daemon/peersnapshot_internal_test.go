@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"phalanx"
 	"phalanx/identity"
@@ -132,18 +131,7 @@ func FuzzDecodeSnapshotAnswers(f *testing.F) {
 // loads only when signed by that member's key under a charter this member
 // knows.
 func TestPeerSnapshotServeAndVerify(t *testing.T) {
-	a := newSnapAlliance(t, 600)
-	d, _ := startStoppable(t, a.dir)
-	publishAll(t, d, a.traffic(1, time.Now()))
-	settle(t, d)
-	if err := d.writeSnapshot(); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(a.data, fileSnapshot)
-	good, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, d, _, good := writtenSnapshot(t)
 
 	// Served: an offer, then chunks by offset.
 	o, ok := decodeSnapshotOffer(d.serveSnapshot(encodeSnapshotRequest(snapOpOffer, 0, 0)))

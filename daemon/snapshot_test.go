@@ -42,6 +42,26 @@ type snapAlliance struct {
 	c         charter.Charter
 }
 
+// writtenSnapshot starts a member of a new test alliance, has it judge
+// some traffic and write its snapshot, and returns the snapshot's path and
+// bytes.
+func writtenSnapshot(t *testing.T) (a *snapAlliance, d *Daemon, path string, good []byte) {
+	t.Helper()
+	a = newSnapAlliance(t, 600)
+	d, _ = startStoppable(t, a.dir)
+	publishAll(t, d, a.traffic(1, time.Now()))
+	settle(t, d)
+	if err := d.writeSnapshot(); err != nil {
+		t.Fatal(err)
+	}
+	path = filepath.Join(a.data, fileSnapshot)
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, d, path, good
+}
+
 func newSnapAlliance(t testing.TB, rate int) *snapAlliance {
 	t.Helper()
 	return newSnapAllianceIn(t, t.TempDir(), rate)
@@ -390,18 +410,7 @@ func resign(t testing.TB, data []byte, id *identity.Identity, change func(*snaps
 // past the stream's end or naming another message at its position is
 // refused with its reason, and nothing of it is loaded.
 func TestSnapshotRefusals(t *testing.T) {
-	a := newSnapAlliance(t, 600)
-	d, _ := startStoppable(t, a.dir)
-	publishAll(t, d, a.traffic(1, time.Now()))
-	settle(t, d)
-	if err := d.writeSnapshot(); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(a.data, fileSnapshot)
-	good, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, d, path, good := writtenSnapshot(t)
 	stranger, _ := identity.Generate()
 	last, _ := d.fab.LastSeq()
 	cases := []struct {
