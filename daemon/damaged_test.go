@@ -39,8 +39,8 @@ func lastBlock(t *testing.T, dataDir string) string {
 // damaged while it was down (its last message block truncated, or the
 // stream's directory deleted) comes back serving, with the stream as far as
 // the others have it and the same bans. Clustered members get the stream
-// back from the other replicas; a leaf member holds no replica and reads
-// the hub's.
+// back from the other replicas, their own copy rebuilt; a leaf member
+// holds no replica and reads the hub's.
 func TestDamagedStoreComesBack(t *testing.T) {
 	if testing.Short() {
 		t.Skip("forms an alliance")
@@ -150,12 +150,16 @@ func TestDamagedStoreComesBack(t *testing.T) {
 		st := status(m)
 		t.Logf("%s: fabric seq %d, decisions %d, health ok %v", tc.name, st.FabricSeq, st.Decisions, st.FabricHealth.OK)
 		if tc.replica {
-			// Whether nats-server rebuilt the member's own copy from the
-			// other replicas is logged, not asserted: in trials a deleted
-			// stream directory sometimes stayed empty while the member
-			// served the right position and bans (read from the leader).
+			// The member's own copy is rebuilt from the other replicas:
+			// it serves the position and bans at once (read from the
+			// leader), and its copy follows within seconds.
+			began := time.Now()
+			waitFor(t, 60*time.Second, tc.name+": the member's copy of the stream rebuilt from the others", func() bool { return held(m.dir) })
+			t.Logf("%s: the member's copy of the stream held every report again %v after the bans", tc.name, time.Since(began).Round(time.Millisecond))
 			m.stop()
-			t.Logf("%s: the member's copy of the stream holds every report again: %v", tc.name, held(m.dir))
+			if !held(m.dir) {
+				t.Fatalf("%s: the rebuilt copy of the stream lost reports when the member stopped", tc.name)
+			}
 			restart(tc.member)
 		}
 		// New reports still reach it.

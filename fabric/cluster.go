@@ -20,6 +20,7 @@ const (
 	errInsufficient   = 10023 // insufficient resources
 	errStreamExists   = 10058 // stream name already in use with a different configuration
 	readyPollInterval = 100 * time.Millisecond
+	readyFirstAttempt = 500 * time.Millisecond // Ready's first ask; each next one waits twice as long, up to apiTimeout
 )
 
 // keepStream creates the stream once the cluster has a JetStream meta
@@ -194,6 +195,10 @@ func sameConfig(a, b jetstream.StreamConfig) bool {
 // Fabric that is not clustered.
 func (f *Fabric) Ready(ctx context.Context) error {
 	var lastErr error
+	// A request sent before this server reaches the meta leader (its
+	// routes still dialing after a start) is never answered: the first
+	// asks wait briefly, later ones up to apiTimeout (a loaded machine).
+	attempt := readyFirstAttempt
 	for {
 		if f.closed() {
 			return ErrClosed
@@ -201,9 +206,10 @@ func (f *Fabric) Ready(ctx context.Context) error {
 		if f.storeDisabled() {
 			return ErrStoreDisabled
 		}
-		actx, cancel := context.WithTimeout(ctx, apiTimeout)
+		actx, cancel := context.WithTimeout(ctx, attempt)
 		s, err := f.js.Stream(actx, StreamName)
 		cancel()
+		attempt = min(2*attempt, apiTimeout)
 		if err == nil {
 			info := s.CachedInfo()
 			if info.Cluster == nil || info.Cluster.Leader != "" {
