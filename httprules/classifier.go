@@ -123,7 +123,7 @@ func (e *memoEntry) apply(m *match) {
 // its groups and crawler in e; false when it proves more groups than e
 // holds (e is then incomplete and must not be used).
 func (p *Pack) scanField(v []byte, field mode, e *memoEntry) bool {
-	a := p.hdr
+	_, a := p.automata()
 	next, class := a.next, &a.class
 	e.ng, e.crawler = 0, -1
 	ok := true

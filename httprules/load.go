@@ -124,7 +124,10 @@ func isHTTPKind(k phalanx.Kind) bool {
 // Load compiles an operator's rule file (YAML, the schema of default.yaml),
 // decoded strictly: unknown keys, unknown kinds, empty patterns and invalid
 // scenarios are errors, each naming its line and what to do.
-func Load(data []byte) (*Pack, error) {
+func Load(data []byte) (*Pack, error) { return load(data, false) }
+
+// load is Load; lazy leaves the automata to be built on first use.
+func load(data []byte, lazy bool) (*Pack, error) {
 	if len(data) > maxFileSize {
 		return nil, fmt.Errorf("rule file is larger than %d bytes; a rule pack must stay below that: remove rules or patterns", maxFileSize)
 	}
@@ -151,7 +154,7 @@ func Load(data []byte) (*Pack, error) {
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, errors.New("rule file holds more than one YAML document; keep it to one (remove the --- separator and what follows)")
 	}
-	return c.compile(&doc)
+	return c.compile(&doc, lazy)
 }
 
 // hint adds advice to YAML errors people commonly make.
@@ -319,7 +322,7 @@ func (c *compiler) addMatcher(d *matchDoc, g int, where []any, desc string) {
 	}
 }
 
-func (c *compiler) compile(doc *fileDoc) (*Pack, error) {
+func (c *compiler) compile(doc *fileDoc, lazy bool) (*Pack, error) {
 	p := &Pack{}
 	c.newGroup(-1) // staticGroup
 	c.static(&doc.Static)
@@ -335,12 +338,11 @@ func (c *compiler) compile(doc *fileDoc) (*Pack, error) {
 	if len(c.errs) > 0 {
 		return nil, errors.Join(c.errs...)
 	}
-	var err error
-	if p.uri, err = newAutomaton(c.uri); err != nil {
-		return nil, err
-	}
-	if p.hdr, err = newAutomaton(c.hdr); err != nil {
-		return nil, err
+	p.auto = &automata{uriPats: c.uri, hdrPats: c.hdr}
+	if !lazy {
+		if err := p.auto.build(); err != nil {
+			return nil, err
+		}
 	}
 	p.firstOf = c.firstOf
 	p.gwords = (c.groups + 63) / 64

@@ -196,8 +196,9 @@ func TestDefault(t *testing.T) {
 			t.Errorf("no rule produces %s", k)
 		}
 	}
+	uri, hdr := p.automata()
 	t.Logf("rules per kind: %v; scenarios: %d; URI automaton %d states × %d classes (%d KiB), header automaton %d × %d (%d KiB)",
-		perKind, len(p.Scenarios()), p.uri.states, p.uri.stride, p.uri.size()>>10, p.hdr.states, p.hdr.stride, p.hdr.size()>>10)
+		perKind, len(p.Scenarios()), uri.states, uri.stride, uri.size()>>10, hdr.states, hdr.stride, hdr.size()>>10)
 
 	// Scenarios returns copies.
 	s := p.Scenarios()

@@ -36,7 +36,7 @@ var special = func() (t [256]bool) {
 
 // scanURI runs the target through the URI automaton, decoding as it goes.
 func (p *Pack) scanURI(uri []byte, connect bool, m *match) {
-	a := p.uri
+	a, _ := p.automata()
 	n := len(uri)
 	whole := n <= MaxURIScan
 	if !whole {
@@ -124,7 +124,7 @@ func (p *Pack) scanURI(uri []byte, connect bool, m *match) {
 // path at the end, like path_suffix, except the bare "/" (the site's root
 // cannot be told from any directory). Other patterns do not look at it.
 func (p *Pack) scanFile(path []byte, m *match) {
-	a := p.uri
+	a, _ := p.automata()
 	whole := len(path) <= MaxURIScan
 	path = path[:min(len(path), MaxURIScan)]
 	next, class := a.next, &a.class
@@ -209,7 +209,7 @@ func (m *match) queryEnd(a *automaton, s uint32, end, queryStart int) {
 // automaton, side by side: the two walks do not depend on each other, so the
 // processor overlaps their table loads.
 func (p *Pack) scanHeaders(ua, ref []byte, m *match) {
-	a := p.hdr
+	_, a := p.automata()
 	next, class := a.next, &a.class
 	ua = ua[:min(len(ua), MaxHeaderScan)]
 	ref = ref[:min(len(ref), MaxHeaderScan)]

@@ -28,13 +28,13 @@ func parseAddr(b []byte) (netip.Addr, bool) {
 		}
 		b = b[:i]
 	}
-	var a netip.Addr
-	var ok bool
-	if bytes.IndexByte(b, ':') >= 0 {
-		a, ok = ipaddr.IPv6(b)
-	} else {
-		a, ok = ipaddr.IPv4(b)
+	if bytes.IndexByte(b, ':') < 0 {
+		// ipaddr.IPv4 takes only canonical text (four octets, no
+		// leading zeros), so no round trip is needed.
+		a, ok := ipaddr.IPv4(b)
+		return a, ok
 	}
+	a, ok := ipaddr.IPv6(b)
 	if !ok {
 		return netip.Addr{}, false
 	}
