@@ -30,8 +30,10 @@ const (
 	gapGiveUp      = 10 * time.Minute
 	repairEvery    = time.Second
 	compareEvery   = 10 * time.Second
-	relinkCompare  = 5 * time.Second // compare every repairEvery this long after a link came back
-	maxAbove       = 1 << 16         // sequences held above a gap, per member
+	relinkCompare  = 5 * time.Second        // catch up this long at most after a link came back (catchUpRelinked)
+	relinkEvery    = 250 * time.Millisecond // how often catchUpRelinked asks again
+	relinkAsk      = 2 * time.Second        // how long each of its asks waits for an answer
+	maxAbove       = 1 << 16                // sequences held above a gap, per member
 )
 
 // seqTrack is how far one member's sequence has been received.
@@ -295,11 +297,11 @@ func (d *Daemon) repairLoop(ctx context.Context) {
 	}
 	// A link to another member's server that comes back (a partition
 	// healed, a member restarted) means reports may have been missed
-	// meanwhile: compare at once and then every tick for relinkCompare
-	// (the other links, and the subscriptions that cross them, follow
-	// within seconds), instead of within compareEvery.
+	// meanwhile: catchUpRelinked compares at once, and again until every
+	// member answered (the other links, and the subscriptions that cross
+	// them, follow within seconds), instead of within compareEvery.
 	relinked := make(chan struct{}, 1)
-	d.wg.Add(1)
+	d.wg.Add(2)
 	go func() {
 		defer d.wg.Done()
 		for d.fab.WaitLinkUp(ctx) == nil {
@@ -309,18 +311,26 @@ func (d *Daemon) repairLoop(ctx context.Context) {
 			}
 		}
 	}()
+	go func() {
+		defer d.wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-relinked:
+				d.catchUpRelinked(ctx, relinked)
+			}
+		}
+	}()
 	tick := time.NewTicker(repairEvery)
 	defer tick.Stop()
 	lastCompare := time.Now()
 	lastHeal := time.Now()
-	var relinkedAt time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-		case <-relinked:
-			relinkedAt = time.Now()
 		}
 		want, lost, jumps := d.gaps.missing(time.Now())
 		if lost > 0 {
@@ -332,26 +342,17 @@ func (d *Daemon) repairLoop(ctx context.Context) {
 		}
 		// Each member is asked on its own goroutine, and a range is asked
 		// for as soon as one answer shows it missing: a member that does
-		// not answer (cut off, or its links not back yet: 2 s for a
-		// comparison, 5 s for a repair) holds up no other. After a
-		// partition this is what heals a hub member while the stream
-		// elects its leaders again (4-9 s).
+		// not answer (cut off: 2 s for a comparison, 5 s for a repair)
+		// holds up no other.
 		delete(want, d.id.ID)
 		var repairs sync.WaitGroup
-		rctx, cancel := ctx, context.CancelFunc(func() {})
-		if time.Since(relinkedAt) < relinkCompare {
-			// Right after a link came back, an answer can be lost while
-			// the subscriptions cross the new links: ask again next tick
-			// rather than wait out repair's 5 s.
-			rctx, cancel = context.WithTimeout(ctx, repairEvery)
-		}
 		repairFrom := func(member string, r [2]uint64) {
-			repairs.Go(func() { d.repair(rctx, member, r[0], r[1]) })
+			repairs.Go(func() { d.repair(ctx, member, r[0], r[1]) })
 		}
 		for member, r := range want {
 			repairFrom(member, r)
 		}
-		if time.Since(lastCompare) >= compareEvery || time.Since(relinkedAt) < relinkCompare {
+		if time.Since(lastCompare) >= compareEvery {
 			lastCompare = time.Now()
 			d.compare(ctx, func(member string, r [2]uint64) {
 				if _, ok := want[member]; !ok && member != d.id.ID {
@@ -361,7 +362,6 @@ func (d *Daemon) repairLoop(ctx context.Context) {
 			})
 		}
 		repairs.Wait()
-		cancel()
 		if d.reconciled.Load() && time.Since(lastHeal) >= compareEvery {
 			lastHeal = time.Now()
 			d.healOwn(ctx, false)
@@ -378,37 +378,151 @@ func (d *Daemon) repairLoop(ctx context.Context) {
 // sequences alone cannot show; it is counted and logged.
 func (d *Daemon) compare(ctx context.Context, found func(member string, r [2]uint64)) {
 	cs := d.charter()
-	at := time.Now().Add(-time.Second).Truncate(time.Second)
-	req := binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano()))
+	at, req := seqsRequest()
 	for m := range d.askSeqs(ctx, cs.c.Members, req) {
-		raw, err := m.raw, m.err
-		if err != nil {
+		if m.err == nil {
+			d.compareWith(ctx, cs, m, at, found)
+		}
+	}
+}
+
+// seqsRequest returns a seqs request and the time whose bans' digest it
+// asks for: the last whole second that is over.
+func seqsRequest() (time.Time, []byte) {
+	at := time.Now().Add(-time.Second).Truncate(time.Second)
+	return at, binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano()))
+}
+
+// compareWith compares this member's sequences with m's answer to a seqs
+// request for at, as compare does with each answer.
+func (d *Daemon) compareWith(ctx context.Context, cs *charterState, m seqsAnswer, at time.Time, found func(member string, r [2]uint64)) {
+	theirSum, theirN, theirs, ok := decodeSeqs(m.raw)
+	if !ok {
+		return
+	}
+	for member, pos := range theirs {
+		if member == d.id.ID {
 			continue
 		}
-		theirSum, theirN, theirs, ok := decodeSeqs(raw)
-		if !ok {
+		if _, _, ok := cs.c.Member(member); !ok {
 			continue
 		}
-		for member, pos := range theirs {
-			if member == d.id.ID {
-				continue
-			}
-			if _, _, ok := cs.c.Member(member); !ok {
-				continue
-			}
-			mine := d.gaps.low(member)
-			if pos > mine {
-				found(member, [2]uint64{mine + 1, min(pos, mine+repairMaxRange)})
-			}
+		mine := d.gaps.low(member)
+		if pos > mine {
+			found(member, [2]uint64{mine + 1, min(pos, mine+repairMaxRange)})
 		}
-		if maps.Equal(theirs, d.positions()) {
-			d.ctr.digests.Add(1)
-			if sum, n := d.digest(at); sum != theirSum {
-				d.ctr.mismatches.Add(1)
-				d.met.digestMismatch.Inc()
-				d.log.Warn("this member and another hold different bans although they judged the same reports", "member", m.ID, "bans_here", n, "bans_there", theirN)
-				d.repairDigest(ctx, m.ID, at) // digestrepair.go: judge the reports behind the differing bans again
+	}
+	if maps.Equal(theirs, d.positions()) {
+		d.ctr.digests.Add(1)
+		if sum, n := d.digest(at); sum != theirSum {
+			d.ctr.mismatches.Add(1)
+			d.met.digestMismatch.Inc()
+			d.log.Warn("this member and another hold different bans although they judged the same reports", "member", m.ID, "bans_here", n, "bans_there", theirN)
+			d.repairDigest(ctx, m.ID, at) // digestrepair.go: judge the reports behind the differing bans again
+		}
+	}
+}
+
+// catchUpRelinked runs when a link to another member's server came back:
+// what the other members published meanwhile may be missing here. It
+// asks every member for its sequences (a seqs request, as compare) at
+// once, and again every relinkEvery until each has answered, each ask
+// waiting up to relinkAsk on its own goroutine: right after a link comes
+// back an answer can be lost while the subscriptions cross the new links,
+// and such a loss must not hold up the next ask (measured: it held a hub
+// member 2 s after its routes were back). Each answer that shows reports
+// missing here has them asked for (a repair) from their member at once,
+// and again every 2 relinkEvery until they are here (at once when that
+// member itself answers). It stops once
+// every member answered and nothing shown missing is still missing, or
+// relinkCompare after the last link came back (relinked).
+func (d *Daemon) catchUpRelinked(ctx context.Context, relinked <-chan struct{}) {
+	end := time.Now().Add(relinkCompare)
+	var (
+		mu       sync.Mutex
+		answered = map[string]bool{}
+		want     = map[string]uint64{} // member -> the highest sequence an answer showed missing
+		repaired = map[string]time.Time{}
+		work     sync.WaitGroup
+	)
+	defer work.Wait()
+	// repairFrom asks member for what answers showed missing, unless it
+	// was asked less than 2 relinkEvery ago; now says it just answered
+	// (its links are up: ask at once).
+	repairFrom := func(member string, now bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		to, low := want[member], d.gaps.low(member)
+		if low >= to || !now && time.Since(repaired[member]) < 2*relinkEvery {
+			return
+		}
+		repaired[member] = time.Now()
+		work.Go(func() {
+			rctx, cancel := context.WithTimeout(ctx, relinkAsk)
+			defer cancel()
+			d.repair(rctx, member, low+1, min(to, low+repairMaxRange))
+		})
+	}
+	tick := time.NewTicker(relinkEvery)
+	defer tick.Stop()
+	for {
+		cs := d.charter()
+		at, req := seqsRequest()
+		done := true
+		for _, m := range cs.c.Members {
+			if m.ID == d.id.ID {
+				continue
 			}
+			mu.Lock()
+			ok := answered[m.ID]
+			mu.Unlock()
+			if ok {
+				continue
+			}
+			done = false
+			work.Go(func() {
+				rctx, cancel := context.WithTimeout(ctx, relinkAsk)
+				raw, err := d.fab.Request(rctx, m.ID, seqsKind, req)
+				cancel()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				first := !answered[m.ID]
+				answered[m.ID] = true
+				mu.Unlock()
+				if !first {
+					return
+				}
+				d.compareWith(ctx, cs, seqsAnswer{ID: m.ID, raw: raw}, at, func(member string, r [2]uint64) {
+					mu.Lock()
+					want[member] = max(want[member], r[1])
+					mu.Unlock()
+					repairFrom(member, member == m.ID)
+				})
+			})
+		}
+		mu.Lock()
+		members := slices.Collect(maps.Keys(want))
+		mu.Unlock()
+		for _, member := range members {
+			mu.Lock()
+			to := want[member]
+			mu.Unlock()
+			if d.gaps.low(member) < to {
+				done = false
+			}
+			repairFrom(member, false)
+		}
+		if done || time.Now().After(end) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-relinked:
+			end = time.Now().Add(relinkCompare)
+		case <-tick.C:
 		}
 	}
 }

@@ -25,7 +25,7 @@
 //     (WaitLinkUp) ends their wait at once;
 //   - every server pings its routes, leaf links and clients every second
 //     and closes a link silent for 4 (linkPing), so that after a partition
-//     the link is dialed again within 2 s instead of waiting for TCP's
+//     the link is dialed again within 1.5 s instead of waiting for TCP's
 //     next retransmission (its backoff doubles: 25 s after a 30 s cut);
 //   - an out-of-space store (nats-server then disables JetStream) is
 //     reported as ErrStoreDisabled at once, not as an endless retry;
@@ -203,9 +203,10 @@ const (
 	// failed attempt; nats-server adds up to as much again at random, so
 	// the attempts of many leaf members spread out. An attempt at a hub
 	// that does not answer lasts the 1 s dial timeout on top: a leaf
-	// member that lost its hub tries every 1.5 to 2 s, one that is
-	// refused at once every 0.5 to 1 s.
-	leafReconnect = 500 * time.Millisecond
+	// member that lost its hub tries every 1.25 to 1.5 s, one that is
+	// refused at once every 0.25 to 0.5 s. (At 500 ms, a leaf member came
+	// back up to 1.9 s after the network did.)
+	leafReconnect = 250 * time.Millisecond
 	// linkPing and linkMaxPingsOut are how a server notices that a link
 	// (a cluster route, a leaf connection, a client's) went silent: a
 	// PING every linkPing, the link closed when linkMaxPingsOut are
@@ -214,8 +215,9 @@ const (
 	// left open across a partition waits, once the network is back, for
 	// TCP's next retransmission, whose backoff doubles: measured in
 	// namespaces, 3.3 s after a 10 s cut, 7.1 s after 20 s, 25 s after
-	// 30 s. A link closed in time is dialed again every 2 s (routes) or
-	// 1.5 to 2 s (leaf links) instead, and heals within one attempt.
+	// 30 s. A link closed in time is dialed again every 1.25 s (routes,
+	// see routeRedial) or 1.25 to 1.5 s (leaf links, leafReconnect)
+	// instead, and heals within one attempt.
 	// Generous enough for a PONG queued behind a few seconds of data.
 	linkPing        = time.Second
 	linkMaxPingsOut = 4

@@ -252,8 +252,8 @@ func TestRouteRemovedMember(t *testing.T) {
 		}
 	}
 
-	// C keeps dialing A and B (every second): it stays out, and what it
-	// publishes reaches neither.
+	// C keeps dialing A and B (routeRedial after each failed attempt): it
+	// stays out, and what it publishes reaches neither.
 	watch := time.Now().Add(3 * time.Second)
 	for i := 0; time.Now().Before(watch); i++ {
 		if err := c.adminNC.Publish(FastPrefix+"C", []byte(fmt.Sprint("from C ", i))); err != nil {

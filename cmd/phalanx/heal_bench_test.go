@@ -17,7 +17,14 @@ type healSample struct {
 	victim string
 	cut    time.Duration
 	heal   time.Duration
+	link   time.Duration // when its first fabric link was back; -1 if none was seen
+	stream time.Duration // when it had judged the stream as far as the detector; -1 if not within streamWait
 }
+
+// streamWait bounds how long TestHealBench waits, after a heal, for the
+// healed member's stream position (not part of the heal: the ban comes by
+// repair first).
+const streamWait = 30 * time.Second
 
 // TestHealBench measures how fast a member heals after a partition. Gated
 // by PHALANX_BENCH_HEAL=1 (it takes minutes); needs root.
@@ -76,17 +83,23 @@ func TestHealBench(t *testing.T) {
 		}
 		cut := cuts[(i/2)%len(cuts)]
 		addr := fmt.Sprintf("10.%d.%d.%d", 140, i/250, 1+i%250) // outside the LAN: only written into A's log
-		heal := al.partition(i, victim, others, a, addr, cut)
-		samples = append(samples, healSample{victim: victim.name, cut: cut, heal: heal})
+		heal, link, stream := al.partition(i, victim, others, a, addr, cut)
+		samples = append(samples, healSample{victim: victim.name, cut: cut, heal: heal, link: link, stream: stream})
 	}
 
 	for _, who := range []*nsMember{c, l} {
-		var hs []time.Duration
+		var hs, after, streams []time.Duration
 		var each []string
 		for _, s := range samples {
 			if s.victim == who.name {
 				hs = append(hs, s.heal)
 				each = append(each, fmt.Sprintf("%v/%v", s.cut, s.heal.Round(time.Millisecond)))
+				if s.link >= 0 {
+					after = append(after, s.heal-s.link)
+				}
+				if s.stream >= 0 {
+					streams = append(streams, s.stream)
+				}
 			}
 		}
 		kind := "hub member (cluster routes)"
@@ -94,9 +107,22 @@ func TestHealBench(t *testing.T) {
 			kind = "leaf member (leaf link)"
 		}
 		slices.Sort(hs)
+		slices.Sort(after)
 		t.Logf("RESULT heal %s %s: n=%d p50=%v p90=%v max=%v (cut/heal: %s)", strings.ToUpper(who.name), kind, len(hs),
 			quantile(hs, 0.5).Round(time.Millisecond), quantile(hs, 0.9).Round(time.Millisecond), hs[len(hs)-1].Round(time.Millisecond),
 			strings.Join(each, " "))
+		if len(after) > 0 {
+			// What the fabric's own redial does not explain: from the
+			// first link back to the ban (repair, consumer, enforcement).
+			t.Logf("RESULT heal %s after its first link was back: n=%d p50=%v max=%v", strings.ToUpper(who.name), len(after),
+				quantile(after, 0.5).Round(time.Millisecond), after[len(after)-1].Round(time.Millisecond))
+		}
+		if slices.Sort(streams); len(streams) > 0 {
+			// The stream path (consumer) catching up, measured from the
+			// link's return; at least the heal, since it is read after.
+			t.Logf("RESULT heal %s stream position caught up (n=%d of %d within %v): p50=%v max=%v", strings.ToUpper(who.name),
+				len(streams), len(hs), streamWait, quantile(streams, 0.5).Round(time.Millisecond), streams[len(streams)-1].Round(time.Millisecond))
+		}
 	}
 }
 
@@ -111,8 +137,12 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 
 // partition cuts victim's link for cut, bans addr on detector meanwhile
 // (and waits until others hold it), brings the link back and returns how
-// long after that victim had addr in its nftables set.
-func (al *nsAlliance) partition(round int, victim *nsMember, others []*nsMember, detector *nsMember, addr string, cut time.Duration) time.Duration {
+// long after that victim had addr in its nftables set, how long after it
+// its first fabric link was seen back (-1 if none was), and how long
+// after it victim had judged the stream as far as detector had before the
+// link came back (-1 if not within streamWait; read after the heal, so
+// never less than it).
+func (al *nsAlliance) partition(round int, victim *nsMember, others []*nsMember, detector *nsMember, addr string, cut time.Duration) (heal, link, stream time.Duration) {
 	t := al.t
 	t.Helper()
 	detector.waitTailing(t)
@@ -130,15 +160,31 @@ func (al *nsAlliance) partition(round int, victim *nsMember, others []*nsMember,
 	if victim.banned(addr) {
 		t.Fatalf("round %d: %s banned %s while cut off: the cut did not isolate it", round, victim.name, addr)
 	}
+	ds, err := detector.status()
+	if err != nil {
+		t.Fatalf("round %d: %s's status: %v", round, detector.name, err)
+	}
 	al.l.setPort(t, victim.port, true)
 	up := time.Now()
 	links := watchLinks(victim, up)
-	heal, err := timeToBanSet(victim.ns, addr, up, time.Minute)
+	heal, err = timeToBanSet(victim.ns, addr, up, time.Minute)
 	if err != nil {
 		t.Fatalf("round %d: %s did not heal: %v", round, victim.name, err)
 	}
-	al.step("round %d: %s cut %v; %s in its nft set %v after the link came back (fabric links back: %s)", round, strings.ToUpper(victim.name),
-		up.Sub(down).Round(time.Millisecond), addr, heal.Round(time.Millisecond), links())
+	linked, link := links()
+	stream = -1
+	caught := "not within " + streamWait.String()
+	for time.Since(up) < streamWait {
+		if st, err := victim.status(); err == nil && st.FabricSeq >= ds.FabricSeq {
+			stream = time.Since(up)
+			caught = stream.Round(time.Millisecond).String()
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+	al.step("round %d: %s cut %v; %s in its nft set %v after the link came back (fabric links back: %s; stream at %s's position %d: %s)",
+		round, strings.ToUpper(victim.name), up.Sub(down).Round(time.Millisecond), addr, heal.Round(time.Millisecond), linked,
+		detector.name, ds.FabricSeq, caught)
 	if logged, _ := daemonLog(victim, logAt); logged != "" {
 		var fabricLines []string
 		for _, line := range strings.Split(logged, "\n") {
@@ -151,7 +197,7 @@ func (al *nsAlliance) partition(round int, victim *nsMember, others []*nsMember,
 				strings.Join(fabricLines[max(0, n-6):], "\n"))
 		}
 	}
-	return heal
+	return heal, link, stream
 }
 
 // formWithLeaves forms the alliance as form does, the members in leaves
@@ -173,8 +219,9 @@ func (al *nsAlliance) formWithLeaves(fleet string, leaves ...*nsMember) string {
 // watchLinks polls m's namespace every 20 ms for established TCP
 // connections on the fabric's route and leaf ports, and returns a
 // function that stops polling and says, per peer address, how long after
-// since the first one was seen.
-func watchLinks(m *nsMember, since time.Time) func() string {
+// since the first one was seen, and the earliest of those (-1 if none was
+// seen).
+func watchLinks(m *nsMember, since time.Time) func() (string, time.Duration) {
 	port, _ := strconv.Atoi(fabricPort)
 	ports := map[uint16]bool{uint16(port + 1): true, uint16(port + 2): true}
 	var mu sync.Mutex
@@ -204,20 +251,24 @@ func watchLinks(m *nsMember, since time.Time) func() string {
 			}
 		}
 	}()
-	return func() string {
+	return func() (string, time.Duration) {
 		close(stop)
 		<-done
 		mu.Lock()
 		defer mu.Unlock()
 		var out []string
+		earliest := time.Duration(-1)
 		for p, d := range first {
 			out = append(out, fmt.Sprintf("%s %v", p, d.Round(time.Millisecond)))
+			if earliest < 0 || d < earliest {
+				earliest = d
+			}
 		}
 		slices.Sort(out)
 		if len(out) == 0 {
-			return "none seen"
+			return "none seen", -1
 		}
-		return strings.Join(out, ", ")
+		return strings.Join(out, ", "), earliest
 	}
 }
 
