@@ -181,8 +181,10 @@ type Status struct {
 
 	// Enforcement is the enforcement queue's counters (queued, waiting,
 	// coalesced, overflowed, transactions, elements, reconciles,
-	// failures; absent without an enforcer) and the cap on decisions
-	// (max_decisions, decisions_dropped).
+	// failures; absent without an enforcer), the cap on decisions
+	// (max_decisions, decisions_dropped) and detection's hand-over of its
+	// own bans (self_bans_queued, self_bans_waiting, self_bans_batches,
+	// self_bans_full: the queue was full and detection drained it itself).
 	Enforcement map[string]int64 `json:"enforcement"`
 
 	// FabricHealth is the embedded NATS server's health as the fabric's

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/netip"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"phalanx"
 	"phalanx/arbiter"
 	"phalanx/decision"
@@ -21,12 +24,32 @@ import (
 	"phalanx/report"
 )
 
-// sink receives the pipeline's output, on the goroutine that feeds lines.
-type sink struct{ d *Daemon }
+// sink receives the pipeline's output, on the goroutine that feeds lines
+// (under Daemon.pipeMu).
+type sink struct {
+	d    *Daemon
+	last *eventCounter // nil for none
+}
+
+// eventCounter is the events metric's counter of the last event's service
+// and kind: a flood's events are alike, and finding the counter by its
+// labels costs more than the rest of counting.
+type eventCounter struct {
+	service string
+	kind    phalanx.Kind
+	c       prometheus.Counter
+}
 
 func (s sink) Event(ev *phalanx.Event) {
 	s.d.evid.add(ev)
 	s.d.sight(ev)
+	if l := s.last; l != nil {
+		if l.c == nil || l.service != ev.Service || l.kind != ev.Kind {
+			*l = eventCounter{service: ev.Service, kind: ev.Kind, c: s.d.met.events.WithLabelValues(ev.Service, ev.Kind.String())}
+		}
+		l.c.Inc()
+		return
+	}
 	s.d.met.events.WithLabelValues(ev.Service, ev.Kind.String()).Inc()
 }
 
@@ -35,46 +58,35 @@ func (s sink) Login(addr netip.Addr, _ string, at time.Time) { s.d.sightings.Vou
 
 func (s sink) Alert(a *phalanx.Alert) {
 	s.d.met.alerts.WithLabelValues(a.Scenario).Inc()
-	s.d.timeline.add(a.Source, entry{Time: a.Last, What: "alert", Scenario: a.Scenario, Member: s.d.id.ID,
-		Detail: itoa(a.Count) + " events"})
+	it := banItem{kind: itemAlert, alert: *a}
+	it.alert.Evidence = nil
+	s.d.queueItem(&it)
 }
 
 // Decision is self-defense: ban at once, then tell the alliance. The ban
 // takes the ID the alliance's decision on the report will have
 // (decision.ReportID of the report's sequence), so that neither that
-// decision nor a restart renames it. The report is numbered here and
-// signed, stored and sent by the report writer (writeLoop): detection
-// waits for neither the disk nor the kernel.
+// decision nor a restart renames it. The ban is handed to banLoop
+// (banqueue.go), which numbers its report and applies it, in the order of
+// detection; the report is signed, stored and sent by the report writer
+// (writeLoop): detection waits for neither the bookkeeping, the disk nor
+// the kernel.
 func (s sink) Decision(dec *phalanx.Decision, a *phalanx.Alert) {
 	d := s.d
 	d.ctr.selfBans.Add(1)
-	r := report.Report{
-		Type:     report.TypeAlert,
-		Time:     d.now().UTC(),
-		Scenario: a.Scenario,
-		Value:    dec.Value,
-		First:    a.First,
-		Last:     a.Last,
-		Count:    a.Count,
-		Reason:   dec.Reason,
-		Evidence: d.evid.lines(a.Source, a.Addr),
-	}
-	tell := notice{since: d.lineRead, fresh: true}
-	if !tell.since.IsZero() {
-		tell.path = "self"
-	}
-	d.number([]report.Report{r}, func(rs []report.Report) {
-		x := *dec
-		x.ID = decision.ReportID(d.id.ID, rs[0].Seq, 0)
-		d.applyDecision(x, entry{Time: dec.Start, What: "decision", Origin: string(dec.Origin),
-			Scenario: dec.Scenario, Member: d.id.ID}, tell)
-	})
-	d.wakeWriter()
+	// The enforcement latency starts now, as the line that decided is
+	// being read (within microseconds of its feeding).
+	it := banItem{kind: itemBan, alert: *a, dec: *dec, at: d.now(), since: time.Now(),
+		evid: d.evid.raw(a.Source, a.Addr)}
+	it.alert.Evidence = nil
+	d.queueItem(&it)
 }
 
 func (s sink) Refused(a *phalanx.Alert, err error) {
 	s.d.ctr.refused.Add(1)
-	s.d.timeline.add(a.Source, entry{Time: a.Last, What: "refused", Scenario: a.Scenario, Member: s.d.id.ID, Detail: err.Error()})
+	it := banItem{kind: itemRefused, alert: *a, reason: err.Error()}
+	it.alert.Evidence = nil
+	s.d.queueItem(&it)
 	s.d.log.Info("refused a decision", "source", a.Source, "scenario", a.Scenario, "reason", err)
 }
 
@@ -263,6 +275,7 @@ func (d *Daemon) writeLoop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			d.drainBans() // bans decided before the stop are numbered first
 			d.writeReports(math.MaxUint64)
 			return
 		case <-d.outw.wake:
@@ -670,6 +683,13 @@ type applyOpts struct {
 	// changes are queued for the kernel: whatever it records comes before
 	// what the queue tells.
 	then func(stored []phalanx.Decision, changed bool)
+	// each, when not nil, is then for a batch of decisions (banqueue.go):
+	// it runs at the same point for each decision of add, in order, with
+	// whether that decision changed the table.
+	each func(i int, stored phalanx.Decision, changed bool)
+	// tellOf, when not nil, is tell for each added ban, by its ID: a
+	// batch's bans were read at different times.
+	tellOf func(id uint64) notice
 }
 
 // notice is how to tell of a ban once the kernel holds it: the enforcement
@@ -699,15 +719,22 @@ func (d *Daemon) applyWith(add []phalanx.Decision, remove []uint64, what string,
 	// (the decision on a member's own report, after its self-defense
 	// ban): enforced again, not told again.
 	var restated map[uint64]bool
+	var addChanged []bool // by index in add, when o.each is set
+	if o.each != nil {
+		addChanged = make([]bool, len(add))
+	}
 	for _, id := range remove {
 		if x, ok := d.table.Delete(id); ok {
 			deleted = append(deleted, x)
 		}
 	}
-	for _, x := range add {
+	for i, x := range add {
 		before := d.table.Len()
 		st, replaced := d.table.Add(x)
 		stored = append(stored, st)
+		if addChanged != nil {
+			addChanged[i] = replaced != nil || d.table.Len() != before
+		}
 		if replaced != nil {
 			deleted = append(deleted, *replaced)
 			if replaced.ID == st.ID && replaced.Value == st.Value {
@@ -726,6 +753,9 @@ func (d *Daemon) applyWith(add []phalanx.Decision, remove []uint64, what string,
 	if o.then != nil {
 		o.then(stored, changed)
 	}
+	for i := range addChanged {
+		o.each(i, stored[i], addChanged[i] && changed)
+	}
 	if !changed {
 		return stored, false, nil
 	}
@@ -737,6 +767,13 @@ func (d *Daemon) applyWith(add []phalanx.Decision, remove []uint64, what string,
 		for _, x := range added {
 			if !restated[x.ID] {
 				notes = append(notes, enforceNote{dec: x, path: o.tell.path, since: o.tell.since})
+			}
+		}
+	} else if o.tellOf != nil {
+		notes = make([]enforceNote, 0, len(added))
+		for _, x := range added {
+			if t := o.tellOf(x.ID); !restated[x.ID] && (d.reconciled.Load() || t.fresh) {
+				notes = append(notes, enforceNote{dec: x, path: t.path, since: t.since})
 			}
 		}
 	}
@@ -784,8 +821,11 @@ func (d *Daemon) tell(notes []enforceNote, layer string) {
 	now := d.now()
 	for i := range notes {
 		x := &notes[i].dec
-		d.log.Info("ban", "value", x.Value, "duration", x.Until.Sub(now).Round(time.Second), "scenario", x.Scenario,
-			"origin", x.Origin, "enforced", layer, "reason", x.Reason)
+		// Typed attributes: the same line as with d.log.Info, without
+		// formatting the origin by reflection (100,000 lines in a flood).
+		d.log.LogAttrs(context.Background(), slog.LevelInfo, "ban", slog.String("value", x.Value.String()),
+			slog.Duration("duration", x.Until.Sub(now).Round(time.Second)), slog.String("scenario", x.Scenario),
+			slog.String("origin", string(x.Origin)), slog.String("enforced", layer), slog.String("reason", x.Reason))
 		if layer == layerQueued {
 			continue
 		}
@@ -806,8 +846,11 @@ const (
 	layerAPI      = "api"      // served to bouncers and forward-auth only (nftables off)
 )
 
-// pardon lifts the bans on p and on every range or address inside it.
+// pardon lifts the bans on p and on every range or address inside it,
+// self-defense bans decided before it and still waiting for banLoop
+// (banqueue.go) included.
 func (d *Daemon) pardon(p netip.Prefix) {
+	d.drainBans()
 	var ids []uint64
 	d.table.All(func(x phalanx.Decision) bool {
 		if x.Value.Bits() >= p.Bits() && p.Contains(x.Value.Addr()) {

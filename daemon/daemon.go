@@ -107,6 +107,7 @@ type Daemon struct {
 	dcap          decisionCap                     // daemon.max_decisions (apply.go)
 	kaudit        kernelAudit                     // the last comparison of the kernel's sets with the table (kernelaudit.go)
 	outw          reportWriter                    // numbered reports waiting for the outbox (apply.go)
+	bans          banQueue                        // self-defense bans decided, waiting for banLoop (banqueue.go)
 	listeners     atomic.Pointer[[]*httpListener] // the API's, then the serve one if any (serve.go)
 	apiLn         *limitListener                  // the API listener's bounds
 	serveLn       *limitListener                  // the serve listener's bounds; nil without one
@@ -166,9 +167,6 @@ type Daemon struct {
 	met      *metrics
 	faMet    *forwardauth.Metrics
 	feeds    *feed.In
-	// lineRead is when the line being fed to the pipeline was read (guarded
-	// by pipeMu): the start of the self-defense enforcement latency.
-	lineRead time.Time
 	// behind counts the log files whose tail has lines it has not fed yet
 	// (a burst appended at once): while any has, the report writer waits,
 	// so that detection has the CPU (apply.go, writeLoop).
@@ -433,11 +431,16 @@ func (d *Daemon) buildPipeline(f config.File) error {
 	if crawl != nil {
 		pc.HTTP.Crawlers = crawl.Check
 	}
-	p, err := pipeline.New(pc, sink{d})
+	p, err := pipeline.New(pc, sink{d: d, last: &eventCounter{}})
 	if err != nil {
 		return err
 	}
 	p.SetBanned(func(v netip.Prefix) bool {
+		// Pending first (decided, waiting for banLoop, banqueue.go): a ban
+		// leaves the queue only once it is in the table.
+		if d.bans.isPending(v) {
+			return true
+		}
 		_, ok := d.table.Lookup(v.Addr(), d.now())
 		return ok
 	})

@@ -478,6 +478,7 @@ func enforceCollectors(q func() *enforceQueue) []prometheus.Collector {
 // the enforcer is open.
 func (d *Daemon) initEnforcement(dc config.Daemon) {
 	d.outw.wake = make(chan struct{}, 1)
+	d.bans.init()
 	d.dcap.max = dc.MaxDecisions
 	if d.dcap.max == 0 {
 		d.dcap.max = defaultMaxDecisions
@@ -515,11 +516,13 @@ func (d *Daemon) newEnforceQueue() {
 	}, d.now)
 }
 
-// startEnforcement starts the enforcement worker and the report writer,
-// until ctx ends; Run calls it first.
+// startEnforcement starts the enforcement worker, the ban queue's worker
+// (banqueue.go) and the report writer, until ctx ends; Run calls it first.
 func (d *Daemon) startEnforcement(ctx context.Context) {
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.writeLoop(ctx) }()
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); d.banLoop(ctx) }()
 	if d.enfq != nil {
 		d.wg.Add(1)
 		go func() { defer d.wg.Done(); d.enfq.loop(ctx) }()
@@ -560,6 +563,9 @@ func (d *Daemon) enforcementCounts() map[string]int64 {
 	}
 	m["max_decisions"] = int64(d.dcap.max)
 	m["decisions_dropped"] = d.dcap.dropped.Load()
+	for k, v := range d.bans.counts() {
+		m["self_bans_"+k] = v // detection's hand-over (banqueue.go)
+	}
 	d.auditCounts(m)
 	return m
 }

@@ -3,6 +3,7 @@ package daemon
 import (
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -59,10 +60,92 @@ func TestEvidenceKeptRaw(t *testing.T) {
 			t.Errorf("line not fit for a report: %q", l)
 		}
 	}
-	if kept := e.bySource[src][1]; !kept.final || len(kept.text) > report.MaxEvidenceLine {
+	if kept := e.bySource[src].lines[1]; !kept.final || len(kept.text) > report.MaxEvidenceLine {
 		t.Errorf("long line kept whole (%d bytes, final %v)", len(kept.text), kept.final)
 	}
 	if got := e.lines(netip.MustParsePrefix("198.51.100.0/24"), netip.Addr{}); !slices.Equal(got, want) {
 		t.Errorf("group lines %q, want %q", got, want)
 	}
+}
+
+// TestEvidenceTextShortcut: a line returned as it is (fitForReport) is
+// what report.EvidenceLine makes of it, for lines with and without
+// characters it replaces.
+func TestEvidenceTextShortcut(t *testing.T) {
+	for _, raw := range []string{
+		"", "plain ascii line", "tab\there", "esc \x1b[31m kept", "é and ünïcode", "\uFFFD literal",
+		"bad \xff byte", "cr\rin", "lf\nin", "é then \xc3", "é then \n", strings.Repeat("y", report.MaxEvidenceLine+1),
+		strings.Repeat("é", 600),
+	} {
+		if got, want := evidenceText(raw, ""), report.EvidenceLine([]byte(raw)); len(raw) <= evidenceHead+evidenceTail+44 && got != want {
+			t.Errorf("evidenceText(%.40q) = %.40q, report.EvidenceLine %.40q", raw, got, want)
+		}
+		if fitForReport(raw) && (!utf8.ValidString(raw) || strings.ContainsAny(raw, "\r\n")) {
+			t.Errorf("fitForReport(%.40q) is true", raw)
+		}
+	}
+}
+
+// TestEvidenceKeepsNewest: a source's evidence is its newest lines, oldest
+// first, however many it sent.
+func TestEvidenceKeepsNewest(t *testing.T) {
+	e := newEvidence(2)
+	src := netip.MustParseAddr("2001:db8::7")
+	var sent []string
+	for i := range 3*evidencePerSource + 5 {
+		line := "Failed password for root from 2001:db8::7 port " + strconv.Itoa(i)
+		sent = append(sent, line)
+		e.add(&phalanx.Event{Source: src, Raw: []byte(line)})
+		want := sent[max(0, len(sent)-evidencePerSource):]
+		if got := e.lines(netip.PrefixFrom(src, 128), src); !slices.Equal(got, want) {
+			t.Fatalf("after %d lines: %q, want %q", i+1, got, want)
+		}
+		if c := cap(e.bySource[src].lines); c > 2*evidencePerSource {
+			t.Fatalf("after %d lines: room for %d lines, for %d kept", i+1, c, evidencePerSource)
+		}
+	}
+	for i := range 3 { // more sources than kept: the oldest is forgotten
+		e.add(&phalanx.Event{Source: netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), Raw: []byte("x")})
+	}
+	if got := e.lines(netip.PrefixFrom(src, 128), src); got != nil {
+		t.Errorf("a forgotten source still has evidence: %q", got)
+	}
+}
+
+// BenchmarkEvidenceFlood: the evidence of a flood of new sources, six
+// lines each, every source's evidence taken once (its ban): on the
+// pipeline's goroutine (read), and then made fit for a report too (report,
+// banLoop's share).
+func BenchmarkEvidenceFlood(b *testing.B) {
+	b.Run("read", func(b *testing.B) { benchEvidenceFlood(b, false) })
+	b.Run("report", func(b *testing.B) { benchEvidenceFlood(b, true) })
+}
+
+func benchEvidenceFlood(b *testing.B, report bool) {
+	const sources = 100_000
+	lines := make([][]byte, 6)
+	addrs := make([]netip.Addr, sources)
+	for i := range addrs {
+		addrs[i] = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(i >> 16), byte(i >> 8), byte(i), 1, 15: 1})
+	}
+	for j := range lines {
+		lines[j] = []byte("Dec  7 10:00:00 web1 sshd[1000]: Failed password for root from 2001:db8:100:1::1 port " + strconv.Itoa(40000+j) + " ssh2")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		e := newEvidence(8192)
+		var ev phalanx.Event
+		for _, a := range addrs {
+			ev.Source = a
+			for _, l := range lines {
+				ev.Raw = l
+				e.add(&ev)
+			}
+			kept := e.raw(netip.PrefixFrom(a, 64), a)
+			if report {
+				evidenceReport(kept)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*sources), "ns/source")
 }

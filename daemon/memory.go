@@ -1,16 +1,12 @@
 package daemon
 
 import (
-	"fmt"
 	"net/netip"
 	"slices"
 	"sort"
 	"strconv"
 	"sync"
 	"time"
-
-	"phalanx"
-	"phalanx/report"
 )
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -49,120 +45,6 @@ func (s *idSet) add(id string) bool {
 	s.next = (s.next + 1) % s.max
 	s.m[id] = struct{}{}
 	return true
-}
-
-// evidence keeps the last few raw lines per source address, so a report can
-// carry the lines behind its alert. Bounded in sources and lines.
-type evidence struct {
-	mu       sync.Mutex
-	max      int
-	bySource map[netip.Addr][]evLine
-	order    []netip.Addr
-}
-
-// evLine is one evidence line as read: it is made fit for a report
-// (evidenceText) only when a report takes it, since most lines of a flood
-// never do. A line too long for a report is cut when it is kept (text is
-// then final), so that memory stays bounded whatever the line.
-type evLine struct {
-	text, via string
-	final     bool
-}
-
-const evidencePerSource = 16
-
-func newEvidence(max int) *evidence {
-	return &evidence{max: max, bySource: map[netip.Addr][]evLine{}}
-}
-
-// Bounds of an evidence line: a longer line keeps its head and its tail
-// (where an access log has the status and the user agent after a huge
-// URI), with what was cut marked.
-const (
-	evidenceHead = 600
-	evidenceTail = 380
-)
-
-func evidenceText(raw, via string) string {
-	b := make([]byte, 0, min(len(raw), evidenceHead+evidenceTail+44)+len(via)+3)
-	if via != "" {
-		b = append(append(append(b, '['), via...), "] "...)
-	}
-	if len(raw) <= evidenceHead+evidenceTail+44 {
-		b = append(b, raw...)
-	} else {
-		b = append(b, raw[:evidenceHead]...)
-		b = fmt.Appendf(b, " …[%d bytes cut]… ", len(raw)-evidenceHead-evidenceTail)
-		b = append(b, raw[len(raw)-evidenceTail:]...)
-	}
-	// Valid UTF-8 without line breaks, within a report's bound, whatever
-	// the cuts split.
-	return report.EvidenceLine(b)
-}
-
-// report returns l as a report carries it.
-func (l evLine) report() string {
-	if l.final {
-		return l.text
-	}
-	return evidenceText(l.text, l.via)
-}
-
-func (e *evidence) add(ev *phalanx.Event) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	l, ok := e.bySource[ev.Source]
-	if !ok {
-		if len(e.order) >= e.max {
-			delete(e.bySource, e.order[0])
-			e.order = e.order[1:]
-		}
-		e.order = append(e.order, ev.Source)
-	}
-	if n := len(l); n > 0 && !l[n-1].final && l[n-1].via == ev.Via && l[n-1].text == string(ev.Raw) {
-		return // one line, several events (an HTTP probe for /.env is two)
-	}
-	line := evLine{via: ev.Via}
-	if len(ev.Raw) > evidenceHead+evidenceTail+44 {
-		line.text, line.final = evidenceText(string(ev.Raw), ev.Via), true
-		if n := len(l); n > 0 && l[n-1].final && l[n-1].text == line.text {
-			return
-		}
-	} else {
-		line.text = string(ev.Raw)
-	}
-	if len(l) >= evidencePerSource {
-		l = l[1:]
-	}
-	e.bySource[ev.Source] = append(l, line)
-}
-
-// lines returns the evidence for addr, or for every address inside group
-// when addr is unknown.
-func (e *evidence) lines(group netip.Prefix, addr netip.Addr) []string {
-	e.mu.Lock()
-	var kept []evLine
-	if addr.IsValid() {
-		kept = append(kept, e.bySource[addr]...)
-	} else {
-		for a, l := range e.bySource {
-			if group.Contains(a) {
-				kept = append(kept, l...)
-			}
-		}
-		if len(kept) > evidencePerSource {
-			kept = kept[len(kept)-evidencePerSource:]
-		}
-	}
-	e.mu.Unlock()
-	if len(kept) == 0 {
-		return nil
-	}
-	out := make([]string, len(kept))
-	for i, l := range kept {
-		out[i] = l.report()
-	}
-	return out
 }
 
 // Entry is one step of an incident's history, as `phalanx explain` shows

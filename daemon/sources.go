@@ -499,7 +499,6 @@ func (f *feeder) line(line []byte, num int64) {
 	d := f.d
 	d.pipeMu.Lock()
 	now := d.now()
-	d.lineRead = time.Now()
 	st := f.current(now)
 	if num == 0 {
 		num = int64(f.n)
@@ -513,7 +512,6 @@ func (f *feeder) frame(fr *logline.Frame, raw []byte, num int64) {
 	d := f.d
 	d.pipeMu.Lock()
 	now := d.now()
-	d.lineRead = time.Now()
 	f.current(now).FrameAt(fr, raw, num, now)
 	d.pipeMu.Unlock()
 }

@@ -34,10 +34,13 @@ type Journal struct {
 	floor   uint64 // a cursor below this cannot be served a delta: changes after it were dropped
 	max     int
 
-	// ring holds entries in version order: ring[head:] are live, and the
-	// slice is compacted when head passes half its length.
+	// ring holds the entries kept, in version order from ring[head]
+	// around the end: a circular buffer that grows (by append) up to max
+	// and then overwrites its oldest entry, so that a flood of changes
+	// costs no copying of the entries kept.
 	ring []entry
 	head int
+	n    int // entries kept
 }
 
 // entry is one change: a decision added (deleted false) or removed.
@@ -90,19 +93,18 @@ func (j *Journal) Record(added, deleted []phalanx.Decision) {
 
 // push appends e, dropping the oldest entry when the journal is full.
 func (j *Journal) push(e entry) {
-	if len(j.ring)-j.head >= j.max {
-		j.floor = j.ring[j.head].version
-		j.ring[j.head] = entry{} // drop references to strings
-		j.head++
-		if j.head >= len(j.ring)/2 && j.head > 0 {
-			n := copy(j.ring, j.ring[j.head:])
-			clear(j.ring[n:])
-			j.ring = j.ring[:n]
-			j.head = 0
-		}
+	if j.n < j.max {
+		j.ring = append(j.ring, e) // not full yet: head is 0, the entries are ring[:n]
+		j.n++
+		return
 	}
-	j.ring = append(j.ring, e)
+	j.floor = j.ring[j.head].version
+	j.ring[j.head] = e // the oldest's place; its strings go with it
+	j.head = (j.head + 1) % len(j.ring)
 }
+
+// at returns the i-th oldest entry kept.
+func (j *Journal) at(i int) *entry { return &j.ring[(j.head+i)%len(j.ring)] }
 
 // now returns the journal's current cursor: every change recorded so far.
 func (j *Journal) now() cursor {
@@ -122,11 +124,12 @@ func (j *Journal) since(c cursor) (ch []entry, upTo cursor, ok bool) {
 	if c.Epoch != j.epoch || c.Version < j.floor || c.Version > j.version {
 		return nil, upTo, false
 	}
-	live := j.ring[j.head:]
 	// Entries are in version order: find the first after c.
-	lo := sort.Search(len(live), func(i int) bool { return live[i].version > c.Version })
-	ch = make([]entry, len(live)-lo)
-	copy(ch, live[lo:])
+	lo := sort.Search(j.n, func(i int) bool { return j.at(i).version > c.Version })
+	ch = make([]entry, j.n-lo)
+	for i := range ch {
+		ch[i] = *j.at(lo + i)
+	}
 	return ch, upTo, true
 }
 

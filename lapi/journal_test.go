@@ -193,4 +193,18 @@ func TestJournalBound(t *testing.T) {
 	if len(j.ring) > 2*3+1 {
 		t.Errorf("ring holds %d entries for a bound of 3", len(j.ring))
 	}
+	// After wrapping around, a delta is the newest changes, oldest first.
+	last := j.now()
+	ch, _, ok = j.since(cursor{Epoch: last.Epoch, Version: last.Version - 3})
+	if !ok || len(ch) != 3 {
+		t.Fatalf("since the 3 newest: %d changes, ok %v", len(ch), ok)
+	}
+	for i, e := range ch {
+		if want := uint64(10000 - 3 + i); e.d.ID != want || e.version != last.Version-2+uint64(i) {
+			t.Errorf("change %d: decision %d at version %d, want %d at %d", i, e.d.ID, e.version, want, last.Version-2+uint64(i))
+		}
+	}
+	if _, _, ok := j.since(cursor{Epoch: last.Epoch, Version: last.Version - 4}); ok {
+		t.Error("a cursor before the oldest change kept was served a delta")
+	}
 }

@@ -591,8 +591,10 @@ func (p *Pipeline) detect(ev *phalanx.Event, stream int) {
 			continue
 		}
 		p.c.Decisions++
-		p.remember(d)
-		p.active[a.Source] = d.Until // the alert's group, should the ban have been narrowed
+		if p.banned == nil { // SetBanned's check replaces the pipeline's memory
+			p.remember(d)
+			p.active[a.Source] = d.Until // the alert's group, should the ban have been narrowed
+		}
 		if p.sink != nil {
 			p.sink.Decision(&d, a)
 		}

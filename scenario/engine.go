@@ -12,6 +12,7 @@
 package scenario
 
 import (
+	"encoding/binary"
 	"hash/maphash"
 	"math/bits"
 	"net/netip"
@@ -72,7 +73,7 @@ type Engine struct {
 	protMax  int
 	seed     maphash.Seed
 
-	index    map[netip.Prefix]int32
+	index    map[srcKey]int32
 	groups   []group
 	famSlots []int32 // len(families) per group: its slot in each family's pool, or noSlot
 	free     int32   // head of the free group list, linked through group.next
@@ -219,7 +220,7 @@ func New(c Config) (*Engine, error) {
 		max:     c.MaxSources,
 		protMax: c.MaxSources / 2,
 		seed:    maphash.MakeSeed(),
-		index:   make(map[netip.Prefix]int32, min(c.MaxSources, 1024)),
+		index:   make(map[srcKey]int32, min(c.MaxSources, 1024)),
 		free:    noGroup,
 		lists:   [2]list{{head: noGroup, tail: noGroup}, {head: noGroup, tail: noGroup}},
 	}
@@ -546,10 +547,23 @@ func ringLines(ring []int64, head, n int) []int64 {
 	return out
 }
 
+// srcKey is a group's key in Engine.index: the 16 bytes of its prefix's
+// address, masked (an IPv4 address as its IPv4-mapped form: the engine's
+// IPv6 addresses are never IPv4-mapped, see phalanx.Normalize, and its
+// prefix lengths are fixed by family). A pair of integers hashes faster
+// than a netip.Prefix.
+type srcKey struct{ hi, lo uint64 }
+
+func keyOf(p netip.Prefix) srcKey {
+	b := p.Addr().As16()
+	return srcKey{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
+}
+
 // touch returns the slot of the group for key, creating it if needed, and
 // marks it most recently seen.
 func (e *Engine) touch(key netip.Prefix, now int64) int32 {
-	if gi, ok := e.index[key]; ok {
+	k := keyOf(key)
+	if gi, ok := e.index[k]; ok {
 		g := &e.groups[gi]
 		e.unlink(gi)
 		if g.seg == probation && e.lists[protected].n >= e.protMax && e.lists[protected].tail != noGroup {
@@ -578,7 +592,7 @@ func (e *Engine) touch(key netip.Prefix, now int64) int32 {
 	}
 	gi := e.alloc()
 	e.groups[gi] = group{prefix: key, idleAt: -maxNanos} // its family slots are noSlot: taken on first use
-	e.index[key] = gi
+	e.index[k] = gi
 	e.pushFront(probation, gi)
 	return gi
 }
@@ -629,7 +643,7 @@ func growTo[E any](s []E, n int) []E {
 
 func (e *Engine) remove(gi int32) {
 	g := &e.groups[gi]
-	delete(e.index, g.prefix)
+	delete(e.index, keyOf(g.prefix))
 	e.unlink(gi)
 	slots := e.famSlots[int(gi)*len(e.families):][:len(e.families)]
 	for fi, si := range slots {

@@ -73,7 +73,7 @@ func checkInvariants(t *testing.T, e *Engine, maxSources int) {
 			if g.seg != uint8(seg) || g.prev != prev {
 				t.Fatalf("list %d broken at slot %d", seg, gi)
 			}
-			if e.index[g.prefix] != gi {
+			if e.index[keyOf(g.prefix)] != gi {
 				t.Fatalf("slot %d (%s) not indexed", gi, g.prefix)
 			}
 			prev = gi
