@@ -794,22 +794,32 @@ func (d *Daemon) applyDecision(dec phalanx.Decision, decided entry, tell notice)
 	var untold []enforceNote
 	_, changed, untold = d.applyWith([]phalanx.Decision{dec}, nil, "decision", applyOpts{tell: &tell, then: func(all []phalanx.Decision, changed bool) {
 		stored = all[0]
-		// The decision's entry first (with the table's id and end), then
-		// whatever enforced it.
 		decided.Until, decided.DecisionID = dec.Until, stored.ID
-		d.timeline.add(dec.Value, decided)
-		if changed {
-			for _, e := range d.held.take(stored.Value) {
-				d.timeline.add(stored.Value, e)
-			}
-		}
+		d.decidedEntry(dec.Value, decided, stored, changed)
 	}})
+	d.tellQueued(untold)
+	return stored, changed
+}
+
+// decidedEntry adds a decision's timeline entry (with the table's id and
+// end), then, when the table changed, what enforced it meanwhile.
+func (d *Daemon) decidedEntry(v netip.Prefix, decided entry, stored phalanx.Decision, changed bool) {
+	d.timeline.add(v, decided)
+	if changed {
+		for _, e := range d.held.take(stored.Value) {
+			d.timeline.add(stored.Value, e)
+		}
+	}
+}
+
+// tellQueued tells untold with the layer that enforces a ban now: the
+// enforcement queue's, or the API's when nftables is off.
+func (d *Daemon) tellQueued(untold []enforceNote) {
 	layer := layerAPI
 	if d.enfq != nil {
 		layer = layerQueued
 	}
 	d.tell(untold, layer)
-	return stored, changed
 }
 
 // tell says of bans that layer enforces them (see applyDecision); a ban

@@ -252,22 +252,11 @@ func (d *Daemon) applyBanBatch(bans []*banItem) {
 		_, _, untold := d.applyWith(decs, nil, "decision", applyOpts{
 			tellOf: func(id uint64) notice { return tells[id] },
 			each: func(i int, stored phalanx.Decision, changed bool) {
-				// The decision's entry first (with the table's id and
-				// end), then whatever enforced it.
 				dec := &decs[i]
-				d.timeline.add(dec.Value, entry{Time: dec.Start, What: "decision", Origin: string(dec.Origin),
-					Scenario: dec.Scenario, Member: d.id.ID, Until: dec.Until, DecisionID: stored.ID})
-				if changed {
-					for _, e := range d.held.take(stored.Value) {
-						d.timeline.add(stored.Value, e)
-					}
-				}
+				d.decidedEntry(dec.Value, entry{Time: dec.Start, What: "decision", Origin: string(dec.Origin),
+					Scenario: dec.Scenario, Member: d.id.ID, Until: dec.Until, DecisionID: stored.ID}, stored, changed)
 			}})
-		layer := layerAPI
-		if d.enfq != nil {
-			layer = layerQueued
-		}
-		d.tell(untold, layer)
+		d.tellQueued(untold)
 	})
 	d.inflight.Add(-int64(len(bans))) // number counts them now
 }
