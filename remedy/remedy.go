@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/gaissmai/bart"
@@ -207,16 +208,31 @@ func (p *Policy) Decide(a phalanx.Alert, now time.Time) (phalanx.Decision, error
 	d := p.duration(a.Scenario, earlier)
 	p.record(value, t)
 
-	reason := fmt.Sprintf("%s fired for %s (count %d)", a.Scenario, a.Source, a.Count)
+	// Appended, not formatted: a flood of new sources decides once per
+	// source, and fmt's reflection cost more than the rest of Decide.
+	r := make([]byte, 0, 64+len(a.Scenario)+len(a.Detail))
+	r = append(r, a.Scenario...)
+	r = append(r, " fired for "...)
+	r = a.Source.AppendTo(r)
+	r = append(r, " (count "...)
+	r = strconv.AppendInt(r, int64(a.Count), 10)
+	r = append(r, ')')
 	if a.Detail != "" {
-		reason += ": " + a.Detail
+		r = append(r, ": "...)
+		r = append(r, a.Detail...)
 	}
 	if earlier > 0 {
-		reason += fmt.Sprintf("; %d earlier ban(s) within %v", earlier, p.cfg.EscalationWindow)
+		r = append(r, "; "...)
+		r = strconv.AppendInt(r, int64(earlier), 10)
+		r = append(r, " earlier ban(s) within "...)
+		r = append(r, p.cfg.EscalationWindow.String()...)
 	}
 	if narrowed != "" {
-		reason += fmt.Sprintf("; narrowed from %s to the offending address because the range overlaps territory", narrowed)
+		r = append(r, "; narrowed from "...)
+		r = append(r, narrowed...)
+		r = append(r, " to the offending address because the range overlaps territory"...)
 	}
+	reason := string(r)
 	return phalanx.Decision{
 		Origin:   phalanx.OriginSelf,
 		Type:     "ban",

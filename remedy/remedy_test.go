@@ -374,3 +374,40 @@ func BenchmarkIsTerritory(b *testing.B) {
 		i++
 	}
 }
+
+// TestDecisionReasonText: the reason reads as it always did, in each of its
+// parts (the scenario and source, a detail, escalation, narrowing).
+func TestDecisionReasonText(t *testing.T) {
+	c := DefaultConfig()
+	c.Allowlist = []netip.Prefix{netip.MustParsePrefix("2001:db8:aaaa::5/128")}
+	p := mustNew(t, c)
+
+	a := alert("203.0.113.7/32")
+	d, err := p.Decide(a, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("%s fired for %s (count %d)", a.Scenario, a.Source, a.Count); d.Reason != want {
+		t.Errorf("first ban: %q, want %q", d.Reason, want)
+	}
+
+	a.Detail = "CVE-2021-44228 log4shell"
+	a.Count = 1
+	d, err = p.Decide(a, t0.Add(5*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("%s fired for %s (count %d): %s; %d earlier ban(s) within %v", a.Scenario, a.Source, a.Count, a.Detail, 1, c.EscalationWindow); d.Reason != want {
+		t.Errorf("second ban: %q, want %q", d.Reason, want)
+	}
+
+	n := alert("2001:db8:aaaa::/64")
+	n.Addr = netip.MustParseAddr("2001:db8:aaaa::66")
+	d, err = p.Decide(n, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("%s fired for %s (count %d); narrowed from %s to the offending address because the range overlaps territory", n.Scenario, n.Source, n.Count, n.Source); d.Reason != want {
+		t.Errorf("narrowed ban: %q, want %q", d.Reason, want)
+	}
+}
