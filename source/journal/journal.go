@@ -504,7 +504,7 @@ func (j *Journal) runJournalctl(ctx context.Context, args []string, follow bool,
 		_ = cmd.Process.Kill()
 		_ = outR.Close()
 	})
-	cerr := consume(newDecoder(&countingReader{r: outR, n: &j.c.bytes}, j.maxField, &j.c))
+	cerr := consume(newDecoder(&countingReader{r: &pacedReader{r: outR}, n: &j.c.bytes}, j.maxField, &j.c))
 	if cerr != io.EOF && cerr != io.ErrUnexpectedEOF {
 		_ = cmd.Process.Kill() // the decoder stopped reading: it is not waited for
 	}
@@ -568,6 +568,32 @@ func (j *Journal) readStderr(r io.Reader, last *atomic.Pointer[string], badCurso
 }
 
 // countingReader counts the bytes read through it.
+// pacedReader lets journalctl fill the pipe between two reads that each
+// found little in it: journalctl writes entry by entry, and a reader that
+// keeps up wakes (a read, a batch handed to Next) once per entry, which
+// cost more than decoding it (bench/journal.sh). After a short read it
+// waits pipePause before reading again; while journalctl catches up, the
+// next read then takes many entries at once, and a live entry waits at
+// most pipePause longer, only when it follows another within that time.
+type pacedReader struct {
+	r     io.Reader
+	short bool // the last read returned less than pipeFull
+}
+
+const (
+	pipeFull  = 16 << 10 // bytes: a read this large is not short
+	pipePause = time.Millisecond
+)
+
+func (p *pacedReader) Read(b []byte) (int, error) {
+	if p.short {
+		time.Sleep(pipePause)
+	}
+	n, err := p.r.Read(b)
+	p.short = n < pipeFull && n < len(b)
+	return n, err
+}
+
 type countingReader struct {
 	r io.Reader
 	n *atomic.Int64
