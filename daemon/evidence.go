@@ -3,9 +3,7 @@ package daemon
 import (
 	"fmt"
 	"net/netip"
-	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"phalanx"
 	"phalanx/report"
@@ -47,8 +45,8 @@ const (
 )
 
 func evidenceText(raw, via string) string {
-	if via == "" && len(raw) <= evidenceHead+evidenceTail+44 && len(raw) <= report.MaxEvidenceLine && fitForReport(raw) {
-		return raw // what report.EvidenceLine would return, without a copy
+	if via == "" && len(raw) <= evidenceHead+evidenceTail+44 {
+		return report.EvidenceText(raw) // no copy when it is fit already
 	}
 	b := make([]byte, 0, min(len(raw), evidenceHead+evidenceTail+44)+len(via)+3)
 	if via != "" {
@@ -156,17 +154,4 @@ func evidenceReport(kept []evLine) []string {
 		out[i] = l.report()
 	}
 	return out
-}
-
-// fitForReport reports whether s is valid UTF-8 without line breaks, which
-// report.EvidenceLine returns as it is (when short enough).
-func fitForReport(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 0x80 {
-			return utf8.ValidString(s[i:]) && !strings.ContainsAny(s[i:], "\r\n")
-		} else if c == '\n' || c == '\r' {
-			return false
-		}
-	}
-	return true
 }

@@ -494,6 +494,21 @@ func checkText(what, s string, max int, raw bool) error {
 }
 
 // isControl reports C0 and C1 control characters and DEL.
+// fit reports whether clean would return s unchanged: no longer than max,
+// valid UTF-8 (a literal U+FFFD is sent to the slow path, which keeps it),
+// no line break and, unless raw, no control character.
+func fit(s string, max int, raw bool) bool {
+	if len(s) > max {
+		return false
+	}
+	for _, c := range s {
+		if c == utf8.RuneError || c == '\n' || c == '\r' || !raw && isControl(c) {
+			return false
+		}
+	}
+	return true
+}
+
 func isControl(c rune) bool { return c < 0x20 || c >= 0x7f && c < 0xa0 }
 
 // Text returns s made fit for Reason or Scenario: invalid UTF-8 and control
@@ -506,7 +521,19 @@ func Text(s string, max int) string { return clean(s, max, false) }
 // a character boundary.
 func EvidenceLine(raw []byte) string { return clean(string(raw), MaxEvidenceLine, true) }
 
+// EvidenceText is EvidenceLine for a line already held as a string: a
+// line that is fit already is returned as it is, without a copy.
+func EvidenceText(raw string) string { return clean(raw, MaxEvidenceLine, true) }
+
 func clean(s string, max int, raw bool) string {
+	if fit(s, max, raw) {
+		return s
+	}
+	return rewrite(s, max, raw)
+}
+
+// rewrite is clean's work on a string that is not fit as it is.
+func rewrite(s string, max int, raw bool) string {
 	b := make([]byte, 0, min(len(s), max))
 	for i := 0; i < len(s); {
 		c, size := utf8.DecodeRuneInString(s[i:])

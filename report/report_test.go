@@ -495,3 +495,26 @@ func FuzzUnmarshal(f *testing.F) {
 		_ = r.EvidenceDigest()
 	})
 }
+
+// TestCleanFitLinesAsTheyAre: the shortcut that returns a fit string as it
+// is gives what the full rewrite gives, for lines with and without what
+// it replaces, in both modes (evidence lines and reasons).
+func TestCleanFitLinesAsTheyAre(t *testing.T) {
+	for _, s := range []string{
+		"", "plain ascii line", "tab\there", "esc \x1b[31m kept", "é and ünïcode", "\uFFFD literal",
+		"bad \xff byte", "cr\rin", "lf\nin", "é then \xc3", "é then \n", "\x7f del", "\u0085 c1",
+		strings.Repeat("y", MaxEvidenceLine), strings.Repeat("y", MaxEvidenceLine+1), strings.Repeat("é", 600),
+	} {
+		for _, raw := range []bool{true, false} {
+			if got, want := clean(s, MaxEvidenceLine, raw), rewrite(s, MaxEvidenceLine, raw); got != want {
+				t.Errorf("clean(%.40q, raw %v) = %.40q, the rewrite %.40q", s, raw, got, want)
+			}
+			if fit(s, MaxEvidenceLine, raw) && (!utf8.ValidString(s) || strings.ContainsAny(s, "\r\n")) {
+				t.Errorf("fit(%.40q, raw %v) is true", s, raw)
+			}
+		}
+		if got, want := EvidenceText(s), EvidenceLine([]byte(s)); got != want {
+			t.Errorf("EvidenceText(%.40q) = %.40q, EvidenceLine %.40q", s, got, want)
+		}
+	}
+}
