@@ -19,53 +19,53 @@ import (
 
 // The rule file's schema. See default.yaml for a documented example.
 type fileDoc struct {
-	Static    staticDoc       `yaml:"static"`
-	Crawlers  []crawlerDoc    `yaml:"crawlers"`
-	Rules     []ruleDoc       `yaml:"rules"`
-	Scenarios []scenario.Spec `yaml:"scenarios"`
+	Static    staticDoc       `yaml:"static" json:",omitempty"`
+	Crawlers  []crawlerDoc    `yaml:"crawlers" json:",omitempty"`
+	Rules     []ruleDoc       `yaml:"rules" json:",omitempty"`
+	Scenarios []scenario.Spec `yaml:"scenarios" json:",omitempty"`
 }
 
 // staticDoc lists the paths http-probe rules (except_static) never count.
 type staticDoc struct {
-	Suffix []string `yaml:"suffix"`
-	Prefix []string `yaml:"prefix"`
-	Exact  []string `yaml:"exact"`
+	Suffix []string `yaml:"suffix" json:",omitempty"`
+	Prefix []string `yaml:"prefix" json:",omitempty"`
+	Exact  []string `yaml:"exact" json:",omitempty"`
 }
 
 type crawlerDoc struct {
-	Name    string   `yaml:"name"`
-	Agent   []string `yaml:"agent"`
-	Domains []string `yaml:"domains"`
+	Name    string   `yaml:"name" json:",omitempty"`
+	Agent   []string `yaml:"agent" json:",omitempty"`
+	Domains []string `yaml:"domains" json:",omitempty"`
 }
 
 type ruleDoc struct {
-	Name         string     `yaml:"name"`
-	Kind         string     `yaml:"kind"`
-	Match        matchDoc   `yaml:"match"`
-	And          []matchDoc `yaml:"and"`
-	Unless       matchDoc   `yaml:"unless"`
-	Method       []string   `yaml:"method"`
-	Status       []string   `yaml:"status"`
-	Error        []string   `yaml:"error"`
-	User         bool       `yaml:"user"`
-	BadRequest   bool       `yaml:"bad_request"`
-	ExceptStatic bool       `yaml:"except_static"`
-	SkipCrawlers bool       `yaml:"skip_crawlers"`
-	Absolute     string     `yaml:"absolute"`
+	Name         string     `yaml:"name" json:",omitempty"`
+	Kind         string     `yaml:"kind" json:",omitempty"`
+	Match        matchDoc   `yaml:"match" json:",omitempty"`
+	And          []matchDoc `yaml:"and" json:",omitempty"`
+	Unless       matchDoc   `yaml:"unless" json:",omitempty"`
+	Method       []string   `yaml:"method" json:",omitempty"`
+	Status       []string   `yaml:"status" json:",omitempty"`
+	Error        []string   `yaml:"error" json:",omitempty"`
+	User         bool       `yaml:"user" json:",omitempty"`
+	BadRequest   bool       `yaml:"bad_request" json:",omitempty"`
+	ExceptStatic bool       `yaml:"except_static" json:",omitempty"`
+	SkipCrawlers bool       `yaml:"skip_crawlers" json:",omitempty"`
+	Absolute     string     `yaml:"absolute" json:",omitempty"`
 }
 
 // matchDoc is a set of patterns; any one of them matching makes it match.
 type matchDoc struct {
-	PathExact    []string `yaml:"path_exact"`
-	PathPrefix   []string `yaml:"path_prefix"`
-	PathSuffix   []string `yaml:"path_suffix"`
-	PathContains []string `yaml:"path_contains"`
-	Query        []string `yaml:"query_contains"`
-	QuerySuffix  []string `yaml:"query_suffix"`
-	URI          []string `yaml:"uri_contains"`
-	Agent        []string `yaml:"agent_contains"`
-	Referer      []string `yaml:"referer_contains"`
-	Anywhere     []string `yaml:"anywhere"`
+	PathExact    []string `yaml:"path_exact" json:",omitempty"`
+	PathPrefix   []string `yaml:"path_prefix" json:",omitempty"`
+	PathSuffix   []string `yaml:"path_suffix" json:",omitempty"`
+	PathContains []string `yaml:"path_contains" json:",omitempty"`
+	Query        []string `yaml:"query_contains" json:",omitempty"`
+	QuerySuffix  []string `yaml:"query_suffix" json:",omitempty"`
+	URI          []string `yaml:"uri_contains" json:",omitempty"`
+	Agent        []string `yaml:"agent_contains" json:",omitempty"`
+	Referer      []string `yaml:"referer_contains" json:",omitempty"`
+	Anywhere     []string `yaml:"anywhere" json:",omitempty"`
 }
 
 // fields lists a matcher's keys with their patterns and how they compile.
@@ -201,6 +201,9 @@ func (c *compiler) errorf(line int, format string, args ...any) {
 // document root, or of the deepest node of it that exists.
 func (c *compiler) line(path ...any) int {
 	n := c.root
+	if n == nil { // compiled from default.json, which has no lines
+		return 0
+	}
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
 	}

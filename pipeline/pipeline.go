@@ -249,6 +249,7 @@ type Stream struct {
 	ext     External        // reads the lines instead of the services' parsers; nil for none
 	evs     []phalanx.Event // ext's events of the current line
 	counts  *StreamCounters // its source's counters; nil for none
+	progs   programCache
 }
 
 // StreamCounters are one source's share of the pipeline's counters. They
@@ -446,7 +447,7 @@ func (s *Stream) framed(fr *logline.Frame, line []byte, num int64, arrival time.
 	switch {
 	case svc >= 0:
 	case len(fr.Program) > 0:
-		svc = programService(fr.Program)
+		svc = s.progs.service(fr.Program)
 	case s.service >= 0:
 		svc = s.service
 	default:
@@ -475,7 +476,7 @@ func (s *Stream) framed(fr *logline.Frame, line []byte, num int64, arrival time.
 			written = arrival
 		}
 	}
-	if s.last.Sub(written) > p.cfg.Tolerance {
+	if laterBy(s.last, written, p.cfg.Tolerance) {
 		p.c.OutOfOrder++
 	}
 	s.last = written
@@ -511,6 +512,20 @@ func (s *Stream) framed(fr *logline.Frame, line []byte, num int64, arrival time.
 			}
 		}
 	}
+}
+
+// laterBy reports whether a is more than d after b, as a.Sub(b) > d does
+// for times less than 292 years apart, and exactly for any two, without
+// Sub's costly overflow check: every line asks it.
+func laterBy(a, b time.Time, d time.Duration) bool {
+	s, ds := a.Unix()-b.Unix(), int64(d/time.Second)
+	switch {
+	case s > ds+1:
+		return true
+	case s < ds-1:
+		return false
+	}
+	return (s-ds)*int64(time.Second)+int64(a.Nanosecond()-b.Nanosecond())-int64(d%time.Second) > 0
 }
 
 // judge returns when a line written at written that arrived at arrival is

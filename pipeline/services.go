@@ -91,6 +91,33 @@ func programService(prog []byte) int {
 	return -1
 }
 
+// programCache remembers the services of the program names a stream's
+// lines carried, one name per slot, the slot chosen by the name's length
+// and its first and last bytes: a log holds a handful of programs, and most
+// lines then skip the scan of every service's names. A name that lands in
+// a taken slot replaces the name there.
+type programCache struct {
+	names [16]string
+	svcs  [16]int
+}
+
+// maxCachedProgram bounds the program names the cache keeps.
+const maxCachedProgram = 32
+
+// service is programService(prog), from the cache when it can; prog is
+// not empty.
+func (c *programCache) service(prog []byte) int {
+	h := (uint(len(prog))*7 + uint(prog[0])*3 + uint(prog[len(prog)-1])) % uint(len(c.names))
+	if c.names[h] == string(prog) {
+		return c.svcs[h]
+	}
+	svc := programService(prog)
+	if len(prog) <= maxCachedProgram {
+		c.names[h], c.svcs[h] = string(prog), svc
+	}
+	return svc
+}
+
 func serviceIndex(name string) int {
 	for i := range services {
 		if services[i].name == name {

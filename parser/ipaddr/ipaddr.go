@@ -36,33 +36,31 @@ func IPv4(b []byte) (netip.Addr, bool) {
 
 func octets(b []byte) ([4]byte, bool) {
 	var out [4]byte
-	n, digits, val := 0, 0, 0
-	for _, c := range b {
-		switch {
-		case c >= '0' && c <= '9':
-			if digits == 1 && val == 0 {
-				return out, false // a leading zero
-			}
-			val = val*10 + int(c-'0')
-			digits++
-			if val > 255 {
+	for n := range 4 {
+		if n > 0 {
+			if len(b) == 0 || b[0] != '.' {
 				return out, false
 			}
-		case c == '.':
-			if digits == 0 || n == 3 {
-				return out, false
-			}
-			out[n] = byte(val)
-			n, digits, val = n+1, 0, 0
-		default:
+			b = b[1:]
+		}
+		if len(b) == 0 || b[0]-'0' > 9 {
 			return out, false
 		}
+		// A first digit 0 stands alone: after it comes a dot or the end,
+		// never a digit (is 010 octal?).
+		v, i := uint(b[0]-'0'), 1
+		if v != 0 {
+			for ; i < len(b) && i < 3 && b[i]-'0' <= 9; i++ {
+				v = v*10 + uint(b[i]-'0')
+			}
+		}
+		if v > 255 {
+			return out, false
+		}
+		out[n] = byte(v)
+		b = b[i:]
 	}
-	if digits == 0 || n != 3 {
-		return out, false
-	}
-	out[3] = byte(val)
-	return out, true
+	return out, len(b) == 0
 }
 
 func hexVal(c byte) int {
@@ -148,4 +146,68 @@ func IPv6(b []byte) (netip.Addr, bool) {
 		clear(ip[ell : ell+n])
 	}
 	return netip.AddrFrom16(ip), true
+}
+
+// Canonical6 reports whether b is the text net/netip writes for the IPv6
+// address a (RFC 5952: lower-case hex without leading zeros, the longest run
+// of two or more zero groups, the first of equal runs, written as "::", and
+// an IPv4-mapped address as ::ffff: and four octets), without a zone. It
+// checks b against a in place of writing a's text and comparing.
+func Canonical6(b []byte, a netip.Addr) bool {
+	if !a.Is6() || a.Zone() != "" {
+		return false
+	}
+	ip := a.As16()
+	if a.Is4In6() {
+		const mapped = "::ffff:"
+		if len(b) < len(mapped) || string(b[:len(mapped)]) != mapped {
+			return false
+		}
+		v4, ok := octets(b[len(mapped):])
+		return ok && v4 == [4]byte(ip[12:])
+	}
+	group := func(i int) uint { return uint(ip[2*i])<<8 | uint(ip[2*i+1]) }
+	run, runLen := -1, 1 // the zero run "::" stands for; a lone zero group is written 0
+	for i := 0; i < 8; {
+		if group(i) != 0 {
+			i++
+			continue
+		}
+		j := i
+		for j < 8 && group(j) == 0 {
+			j++
+		}
+		if j-i > runLen {
+			run, runLen = i, j-i
+		}
+		i = j
+	}
+	for i := 0; i < 8; i++ {
+		if i == run {
+			if len(b) < 2 || b[0] != ':' || b[1] != ':' {
+				return false
+			}
+			b = b[2:]
+			i += runLen - 1
+			continue
+		}
+		if i > 0 && i != run+runLen {
+			if len(b) == 0 || b[0] != ':' {
+				return false
+			}
+			b = b[1:]
+		}
+		v := group(i)
+		shift := 12
+		for shift > 0 && v>>shift == 0 {
+			shift -= 4
+		}
+		for ; shift >= 0; shift -= 4 {
+			if len(b) == 0 || b[0] != "0123456789abcdef"[v>>shift&0xf] {
+				return false
+			}
+			b = b[1:]
+		}
+	}
+	return len(b) == 0
 }

@@ -38,8 +38,7 @@ func parseAddr(b []byte) (netip.Addr, bool) {
 	if !ok {
 		return netip.Addr{}, false
 	}
-	var buf [ipaddr.MaxText]byte
-	if !bytes.Equal(a.AppendTo(buf[:0]), b) {
+	if !ipaddr.Canonical6(b, a) {
 		return netip.Addr{}, false
 	}
 	return phalanx.Normalize(a), true
