@@ -3,6 +3,7 @@ package pipeline
 import (
 	"container/heap"
 	"net/netip"
+	"runtime"
 	"time"
 
 	"phalanx"
@@ -29,14 +30,24 @@ type held struct {
 const heldChunk = 1 << 14
 
 // heldStore keeps held events in input order in fixed-size blocks.
+// The first block comes from the Go heap, so that a short replay maps
+// nothing; the others from mem (see heldMem).
 type heldStore struct {
 	blocks [][]held
 	n      int
+	mem    *heldMem // set by Defer
 }
 
 func (hs *heldStore) add(h held) {
 	if hs.n%heldChunk == 0 {
-		hs.blocks = append(hs.blocks, make([]held, 0, heldChunk))
+		var b []held
+		if hs.n > 0 {
+			b = hs.mem.block()
+		}
+		if b == nil {
+			b = make([]held, 0, heldChunk)
+		}
+		hs.blocks = append(hs.blocks, b)
 	}
 	b := &hs.blocks[len(hs.blocks)-1]
 	*b = append(*b, h)
@@ -55,7 +66,14 @@ const evidenceBits = 40
 // one file. Call it before the first NewStream. Events reach the sink's Event
 // in input order at Finish, after any year correction.
 func (p *Pipeline) Defer() {
+	if p.deferred {
+		return
+	}
 	p.deferred = true
+	// Finish frees the held events' memory; a pipeline dropped before it
+	// frees it when collected.
+	p.held.mem = &heldMem{}
+	runtime.AddCleanup(p, (*heldMem).free, p.held.mem)
 }
 
 func (p *Pipeline) hold(s *Stream, ev *phalanx.Event, svc int, yearless bool) {
@@ -160,7 +178,8 @@ func (p *Pipeline) Finish() {
 		}
 		p.detect(ev, stream)
 	}
-	p.held, p.strs, p.details = heldStore{}, interned{}, interned{}
+	p.held.mem.free()
+	p.held, p.strs, p.details = heldStore{mem: p.held.mem}, interned{}, interned{}
 }
 
 // run is a stretch of held events in time order: the next one to judge and
