@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -32,6 +33,24 @@ const (
 	// beyond it NATS drops them (the stream still delivers them).
 	fastPendingMsgs  = 4096
 	fastPendingBytes = 16 << 20
+	// A consumer is placed on any server that keeps a copy of the
+	// stream. One placed on a copy still catching up (its member
+	// restarted with a damaged or deleted store) delivers what that copy
+	// holds and then nothing more until its pull expires (pullExpiry:
+	// nats-server wakes no waiting pull when a copy catches up), and one
+	// placed on a server with no route to this one yet delivers nothing
+	// until its heartbeats are missed (2*pullHeartbeat), although the
+	// stream holds messages it has not delivered. readStream opens such a
+	// consumer anew, placed anew: at once when the consumer counts fewer
+	// pending messages than the stream's leader says it holds, and when
+	// Next waited replayStall for a message the stream holds (twice the
+	// time the consumer took to open if longer: a far link; at most
+	// replayStallMax). It does so at most replayNudges times in a row
+	// without a delivery, then leaves it to the pull's expiry.
+	replayStall    = 300 * time.Millisecond
+	replayStallMax = 1500 * time.Millisecond
+	replayNudges   = 8
+	extentAsk      = time.Second // how long readStream asks how far the stream reaches, after a reopen
 )
 
 // Msg is one message delivered by Consume.
@@ -148,27 +167,32 @@ func (f *Fabric) Consume(ctx context.Context, from uint64, fn func(Msg)) error {
 		return fmt.Errorf("limit fast path: %w", err)
 	}
 
-	// open finds where the stream resumes and opens the consumer there.
-	open := func(from uint64) (*iterator, uint64, error) {
+	// open finds where the stream resumes and opens the consumer there;
+	// ext is how far the stream reaches (zero when not known).
+	open := func(from uint64) (it *iterator, _ uint64, ext extent, err error) {
 		// A damaged store can come back with fewer messages than a
 		// consumer has seen (nats-server drops what it cannot read), and
 		// the stream then hands out sequences again. Resuming after a
 		// saved cursor would skip the new messages; deliver from the
 		// stream's end instead.
-		if last, err := f.LastSeq(); err == nil && from > last+1 {
-			f.log.Warn("fabric stream ends before the requested sequence (was the store damaged or reset?): delivering from its end",
-				"from", from, "last_seq", last)
-			from = last + 1
+		if e, err := f.extent(context.Background()); err == nil {
+			ext = e
+			if from > e.last+1 {
+				f.log.Warn("fabric stream ends before the requested sequence (was the store damaged or reset?): delivering from its end",
+					"from", from, "last_seq", e.last)
+				from = e.last + 1
+			}
 		}
-		it, err := f.openStream(ctx, name, from)
-		return it, from, err
+		it, err = f.openStream(ctx, name, from)
+		return it, from, ext, err
 	}
 	var it *iterator
+	var ext extent
 	switch {
 	case !f.clustered && !f.leaf:
 		// The stream is this server's own and answers at once: failing
 		// to open it is final.
-		if it, from, err = open(from); err != nil {
+		if it, from, ext, err = open(from); err != nil {
 			return f.consumeErr(parent, err)
 		}
 	case f.storeDisabled():
@@ -184,10 +208,10 @@ func (f *Fabric) Consume(ctx context.Context, from uint64, fn func(Msg)) error {
 	started = true
 	go func() {
 		defer f.consumers.give(slot)
-		it, from := it, from
+		it, from, ext := it, from, ext
 		if it == nil {
 			var err error
-			if it, from, err = open(from); err != nil {
+			if it, from, ext, err = open(from); err != nil {
 				if errors.Is(err, ErrStoreDisabled) {
 					failed <- err
 					return
@@ -197,7 +221,7 @@ func (f *Fabric) Consume(ctx context.Context, from uint64, fn func(Msg)) error {
 				f.log.Debug("fabric consumer waits for the stream", "from", from, "err", err)
 			}
 		}
-		f.readStream(ctx, it, name, from, send)
+		f.readStream(ctx, it, name, from, ext, send)
 	}()
 
 	for {
@@ -227,7 +251,9 @@ func (f *Fabric) consumeErr(parent context.Context, err error) error {
 // checks its messages against.
 type iterator struct {
 	jetstream.MessagesContext
-	reconnects uint64 // the connection's reconnects when it was opened
+	reconnects uint64        // the connection's reconnects when it was opened
+	took       time.Duration // how long opening it took (two API round trips)
+	pending    uint64        // the messages the consumer had to deliver when created
 }
 
 // openStream (re)creates this member's consumer name, a pull consumer
@@ -259,6 +285,7 @@ func (f *Fabric) openStream(ctx context.Context, name string, from uint64) (*ite
 	}
 	actx, cancel := context.WithTimeout(ctx, apiTimeout)
 	defer cancel()
+	began := time.Now()
 	reconnects := f.nc.Stats().Reconnects
 	if err := f.js.DeleteConsumer(actx, StreamName, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		f.log.Debug("fabric could not delete its previous consumer; creating it anyway", "consumer", name, "err", err)
@@ -278,7 +305,7 @@ func (f *Fabric) openStream(ctx context.Context, name string, from uint64) (*ite
 	if err != nil {
 		return nil, fmt.Errorf("consume stream %s from %d: %w", StreamName, from, err)
 	}
-	return &iterator{MessagesContext: it, reconnects: reconnects}, nil
+	return &iterator{MessagesContext: it, reconnects: reconnects, took: time.Since(began), pending: cons.CachedInfo().NumPending}, nil
 }
 
 // stopOnReconnect stops it when the connection is re-established (the
@@ -307,26 +334,53 @@ func (f *Fabric) stopOnReconnect(ctx context.Context, it *iterator) func() {
 // readStream hands stream messages to send until ctx ends. When its
 // consumer fails (a gap in the consumer sequence, missed heartbeats, a
 // deleted consumer, a new connection), readStream opens a new one after
-// the last delivered sequence.
-func (f *Fabric) readStream(ctx context.Context, it *iterator, name string, from uint64, send func(Msg) bool) {
+// the last delivered sequence. ext is how far the stream is known to
+// reach (zero: not known): a consumer that lacks messages up to there, or
+// stalls waiting for one, is opened anew (see replayStall).
+func (f *Fabric) readStream(ctx context.Context, it *iterator, name string, from uint64, ext extent, send func(Msg) bool) {
 	next := max(from, 1)
 	wait := firstRetryWait
+	nudges := 0 // consumers opened anew in a row for lacking messages, without a delivery
 	for {
+		if it != nil && nudges < replayNudges {
+			if holds := ext.holdsFrom(next); it.pending < holds {
+				nudges++
+				f.log.Debug("fabric consumer placed on a copy of the stream that lacks messages (catching up?); opening it anew",
+					"next_seq", next, "pending", it.pending, "stream_holds", holds, "nudges", nudges)
+				it.Stop()
+				it = nil
+				wait = 0
+			}
+		}
 		// Next does not look at ctx while the iterator waits for the
 		// server: stopping the iterator ends that.
-		var unwatch func()
+		var unwatch, unstall func()
 		var unstop func() bool
+		var waiting atomic.Int64 // since when Next waits for a message the stream holds (Unix ns); 0: it does not
+		var stalled atomic.Bool
 		if it != nil {
 			unstop = context.AfterFunc(ctx, it.Stop)
 			unwatch = f.stopOnReconnect(ctx, it)
+			if next <= ext.last && nudges < replayNudges {
+				unstall = watchStall(ctx, it, min(max(replayStall, 2*it.took), replayStallMax), &waiting, &stalled)
+			}
 		}
 		var delivered uint64 // consumer sequence of the last message
 		for it != nil {
+			if unstall != nil {
+				waiting.Store(time.Now().UnixNano())
+			}
 			m, err := it.Next(jetstream.NextContext(ctx))
+			waiting.Store(0)
 			if err != nil {
 				it.Stop()
 				it = nil
-				if ctx.Err() == nil && !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				switch {
+				case stalled.Load() && ctx.Err() == nil:
+					nudges++
+					wait = 0
+					f.log.Debug("fabric consumer delivered nothing although the stream holds more; opening it anew", "next_seq", next, "stream_last", ext.last, "nudges", nudges)
+				case ctx.Err() == nil && !errors.Is(err, jetstream.ErrMsgIteratorClosed):
 					f.log.Warn("fabric consumer failed; reopening", "next_seq", next, "err", err)
 				}
 				break
@@ -355,10 +409,18 @@ func (f *Fabric) readStream(ctx context.Context, it *iterator, name string, from
 			}
 			next = md.Sequence.Stream + 1
 			wait = firstRetryWait
+			nudges = 0
+			if unstall != nil && next > ext.last {
+				unstall() // caught up with what the stream held: no more stalls to watch for
+				unstall = nil
+			}
 		}
 		if unstop != nil {
 			unstop()
 			unwatch()
+		}
+		if unstall != nil {
+			unstall()
 		}
 		relinked, ok := f.pause(ctx, wait)
 		if !ok {
@@ -379,7 +441,41 @@ func (f *Fabric) readStream(ctx context.Context, it *iterator, name string, from
 			f.log.Warn("fabric consumer reopen failed", "next_seq", next, "err", err)
 		}
 		unlink()
+		if it != nil && ext.last == 0 {
+			// The first open failed (the stream had no leader yet), or
+			// the stream was empty: ask now how far it reaches, so that a
+			// consumer lacking messages can be told.
+			ectx, cancel := context.WithTimeout(ctx, extentAsk)
+			if e, err := f.extent(ectx); err == nil {
+				ext = e
+			}
+			cancel()
+		}
 	}
+}
+
+// watchStall stops it, and sets stalled, once readStream's Next has waited
+// for limit (waiting: since when, set by readStream) for a message the
+// stream holds: see replayStall. The returned function stops watching.
+func watchStall(ctx context.Context, it *iterator, limit time.Duration, waiting *atomic.Int64, stalled *atomic.Bool) func() {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		t := time.NewTicker(limit / 4)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if w := waiting.Load(); w != 0 && time.Since(time.Unix(0, w)) >= limit {
+				stalled.Store(true)
+				it.Stop()
+				return
+			}
+		}
+	}()
+	return cancel
 }
 
 // linkPoll is how often a broken consumer looks for a link to another

@@ -960,25 +960,48 @@ func (f *Fabric) Name() string { return f.name }
 // LastSeq returns the stream sequence of the last stored message, 0 when
 // the stream is empty.
 func (f *Fabric) LastSeq() (uint64, error) {
+	e, err := f.extent(context.Background())
+	return e.last, err
+}
+
+// extent is how far the stream reaches, as its leader says.
+type extent struct {
+	first, last uint64 // last is 0 when the stream holds nothing
+	deleted     uint64 // messages deleted between first and last
+}
+
+// holdsFrom is the fewest messages the stream holds at or after seq.
+func (e extent) holdsFrom(seq uint64) uint64 {
+	lo := max(seq, e.first, 1)
+	if e.last == 0 || lo > e.last {
+		return 0
+	}
+	n := e.last - lo + 1
+	return n - min(n, e.deleted)
+}
+
+// extent asks the stream's leader how far the stream reaches, until ctx
+// ends or apiTimeout passes.
+func (f *Fabric) extent(ctx context.Context) (extent, error) {
 	if f.closed() {
-		return 0, ErrClosed
+		return extent{}, ErrClosed
 	}
 	if f.storeDisabled() {
-		return 0, ErrStoreDisabled
+		return extent{}, ErrStoreDisabled
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
 	defer cancel()
 	s, err := f.js.Stream(ctx, StreamName)
 	if err != nil {
-		return 0, fmt.Errorf("read stream %s: %w", StreamName, err)
+		return extent{}, fmt.Errorf("read stream %s: %w", StreamName, err)
 	}
 	st := s.CachedInfo().State
 	if st.Msgs == 0 {
 		// Everything aged out or was purged: no message carries LastSeq,
 		// and there is nothing to replay.
-		return 0, nil
+		return extent{}, nil
 	}
-	return st.LastSeq, nil
+	return extent{first: st.FirstSeq, last: st.LastSeq, deleted: uint64(max(st.NumDeleted, 0))}, nil
 }
 
 // StreamLeader returns the name (Options.Name) of the server that leads
