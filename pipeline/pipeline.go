@@ -514,9 +514,10 @@ func (s *Stream) framed(fr *logline.Frame, line []byte, num int64, arrival time.
 	}
 }
 
-// laterBy reports whether a is more than d after b, as a.Sub(b) > d does
-// for times less than 292 years apart, and exactly for any two, without
-// Sub's costly overflow check: every line asks it.
+// laterBy reports whether a is more than d after b: what a.Sub(b) > d
+// says for times less than 292 years apart (beyond, Sub saturates and
+// laterBy stays exact), without Sub's costly overflow check: every line
+// asks it.
 func laterBy(a, b time.Time, d time.Duration) bool {
 	s, ds := a.Unix()-b.Unix(), int64(d/time.Second)
 	switch {
