@@ -188,6 +188,24 @@ func sameConfig(a, b jetstream.StreamConfig) bool {
 		a.MaxMsgs == b.MaxMsgs && a.MaxBytes == b.MaxBytes && a.ConsumerLimits == b.ConsumerLimits
 }
 
+// briefly calls req with a deadline of readyFirstAttempt, and again with
+// twice as long each time, while req fails only because its own deadline
+// passed and ctx has time left (ctx must end). A JetStream API request
+// lost while the cluster settles (a stream just given more copies, a
+// member just restarted) is otherwise waited out whole: such a loss kept
+// a restarted member from serving for 5 s in TestDamagedStoreComesBack.
+// req must be safe to repeat.
+func briefly(ctx context.Context, req func(context.Context) error) error {
+	for attempt := readyFirstAttempt; ; attempt = min(2*attempt, apiTimeout) {
+		actx, cancel := context.WithTimeout(ctx, attempt)
+		err := req(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+	}
+}
+
 // Ready waits until the stream can be used through this member: for a
 // clustered Fabric, until the cluster has elected a JetStream meta leader,
 // the stream exists and has a leader. Start alone does not wait for that,

@@ -287,10 +287,16 @@ func (f *Fabric) openStream(ctx context.Context, name string, from uint64) (*ite
 	defer cancel()
 	began := time.Now()
 	reconnects := f.nc.Stats().Reconnects
-	if err := f.js.DeleteConsumer(actx, StreamName, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+	// Both requests are safe to repeat: a consumer created by an attempt
+	// whose answer was lost is found with the same configuration.
+	if err := briefly(actx, func(ctx context.Context) error { return f.js.DeleteConsumer(ctx, StreamName, name) }); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		f.log.Debug("fabric could not delete its previous consumer; creating it anyway", "consumer", name, "err", err)
 	}
-	cons, err := f.js.CreateConsumer(actx, StreamName, cfg)
+	var cons jetstream.Consumer
+	err := briefly(actx, func(ctx context.Context) (err error) {
+		cons, err = f.js.CreateConsumer(ctx, StreamName, cfg)
+		return err
+	})
 	if err != nil {
 		if f.storeDisabled() {
 			err = ErrStoreDisabled

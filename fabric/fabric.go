@@ -991,7 +991,11 @@ func (f *Fabric) extent(ctx context.Context) (extent, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
 	defer cancel()
-	s, err := f.js.Stream(ctx, StreamName)
+	var s jetstream.Stream
+	err := briefly(ctx, func(ctx context.Context) (err error) {
+		s, err = f.js.Stream(ctx, StreamName)
+		return err
+	})
 	if err != nil {
 		return extent{}, fmt.Errorf("read stream %s: %w", StreamName, err)
 	}
