@@ -59,7 +59,6 @@ func (s sink) Login(addr netip.Addr, _ string, at time.Time) { s.d.sightings.Vou
 func (s sink) Alert(a *phalanx.Alert) {
 	s.d.met.alerts.WithLabelValues(a.Scenario).Inc()
 	it := banItem{kind: itemAlert, alert: *a}
-	it.alert.Evidence = nil
 	s.d.queueItem(&it)
 }
 
@@ -78,14 +77,12 @@ func (s sink) Decision(dec *phalanx.Decision, a *phalanx.Alert) {
 	// being read (within microseconds of its feeding).
 	it := banItem{kind: itemBan, alert: *a, dec: *dec, at: d.now(), since: time.Now(),
 		evid: d.evid.raw(a.Source, a.Addr)}
-	it.alert.Evidence = nil
 	d.queueItem(&it)
 }
 
 func (s sink) Refused(a *phalanx.Alert, err error) {
 	s.d.ctr.refused.Add(1)
 	it := banItem{kind: itemRefused, alert: *a, reason: err.Error()}
-	it.alert.Evidence = nil
 	s.d.queueItem(&it)
 	s.d.log.Info("refused a decision", "source", a.Source, "scenario", a.Scenario, "reason", err)
 }

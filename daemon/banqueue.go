@@ -122,6 +122,7 @@ func (q *banQueue) isPending(v netip.Prefix) bool {
 // what waits first. Without a queue (a daemon not started) it applies it
 // at once.
 func (d *Daemon) queueItem(it *banItem) {
+	it.alert.Evidence = nil // the pipeline's line numbers; a ban carries its lines in evid
 	if it.kind == itemBan {
 		d.inflight.Add(1) // until its report is numbered (and counted there)
 	}
