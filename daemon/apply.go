@@ -65,11 +65,11 @@ func (s sink) Alert(a *phalanx.Alert) {
 // Decision is self-defense: ban at once, then tell the alliance. The ban
 // takes the ID the alliance's decision on the report will have
 // (decision.ReportID of the report's sequence), so that neither that
-// decision nor a restart renames it. The ban is handed to banLoop
-// (banqueue.go), which numbers its report and applies it, in the order of
-// detection; the report is signed, stored and sent by the report writer
-// (writeLoop): detection waits for neither the bookkeeping, the disk nor
-// the kernel.
+// decision nor a restart renames it. The ban goes to the kernel first
+// (enforceQueue.pushFirst), and is handed to banLoop (banqueue.go), which
+// numbers its report and applies it, in the order of detection; the
+// report is signed, stored and sent by the report writer (writeLoop):
+// detection waits for neither the bookkeeping, the disk nor the kernel.
 func (s sink) Decision(dec *phalanx.Decision, a *phalanx.Alert) {
 	d := s.d
 	d.ctr.selfBans.Add(1)
@@ -77,6 +77,9 @@ func (s sink) Decision(dec *phalanx.Decision, a *phalanx.Alert) {
 	// being read (within microseconds of its feeding).
 	it := banItem{kind: itemBan, alert: *a, dec: *dec, at: d.now(), since: time.Now(),
 		evid: d.evid.raw(a.Source, a.Addr)}
+	if d.enfq != nil && d.caughtUp.Load() {
+		d.enfq.pushFirst(dec) // the kernel first (enforcer_queue.go)
+	}
 	d.queueItem(&it)
 }
 
@@ -842,7 +845,11 @@ func (d *Daemon) tell(notes []enforceNote, layer string) {
 				Reason: string(x.Origin) + " ban until " + x.Until.UTC().Format(time.RFC3339)})
 		}
 		if n := &notes[i]; n.path != "" && !n.since.IsZero() {
-			d.met.enforce.WithLabelValues(n.path).Observe(time.Since(n.since).Seconds())
+			at := n.at
+			if at.IsZero() {
+				at = time.Now()
+			}
+			d.met.enforce.WithLabelValues(n.path).Observe(at.Sub(n.since).Seconds())
 		}
 	}
 }

@@ -22,6 +22,15 @@ import (
 // costs as much as reading the lines, and an attacker whose lines come
 // after the flood waited for both.
 //
+// While a log file's tail is behind (a flood appended at once), banLoop
+// waits until it has caught up, as the report writer does (writeLoop),
+// for maxBanHold at most and while the queue holds fewer than holdBelow
+// items: the bookkeeping would take half the CPU the pipeline needs to
+// reach the attacker whose lines come after the flood. The kernel does
+// not wait: detection hands each ban to the enforcement queue first
+// (enforcer_queue.go). The bouncer API and forward-auth see a flood's
+// bans once the tail has caught up.
+//
 // Nothing is lost on the way: a ban waiting in the queue counts in
 // Daemon.inflight, so the tail positions do not pass its lines until its
 // report is written; the pipeline sees it as in force (pending, then in
@@ -35,8 +44,16 @@ import (
 // a ban, evidence included); banChunk is how many one chunk of the queue
 // holds (the queue grows by chunks: a flood's backlog is never copied).
 const (
-	maxQueuedBans = 1 << 16
+	maxQueuedBans = 1 << 18
 	banChunk      = 1024
+)
+
+// holdBelow and maxBanHold bound banLoop's waiting while a tail is behind
+// (see the top of this file): an eighth of the queue is left for what
+// comes while the bookkeeping catches up.
+const (
+	holdBelow  = maxQueuedBans / 8 * 7
+	maxBanHold = 10 * time.Second
 )
 
 // Kinds of banItem.
@@ -50,6 +67,7 @@ const (
 // decision, or the timeline entry of an alert or a refusal.
 type banItem struct {
 	kind   uint8
+	alerts bool             // itemBan: it carries its alert's timeline entry too (see push)
 	alert  phalanx.Alert    // without its Evidence (line numbers)
 	dec    phalanx.Decision // itemBan
 	reason string           // itemRefused
@@ -72,6 +90,7 @@ type banQueue struct {
 
 	queued, helped, batches atomic.Int64
 	waiting                 atomic.Int64
+	holding                 atomic.Bool // banLoop waits for a tail (see holdBans): push need not wake it
 }
 
 func (q *banQueue) init() {
@@ -80,9 +99,18 @@ func (q *banQueue) init() {
 }
 
 // push queues it; full says the queue is full, and the caller is to drain
-// it.
+// it. A ban whose alert's timeline entry was the last item queued takes
+// that item's place and carries the entry (alerts): a flood's bans are one
+// item each, not two.
 func (q *banQueue) push(it *banItem) (full bool) {
 	q.mu.Lock()
+	if it.kind == itemBan && q.replaceAlert(it) {
+		q.pending[it.alert.Source]++
+		q.queued.Add(1)
+		n := q.n
+		q.mu.Unlock()
+		return n >= maxQueuedBans
+	}
 	if k := len(q.chunks); k == 0 || len(q.chunks[k-1]) == banChunk {
 		var c []banItem
 		if m := len(q.spare); m > 0 {
@@ -102,11 +130,31 @@ func (q *banQueue) push(it *banItem) (full bool) {
 	n := q.n
 	q.waiting.Store(int64(n))
 	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
+	if !q.holding.Load() || n >= holdBelow {
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
 	}
 	return n >= maxQueuedBans
+}
+
+// replaceAlert puts the ban it in place of the last item queued when that
+// is the timeline entry of its alert (the pipeline tells of an alert, then
+// of the decision on it); the caller holds q.mu.
+func (q *banQueue) replaceAlert(it *banItem) bool {
+	k := len(q.chunks)
+	if k == 0 || len(q.chunks[k-1]) == 0 {
+		return false
+	}
+	last := &q.chunks[k-1][len(q.chunks[k-1])-1]
+	if last.kind != itemAlert || last.alert.Source != it.alert.Source || last.alert.Scenario != it.alert.Scenario ||
+		last.alert.Addr != it.alert.Addr || !last.alert.Last.Equal(it.alert.Last) || last.alert.Count != it.alert.Count {
+		return false
+	}
+	*last = *it
+	last.alerts = true
+	return true
 }
 
 // isPending reports whether a ban on the alert group v waits here. A ban
@@ -178,8 +226,11 @@ func (q *banQueue) drain(apply func([]banItem)) {
 }
 
 // banLoop applies the queued items whenever woken, until ctx ends; the
-// report writer drains the queue once more before its last write.
+// report writer drains the queue once more before its last write. While
+// a tail is behind it waits (see the top of this file).
 func (d *Daemon) banLoop(ctx context.Context) {
+	hold := time.NewTimer(maxBanHold)
+	hold.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -187,7 +238,55 @@ func (d *Daemon) banLoop(ctx context.Context) {
 			return
 		case <-d.bans.wake:
 		}
+		if d.holdBans() {
+			// Woken by the tail that catches up, or by a push that
+			// reaches holdBelow: a push need not wake it meanwhile
+			// (a wake a ban costs detection more than it gains).
+			d.bans.holding.Store(true)
+			hold.Reset(maxBanHold)
+		wait:
+			for d.holdBans() {
+				select {
+				case <-ctx.Done():
+					break wait
+				case <-hold.C:
+					break wait
+				case <-d.bans.wake:
+				}
+			}
+			hold.Stop()
+			d.bans.holding.Store(false)
+		}
 		d.drainBans()
+	}
+}
+
+// holdBans reports whether banLoop is to wait: a tail is behind and the
+// queue has room.
+func (d *Daemon) holdBans() bool {
+	return d.behind.Load() > 0 && d.bans.waiting.Load() < holdBelow
+}
+
+// caughtUpTail is called by a tail that has fed every line it found: it
+// no longer counts as behind, and the report writer, banLoop and the
+// enforcement worker, which wait while one is, are woken.
+func (d *Daemon) caughtUpTail() {
+	d.behind.Add(-1)
+	d.wakeWriter()
+	d.wakeBans()
+	if d.enfq != nil {
+		d.enfq.kick() // it gathers while a tail is behind
+	}
+}
+
+// wakeBans wakes banLoop.
+func (d *Daemon) wakeBans() {
+	if d.bans.wake == nil {
+		return
+	}
+	select {
+	case d.bans.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -201,26 +300,25 @@ func (d *Daemon) applyBans(items []banItem) {
 	var inBatch map[netip.Prefix]bool
 	for i := range items {
 		it := &items[i]
-		switch it.kind {
-		case itemBan:
+		if it.kind != itemBan || it.alerts {
+			if inBatch[it.alert.Source] {
+				d.applyBanBatch(batch)
+				batch, inBatch = batch[:0], nil
+			}
+			a := &it.alert
+			e := entry{Time: a.Last, What: "alert", Scenario: a.Scenario, Member: d.id.ID, Detail: itoa(a.Count) + " events"}
+			if it.kind == itemRefused {
+				e.What, e.Detail = "refused", it.reason
+			}
+			d.timeline.add(a.Source, e)
+		}
+		if it.kind == itemBan {
 			if inBatch == nil {
 				inBatch = map[netip.Prefix]bool{}
 			}
 			batch = append(batch, it)
 			inBatch[it.alert.Source] = true
-			continue
-		case itemAlert, itemRefused:
-			if inBatch[it.alert.Source] {
-				d.applyBanBatch(batch)
-				batch, inBatch = batch[:0], nil
-			}
 		}
-		a := &it.alert
-		e := entry{Time: a.Last, What: "alert", Scenario: a.Scenario, Member: d.id.ID, Detail: itoa(a.Count) + " events"}
-		if it.kind == itemRefused {
-			e.What, e.Detail = "refused", it.reason
-		}
-		d.timeline.add(a.Source, e)
 	}
 	d.applyBanBatch(batch)
 	d.wakeWriter()
@@ -250,14 +348,21 @@ func (d *Daemon) applyBanBatch(bans []*banItem) {
 			}
 			tells[decs[i].ID] = t
 		}
+		var kept []phalanx.Decision // bans the table had already: the kernel is to hold them as the table does
 		_, _, untold := d.applyWith(decs, nil, "decision", applyOpts{
 			tellOf: func(id uint64) notice { return tells[id] },
 			each: func(i int, stored phalanx.Decision, changed bool) {
 				dec := &decs[i]
 				d.decidedEntry(dec.Value, entry{Time: dec.Start, What: "decision", Origin: string(dec.Origin),
 					Scenario: dec.Scenario, Member: d.id.ID, Until: dec.Until, DecisionID: stored.ID}, stored, changed)
+				if !changed && stored.Value == dec.Value && stored.Until != dec.Until {
+					kept = append(kept, stored)
+				}
 			}})
 		d.tellQueued(untold)
+		if len(kept) > 0 && d.enfq != nil && d.caughtUp.Load() {
+			d.enfq.push(kept, nil, nil) // its first add (pushFirst) set the detected ban's end
+		}
 	})
 	d.inflight.Add(-int64(len(bans))) // number counts them now
 }

@@ -98,3 +98,64 @@ func TestBanQueueFull(t *testing.T) {
 		t.Errorf("drained %d of %d, %d waiting", got, maxQueuedBans, q.waiting.Load())
 	}
 }
+
+// TestBanQueueBanTakesItsAlertsPlace: a ban pushed right after its alert's
+// timeline entry takes that item's place (one item, carrying the entry);
+// after another alert's entry, or after a drain took the entry, it is an
+// item of its own (TestFloodOfNewSourcesBannedOnce checks the timeline:
+// the alert's entry still comes before the decision's).
+func TestBanQueueBanTakesItsAlertsPlace(t *testing.T) {
+	var q banQueue
+	q.init()
+	g := netip.MustParsePrefix("2001:db8:1::/64")
+	a := phalanx.Alert{Scenario: "ssh-bf", Source: g, Count: 5}
+	q.push(&banItem{kind: itemAlert, alert: a})
+	q.push(&banItem{kind: itemBan, alert: a})
+	if q.n != 1 || !q.isPending(g) || q.queued.Load() != 1 {
+		t.Fatalf("an alert and its ban: %d items, pending %v, queued %d; want one item, pending, 1", q.n, q.isPending(g), q.queued.Load())
+	}
+	if it := q.chunks[0][0]; it.kind != itemBan || !it.alerts {
+		t.Fatalf("the item: kind %d, alerts %v; want a ban carrying its alert", it.kind, it.alerts)
+	}
+	other := a
+	other.Source = netip.MustParsePrefix("2001:db8:2::/64")
+	q.push(&banItem{kind: itemAlert, alert: other})
+	q.push(&banItem{kind: itemBan, alert: a}) // not the alert just before it
+	if q.n != 3 {
+		t.Fatalf("after another alert: %d items, want 3", q.n)
+	}
+	q.drain(func([]banItem) {})
+	q.push(&banItem{kind: itemAlert, alert: a})
+	q.drain(func([]banItem) {})
+	if q.push(&banItem{kind: itemBan, alert: a}); q.n != 1 || q.chunks[0][0].alerts {
+		t.Errorf("a ban after its alert was drained: %d items, alerts %v; want its own item", q.n, q.chunks[0][0].alerts)
+	}
+}
+
+// TestHoldBans: banLoop waits while a tail is behind and the queue has
+// room, not otherwise.
+func TestHoldBans(t *testing.T) {
+	d := &Daemon{}
+	d.bans.init()
+	if d.holdBans() {
+		t.Error("holds with no tail behind")
+	}
+	d.behind.Add(1)
+	if !d.holdBans() {
+		t.Error("does not hold while a tail is behind")
+	}
+	d.bans.waiting.Store(holdBelow)
+	if d.holdBans() {
+		t.Error("holds with the queue at holdBelow")
+	}
+	d.bans.waiting.Store(0)
+	d.caughtUpTail()
+	if d.holdBans() || d.behind.Load() != 0 {
+		t.Errorf("after the tail caught up: holds %v, behind %d", d.holdBans(), d.behind.Load())
+	}
+	select {
+	case <-d.bans.wake:
+	default:
+		t.Error("the tail that caught up did not wake banLoop")
+	}
+}

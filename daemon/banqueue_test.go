@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +68,19 @@ func TestFloodOfNewSourcesBannedOnce(t *testing.T) {
 	}
 	if banned(m.d, fmt.Sprintf("2001:db8:%x:%x::1", 0x100+n/4096, 1+n%4096)) {
 		t.Error("a neighbouring /64 is banned")
+	}
+	// A ban and its alert are one item in the queue: the alert's entry
+	// still comes before the decision's.
+	for _, i := range []int{0, n / 2, n - 1} {
+		var ex daemon.Explanation
+		m.admin("GET", "/api/explain?address="+addr(i), &ex)
+		var whats []string
+		for _, e := range ex.Timeline {
+			whats = append(whats, e.What)
+		}
+		if a, d := slices.Index(whats, "alert"), slices.Index(whats, "decision"); a < 0 || d < 0 || a > d {
+			t.Errorf("attacker %d's timeline %v: want an alert, then the decision", i, whats)
+		}
 	}
 
 	m.stop()

@@ -31,6 +31,21 @@ import (
 // kernel holds it, by the worker; a ban whose notice cannot be kept (the
 // queue overflowed past enforceQueueLimit notices) is told at once, as
 // enforced=queued.
+//
+// Self-defense goes first: detection hands each ban it decides to the
+// queue at once (first), before its bookkeeping (banqueue.go), which may
+// wait while a flood is being read. Those adds wait apart from the other
+// changes and each step applies them before the others, so that an
+// attacker is dropped within milliseconds of its deciding line even while
+// the worker works through a flood's bookkeeping. The table has not got
+// such a ban yet; its bookkeeping changes the table and queues the ban
+// again, with its notice, as every change is queued. The kernel holds it
+// meanwhile: the latency metric counts from the deciding line to that
+// first add (firstAt). A reconcile before the table has it (an overflow,
+// a failed call) drops it from the kernel until the bookkeeping queues it
+// again. While a log file's tail is behind (busy), the worker gathers
+// what comes for up to firstGather before it applies it: a transaction a
+// ban would cost a flood more than it gains.
 
 const (
 	// enforceQueueLimit is how many values may wait for the kernel before
@@ -42,6 +57,13 @@ const (
 	// enforceRetry is how long the worker waits after a failed enforcer
 	// call before it reconciles.
 	enforceRetry = time.Second
+	// firstGather is how long the worker gathers changes, at most, while
+	// a tail is behind (see the top of this file).
+	firstGather = 10 * time.Millisecond
+	// stepValues is how many queued changes one step of the worker takes
+	// at most: a step's notices cost more than its transactions, and
+	// first adds wait for the step before them.
+	stepValues = 2048
 )
 
 // layerQueued names, in a ban's log line, a ban waiting for the kernel.
@@ -52,6 +74,7 @@ type enforceNote struct {
 	dec   phalanx.Decision // as stored
 	path  string           // label of the enforcement latency metric; "" for none
 	since time.Time        // where that latency starts
+	at    time.Time        // where it ends, when the kernel had the ban before its notice (first); zero: when told
 }
 
 // enforceOp is the latest change queued for one value: an add of dec (its
@@ -93,6 +116,10 @@ type enforceQueue struct {
 
 	mu      sync.Mutex
 	ops     map[netip.Prefix]enforceOp
+	first   map[netip.Prefix]enforceOp // self-defense adds from detection, applied before ops
+	firstAt map[netip.Prefix]time.Time // when the kernel took each of them, until its notice comes
+	busy    func() bool                // a log file's tail is behind: gather (nil: never)
+	gathers atomic.Bool                // the worker gathers: a push need not wake it
 	notes   []enforceNote
 	dirty   bool // the queue overflowed or an enforcer call failed: reconcile
 	restore bool // part of the enforcer's table may be gone: restore it
@@ -109,7 +136,8 @@ type enforceQueue struct {
 
 func newEnforceQueue(enf Enforcer, hooks enforceHooks, now func() time.Time) *enforceQueue {
 	return &enforceQueue{enf: enf, hooks: hooks, now: now, limit: enforceQueueLimit, batch: enforceBatch,
-		ops: map[netip.Prefix]enforceOp{}, wake: make(chan struct{}, 1), took: make(chan struct{})}
+		ops: map[netip.Prefix]enforceOp{}, first: map[netip.Prefix]enforceOp{}, firstAt: map[netip.Prefix]time.Time{},
+		wake: make(chan struct{}, 1), took: make(chan struct{})}
 }
 
 // bulkWait bounds how long room waits.
@@ -163,14 +191,15 @@ func (q *enforceQueue) push(add, remove []phalanx.Decision, notes []enforceNote)
 		for i := range add {
 			put(&add[i], true)
 		}
-		if len(q.ops) > q.limit {
-			q.overflowed.Add(int64(len(q.ops)))
+		if len(q.ops)+len(q.first) > q.limit {
+			q.overflowed.Add(int64(len(q.ops) + len(q.first)))
 			q.overflows.Add(1)
 			q.dirty = true
 			clear(q.ops)
+			clear(q.first)
 		}
 	}
-	q.waiting.Store(int64(len(q.ops)))
+	q.waiting.Store(int64(len(q.ops) + len(q.first)))
 	if room := q.limit - len(q.notes); room < len(notes) {
 		unkept = notes[max(room, 0):]
 		notes = notes[:max(room, 0)]
@@ -179,6 +208,41 @@ func (q *enforceQueue) push(add, remove []phalanx.Decision, notes []enforceNote)
 	q.mu.Unlock()
 	q.kick()
 	return unkept
+}
+
+// pushFirst queues the add of a ban detection has just decided, ahead of
+// its bookkeeping (see the top of this file): it goes to the kernel before
+// the changes queued by push. It supersedes a change to the same value
+// waiting there (an older one). It never blocks; when the queue is full
+// it is dropped and marked dirty, as push does.
+func (q *enforceQueue) pushFirst(x *phalanx.Decision) {
+	q.mu.Lock()
+	q.queued.Add(1)
+	switch {
+	case q.dirty:
+		q.overflowed.Add(1) // its bookkeeping queues it again after the reconcile
+	default:
+		if _, ok := q.ops[x.Value]; ok {
+			delete(q.ops, x.Value)
+			q.coalesced.Add(1)
+		}
+		if _, ok := q.first[x.Value]; ok {
+			q.coalesced.Add(1)
+		}
+		q.first[x.Value] = enforceOp{add: true, dec: phalanx.Decision{Type: x.Type, Value: x.Value, Until: x.Until}}
+		if len(q.ops)+len(q.first) > q.limit {
+			q.overflowed.Add(int64(len(q.ops) + len(q.first)))
+			q.overflows.Add(1)
+			q.dirty = true
+			clear(q.ops)
+			clear(q.first)
+		}
+	}
+	q.waiting.Store(int64(len(q.ops) + len(q.first)))
+	q.mu.Unlock()
+	if !q.gathers.Load() {
+		q.kick()
+	}
 }
 
 // requestRestore asks the worker to check the enforcer's table and restore
@@ -222,8 +286,30 @@ func (q *enforceQueue) loop(ctx context.Context) {
 		case <-retry:
 		}
 		retry = nil
+		q.gather(ctx)
 		if !q.drain() {
 			retry = time.After(enforceRetry)
+		}
+	}
+}
+
+// gather waits while a tail is behind, firstGather at most, for more to
+// apply at once; a restore asked for ends it.
+func (q *enforceQueue) gather(ctx context.Context) {
+	if q.busy == nil || !q.busy() {
+		return
+	}
+	q.gathers.Store(true)
+	defer q.gathers.Store(false)
+	t := time.NewTimer(firstGather)
+	defer t.Stop()
+	for q.busy() && !q.restoring() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			return
+		case <-q.wake:
 		}
 	}
 }
@@ -252,23 +338,32 @@ func (q *enforceQueue) step() (more, ok bool) {
 	q.mu.Lock()
 	restore, dirty := q.restore, q.dirty
 	q.restore, q.dirty = false, false
-	var ops map[netip.Prefix]enforceOp // nil when nothing is taken: q.ops stays the queue's
+	var ops, first map[netip.Prefix]enforceOp // nil when nothing is taken: q's stay the queue's
 	if len(q.ops) > 0 && !dirty {
-		ops = q.ops
-		q.ops = map[netip.Prefix]enforceOp{}
+		ops = q.takeOps()
+	}
+	if len(q.first) > 0 && !dirty {
+		first = q.first
+		q.first = map[netip.Prefix]enforceOp{}
 	}
 	if dirty {
 		clear(q.ops) // empty already: a dirty queue takes nothing
+		clear(q.first)
+		clear(q.firstAt) // the reconcile loads what the table has, without them
 	}
-	if ops != nil || dirty {
+	if ops != nil || first != nil || dirty {
 		close(q.took)
 		q.took = make(chan struct{})
 	}
-	notes := q.notes
-	q.notes = nil
-	q.waiting.Store(0)
+	var notes []enforceNote
+	if len(q.ops) == 0 || dirty {
+		notes, q.notes = q.notes, nil
+	} else {
+		notes, q.notes = splitNotes(q.notes, ops)
+	}
+	q.waiting.Store(int64(len(q.ops)))
 	q.mu.Unlock()
-	if !restore && !dirty && len(ops) == 0 && len(notes) == 0 {
+	if !restore && !dirty && len(ops) == 0 && len(first) == 0 && len(notes) == 0 {
 		return false, true
 	}
 	now := q.now()
@@ -294,31 +389,112 @@ func (q *enforceQueue) step() (more, ok bool) {
 	case reloaded != nil:
 	case dirty:
 		reloaded, err = q.reconcileLocked(now)
-	case len(ops) > 0:
-		err = q.apply(ops, now)
+	default:
+		if err = q.apply(first, now); err == nil {
+			q.tookFirst(first)
+			err = q.apply(ops, now)
+		}
 	}
 	if err != nil {
 		q.fail("enforce decisions", err, notes)
 		return false, false
 	}
 	q.failing.Store(false)
-	if notes = inForce(notes, ops, reloaded); len(notes) > 0 {
+	if notes = inForce(notes, ops, first, reloaded); len(notes) > 0 {
+		q.firstTimes(notes)
 		q.hooks.told(notes, layerNftables)
 	}
 	return true, true
 }
 
+// takeOps takes what waits in q.ops, at most stepValues values (a step
+// that takes more keeps first adds waiting behind it: see the top of this
+// file). The caller holds q.mu.
+func (q *enforceQueue) takeOps() map[netip.Prefix]enforceOp {
+	n := stepValues
+	if len(q.ops) <= n {
+		ops := q.ops
+		q.ops = map[netip.Prefix]enforceOp{}
+		return ops
+	}
+	ops := make(map[netip.Prefix]enforceOp, n)
+	for v, op := range q.ops {
+		ops[v] = op
+		delete(q.ops, v)
+		if len(ops) == n {
+			break
+		}
+	}
+	return ops
+}
+
+// splitNotes returns the notes whose value's change is in ops (taken now)
+// and, in their order, the others (left waiting with their changes).
+func splitNotes(notes []enforceNote, ops map[netip.Prefix]enforceOp) (now, later []enforceNote) {
+	for _, n := range notes {
+		if _, ok := ops[n.dec.Value]; ok {
+			now = append(now, n)
+		} else {
+			later = append(later, n)
+		}
+	}
+	return now, later
+}
+
+// tookFirst records when the kernel took the first adds: their latency
+// ends there (see firstTimes). The record is bounded: a ban whose notice
+// never comes (its bookkeeping refused it) is forgotten with the rest
+// when the queue's limit is passed.
+func (q *enforceQueue) tookFirst(first map[netip.Prefix]enforceOp) {
+	if len(first) == 0 {
+		return
+	}
+	at := time.Now()
+	q.mu.Lock()
+	if len(q.firstAt)+len(first) > q.limit {
+		clear(q.firstAt)
+	}
+	for v := range first {
+		q.firstAt[v] = at
+	}
+	q.mu.Unlock()
+}
+
+// firstTimes ends the latency of the notes whose ban went to the kernel
+// first at when it did.
+func (q *enforceQueue) firstTimes(notes []enforceNote) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.firstAt) == 0 {
+		return
+	}
+	for i := range notes {
+		n := &notes[i]
+		if at, ok := q.firstAt[n.dec.Value]; ok {
+			delete(q.firstAt, n.dec.Value)
+			if n.at.IsZero() {
+				n.at = at
+			}
+		}
+	}
+}
+
 // inForce returns the notes whose ban the kernel holds now: after a
 // reload from the table (reloaded not nil), those whose decision it held;
-// after changes, those whose value's last change was an add.
-func inForce(notes []enforceNote, ops map[netip.Prefix]enforceOp, reloaded []phalanx.Decision) []enforceNote {
+// after changes, those whose value's last change was an add (ops were
+// applied after first).
+func inForce(notes []enforceNote, ops, first map[netip.Prefix]enforceOp, reloaded []phalanx.Decision) []enforceNote {
 	if len(notes) == 0 {
 		return nil
 	}
 	kept := notes[:0]
 	if reloaded == nil {
 		for _, n := range notes {
-			if op, ok := ops[n.dec.Value]; ok && op.add {
+			op, ok := ops[n.dec.Value]
+			if !ok {
+				op, ok = first[n.dec.Value]
+			}
+			if ok && op.add {
 				kept = append(kept, n)
 			}
 		}
@@ -380,6 +556,8 @@ func (q *enforceQueue) reconcile() error {
 	q.mu.Lock()
 	q.dirty = false
 	clear(q.ops)
+	clear(q.first)
+	clear(q.firstAt)
 	q.waiting.Store(0)
 	q.mu.Unlock()
 	_, err := q.reconcileLocked(q.now())
@@ -408,6 +586,7 @@ func (q *enforceQueue) fail(what string, err error, notes []enforceNote) {
 	q.mu.Lock()
 	q.dirty = true
 	clear(q.ops)
+	clear(q.first)
 	q.waiting.Store(0)
 	if room := q.limit - len(q.notes); room > 0 {
 		notes = notes[:min(room, len(notes)):min(room, len(notes))]
@@ -514,6 +693,7 @@ func (d *Daemon) newEnforceQueue() {
 			}
 		},
 	}, d.now)
+	d.enfq.busy = func() bool { return d.behind.Load() > 0 }
 }
 
 // startEnforcement starts the enforcement worker, the ban queue's worker

@@ -308,3 +308,95 @@ func TestEnforceQueueRoom(t *testing.T) {
 		t.Fatal("room did not return once the worker took what waited")
 	}
 }
+
+// TestEnforceQueueFirst: a ban detection hands over first reaches the
+// kernel at the next step, before the table has it; the change its
+// bookkeeping queues later is applied after it (a lift wins), and its
+// notice is told with the latency ending at the first add; a change
+// queued before it for the same value is superseded; a reconcile (the
+// queue overflowed) drops what the table lacks, first adds included.
+func TestEnforceQueueFirst(t *testing.T) {
+	r := newQueueRig(100, 100)
+	now := time.Now()
+	first := func(v string) phalanx.Decision {
+		x := phalanx.Decision{Origin: phalanx.OriginSelf, Type: "ban", Value: netip.MustParsePrefix(v), Start: now, Until: now.Add(time.Hour)}
+		r.q.pushFirst(&x)
+		return x
+	}
+	first("2001:db8:1::/64")
+	if more, ok := r.q.step(); !more || !ok || !r.f.has("2001:db8:1::/64") {
+		t.Fatalf("step: more %v, ok %v; the kernel has the first add: %v", more, ok, r.f.has("2001:db8:1::/64"))
+	}
+	if told := r.toldOf(); len(told) != 0 {
+		t.Fatalf("told %v before the bookkeeping queued the ban", told)
+	}
+	var at time.Time
+	r.q.hooks.told = func(notes []enforceNote, layer string) {
+		for _, n := range notes {
+			at = n.at
+		}
+	}
+	r.ban("2001:db8:1::/64") // the bookkeeping: the table, then the queue with its notice
+	r.q.step()
+	if at.IsZero() || at.Before(now) {
+		t.Errorf("the notice's latency ends at %v, want the first add's time", at)
+	}
+
+	// A lift queued after a first add wins; a first add supersedes an
+	// older change to its value.
+	x := first("2001:db8:2::/64")
+	r.q.push(nil, []phalanx.Decision{x}, nil)
+	lifted := r.ban("2001:db8:3::/64")
+	r.q.step()
+	r.lift(lifted)
+	first("2001:db8:3::/64") // banned again after the lift, the lift not yet applied
+	r.q.step()
+	if r.f.has("2001:db8:2::/64") || !r.f.has("2001:db8:3::/64") {
+		t.Errorf("kernel: lifted after its first add %v (want gone), banned again after a lift %v (want in)", r.f.has("2001:db8:2::/64"), r.f.has("2001:db8:3::/64"))
+	}
+
+	// A reconcile drops first adds the table lacks.
+	first("2001:db8:4::/64")
+	for i := range 120 {
+		r.ban(fmt.Sprintf("198.51.100.%d/32", i))
+	}
+	if r.q.overflows.Load() != 1 {
+		t.Fatalf("overflows %d, want 1", r.q.overflows.Load())
+	}
+	r.q.step()
+	if r.f.has("2001:db8:4::/64") || !r.f.has("198.51.100.7/32") {
+		t.Errorf("after the reconcile: a first add the table lacks %v (want gone), a table ban %v", r.f.has("2001:db8:4::/64"), r.f.has("198.51.100.7/32"))
+	}
+}
+
+// TestEnforceQueueStepBounded: a step takes at most a batch of queued
+// values with their notices; the rest wait for the next step, a first add
+// queued meanwhile goes before them, and every notice is told once.
+func TestEnforceQueueStepBounded(t *testing.T) {
+	r := newQueueRig(100000, 16)
+	total := 3*stepValues + 5
+	for i := range total {
+		r.ban(fmt.Sprintf("2001:db8:%x:%x::/64", 1+i/65535, 1+i%65535))
+	}
+	r.q.step()
+	if n := len(r.f.kernel); n != stepValues {
+		t.Fatalf("one step applied %d values, want %d", n, stepValues)
+	}
+	if told := r.toldOf(); len(told) != stepValues {
+		t.Fatalf("one step told %d bans, want %d", len(told), stepValues)
+	}
+	x := phalanx.Decision{Type: "ban", Value: netip.MustParsePrefix("2001:db8:ffff::/64"), Until: time.Now().Add(time.Hour)}
+	r.q.pushFirst(&x)
+	r.q.step()
+	if !r.f.has("2001:db8:ffff::/64") {
+		t.Error("a first add waited behind the queued values")
+	}
+	for r.q.drain(); len(r.f.kernel) != total+1; {
+		t.Fatalf("after the drain: %d values in the kernel, want %d", len(r.f.kernel), total+1)
+	}
+	told := r.toldOf()
+	slices.Sort(told)
+	if len(told) != total || len(slices.Compact(told)) != total {
+		t.Errorf("told %d bans (%d distinct), want %d once each", len(told), len(slices.Compact(slices.Clone(told))), total)
+	}
+}

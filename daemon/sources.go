@@ -495,10 +495,12 @@ func (f *feeder) current(now time.Time) *pipeline.Stream {
 
 // line feeds one raw line that arrived now; num 0 numbers it by the
 // feeder's count (a syslog sender's lines have no file position).
-func (f *feeder) line(line []byte, num int64) {
+func (f *feeder) line(line []byte, num int64) { f.lineAt(line, num, f.d.now()) }
+
+// lineAt feeds one raw line that arrived at now.
+func (f *feeder) lineAt(line []byte, num int64, now time.Time) {
 	d := f.d
 	d.pipeMu.Lock()
-	now := d.now()
 	st := f.current(now)
 	if num == 0 {
 		num = int64(f.n)
@@ -560,15 +562,13 @@ func (s *sources) follow(ctx context.Context, d *Daemon, f *tailed) {
 	busy := false
 	defer func() {
 		if busy {
-			d.behind.Add(-1)
-			d.wakeWriter()
+			d.caughtUpTail()
 		}
 	}()
 	opt := source.TailOptions{Logger: s.log.With("source", f.path), Idle: func() {
 		if busy {
 			busy = false
-			d.behind.Add(-1)
-			d.wakeWriter()
+			d.caughtUpTail()
 		}
 	}}
 	if ok {
@@ -589,6 +589,11 @@ func (s *sources) follow(ctx context.Context, d *Daemon, f *tailed) {
 	s.log.Info("watching log file", "path", f.path, "service", service)
 	fd := &feeder{d: d, service: f.service, ext: f.ext, counts: s.counters(f.path)}
 	lines := d.met.lines.WithLabelValues(f.path)
+	// The lines a tail finds without waiting arrived together: the clock
+	// is read after every wait and every arrivalEvery lines, not for each
+	// line of a flood.
+	var now time.Time
+	fresh := 0
 	for {
 		line, pos, err := t.Next(ctx)
 		if err != nil {
@@ -600,14 +605,23 @@ func (s *sources) follow(ctx context.Context, d *Daemon, f *tailed) {
 		if !busy {
 			busy = true
 			d.behind.Add(1)
+			fresh = 0
 		}
-		fd.line(line, pos.Line)
+		if fresh == 0 {
+			now = d.now()
+		}
+		fresh = (fresh + 1) % arrivalEvery
+		fd.lineAt(line, pos.Line, now)
 		lines.Inc()
 		s.mu.Lock()
 		s.pos[f.path] = pos
 		s.mu.Unlock()
 	}
 }
+
+// arrivalEvery is how many lines a tail reads without waiting that take
+// one reading of the clock as their arrival time.
+const arrivalEvery = 64
 
 func (s *sources) savePositions() {
 	s.mu.Lock()
