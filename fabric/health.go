@@ -46,7 +46,8 @@ type HealthOptions struct {
 	// MinBackoff is the least time between two restarts, doubled after
 	// each restart up to MaxBackoff (default 30 s and 10 minutes); it
 	// falls back to MinBackoff once the server has been healthy for
-	// MaxBackoff.
+	// MaxBackoff: alone, or in a cluster with a meta leader and the
+	// stream led (a cluster still electing does not count).
 	MinBackoff, MaxBackoff time.Duration
 }
 
@@ -170,7 +171,7 @@ func (f *Fabric) checkHealth(ctx context.Context, now time.Time) {
 	if f.closed() || ctx.Err() != nil {
 		return
 	}
-	problem, shared := f.diagnose(now)
+	problem, shared, settled := f.diagnose(now)
 	o := f.healthOpts
 	grace := o.Grace
 	if shared {
@@ -181,7 +182,17 @@ func (f *Fabric) checkHealth(ctx context.Context, now time.Time) {
 	if problem == "" {
 		if h.Problem != "" {
 			f.log.Info("fabric healthy again", "was", h.Problem, "for", now.Sub(h.Since).Round(time.Second))
-			h.Problem, h.Since, h.healthySince = "", time.Time{}, now
+			h.Problem, h.Since, h.healthySince = "", time.Time{}, time.Time{}
+		}
+		if !settled {
+			// A cluster still electing (right after a restart, this
+			// member's or another's) shows no problem yet: that is no
+			// sign the restarts helped, and the backoff stays. Reset
+			// by every such blip, restarts of the members after one
+			// another kept the cluster from ever electing.
+			h.healthySince = time.Time{}
+			h.mu.Unlock()
+			return
 		}
 		if h.healthySince.IsZero() {
 			h.healthySince = now
@@ -265,8 +276,10 @@ func sticky(msg string) bool {
 	return false
 }
 
-// diagnose looks at the current server.
-func (f *Fabric) diagnose(now time.Time) (string, bool) {
+// diagnose looks at the current server: the problem it shows (see
+// verdict), and whether the server has settled: it is alone, or its
+// cluster has a meta leader and the stream (when known here) a leader.
+func (f *Fabric) diagnose(now time.Time) (problem string, shared, settled bool) {
 	srv := f.server()
 	o := observation{jetStream: srv.JetStreamEnabled(), clustered: f.clustered}
 	f.health.mu.Lock()
@@ -276,7 +289,8 @@ func (f *Fabric) diagnose(now time.Time) (string, bool) {
 	}
 	f.health.mu.Unlock()
 	if !o.jetStream {
-		return verdict(o)
+		problem, shared = verdict(o)
+		return problem, shared, false
 	}
 	hz := srv.Healthz(&server.HealthzOptions{Account: server.DEFAULT_GLOBAL_ACCOUNT, Stream: StreamName, Details: true})
 	for _, e := range hz.Errors {
@@ -287,7 +301,14 @@ func (f *Fabric) diagnose(now time.Time) (string, bool) {
 	if f.clustered {
 		f.observeCluster(srv, &o)
 	}
-	return verdict(o)
+	problem, shared = verdict(o)
+	return problem, shared, settledOf(o)
+}
+
+// settledOf reports whether o shows a server that has settled: alone, or
+// in a cluster with a meta leader whose stream, when known here, is led.
+func settledOf(o observation) bool {
+	return o.jetStream && (!o.clustered || o.metaLeader != "" && (!o.streamKnown || o.leader != ""))
 }
 
 // observeCluster fills in the leaders and the stream's reachable replicas.

@@ -16,6 +16,14 @@ import (
 var quickHealth = HealthOptions{Interval: 50 * time.Millisecond, Grace: 300 * time.Millisecond,
 	MinBackoff: 500 * time.Millisecond, MaxBackoff: 2 * time.Second}
 
+// clusterHealth is quickHealth for clusters of three: a restart makes
+// the others' stream leaderless until they elect again, which takes
+// seconds on a loaded machine (the stream's first election here took
+// 5 s), so each member waits longer before it restarts too, and longer
+// between its restarts, as the defaults (30 s and more) do.
+var clusterHealth = HealthOptions{Interval: 50 * time.Millisecond, Grace: time.Second,
+	MinBackoff: 2 * time.Second, MaxBackoff: 8 * time.Second}
+
 // watch runs f.Watch until the test ends.
 func watch(t *testing.T, f *Fabric) {
 	t.Helper()
@@ -202,7 +210,7 @@ func TestHealthClusterRestartsLeader(t *testing.T) {
 	var ms []*member
 	for _, p := range ports {
 		ms = append(ms, startMember(t, Options{DataDir: t.TempDir(), Cluster: fmt.Sprintf("127.0.0.1:%d", p),
-			Routes: routes, Replicas: 3, Health: quickHealth}))
+			Routes: routes, Replicas: 3, Health: clusterHealth}))
 	}
 	ready(t, ms[0].f, ms[1].f, ms[2].f)
 	info := waitReplicated(t, ms[0].f, 3)
@@ -308,7 +316,7 @@ func TestHealthClusterDescriptorExhaustion(t *testing.T) {
 	var ms []*member
 	for _, p := range ports {
 		ms = append(ms, startMember(t, Options{DataDir: t.TempDir(), Cluster: fmt.Sprintf("127.0.0.1:%d", p),
-			Routes: routes, Replicas: 3, Health: quickHealth}))
+			Routes: routes, Replicas: 3, Health: clusterHealth}))
 	}
 	ready(t, ms[0].f, ms[1].f, ms[2].f)
 	waitReplicated(t, ms[0].f, 3)
@@ -365,6 +373,28 @@ func TestHealthClusterDescriptorExhaustion(t *testing.T) {
 		checkSeqs(t, c.waitStream(t, 15), 1, body)
 	}
 	t.Logf("recovered %v after the descriptors came back", time.Since(began).Round(time.Millisecond))
+}
+
+// TestHealthSettled: a server counts as settled (its healthy time then
+// resets the backoff) alone, or in a cluster with a meta leader whose
+// stream is led; a cluster still electing does not, nor a server without
+// JetStream.
+func TestHealthSettled(t *testing.T) {
+	for _, tc := range []struct {
+		o    observation
+		want bool
+	}{
+		{observation{jetStream: true}, true},
+		{observation{}, false},
+		{observation{jetStream: true, clustered: true}, false},
+		{observation{jetStream: true, clustered: true, metaLeader: "a"}, true},
+		{observation{jetStream: true, clustered: true, metaLeader: "a", streamKnown: true}, false},
+		{observation{jetStream: true, clustered: true, metaLeader: "a", streamKnown: true, leader: "b"}, true},
+	} {
+		if got := settledOf(tc.o); got != tc.want {
+			t.Errorf("settledOf(%+v) = %v, want %v", tc.o, got, tc.want)
+		}
+	}
 }
 
 // TestHealthSticky: which of nats-server's health errors last.
