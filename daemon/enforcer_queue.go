@@ -191,13 +191,7 @@ func (q *enforceQueue) push(add, remove []phalanx.Decision, notes []enforceNote)
 		for i := range add {
 			put(&add[i], true)
 		}
-		if len(q.ops)+len(q.first) > q.limit {
-			q.overflowed.Add(int64(len(q.ops) + len(q.first)))
-			q.overflows.Add(1)
-			q.dirty = true
-			clear(q.ops)
-			clear(q.first)
-		}
+		q.overflowIfFull()
 	}
 	q.waiting.Store(int64(len(q.ops) + len(q.first)))
 	if room := q.limit - len(q.notes); room < len(notes) {
@@ -208,6 +202,18 @@ func (q *enforceQueue) push(add, remove []phalanx.Decision, notes []enforceNote)
 	q.mu.Unlock()
 	q.kick()
 	return unkept
+}
+
+// overflowIfFull drops what waits and marks the queue dirty (a reconcile
+// is due) when more than its limit waits; the caller holds q.mu.
+func (q *enforceQueue) overflowIfFull() {
+	if n := len(q.ops) + len(q.first); n > q.limit {
+		q.overflowed.Add(int64(n))
+		q.overflows.Add(1)
+		q.dirty = true
+		clear(q.ops)
+		clear(q.first)
+	}
 }
 
 // pushFirst queues the add of a ban detection has just decided, ahead of
@@ -230,13 +236,7 @@ func (q *enforceQueue) pushFirst(x *phalanx.Decision) {
 			q.coalesced.Add(1)
 		}
 		q.first[x.Value] = enforceOp{add: true, dec: phalanx.Decision{Type: x.Type, Value: x.Value, Until: x.Until}}
-		if len(q.ops)+len(q.first) > q.limit {
-			q.overflowed.Add(int64(len(q.ops) + len(q.first)))
-			q.overflows.Add(1)
-			q.dirty = true
-			clear(q.ops)
-			clear(q.first)
-		}
+		q.overflowIfFull()
 	}
 	q.waiting.Store(int64(len(q.ops) + len(q.first)))
 	q.mu.Unlock()
