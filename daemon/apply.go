@@ -102,9 +102,13 @@ func (d *Daemon) enqueue(r report.Report) {
 }
 
 // kickPublisher wakes the publisher.
-func (d *Daemon) kickPublisher() {
+func (d *Daemon) kickPublisher() { nudge(d.kick) }
+
+// nudge wakes the goroutine that waits on ch (a channel of one), unless
+// it is woken already; it never blocks, and a nil ch is never woken.
+func nudge(ch chan<- struct{}) {
 	select {
-	case d.kick <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }
@@ -117,10 +121,7 @@ func (d *Daemon) enqueueRecord(r report.Report) {
 	d.recMu.Lock()
 	d.records = append(d.records, r)
 	d.recMu.Unlock()
-	select {
-	case d.kick <- struct{}{}:
-	default:
-	}
+	d.kickPublisher()
 }
 
 // flushRecords stores the queued enforcement records.
@@ -250,12 +251,7 @@ func (d *Daemon) number(rs []report.Report, numbered func([]report.Report)) {
 }
 
 // wakeWriter wakes writeLoop.
-func (d *Daemon) wakeWriter() {
-	select {
-	case d.outw.wake <- struct{}{}:
-	default:
-	}
-}
+func (d *Daemon) wakeWriter() { nudge(d.outw.wake) }
 
 // maxWriteDelay is how long the report writer waits, at most, while a log
 // file's tail is behind (see writeLoop).

@@ -131,10 +131,7 @@ func (q *banQueue) push(it *banItem) (full bool) {
 	q.waiting.Store(int64(n))
 	q.mu.Unlock()
 	if !q.holding.Load() || n >= holdBelow {
-		select {
-		case q.wake <- struct{}{}:
-		default:
-		}
+		nudge(q.wake)
 	}
 	return n >= maxQueuedBans
 }
@@ -280,15 +277,7 @@ func (d *Daemon) caughtUpTail() {
 }
 
 // wakeBans wakes banLoop.
-func (d *Daemon) wakeBans() {
-	if d.bans.wake == nil {
-		return
-	}
-	select {
-	case d.bans.wake <- struct{}{}:
-	default:
-	}
-}
+func (d *Daemon) wakeBans() { nudge(d.bans.wake) }
 
 // applyBans does, in order, what the pipeline handed over: alerts' and
 // refusals' timeline entries, and bans: their reports numbered (and

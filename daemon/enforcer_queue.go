@@ -261,12 +261,7 @@ func (q *enforceQueue) restoring() bool {
 	return q.restore
 }
 
-func (q *enforceQueue) kick() {
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
-}
+func (q *enforceQueue) kick() { nudge(q.wake) }
 
 // loop is the worker: it drains the queue until ctx ends, then once more.
 // After a failed call it waits enforceRetry before it tries again (a

@@ -278,10 +278,7 @@ func (d *Daemon) publishBatches(ctx context.Context, reps []report.Report) (int,
 			wave[i].Time = now
 		}
 		d.store(wave)
-		select {
-		case d.kick <- struct{}{}:
-		default:
-		}
+		d.kickPublisher()
 		n, err := d.awaitBatches(ctx, wave)
 		imported += n
 		if err != nil {

@@ -305,10 +305,7 @@ func (d *Daemon) repairLoop(ctx context.Context) {
 	go func() {
 		defer d.wg.Done()
 		for d.fab.WaitLinkUp(ctx) == nil {
-			select {
-			case relinked <- struct{}{}:
-			default:
-			}
+			nudge(relinked)
 		}
 	}()
 	go func() {
