@@ -104,6 +104,30 @@ func (d *Daemon) enqueue(r report.Report) {
 // kickPublisher wakes the publisher.
 func (d *Daemon) kickPublisher() { nudge(d.kick) }
 
+// waitWhile waits while cond holds, for max at most, looking again
+// whenever wake fires; it returns at once when cond does not hold, and
+// when ctx ends.
+func waitWhile(ctx context.Context, max time.Duration, wake <-chan struct{}, cond func() bool) {
+	if !cond() {
+		return
+	}
+	t := time.NewTimer(max)
+	defer t.Stop()
+	for cond() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			return
+		case <-wake:
+		}
+	}
+}
+
+// tailBehind reports whether a log file's tail has lines it has not fed
+// yet: the report writer, banLoop and the enforcement worker wait then.
+func (d *Daemon) tailBehind() bool { return d.behind.Load() > 0 }
+
 // nudge wakes the goroutine that waits on ch (a channel of one), unless
 // it is woken already; it never blocks, and a nil ch is never woken.
 func nudge(ch chan<- struct{}) {
@@ -266,8 +290,6 @@ const maxWriteDelay = 10 * time.Second
 // The bans are in force meanwhile (self-defense does not wait for its
 // report), and the tail positions do not pass an unwritten report's lines.
 func (d *Daemon) writeLoop(ctx context.Context) {
-	delay := time.NewTimer(maxWriteDelay)
-	delay.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -276,20 +298,7 @@ func (d *Daemon) writeLoop(ctx context.Context) {
 			return
 		case <-d.outw.wake:
 		}
-		if d.behind.Load() > 0 {
-			delay.Reset(maxWriteDelay)
-		wait:
-			for d.behind.Load() > 0 {
-				select {
-				case <-ctx.Done():
-					break wait
-				case <-delay.C:
-					break wait
-				case <-d.outw.wake:
-				}
-			}
-			delay.Stop()
-		}
+		waitWhile(ctx, maxWriteDelay, d.outw.wake, d.tailBehind)
 		d.writeReports(math.MaxUint64)
 	}
 }

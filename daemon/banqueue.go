@@ -226,8 +226,6 @@ func (q *banQueue) drain(apply func([]banItem)) {
 // report writer drains the queue once more before its last write. While
 // a tail is behind it waits (see the top of this file).
 func (d *Daemon) banLoop(ctx context.Context) {
-	hold := time.NewTimer(maxBanHold)
-	hold.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -240,18 +238,7 @@ func (d *Daemon) banLoop(ctx context.Context) {
 			// reaches holdBelow: a push need not wake it meanwhile
 			// (a wake a ban costs detection more than it gains).
 			d.bans.holding.Store(true)
-			hold.Reset(maxBanHold)
-		wait:
-			for d.holdBans() {
-				select {
-				case <-ctx.Done():
-					break wait
-				case <-hold.C:
-					break wait
-				case <-d.bans.wake:
-				}
-			}
-			hold.Stop()
+			waitWhile(ctx, maxBanHold, d.bans.wake, d.holdBans)
 			d.bans.holding.Store(false)
 		}
 		d.drainBans()
@@ -261,7 +248,7 @@ func (d *Daemon) banLoop(ctx context.Context) {
 // holdBans reports whether banLoop is to wait: a tail is behind and the
 // queue has room.
 func (d *Daemon) holdBans() bool {
-	return d.behind.Load() > 0 && d.bans.waiting.Load() < holdBelow
+	return d.tailBehind() && d.bans.waiting.Load() < holdBelow
 }
 
 // caughtUpTail is called by a tail that has fed every line it found: it

@@ -295,18 +295,8 @@ func (q *enforceQueue) gather(ctx context.Context) {
 		return
 	}
 	q.gathers.Store(true)
-	defer q.gathers.Store(false)
-	t := time.NewTimer(firstGather)
-	defer t.Stop()
-	for q.busy() && !q.restoring() {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			return
-		case <-q.wake:
-		}
-	}
+	waitWhile(ctx, firstGather, q.wake, func() bool { return q.busy() && !q.restoring() })
+	q.gathers.Store(false)
 }
 
 // drain applies what waits until nothing does; false when an enforcer call
@@ -688,7 +678,7 @@ func (d *Daemon) newEnforceQueue() {
 			}
 		},
 	}, d.now)
-	d.enfq.busy = func() bool { return d.behind.Load() > 0 }
+	d.enfq.busy = d.tailBehind
 }
 
 // startEnforcement starts the enforcement worker, the ban queue's worker
