@@ -368,6 +368,9 @@ func (q *enforceQueue) step() (more, ok bool) {
 			q.reconciles.Add(1)
 			q.hooks.restored(len(all), time.Since(began))
 			reloaded = all
+			q.mu.Lock()
+			clear(q.firstAt) // the reload holds what the table has, without them (as a reconcile)
+			q.mu.Unlock()
 		}
 	}
 	switch {
