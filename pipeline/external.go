@@ -41,6 +41,9 @@ func (s *Stream) external(raw []byte, fr *logline.Frame, framed bool, num int64,
 		}
 		ev.Time, ev.Written, ev.Line, ev.Raw, ev.Via = p.judge(written, arrival), written, num, raw, s.via
 		if ev.Source.IsValid() && !p.deferred {
+			if p.parsed != nil {
+				p.parsed.Parsed(ev)
+			}
 			s.counted()
 			p.event(ev, s.id)
 		}

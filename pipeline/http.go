@@ -94,7 +94,7 @@ func (w *webParser) Parse(fr *logline.Frame, ev *phalanx.Event) bool {
 			if w.stream != nil {
 				w.stream.skip(3) // SkipNoClient
 			} else {
-				w.p.skipped[3]++
+				w.p.t.skipped[3]++
 			}
 		}
 		return false

@@ -77,6 +77,15 @@ type LoginSink interface {
 	Login(addr netip.Addr, service string, at time.Time)
 }
 
+// ParseSink is a Sink that also hears of each event of a live pipeline as
+// its line is parsed, before it is judged: on the goroutine that parses,
+// which for a stream that parses apart (Stream.ParseAt) is not the one
+// that judges, so Parsed must be safe for concurrent use. A line's event
+// is handed to Parsed once, however many times the line counts.
+type ParseSink interface {
+	Parsed(ev *phalanx.Event)
+}
+
 // loginParser is a service parser that names the address of a successful
 // log-in on the line it parsed last.
 type loginParser interface {
@@ -133,15 +142,16 @@ func (c *Counters) SkippedTotal() int64 {
 // lines; all streams share one scenario engine and one policy, so evidence
 // from several files adds up. A Pipeline is not safe for concurrent use.
 type Pipeline struct {
-	cfg     Config
-	engine  *scenario.Engine
-	policy  *remedy.Policy
-	pack    *httprules.Pack
-	sink    Sink
-	logins  LoginSink // sink, when it hears of log-ins
-	c       Counters
-	skipped [4]int64
-	alerts  []phalanx.Alert
+	cfg    Config
+	engine *scenario.Engine
+	policy *remedy.Policy
+	pack   *httprules.Pack
+	sink   Sink
+	logins LoginSink // sink, when it hears of log-ins
+	parsed ParseSink // sink, when it hears of parsed events
+	c      Counters  // but the counts in t
+	t      tally
+	alerts []phalanx.Alert
 	// active holds the end of every ban this pipeline decided, so that an
 	// alert on a value already banned does not decide again: once banned, an
 	// attacker's further lines are what a firewall would have stopped.
@@ -197,7 +207,8 @@ func New(cfg Config, sink Sink) (*Pipeline, error) {
 		return nil, fmt.Errorf("decisions: %w", err)
 	}
 	logins, _ := sink.(LoginSink)
-	return &Pipeline{cfg: cfg, engine: eng, policy: pol, pack: pack, sink: sink, logins: logins, active: map[netip.Prefix]time.Time{}, pruneSize: 1024}, nil
+	parsed, _ := sink.(ParseSink)
+	return &Pipeline{cfg: cfg, engine: eng, policy: pol, pack: pack, sink: sink, logins: logins, parsed: parsed, active: map[netip.Prefix]time.Time{}, pruneSize: 1024}, nil
 }
 
 // SetBanned replaces the pipeline's own memory of the bans it made with a
@@ -215,19 +226,27 @@ func (p *Pipeline) Engine() *scenario.Engine { return p.engine }
 // Counters returns a copy of the running totals.
 func (p *Pipeline) Counters() Counters {
 	c := p.c
+	c.Lines, c.OutOfOrder, c.Repeated = p.t.lines, p.t.outOfOrder, p.t.repeated
 	c.Skipped = map[string]int64{
-		SkipFormat:   p.skipped[0],
-		SkipOverlong: p.skipped[1],
-		SkipEncoding: p.skipped[2],
-		SkipNoClient: p.skipped[3],
+		SkipFormat:   p.t.skipped[0],
+		SkipOverlong: p.t.skipped[1],
+		SkipEncoding: p.t.skipped[2],
+		SkipNoClient: p.t.skipped[3],
 	}
 	return c
 }
 
 // CountOverlong records n lines that the reader skipped for their length.
 func (p *Pipeline) CountOverlong(n int64) {
-	p.skipped[1] += n
-	p.c.Lines += n
+	p.t.skipped[1] += n
+	p.t.lines += n
+}
+
+// tally is what parsing counts: in the pipeline's totals, or in a Parsed
+// batch until it is judged.
+type tally struct {
+	lines, outOfOrder, repeated int64
+	skipped                     [4]int64 // by reason: SkipFormat, SkipOverlong, SkipEncoding, SkipNoClient
 }
 
 // Stream is one ordered source of lines, such as a file.
@@ -250,6 +269,7 @@ type Stream struct {
 	evs     []phalanx.Event // ext's events of the current line
 	counts  *StreamCounters // its source's counters; nil for none
 	progs   programCache
+	out     *Parsed // where ParseAt puts what it parses; nil: judged at once
 }
 
 // StreamCounters are one source's share of the pipeline's counters. They
@@ -258,7 +278,7 @@ type Stream struct {
 // pipeline.
 type StreamCounters struct {
 	Events  int64
-	skipped [4]int64 // as Pipeline.skipped
+	skipped [4]int64 // as tally.skipped
 }
 
 // Skipped returns the source's skipped lines by reason (Skip*), only the
@@ -280,10 +300,22 @@ func (s *Stream) SetCounters(c *StreamCounters) { s.counts = c }
 // skip counts a line skipped for reason i (the index in
 // Pipeline.skipped).
 func (s *Stream) skip(i int) {
-	s.p.skipped[i]++
+	if s.out != nil {
+		s.out.t.skipped[i]++ // and in the source's counters when judged
+		return
+	}
+	s.p.t.skipped[i]++
 	if s.counts != nil {
 		s.counts.skipped[i]++
 	}
+}
+
+// tally returns the counters the stream's parsing adds to.
+func (s *Stream) tally() *tally {
+	if s.out != nil {
+		return &s.out.t
+	}
+	return &s.p.t
 }
 
 // counted counts an event of the stream in its source's counters.
@@ -391,8 +423,7 @@ func (s *Stream) LineAt(line []byte, num int64, arrival time.Time) {
 }
 
 func (s *Stream) line(line []byte, num int64, arrival time.Time) {
-	p := s.p
-	p.c.Lines++
+	s.tally().lines++
 	fr := &s.frame
 	if s.ext != nil {
 		framed := s.framer.Frame(line, fr) == nil
@@ -432,7 +463,7 @@ func (s *Stream) parser(svc int) lineParser {
 // (the journal's fields), arriving at arrival; raw is the line as evidence.
 // fr.Time may be zero when the source knows no time.
 func (s *Stream) FrameAt(fr *logline.Frame, raw []byte, num int64, arrival time.Time) {
-	s.p.c.Lines++
+	s.tally().lines++
 	if s.ext != nil {
 		s.external(raw, fr, true, num, arrival)
 	}
@@ -477,7 +508,7 @@ func (s *Stream) framed(fr *logline.Frame, line []byte, num int64, arrival time.
 		}
 	}
 	if laterBy(s.last, written, p.cfg.Tolerance) {
-		p.c.OutOfOrder++
+		s.tally().outOfOrder++
 	}
 	s.last = written
 	judged := p.judge(written, arrival)
@@ -493,14 +524,21 @@ func (s *Stream) framed(fr *logline.Frame, line []byte, num int64, arrival time.
 		ev.Raw = line
 		ev.Via = s.via
 		if repeat > 1 {
-			p.c.Repeated += int64(repeat - 1)
+			s.tally().repeated += int64(repeat - 1)
 		}
-		for range repeat {
-			s.counted()
-			if p.deferred {
-				p.hold(s, ev, svc, fr.YearInferred)
-			} else {
-				p.event(ev, s.id)
+		if p.parsed != nil && !p.deferred {
+			p.parsed.Parsed(ev)
+		}
+		if s.out != nil {
+			s.out.event(ev, repeat, false)
+		} else {
+			for range repeat {
+				s.counted()
+				if p.deferred {
+					p.hold(s, ev, svc, fr.YearInferred)
+				} else {
+					p.event(ev, s.id)
+				}
 			}
 		}
 		*ev = phalanx.Event{}
@@ -508,10 +546,115 @@ func (s *Stream) framed(fr *logline.Frame, line []byte, num int64, arrival time.
 	if p.logins != nil && !p.deferred {
 		if lp, ok := parser.(loginParser); ok {
 			if a, ok := lp.LoggedIn(); ok {
-				p.logins.Login(a, services[svc].name, judged)
+				if s.out != nil {
+					s.out.event(&phalanx.Event{Source: a, Service: services[svc].name, Time: judged, Raw: line}, 1, true)
+				} else {
+					p.logins.Login(a, services[svc].name, judged)
+				}
 			}
 		}
 	}
+}
+
+// Parsed holds lines that a stream parsed apart from its pipeline
+// (Stream.ParseAt), on a goroutine of their own, waiting to be judged
+// (Pipeline.Judge) under the lock that serialises the pipeline: their
+// events and log-ins in order, copies of their lines, and their share of
+// the counters. Parsing a flood's lines while the previous ones are judged
+// doubles what one source can take on two cores. The zero Parsed is
+// ready; Judge empties it for reuse.
+type Parsed struct {
+	s      *Stream
+	items  []parsed
+	raw    []byte // the items' lines, back to back
+	t      tally
+	lines  int // ParseAt calls since the last Judge
+	copied int // the call whose line raw ends with, 0 for none
+	from   int // where in raw that line starts
+}
+
+// parsed is one event or log-in of a Parsed batch.
+type parsed struct {
+	ev       phalanx.Event // Raw is set when judged, from raw[from:to]
+	from, to int
+	repeat   int  // times the event counts ("message repeated N times")
+	login    bool // a successful log-in (Source, Service and Time), not an event
+}
+
+// Lines returns how many lines the batch holds; Size, how many bytes of
+// them it keeps (the lines that gave events or log-ins).
+func (b *Parsed) Lines() int { return b.lines }
+
+// Size returns how many bytes of lines the batch keeps.
+func (b *Parsed) Size() int { return len(b.raw) }
+
+// event adds ev (whose Raw is the line being parsed, copied once however
+// many events it gives) to the batch.
+func (b *Parsed) event(ev *phalanx.Event, repeat int, login bool) {
+	if b.copied != b.lines {
+		b.copied, b.from = b.lines, len(b.raw)
+		b.raw = append(b.raw, ev.Raw...)
+	}
+	it := parsed{ev: *ev, from: b.from, to: len(b.raw), repeat: repeat, login: login}
+	it.ev.Raw = nil
+	b.items = append(b.items, it)
+}
+
+// ParseAt reads one line of a live source that arrived at arrival, as
+// LineAt does, but only parses it: its events, log-ins and counts go to
+// b, to be judged by Judge. ParseAt touches nothing the pipeline shares,
+// so it may run while another goroutine holds the pipeline (judging
+// earlier lines); a stream's lines must all go through one goroutine.
+// It returns false, having done nothing, for a stream with an External or
+// of a deferred pipeline: their lines go through LineAt.
+func (s *Stream) ParseAt(line []byte, num int64, arrival time.Time, b *Parsed) bool {
+	if s.ext != nil || s.p.deferred {
+		return false
+	}
+	b.s = s
+	b.lines++
+	s.out = b
+	s.line(line, num, arrival)
+	s.out = nil
+	return true
+}
+
+// Judge judges, in order, what ParseAt put in b, as LineAt would have
+// (detection, the sink, the counters), then empties b for reuse. b's
+// stream may be of an older pipeline that p replaced meanwhile (a
+// reload): its lines are judged by p all the same.
+func (p *Pipeline) Judge(b *Parsed) {
+	s := b.s
+	p.t.lines += b.t.lines
+	p.t.outOfOrder += b.t.outOfOrder
+	p.t.repeated += b.t.repeated
+	for i, n := range b.t.skipped {
+		p.t.skipped[i] += n
+		if s != nil && s.counts != nil {
+			s.counts.skipped[i] += n
+		}
+	}
+	for i := range b.items {
+		it := &b.items[i]
+		it.ev.Raw = b.raw[it.from:it.to:it.to]
+		if it.login {
+			if p.logins != nil {
+				p.logins.Login(it.ev.Source, it.ev.Service, it.ev.Time)
+			}
+			continue
+		}
+		for range it.repeat {
+			s.counted()
+			p.event(&it.ev, s.id)
+		}
+	}
+	b.Reset()
+}
+
+// Reset empties b for reuse, its lines unjudged.
+func (b *Parsed) Reset() {
+	clear(b.items) // no strings of old events kept alive
+	b.items, b.raw, b.t, b.lines, b.copied = b.items[:0], b.raw[:0], tally{}, 0, 0
 }
 
 // laterBy reports whether a is more than d after b: what a.Sub(b) > d
