@@ -25,10 +25,20 @@ import (
 )
 
 // sink receives the pipeline's output, on the goroutine that feeds lines
-// (under Daemon.pipeMu).
+// (under Daemon.pipeMu), but for Parsed (see there).
 type sink struct {
 	d    *Daemon
 	last *eventCounter // nil for none
+	// judging is the event being judged (the last one Event had): a
+	// decision's evidence ends with its line. nil for none.
+	judging *evMark
+}
+
+// evMark names one evidence line: its number in its source, and how it
+// came.
+type evMark struct {
+	line int64
+	via  string
 }
 
 // eventCounter is the events metric's counter of the last event's service
@@ -40,8 +50,15 @@ type eventCounter struct {
 	c       prometheus.Counter
 }
 
+// Parsed keeps the line of an event as evidence, as soon as it is parsed:
+// for a tail that parses apart from the pipeline (feedApart), on its own
+// goroutine, while earlier lines are judged (evidence has its own lock).
+func (s sink) Parsed(ev *phalanx.Event) { s.d.evid.add(ev) }
+
 func (s sink) Event(ev *phalanx.Event) {
-	s.d.evid.add(ev)
+	if s.judging != nil {
+		*s.judging = evMark{line: ev.Line, via: ev.Via}
+	}
 	s.d.sight(ev)
 	if l := s.last; l != nil {
 		if l.c == nil || l.service != ev.Service || l.kind != ev.Kind {
@@ -75,8 +92,13 @@ func (s sink) Decision(dec *phalanx.Decision, a *phalanx.Alert) {
 	d.ctr.selfBans.Add(1)
 	// The enforcement latency starts now, as the line that decided is
 	// being read (within microseconds of its feeding).
-	it := banItem{kind: itemBan, alert: *a, dec: *dec, at: d.now(), since: time.Now(),
-		evid: d.evid.raw(a.Source, a.Addr)}
+	evid := d.evid.raw(a.Source, a.Addr)
+	if s.judging != nil {
+		// A tail that parses apart may have kept lines read after the one
+		// that decided.
+		evid = evidenceUpTo(evid, *s.judging)
+	}
+	it := banItem{kind: itemBan, alert: *a, dec: *dec, at: d.now(), since: time.Now(), evid: evid}
 	if d.enfq != nil && d.caughtUp.Load() {
 		d.enfq.pushFirst(dec) // the kernel first (enforcer_queue.go)
 	}

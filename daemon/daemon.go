@@ -120,9 +120,13 @@ type Daemon struct {
 
 	mu sync.Mutex // guards table writes, journal records and enforcement queue pushes, in that order
 
-	pipeMu sync.Mutex // guards pipe and evidence
+	pipeMu sync.Mutex // guards pipe (evidence has a lock of its own)
 	pipe   *pipeline.Pipeline
-	evid   *evidence
+	// pipeGen counts the pipelines made (written under pipeMu): a tail
+	// that parses apart from the pipeline (feedApart) renews its stream
+	// when it moves, without taking pipeMu for each line.
+	pipeGen atomic.Uint64
+	evid    *evidence
 
 	reloads  atomic.Int64
 	ob       *outbox.Outbox  // this member's signed reports, kept until safe to drop
@@ -431,7 +435,7 @@ func (d *Daemon) buildPipeline(f config.File) error {
 	if crawl != nil {
 		pc.HTTP.Crawlers = crawl.Check
 	}
-	p, err := pipeline.New(pc, sink{d: d, last: &eventCounter{}})
+	p, err := pipeline.New(pc, sink{d: d, last: &eventCounter{}, judging: &evMark{}})
 	if err != nil {
 		return err
 	}
@@ -446,6 +450,7 @@ func (d *Daemon) buildPipeline(f config.File) error {
 	})
 	d.pipeMu.Lock()
 	d.pipe = p
+	d.pipeGen.Add(1)
 	d.pipeMu.Unlock()
 	return nil
 }

@@ -27,6 +27,7 @@ type evSource struct{ lines []evLine }
 // then final), so that memory stays bounded whatever the line.
 type evLine struct {
 	text, via string
+	num       int64 // the line's number in its source (phalanx.Event.Line)
 	final     bool
 }
 
@@ -97,7 +98,7 @@ func (e *evidence) add(ev *phalanx.Event) {
 	if n := len(l); n > 0 && !l[n-1].final && l[n-1].via == ev.Via && l[n-1].text == string(ev.Raw) {
 		return // one line, several events (an HTTP probe for /.env is two)
 	}
-	line := evLine{via: ev.Via}
+	line := evLine{via: ev.Via, num: ev.Line}
 	if len(ev.Raw) > evidenceHead+evidenceTail+44 {
 		line.text, line.final = evidenceText(string(ev.Raw), ev.Via), true
 		if n := len(l); n > 0 && l[n-1].final && l[n-1].text == line.text {
@@ -140,6 +141,19 @@ func (e *evidence) raw(group netip.Prefix, addr netip.Addr) []evLine {
 	}
 	if len(kept) > evidencePerSource {
 		kept = kept[len(kept)-evidencePerSource:]
+	}
+	return kept
+}
+
+// evidenceUpTo returns kept up to the last line that at names, all of it
+// when none does: the evidence of a decision ends with the line that made
+// it, though the lines after it may have been kept already (a tail that
+// parses apart keeps them as it parses them).
+func evidenceUpTo(kept []evLine, at evMark) []evLine {
+	for i := len(kept) - 1; i >= 0; i-- {
+		if kept[i].num == at.line && kept[i].via == at.via {
+			return kept[:i+1]
+		}
 	}
 	return kept
 }

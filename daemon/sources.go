@@ -467,30 +467,56 @@ type feeder struct {
 	via     string                   // Event.Via of its lines
 	counts  *pipeline.StreamCounters // its source's; nil for none
 	pipe    *pipeline.Pipeline
+	gen     uint64 // d.pipeGen when pipe was last looked at (parseLine)
 	stream  *pipeline.Stream
 	n       int
 }
 
-// stream returns the feeder's stream, renewing it when needed; the caller
-// holds d.pipeMu.
+// current returns the feeder's stream, renewing it when needed; the
+// caller holds d.pipeMu.
 func (f *feeder) current(now time.Time) *pipeline.Stream {
-	d := f.d
-	if d.pipe != f.pipe {
-		f.pipe = d.pipe
-		f.stream = f.pipe.NewStream(now, nil)
-		if f.service != "" {
-			f.stream.SetService(f.service) // checked when the source was opened
-		}
-		f.stream.SetVia(f.via)
-		f.stream.SetCounters(f.counts)
-		if f.ext != nil {
-			f.stream.SetExternal(f.ext())
-		}
+	if f.d.pipe != f.pipe {
+		f.renew(now)
 	} else if f.n&1023 == 0 {
 		f.stream.SetReference(now)
 	}
 	f.n++
 	return f.stream
+}
+
+// renew gives the feeder a stream of the daemon's pipeline; the caller
+// holds d.pipeMu.
+func (f *feeder) renew(now time.Time) {
+	f.pipe = f.d.pipe
+	f.stream = f.pipe.NewStream(now, nil)
+	if f.service != "" {
+		f.stream.SetService(f.service) // checked when the source was opened
+	}
+	f.stream.SetVia(f.via)
+	f.stream.SetCounters(f.counts)
+	if f.ext != nil {
+		f.stream.SetExternal(f.ext())
+	}
+}
+
+// parseLine parses one raw line that arrived at now into b, apart from
+// the pipeline (feedApart): d.pipeMu is taken only when a reload has
+// replaced the pipeline, to renew the stream. The feeder has no External
+// (pipeline.Stream.ParseAt).
+func (f *feeder) parseLine(line []byte, num int64, now time.Time, b *pipeline.Parsed) {
+	d := f.d
+	if g := d.pipeGen.Load(); g != f.gen {
+		d.pipeMu.Lock()
+		f.gen = d.pipeGen.Load()
+		if d.pipe != f.pipe {
+			f.renew(now)
+		}
+		d.pipeMu.Unlock()
+	} else if f.n&1023 == 0 {
+		f.stream.SetReference(now)
+	}
+	f.n++
+	f.stream.ParseAt(line, num, now, b)
 }
 
 // line feeds one raw line that arrived now; num 0 numbers it by the
@@ -557,20 +583,8 @@ func (s *sources) follow(ctx context.Context, d *Daemon, f *tailed) {
 	if pinned {
 		s.savePositions()
 	}
-	// busy: this tail has returned lines it found without waiting since it
-	// last waited; it counts in d.behind meanwhile.
-	busy := false
-	defer func() {
-		if busy {
-			d.caughtUpTail()
-		}
-	}()
-	opt := source.TailOptions{Logger: s.log.With("source", f.path), Idle: func() {
-		if busy {
-			busy = false
-			d.caughtUpTail()
-		}
-	}}
+	var idle func() // set by the way the lines are fed: feedApart or feedInline
+	opt := source.TailOptions{Logger: s.log.With("source", f.path), Idle: func() { idle() }}
 	if ok {
 		opt.Start = &start
 	} else {
@@ -588,39 +602,200 @@ func (s *sources) follow(ctx context.Context, d *Daemon, f *tailed) {
 	}
 	s.log.Info("watching log file", "path", f.path, "service", service)
 	fd := &feeder{d: d, service: f.service, ext: f.ext, counts: s.counters(f.path)}
+	if f.ext != nil {
+		s.feedInline(ctx, f, t, fd, &idle)
+		return
+	}
+	s.feedApart(ctx, f, t, fd, &idle)
+}
+
+// next returns the tail's next line, and whether to go on: false once
+// the tail has ended (ctx, or trouble it logs).
+func (s *sources) next(ctx context.Context, f *tailed, t *source.Tail) ([]byte, source.Position, bool) {
+	line, pos, err := t.Next(ctx)
+	if err != nil {
+		if ctx.Err() == nil && !errors.Is(err, source.ErrClosed) {
+			s.log.Error("tail stopped", "path", f.path, "err", err)
+		}
+		return nil, pos, false
+	}
+	return line, pos, true
+}
+
+// arrival dates the lines a tail finds without waiting: they arrived
+// together, so the clock is read after every wait and every arrivalEvery
+// lines, not for each line of a flood.
+type arrival struct {
+	now   time.Time
+	fresh int
+}
+
+// at returns the arrival time of the next line; first says it is the
+// first since the tail waited.
+func (a *arrival) at(d *Daemon, first bool) time.Time {
+	if first {
+		a.fresh = 0
+	}
+	if a.fresh == 0 {
+		a.now = d.now()
+	}
+	a.fresh = (a.fresh + 1) % arrivalEvery
+	return a.now
+}
+
+// feedInline feeds each of f's lines to the pipeline as it reads it,
+// under d.pipeMu: for a file whose stream cannot parse apart (fail2ban's
+// jails read it too).
+func (s *sources) feedInline(ctx context.Context, f *tailed, t *source.Tail, fd *feeder, idle *func()) {
+	d := fd.d
+	// busy: this tail has returned lines it found without waiting since it
+	// last waited; it counts in d.behind meanwhile.
+	busy := false
+	defer func() {
+		if busy {
+			d.caughtUpTail()
+		}
+	}()
+	*idle = func() {
+		if busy {
+			busy = false
+			d.caughtUpTail()
+		}
+	}
 	lines := d.met.lines.WithLabelValues(f.path)
-	// The lines a tail finds without waiting arrived together: the clock
-	// is read after every wait and every arrivalEvery lines, not for each
-	// line of a flood.
-	var now time.Time
-	fresh := 0
+	var arr arrival
 	for {
-		line, pos, err := t.Next(ctx)
-		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, source.ErrClosed) {
-				s.log.Error("tail stopped", "path", f.path, "err", err)
-			}
+		line, pos, ok := s.next(ctx, f, t)
+		if !ok {
 			return
 		}
-		if !busy {
+		first := !busy
+		if first {
 			busy = true
 			d.behind.Add(1)
-			fresh = 0
 		}
-		if fresh == 0 {
-			now = d.now()
-		}
-		fresh = (fresh + 1) % arrivalEvery
-		fd.lineAt(line, pos.Line, now)
+		fd.lineAt(line, pos.Line, arr.at(d, first))
 		lines.Inc()
-		s.mu.Lock()
-		s.pos[f.path] = pos
-		s.mu.Unlock()
+		s.setPosition(f.path, pos)
+	}
+}
+
+// setPosition records that the file at path has been read, and judged,
+// up to pos.
+func (s *sources) setPosition(path string, pos source.Position) {
+	s.mu.Lock()
+	s.pos[path] = pos
+	s.mu.Unlock()
+}
+
+// tailBatch is a batch of a tail's lines, parsed and waiting to be judged
+// (feedApart).
+type tailBatch struct {
+	p        pipeline.Parsed
+	pos      source.Position // the file's position after its last line
+	caughtUp bool            // it ends what the tail found without waiting
+}
+
+// Bounds on a tailBatch: lines, and bytes of the lines it keeps.
+const (
+	batchLines = 256
+	batchBytes = 256 << 10
+	// batchDepth is how many batches a tail has: being parsed, waiting and
+	// being judged.
+	batchDepth = 4
+)
+
+// feedApart reads, frames and parses f's lines on this goroutine and
+// judges them on another, in batches: a batch is parsed
+// (pipeline.Stream.ParseAt) while the one before it is judged under
+// d.pipeMu (pipeline.Pipeline.Judge), so that a flood's lines take both
+// cores, not one. A batch's position is recorded once it is judged, and
+// the tail counts as behind (d.behind) until the batch that ends what it
+// found without waiting is judged. Batches not judged when ctx ends are
+// dropped: their lines were not recorded as read, and are read again at
+// the next start.
+func (s *sources) feedApart(ctx context.Context, f *tailed, t *source.Tail, fd *feeder, idle *func()) {
+	d := fd.d
+	free := make(chan *tailBatch, batchDepth)
+	for range batchDepth {
+		free <- &tailBatch{}
+	}
+	// full never blocks: it holds every batch there is.
+	full := make(chan *tailBatch, batchDepth)
+	judged := make(chan struct{})
+	go func() {
+		defer close(judged)
+		lines := d.met.lines.WithLabelValues(f.path)
+		for b := range full {
+			if n := b.p.Lines(); n > 0 && ctx.Err() == nil {
+				d.pipeMu.Lock()
+				d.pipe.Judge(&b.p)
+				d.pipeMu.Unlock()
+				lines.Add(float64(n))
+				s.setPosition(f.path, b.pos)
+			}
+			b.p.Reset()
+			if b.caughtUp {
+				d.caughtUpTail()
+			}
+			free <- b
+		}
+	}()
+	// b is the batch being filled; it is not nil while the tail is busy
+	// (it has returned lines it found without waiting since it last
+	// waited, and counts in d.behind meanwhile). A full batch is sent when
+	// the next line comes, or as the one that catches up.
+	var b *tailBatch
+	busy := false
+	send := func(caughtUp bool) {
+		b.caughtUp = caughtUp
+		full <- b
+		b = nil
+	}
+	defer func() {
+		if busy {
+			send(true)
+		}
+		close(full)
+		<-judged
+	}()
+	*idle = func() {
+		if busy {
+			busy = false
+			send(true)
+		}
+	}
+	var arr arrival
+	for {
+		line, pos, ok := s.next(ctx, f, t)
+		if !ok {
+			return
+		}
+		first := !busy
+		if first {
+			busy = true
+			d.behind.Add(1)
+		}
+		if b != nil && (b.p.Lines() >= batchLines || b.p.Size() >= batchBytes) {
+			send(false)
+		}
+		if b == nil {
+			select {
+			case b = <-free:
+			case <-ctx.Done():
+				// The line is dropped unjudged, as a batch is.
+				busy = false
+				d.caughtUpTail()
+				return
+			}
+		}
+		fd.parseLine(line, pos.Line, arr.at(d, first), &b.p)
+		b.pos = pos
 	}
 }
 
 // arrivalEvery is how many lines a tail reads without waiting that take
-// one reading of the clock as their arrival time.
+// one reading of the clock as their arrival time (see arrival).
 const arrivalEvery = 64
 
 func (s *sources) savePositions() {
