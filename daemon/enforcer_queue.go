@@ -117,6 +117,7 @@ type enforceQueue struct {
 	mu      sync.Mutex
 	ops     map[netip.Prefix]enforceOp
 	first   map[netip.Prefix]enforceOp // self-defense adds from detection, applied before ops
+	spare   map[netip.Prefix]enforceOp // the first adds a step applied, emptied, to take first's place (under run)
 	firstAt map[netip.Prefix]time.Time // when the kernel took each of them, until its notice comes
 	busy    func() bool                // a log file's tail is behind: gather (nil: never)
 	gathers atomic.Bool                // the worker gathers: a push need not wake it
@@ -328,8 +329,12 @@ func (q *enforceQueue) step() (more, ok bool) {
 		ops = q.takeOps()
 	}
 	if len(q.first) > 0 && !dirty {
-		first = q.first
-		q.first = map[netip.Prefix]enforceOp{}
+		// A flood's first adds come a few hundred a step: the map they
+		// filled is emptied and used again, not grown anew each step.
+		first, q.first, q.spare = q.first, q.spare, nil
+		if q.first == nil {
+			q.first = map[netip.Prefix]enforceOp{}
+		}
 	}
 	if dirty {
 		clear(q.ops) // empty already: a dirty queue takes nothing
@@ -391,6 +396,10 @@ func (q *enforceQueue) step() (more, ok bool) {
 	if notes = inForce(notes, ops, first, reloaded); len(notes) > 0 {
 		q.firstTimes(notes)
 		q.hooks.told(notes, layerNftables)
+	}
+	if first != nil {
+		clear(first)
+		q.spare = first
 	}
 	return true, true
 }
