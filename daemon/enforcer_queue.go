@@ -41,9 +41,10 @@ import (
 // such a ban yet; its bookkeeping changes the table and queues the ban
 // again, with its notice, as every change is queued. The kernel holds it
 // meanwhile: the latency metric counts from the deciding line to that
-// first add (firstAt). A reconcile before the table has it (an overflow,
-// a failed call) drops it from the kernel until the bookkeeping queues it
-// again. While a log file's tail is behind (busy), the worker gathers
+// first add (firstAt), and the bookkeeping's add, when it ends at the same
+// time, is not applied again: its notice is told as the kernel has it. A
+// reconcile before the table has it (an overflow, a failed call) drops it
+// from the kernel until the bookkeeping queues it again. While a log file's tail is behind (busy), the worker gathers
 // what comes for up to firstGather before it applies it: a transaction a
 // ban would cost a flood more than it gains.
 
@@ -76,6 +77,10 @@ type enforceNote struct {
 	since time.Time        // where that latency starts
 	at    time.Time        // where it ends, when the kernel had the ban before its notice (first); zero: when told
 }
+
+// firstTook is a first add the kernel took: when, and the end of the ban
+// it holds.
+type firstTook struct{ at, until time.Time }
 
 // enforceOp is the latest change queued for one value: an add of dec (its
 // Type, Value and Until are what the enforcer uses), or a removal.
@@ -118,7 +123,7 @@ type enforceQueue struct {
 	ops     map[netip.Prefix]enforceOp
 	first   map[netip.Prefix]enforceOp // self-defense adds from detection, applied before ops
 	spare   map[netip.Prefix]enforceOp // the first adds a step applied, emptied, to take first's place (under run)
-	firstAt map[netip.Prefix]time.Time // when the kernel took each of them, until its notice comes
+	firstAt map[netip.Prefix]firstTook // what the kernel took of them, until its notice comes
 	busy    func() bool                // a log file's tail is behind: gather (nil: never)
 	gathers atomic.Bool                // the worker gathers: a push need not wake it
 	notes   []enforceNote
@@ -137,7 +142,7 @@ type enforceQueue struct {
 
 func newEnforceQueue(enf Enforcer, hooks enforceHooks, now func() time.Time) *enforceQueue {
 	return &enforceQueue{enf: enf, hooks: hooks, now: now, limit: enforceQueueLimit, batch: enforceBatch,
-		ops: map[netip.Prefix]enforceOp{}, first: map[netip.Prefix]enforceOp{}, firstAt: map[netip.Prefix]time.Time{},
+		ops: map[netip.Prefix]enforceOp{}, first: map[netip.Prefix]enforceOp{}, firstAt: map[netip.Prefix]firstTook{},
 		wake: make(chan struct{}, 1), took: make(chan struct{})}
 }
 
@@ -181,6 +186,12 @@ func (q *enforceQueue) push(add, remove []phalanx.Decision, notes []enforceNote)
 		q.overflowed.Add(n) // the pending reconcile's snapshot holds them
 	} else {
 		put := func(d *phalanx.Decision, add bool) {
+			if !add {
+				delete(q.firstAt, d.Value) // the kernel will not hold it: an add after the lift goes in
+			} else if q.hasFirst(d) {
+				q.coalesced.Add(1) // its first add (see the top of this file)
+				return
+			}
 			if _, ok := q.ops[d.Value]; ok {
 				q.coalesced.Add(1)
 			}
@@ -203,6 +214,18 @@ func (q *enforceQueue) push(add, remove []phalanx.Decision, notes []enforceNote)
 	q.mu.Unlock()
 	q.kick()
 	return unkept
+}
+
+// hasFirst reports whether the kernel holds the ban x from its first add,
+// ending when x does, and no change to its value waits: the add of x need
+// not be applied again. The caller holds q.mu.
+func (q *enforceQueue) hasFirst(x *phalanx.Decision) bool {
+	if !q.tookAsIs(x) {
+		return false
+	}
+	_, waiting := q.ops[x.Value]
+	_, waitingFirst := q.first[x.Value]
+	return !waiting && !waitingFirst
 }
 
 // overflowIfFull drops what waits and marks the queue dirty (a reconcile
@@ -349,7 +372,7 @@ func (q *enforceQueue) step() (more, ok bool) {
 	if len(q.ops) == 0 || dirty {
 		notes, q.notes = q.notes, nil
 	} else {
-		notes, q.notes = splitNotes(q.notes, ops)
+		notes, q.notes = splitNotes(q.notes, q.ops)
 	}
 	q.waiting.Store(int64(len(q.ops)))
 	q.mu.Unlock()
@@ -393,8 +416,11 @@ func (q *enforceQueue) step() (more, ok bool) {
 		return false, false
 	}
 	q.failing.Store(false)
-	if notes = inForce(notes, ops, first, reloaded); len(notes) > 0 {
-		q.firstTimes(notes)
+	q.mu.Lock()
+	notes = q.inForce(notes, ops, first, reloaded)
+	q.firstTimes(notes)
+	q.mu.Unlock()
+	if len(notes) > 0 {
 		q.hooks.told(notes, layerNftables)
 	}
 	if first != nil {
@@ -425,52 +451,53 @@ func (q *enforceQueue) takeOps() map[netip.Prefix]enforceOp {
 	return ops
 }
 
-// splitNotes returns the notes whose value's change is in ops (taken now)
-// and, in their order, the others (left waiting with their changes).
-func splitNotes(notes []enforceNote, ops map[netip.Prefix]enforceOp) (now, later []enforceNote) {
+// splitNotes returns, in their order, the notes whose value has no change
+// left waiting in waiting (what a step did not take), to tell now, and
+// the others, left waiting with their changes.
+func splitNotes(notes []enforceNote, waiting map[netip.Prefix]enforceOp) (now, later []enforceNote) {
 	for _, n := range notes {
-		if _, ok := ops[n.dec.Value]; ok {
-			now = append(now, n)
-		} else {
+		if _, ok := waiting[n.dec.Value]; ok {
 			later = append(later, n)
+		} else {
+			now = append(now, n)
 		}
 	}
 	return now, later
 }
 
-// tookFirst records when the kernel took the first adds: their latency
-// ends there (see firstTimes). The record is bounded: a ban whose notice
-// never comes (its bookkeeping refused it) is forgotten with the rest
-// when the queue's limit is passed.
+// tookFirst records when the kernel took the first adds, and the ends of
+// their bans: their latency ends there (see firstTimes), and their
+// bookkeeping need not add them again (see push). The record is bounded
+// by the bans the bookkeeping may hold (maxQueuedBans: a flood's wait
+// until the tail has caught up): a ban whose notice never comes (its
+// bookkeeping refused it) is forgotten with the rest past that.
 func (q *enforceQueue) tookFirst(first map[netip.Prefix]enforceOp) {
 	if len(first) == 0 {
 		return
 	}
 	at := time.Now()
 	q.mu.Lock()
-	if len(q.firstAt)+len(first) > q.limit {
+	if len(q.firstAt)+len(first) > maxQueuedBans {
 		clear(q.firstAt)
 	}
-	for v := range first {
-		q.firstAt[v] = at
+	for v, op := range first {
+		q.firstAt[v] = firstTook{at: at, until: op.dec.Until}
 	}
 	q.mu.Unlock()
 }
 
 // firstTimes ends the latency of the notes whose ban went to the kernel
-// first at when it did.
+// first at when it did. The caller holds q.mu.
 func (q *enforceQueue) firstTimes(notes []enforceNote) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
 	if len(q.firstAt) == 0 {
 		return
 	}
 	for i := range notes {
 		n := &notes[i]
-		if at, ok := q.firstAt[n.dec.Value]; ok {
+		if ft, ok := q.firstAt[n.dec.Value]; ok {
 			delete(q.firstAt, n.dec.Value)
 			if n.at.IsZero() {
-				n.at = at
+				n.at = ft.at
 			}
 		}
 	}
@@ -479,8 +506,9 @@ func (q *enforceQueue) firstTimes(notes []enforceNote) {
 // inForce returns the notes whose ban the kernel holds now: after a
 // reload from the table (reloaded not nil), those whose decision it held;
 // after changes, those whose value's last change was an add (ops were
-// applied after first).
-func inForce(notes []enforceNote, ops, first map[netip.Prefix]enforceOp, reloaded []phalanx.Decision) []enforceNote {
+// applied after first), and those whose ban the kernel holds from its
+// first add (not applied again: see push). The caller holds q.mu.
+func (q *enforceQueue) inForce(notes []enforceNote, ops, first map[netip.Prefix]enforceOp, reloaded []phalanx.Decision) []enforceNote {
 	if len(notes) == 0 {
 		return nil
 	}
@@ -491,7 +519,12 @@ func inForce(notes []enforceNote, ops, first map[netip.Prefix]enforceOp, reloade
 			if !ok {
 				op, ok = first[n.dec.Value]
 			}
-			if ok && op.add {
+			switch {
+			case ok:
+				if op.add {
+					kept = append(kept, n)
+				}
+			case q.tookAsIs(&n.dec):
 				kept = append(kept, n)
 			}
 		}
@@ -542,6 +575,13 @@ func (q *enforceQueue) apply(ops map[netip.Prefix]enforceOp, now time.Time) erro
 		}
 	}
 	return flush()
+}
+
+// tookAsIs reports whether the kernel holds x from its first add, ending
+// when x does. The caller holds q.mu.
+func (q *enforceQueue) tookAsIs(x *phalanx.Decision) bool {
+	ft, ok := q.firstAt[x.Value]
+	return ok && ft.until.Equal(x.Until)
 }
 
 // reconcile makes the kernel's sets hold exactly what the table holds now,

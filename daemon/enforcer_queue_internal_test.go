@@ -369,6 +369,56 @@ func TestEnforceQueueFirst(t *testing.T) {
 	}
 }
 
+// TestEnforceQueueFirstNotAppliedTwice: the bookkeeping's add of a ban the
+// kernel took first, ending at the same time, is told without another
+// enforcer call; one that ends at another time, or comes after a lift of
+// the first add, is applied.
+func TestEnforceQueueFirstNotAppliedTwice(t *testing.T) {
+	r := newQueueRig(100, 100)
+	now := time.Now()
+	dec := func(v string, until time.Time) phalanx.Decision {
+		return phalanx.Decision{Origin: phalanx.OriginSelf, Type: "ban", Value: netip.MustParsePrefix(v), Start: now, Until: until}
+	}
+	a := dec("2001:db8:a::/64", now.Add(time.Hour))
+	r.q.pushFirst(&a)
+	r.q.step()
+	calls := r.f.calls
+	r.q.push([]phalanx.Decision{a}, nil, []enforceNote{{dec: a}})
+	r.q.step()
+	if r.f.calls != calls || !r.f.has("2001:db8:a::/64") {
+		t.Errorf("the bookkeeping's add of a ban the kernel took first: %d more enforcer calls (want none), in the kernel %v", r.f.calls-calls, r.f.has("2001:db8:a::/64"))
+	}
+	if told := r.toldOf(); !slices.Equal(told, []string{layerNftables + " 2001:db8:a::/64"}) {
+		t.Errorf("told %v, want the ban as the kernel holds it", told)
+	}
+
+	// Another end: applied, as the table has it.
+	b := dec("2001:db8:b::/64", now.Add(time.Hour))
+	r.q.pushFirst(&b)
+	r.q.step()
+	longer := dec("2001:db8:b::/64", now.Add(2*time.Hour))
+	r.q.push([]phalanx.Decision{longer}, nil, []enforceNote{{dec: longer}})
+	r.q.step()
+	r.f.mu.Lock()
+	got := r.f.kernel[b.Value]
+	r.f.mu.Unlock()
+	if !got.Equal(longer.Until) {
+		t.Errorf("kernel ends the ban at %v, want the table's %v", got, longer.Until)
+	}
+
+	// A lift after the first add, then the add again: applied.
+	c := dec("2001:db8:c::/64", now.Add(time.Hour))
+	r.q.pushFirst(&c)
+	r.q.step()
+	r.q.push(nil, []phalanx.Decision{c}, nil)
+	r.q.step()
+	r.q.push([]phalanx.Decision{c}, nil, []enforceNote{{dec: c}})
+	r.q.step()
+	if !r.f.has("2001:db8:c::/64") {
+		t.Error("an add after the lift of its first add did not reach the kernel")
+	}
+}
+
 // TestEnforceQueueStepBounded: a step takes at most a batch of queued
 // values with their notices; the rest wait for the next step, a first add
 // queued meanwhile goes before them, and every notice is told once.
