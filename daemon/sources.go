@@ -610,16 +610,23 @@ func (s *sources) follow(ctx context.Context, d *Daemon, f *tailed) {
 }
 
 // next returns the tail's next line, and whether to go on: false once
-// the tail has ended (ctx, or trouble it logs).
-func (s *sources) next(ctx context.Context, f *tailed, t *source.Tail) ([]byte, source.Position, bool) {
+// the tail has ended (ctx, or trouble it logs). first says the line is the
+// first since the tail waited: busy (the tail has returned lines it found
+// without waiting since it last waited) is set then, and the tail counts
+// in d.behind until the caller says it has caught up.
+func (s *sources) next(ctx context.Context, d *Daemon, f *tailed, t *source.Tail, busy *bool) (line []byte, pos source.Position, first, ok bool) {
 	line, pos, err := t.Next(ctx)
 	if err != nil {
 		if ctx.Err() == nil && !errors.Is(err, source.ErrClosed) {
 			s.log.Error("tail stopped", "path", f.path, "err", err)
 		}
-		return nil, pos, false
+		return nil, pos, false, false
 	}
-	return line, pos, true
+	if first = !*busy; first {
+		*busy = true
+		d.behind.Add(1)
+	}
+	return line, pos, first, true
 }
 
 // arrival dates the lines a tail finds without waiting: they arrived
@@ -665,14 +672,9 @@ func (s *sources) feedInline(ctx context.Context, f *tailed, t *source.Tail, fd 
 	lines := d.met.lines.WithLabelValues(f.path)
 	var arr arrival
 	for {
-		line, pos, ok := s.next(ctx, f, t)
+		line, pos, first, ok := s.next(ctx, d, f, t, &busy)
 		if !ok {
 			return
-		}
-		first := !busy
-		if first {
-			busy = true
-			d.behind.Add(1)
 		}
 		fd.lineAt(line, pos.Line, arr.at(d, first))
 		lines.Inc()
@@ -767,14 +769,9 @@ func (s *sources) feedApart(ctx context.Context, f *tailed, t *source.Tail, fd *
 	}
 	var arr arrival
 	for {
-		line, pos, ok := s.next(ctx, f, t)
+		line, pos, first, ok := s.next(ctx, d, f, t, &busy)
 		if !ok {
 			return
-		}
-		first := !busy
-		if first {
-			busy = true
-			d.behind.Add(1)
 		}
 		if b != nil && (b.p.Lines() >= batchLines || b.p.Size() >= batchBytes) {
 			send(false)

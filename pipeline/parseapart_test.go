@@ -58,35 +58,36 @@ func apartLines() []string {
 	return lines
 }
 
-// judgeInline feeds lines as LineAt does, arriving at arrival.
-func judgeInline(t testing.TB, lines [][]byte, arrival time.Time) (*told, pipeline.Counters, pipeline.StreamCounters) {
+// liveStream is a live pipeline on defaults that tells rec, and a stream
+// of it counting in c.
+func liveStream(t testing.TB) (rec *told, p *pipeline.Pipeline, s *pipeline.Stream, c *pipeline.StreamCounters) {
 	t.Helper()
-	rec := &told{}
+	rec = &told{}
 	p, err := pipeline.New(pipeline.DefaultConfig(), rec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var c pipeline.StreamCounters
-	s := p.NewStream(ref, time.UTC)
-	s.SetCounters(&c)
+	c = &pipeline.StreamCounters{}
+	s = p.NewStream(ref, time.UTC)
+	s.SetCounters(c)
+	return rec, p, s, c
+}
+
+// judgeInline feeds lines as LineAt does, arriving at arrival.
+func judgeInline(t testing.TB, lines [][]byte, arrival time.Time) (*told, pipeline.Counters, pipeline.StreamCounters) {
+	t.Helper()
+	rec, p, s, c := liveStream(t)
 	for i, l := range lines {
 		s.LineAt(l, int64(i+1), arrival)
 	}
-	return rec, p.Counters(), c
+	return rec, p.Counters(), *c
 }
 
 // judgeApart feeds the same lines through ParseAt and Judge, in batches
 // whose sizes follow sizes (cycled).
 func judgeApart(t testing.TB, lines [][]byte, arrival time.Time, sizes []int) (*told, pipeline.Counters, pipeline.StreamCounters) {
 	t.Helper()
-	rec := &told{}
-	p, err := pipeline.New(pipeline.DefaultConfig(), rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c pipeline.StreamCounters
-	s := p.NewStream(ref, time.UTC)
-	s.SetCounters(&c)
+	rec, p, s, c := liveStream(t)
 	var b pipeline.Parsed
 	k := 0
 	for i, l := range lines {
@@ -104,7 +105,7 @@ func judgeApart(t testing.TB, lines [][]byte, arrival time.Time, sizes []int) (*
 	if b.Lines() != 0 || b.Size() != 0 {
 		t.Fatalf("Judge left %d lines, %d bytes", b.Lines(), b.Size())
 	}
-	return rec, p.Counters(), c
+	return rec, p.Counters(), *c
 }
 
 func sameJudgement(t testing.TB, lines [][]byte, sizes []int) {
