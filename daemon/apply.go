@@ -29,16 +29,6 @@ import (
 type sink struct {
 	d    *Daemon
 	last *eventCounter // nil for none
-	// judging is the event being judged (the last one Event had): a
-	// decision's evidence ends with its line. nil for none.
-	judging *evMark
-}
-
-// evMark names one evidence line: its number in its source, and how it
-// came.
-type evMark struct {
-	line int64
-	via  string
 }
 
 // eventCounter is the events metric's counter of the last event's service
@@ -56,9 +46,6 @@ type eventCounter struct {
 func (s sink) Parsed(ev *phalanx.Event) { s.d.evid.add(ev) }
 
 func (s sink) Event(ev *phalanx.Event) {
-	if s.judging != nil {
-		*s.judging = evMark{line: ev.Line, via: ev.Via}
-	}
 	s.d.sight(ev)
 	if l := s.last; l != nil {
 		if l.c == nil || l.service != ev.Service || l.kind != ev.Kind {
@@ -92,12 +79,9 @@ func (s sink) Decision(dec *phalanx.Decision, a *phalanx.Alert) {
 	d.ctr.selfBans.Add(1)
 	// The enforcement latency starts now, as the line that decided is
 	// being read (within microseconds of its feeding).
-	evid := d.evid.raw(a.Source, a.Addr)
-	if s.judging != nil {
-		// A tail that parses apart may have kept lines read after the one
-		// that decided.
-		evid = evidenceUpTo(evid, *s.judging)
-	}
+	// A tail that parses apart may have kept lines read after the one
+	// that decided.
+	evid := evidenceUpTo(d.evid.raw(a.Source, a.Addr), a)
 	it := banItem{kind: itemBan, alert: *a, dec: *dec, at: d.now(), since: time.Now(), evid: evid}
 	if d.enfq != nil && d.caughtUp.Load() {
 		d.enfq.pushFirst(dec) // the kernel first (enforcer_queue.go)

@@ -435,7 +435,7 @@ func (d *Daemon) buildPipeline(f config.File) error {
 	if crawl != nil {
 		pc.HTTP.Crawlers = crawl.Check
 	}
-	p, err := pipeline.New(pc, sink{d: d, last: &eventCounter{}, judging: &evMark{}})
+	p, err := pipeline.New(pc, sink{d: d, last: &eventCounter{}})
 	if err != nil {
 		return err
 	}

@@ -145,13 +145,19 @@ func (e *evidence) raw(group netip.Prefix, addr netip.Addr) []evLine {
 	return kept
 }
 
-// evidenceUpTo returns kept up to the last line that at names, all of it
-// when none does: the evidence of a decision ends with the line that made
-// it, though the lines after it may have been kept already (a tail that
-// parses apart keeps them as it parses them).
-func evidenceUpTo(kept []evLine, at evMark) []evLine {
+// evidenceUpTo returns kept up to the last line numbered as the line that
+// made a fire (the last of its Evidence), all of it when none is: the
+// evidence of a decision ends with that line, though the lines after it
+// may have been kept already (a tail that parses apart keeps them as it
+// parses them). A line of another source with the same number can only
+// leave more lines, never fewer.
+func evidenceUpTo(kept []evLine, a *phalanx.Alert) []evLine {
+	if len(a.Evidence) == 0 {
+		return kept
+	}
+	last := a.Evidence[len(a.Evidence)-1]
 	for i := len(kept) - 1; i >= 0; i-- {
-		if kept[i].num == at.line && kept[i].via == at.via {
+		if kept[i].num == last {
 			return kept[:i+1]
 		}
 	}
