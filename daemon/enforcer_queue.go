@@ -44,9 +44,10 @@ import (
 // first add (firstAt), and the bookkeeping's add, when it ends at the same
 // time, is not applied again: its notice is told as the kernel has it. A
 // reconcile before the table has it (an overflow, a failed call) drops it
-// from the kernel until the bookkeeping queues it again. While a log file's tail is behind (busy), the worker gathers
-// what comes for up to firstGather before it applies it: a transaction a
-// ban would cost a flood more than it gains.
+// from the kernel until the bookkeeping queues it again. While a log
+// file's tail is behind (busy), the worker gathers what comes for up to
+// firstGather before it applies it: a transaction a ban would cost a
+// flood more than it gains.
 
 const (
 	// enforceQueueLimit is how many values may wait for the kernel before
@@ -122,7 +123,6 @@ type enforceQueue struct {
 	mu      sync.Mutex
 	ops     map[netip.Prefix]enforceOp
 	first   map[netip.Prefix]enforceOp // self-defense adds from detection, applied before ops
-	spare   map[netip.Prefix]enforceOp // the first adds a step applied, emptied, to take first's place (under run)
 	firstAt map[netip.Prefix]firstTook // what the kernel took of them, until its notice comes
 	busy    func() bool                // a log file's tail is behind: gather (nil: never)
 	gathers atomic.Bool                // the worker gathers: a push need not wake it
@@ -235,9 +235,15 @@ func (q *enforceQueue) overflowIfFull() {
 		q.overflowed.Add(int64(n))
 		q.overflows.Add(1)
 		q.dirty = true
-		clear(q.ops)
-		clear(q.first)
+		q.dropWaiting()
 	}
+}
+
+// dropWaiting drops the changes that wait: a reconcile loads the table
+// instead. The caller holds q.mu.
+func (q *enforceQueue) dropWaiting() {
+	clear(q.ops)
+	clear(q.first)
 }
 
 // pushFirst queues the add of a ban detection has just decided, ahead of
@@ -352,17 +358,11 @@ func (q *enforceQueue) step() (more, ok bool) {
 		ops = q.takeOps()
 	}
 	if len(q.first) > 0 && !dirty {
-		// A flood's first adds come a few hundred a step: the map they
-		// filled is emptied and used again, not grown anew each step.
-		first, q.first, q.spare = q.first, q.spare, nil
-		if q.first == nil {
-			q.first = map[netip.Prefix]enforceOp{}
-		}
+		first = q.first
+		q.first = map[netip.Prefix]enforceOp{}
 	}
 	if dirty {
-		clear(q.ops) // empty already: a dirty queue takes nothing
-		clear(q.first)
-		clear(q.firstAt) // the reconcile loads what the table has, without them
+		q.dropWaiting() // empty already: a dirty queue takes nothing
 	}
 	if ops != nil || first != nil || dirty {
 		close(q.took)
@@ -386,7 +386,7 @@ func (q *enforceQueue) step() (more, ok bool) {
 	var err error
 	if r, isRestorer := q.enf.(restorer); restore && isRestorer {
 		began := time.Now()
-		all := q.hooks.snapshot(now)
+		all := q.reloadSnapshot(now)
 		restored, err := r.Restore(all, now)
 		if err != nil {
 			q.fail("restore the nftables table after an outside change", err, notes)
@@ -396,9 +396,6 @@ func (q *enforceQueue) step() (more, ok bool) {
 			q.reconciles.Add(1)
 			q.hooks.restored(len(all), time.Since(began))
 			reloaded = all
-			q.mu.Lock()
-			clear(q.firstAt) // the reload holds what the table has, without them (as a reconcile)
-			q.mu.Unlock()
 		}
 	}
 	switch {
@@ -422,10 +419,6 @@ func (q *enforceQueue) step() (more, ok bool) {
 	q.mu.Unlock()
 	if len(notes) > 0 {
 		q.hooks.told(notes, layerNftables)
-	}
-	if first != nil {
-		clear(first)
-		q.spare = first
 	}
 	return true, true
 }
@@ -584,6 +577,18 @@ func (q *enforceQueue) tookAsIs(x *phalanx.Decision) bool {
 	return ok && ft.until.Equal(x.Until)
 }
 
+// reloadSnapshot returns the table's snapshot for a reload of the kernel
+// (a reconcile, a restore), having first forgotten the first adds the
+// kernel took: the reload holds what the table has, without them, so a
+// bookkeeping add that comes after the snapshot is to be applied, not
+// skipped as one the kernel holds (see push).
+func (q *enforceQueue) reloadSnapshot(now time.Time) []phalanx.Decision {
+	q.mu.Lock()
+	clear(q.firstAt)
+	q.mu.Unlock()
+	return q.hooks.snapshot(now)
+}
+
 // reconcile makes the kernel's sets hold exactly what the table holds now,
 // dropping what the queue holds (the table has it already: every change
 // is made to the table before it is queued).
@@ -592,9 +597,7 @@ func (q *enforceQueue) reconcile() error {
 	defer q.run.Unlock()
 	q.mu.Lock()
 	q.dirty = false
-	clear(q.ops)
-	clear(q.first)
-	clear(q.firstAt)
+	q.dropWaiting()
 	q.waiting.Store(0)
 	q.mu.Unlock()
 	_, err := q.reconcileLocked(q.now())
@@ -606,7 +609,7 @@ func (q *enforceQueue) reconcile() error {
 // snapshot misses is queued after this and applied after it.
 func (q *enforceQueue) reconcileLocked(now time.Time) ([]phalanx.Decision, error) {
 	q.reconciles.Add(1)
-	all := q.hooks.snapshot(now)
+	all := q.reloadSnapshot(now)
 	if all == nil {
 		all = []phalanx.Decision{}
 	}
@@ -622,8 +625,7 @@ func (q *enforceQueue) fail(what string, err error, notes []enforceNote) {
 	q.failing.Store(true)
 	q.mu.Lock()
 	q.dirty = true
-	clear(q.ops)
-	clear(q.first)
+	q.dropWaiting()
 	q.waiting.Store(0)
 	if room := q.limit - len(q.notes); room > 0 {
 		notes = notes[:min(room, len(notes)):min(room, len(notes))]
