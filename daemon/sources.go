@@ -477,7 +477,14 @@ type feeder struct {
 func (f *feeder) current(now time.Time) *pipeline.Stream {
 	if f.d.pipe != f.pipe {
 		f.renew(now)
-	} else if f.n&1023 == 0 {
+	}
+	return f.count(now)
+}
+
+// count counts one more line of the feeder's stream, arrived at now, and
+// returns the stream: its reference time moves every 1,024 lines.
+func (f *feeder) count(now time.Time) *pipeline.Stream {
+	if f.n&1023 == 0 {
 		f.stream.SetReference(now)
 	}
 	f.n++
@@ -505,18 +512,15 @@ func (f *feeder) renew(now time.Time) {
 // (pipeline.Stream.ParseAt).
 func (f *feeder) parseLine(line []byte, num int64, now time.Time, b *pipeline.Parsed) {
 	d := f.d
-	if g := d.pipeGen.Load(); g != f.gen {
+	if d.pipeGen.Load() != f.gen {
 		d.pipeMu.Lock()
 		f.gen = d.pipeGen.Load()
 		if d.pipe != f.pipe {
 			f.renew(now)
 		}
 		d.pipeMu.Unlock()
-	} else if f.n&1023 == 0 {
-		f.stream.SetReference(now)
 	}
-	f.n++
-	f.stream.ParseAt(line, num, now, b)
+	f.count(now).ParseAt(line, num, now, b)
 }
 
 // line feeds one raw line that arrived now; num 0 numbers it by the
@@ -731,12 +735,13 @@ func (s *sources) feedApart(ctx context.Context, f *tailed, t *source.Tail, fd *
 		for b := range full {
 			if n := b.p.Lines(); n > 0 && ctx.Err() == nil {
 				d.pipeMu.Lock()
-				d.pipe.Judge(&b.p)
+				d.pipe.Judge(&b.p) // and empties it
 				d.pipeMu.Unlock()
 				lines.Add(float64(n))
 				s.setPosition(f.path, b.pos)
+			} else {
+				b.p.Reset()
 			}
-			b.p.Reset()
 			if b.caughtUp {
 				d.caughtUpTail()
 			}
@@ -745,8 +750,9 @@ func (s *sources) feedApart(ctx context.Context, f *tailed, t *source.Tail, fd *
 	}()
 	// b is the batch being filled; it is not nil while the tail is busy
 	// (it has returned lines it found without waiting since it last
-	// waited, and counts in d.behind meanwhile). A full batch is sent when
-	// the next line comes, or as the one that catches up.
+	// waited, and counts in d.behind meanwhile), but while the tail waits
+	// for a free batch. A full batch is sent when the next line comes, or
+	// as the one that catches up.
 	var b *tailBatch
 	busy := false
 	send := func(caughtUp bool) {
@@ -755,8 +761,11 @@ func (s *sources) feedApart(ctx context.Context, f *tailed, t *source.Tail, fd *
 		b = nil
 	}
 	defer func() {
-		if busy {
+		switch {
+		case busy && b != nil:
 			send(true)
+		case busy: // stopped while waiting for a free batch
+			d.caughtUpTail()
 		}
 		close(full)
 		<-judged
@@ -780,10 +789,7 @@ func (s *sources) feedApart(ctx context.Context, f *tailed, t *source.Tail, fd *
 			select {
 			case b = <-free:
 			case <-ctx.Done():
-				// The line is dropped unjudged, as a batch is.
-				busy = false
-				d.caughtUpTail()
-				return
+				return // the line is dropped unjudged, as a batch is
 			}
 		}
 		fd.parseLine(line, pos.Line, arr.at(d, first), &b.p)
