@@ -297,15 +297,11 @@ func (c *StreamCounters) Skipped() map[string]int64 {
 // well as in the pipeline's totals.
 func (s *Stream) SetCounters(c *StreamCounters) { s.counts = c }
 
-// skip counts a line skipped for reason i (the index in
-// Pipeline.skipped).
+// skip counts a line skipped for reason i (the index in tally.skipped),
+// and in its source's counters: now, or when a Parsed batch is judged.
 func (s *Stream) skip(i int) {
-	if s.out != nil {
-		s.out.t.skipped[i]++ // and in the source's counters when judged
-		return
-	}
-	s.p.t.skipped[i]++
-	if s.counts != nil {
+	s.tally().skipped[i]++
+	if s.out == nil && s.counts != nil {
 		s.counts.skipped[i]++
 	}
 }
@@ -547,7 +543,7 @@ func (s *Stream) framed(fr *logline.Frame, line []byte, num int64, arrival time.
 		if lp, ok := parser.(loginParser); ok {
 			if a, ok := lp.LoggedIn(); ok {
 				if s.out != nil {
-					s.out.event(&phalanx.Event{Source: a, Service: services[svc].name, Time: judged, Raw: line}, 1, true)
+					s.out.event(&phalanx.Event{Source: a, Service: services[svc].name, Time: judged}, 1, true)
 				} else {
 					p.logins.Login(a, services[svc].name, judged)
 				}
@@ -560,9 +556,9 @@ func (s *Stream) framed(fr *logline.Frame, line []byte, num int64, arrival time.
 // (Stream.ParseAt), on a goroutine of their own, waiting to be judged
 // (Pipeline.Judge) under the lock that serialises the pipeline: their
 // events and log-ins in order, copies of their lines, and their share of
-// the counters. Parsing a flood's lines while the previous ones are judged
-// doubles what one source can take on two cores. The zero Parsed is
-// ready; Judge empties it for reuse.
+// the counters. A flood's lines are then parsed while the ones before
+// them are judged, on two cores. The zero Parsed is ready; Judge empties
+// it for reuse.
 type Parsed struct {
 	s      *Stream
 	items  []parsed
@@ -589,9 +585,9 @@ func (b *Parsed) Lines() int { return b.lines }
 func (b *Parsed) Size() int { return len(b.raw) }
 
 // event adds ev (whose Raw is the line being parsed, copied once however
-// many events it gives) to the batch.
+// many events it gives; nil for a log-in, which needs none) to the batch.
 func (b *Parsed) event(ev *phalanx.Event, repeat int, login bool) {
-	if b.copied != b.lines {
+	if ev.Raw != nil && b.copied != b.lines {
 		b.copied, b.from = b.lines, len(b.raw)
 		b.raw = append(b.raw, ev.Raw...)
 	}
@@ -636,13 +632,13 @@ func (p *Pipeline) Judge(b *Parsed) {
 	}
 	for i := range b.items {
 		it := &b.items[i]
-		it.ev.Raw = b.raw[it.from:it.to:it.to]
 		if it.login {
 			if p.logins != nil {
 				p.logins.Login(it.ev.Source, it.ev.Service, it.ev.Time)
 			}
 			continue
 		}
+		it.ev.Raw = b.raw[it.from:it.to:it.to]
 		for range it.repeat {
 			s.counted()
 			p.event(&it.ev, s.id)
