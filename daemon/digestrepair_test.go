@@ -74,8 +74,20 @@ func TestDigestRepair(t *testing.T) {
 
 func first[T any, U any](x T, _ U) T { return x }
 
-// scrapeCounter reads one unlabelled metric from m's /metrics.
+// scrapeCounter reads one metric from m's /metrics: name as /metrics
+// writes it, with its labels if any. It fails the test when there is none.
 func scrapeCounter(t *testing.T, m *member, name string) float64 {
+	t.Helper()
+	v, ok := scrapeMetric(t, m, name)
+	if !ok {
+		t.Fatalf("/metrics lacks %s", name)
+	}
+	return v
+}
+
+// scrapeMetric reads one metric from m's /metrics, as scrapeCounter does;
+// ok is false when there is none.
+func scrapeMetric(t *testing.T, m *member, name string) (v float64, ok bool) {
 	t.Helper()
 	resp, err := http.Get("http://" + m.d.Addr() + "/metrics")
 	if err != nil {
@@ -88,11 +100,11 @@ func scrapeCounter(t *testing.T, m *member, name string) float64 {
 	}
 	match := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindSubmatch(body)
 	if match == nil {
-		t.Fatalf("/metrics lacks %s", name)
+		return 0, false
 	}
-	v, err := strconv.ParseFloat(string(match[1]), 64)
+	v, err = strconv.ParseFloat(string(match[1]), 64)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return v
+	return v, true
 }

@@ -2,8 +2,6 @@ package daemon_test
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -70,7 +68,7 @@ func TestTailThroughReloads(t *testing.T) {
 	m.waitTailing()
 	linesMetric := `phalanx_source_lines_total{source="` + logPath + `"}`
 	eventsMetric := `phalanx_parser_events_total{kind="auth-failure",parser="sshd"}`
-	linesBefore, eventsBefore := m.metric(linesMetric), m.metric(eventsMetric)
+	linesBefore, eventsBefore := metricOr0(t, m, linesMetric), metricOr0(t, m, eventsMetric)
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -103,14 +101,14 @@ func TestTailThroughReloads(t *testing.T) {
 	// A reload starts the pipeline's counters again: the per-source and
 	// per-parser metrics go on.
 	waitFor(t, 30*time.Second, "every line counted", func() bool {
-		return m.metric(linesMetric)-linesBefore >= float64(appended)
+		return metricOr0(t, m, linesMetric)-linesBefore >= float64(appended)
 	})
 	close(stop)
 	wg.Wait()
-	if got := m.metric(linesMetric) - linesBefore; got != float64(appended) {
+	if got := metricOr0(t, m, linesMetric) - linesBefore; got != float64(appended) {
 		t.Errorf("%d lines counted, %d appended", int(got), appended)
 	}
-	if got, want := m.metric(eventsMetric)-eventsBefore, float64(7*bursts*perBurst); got != want {
+	if got, want := metricOr0(t, m, eventsMetric)-eventsBefore, float64(7*bursts*perBurst); got != want {
 		t.Errorf("%d auth failures counted, want %d", int(got), int(want))
 	}
 	if reloads < 2 {
@@ -134,24 +132,9 @@ func TestTailThroughReloads(t *testing.T) {
 	})
 }
 
-// metric returns the value of the sample named name (with its labels, as
-// /metrics writes them), 0 when there is none.
-func (m *member) metric(name string) float64 {
-	m.t.Helper()
-	resp, err := http.Get("http://" + m.d.Addr() + "/metrics")
-	if err != nil {
-		m.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	for l := range strings.Lines(string(body)) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(l), name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				m.t.Fatalf("%s: %v", name, err)
-			}
-			return f
-		}
-	}
-	return 0
+// metricOr0 reads one metric from m's /metrics, 0 when there is none yet.
+func metricOr0(t *testing.T, m *member, name string) float64 {
+	t.Helper()
+	v, _ := scrapeMetric(t, m, name)
+	return v
 }
