@@ -61,10 +61,12 @@ const (
 // sources that also came back.
 //
 // A group's scenario state is kept per family (the scenarios that name the
-// same set of services, see family): a group holds a family's state only
-// from the first event that counts for one of the family's scenarios, so a
-// source that only ever sends sshd events costs the ssh scenarios' state,
-// not every scenario's.
+// same set of services and count the same kinds, see family): a group
+// holds a family's state only from the first event that counts for one of
+// the family's scenarios, so a source that only ever fails sshd logins
+// costs the state of the ssh scenarios that count failed logins, not every
+// scenario's (a slot of the ssh scenarios together was about 1 KB, and
+// each new page of memory costs a flood dearly).
 type Engine struct {
 	specs    []compiled
 	families []family
@@ -72,6 +74,8 @@ type Engine struct {
 	max      int
 	protMax  int
 	seed     maphash.Seed
+
+	byKind [64][]int32 // per kind, the families with a scenario that counts it
 
 	index    map[srcKey]int32
 	groups   []group
@@ -99,7 +103,8 @@ type compiled struct {
 }
 
 // family holds the scenarios that name the same set of services (or none:
-// every service), and a pool of their state: a slot is a bucket per
+// every service) and count the same set of kinds, and a pool of their
+// state: a slot is a bucket per
 // scenario, the evidence rings of its leaky scenarios, the rings of its
 // window scenarios and the sets of its distinct ones. A group takes a slot
 // on the first event that counts for one of the family's scenarios and
@@ -108,7 +113,7 @@ type compiled struct {
 type family struct {
 	services  []string // sorted, without duplicates; empty: every service
 	specs     uint64   // bit i set: specs[i] belongs to the family
-	kinds     uint64   // the kinds that one of its scenarios counts
+	kinds     uint64   // the kinds its scenarios count (the same for each)
 	nBuckets  int      // per slot
 	linesPer  int
 	stampsPer int
@@ -122,9 +127,9 @@ type family struct {
 // last block when MaxSources says so). A block, once allocated, is never
 // copied: a flood of new sources adds blocks, where growing one array would
 // copy every slot's state at each doubling (copying and clearing was most
-// of the cost of a new source). With the default scenarios a slot is about
-// 1 KB for the ssh family, 0.8 KB for mail and 0.1–0.3 KB for the others:
-// 2.4 KB in all where every group used to hold 2.8 KB.
+// of the cost of a new source). With the default scenarios a slot is 56 to
+// 320 bytes (320 for the failed logins of ssh, ssh-bf and ssh-slow-bf, or
+// of mail), 2.4 KB for every family together.
 type block struct {
 	buckets []bucket // nBuckets per slot
 	lines   []int64  // linesPer per slot: evidence rings of leaky scenarios
@@ -228,10 +233,19 @@ func New(c Config) (*Engine, error) {
 		services := slices.Clone(s.Services)
 		slices.Sort(services)
 		services = slices.Compact(services)
-		fi := slices.IndexFunc(e.families, func(f family) bool { return slices.Equal(f.services, services) })
+		var kinds uint64
+		for _, k := range s.Kinds {
+			kinds |= 1 << k // Validate admits only known kinds, all below 64
+		}
+		fi := slices.IndexFunc(e.families, func(f family) bool { return f.kinds == kinds && slices.Equal(f.services, services) })
 		if fi < 0 {
 			fi = len(e.families)
-			e.families = append(e.families, family{services: services})
+			e.families = append(e.families, family{services: services, kinds: kinds})
+			for k := range 64 {
+				if kinds&(1<<k) != 0 {
+					e.byKind[k] = append(e.byKind[k], int32(fi))
+				}
+			}
 		}
 		f := &e.families[fi]
 		cs := compiled{
@@ -243,13 +257,10 @@ func New(c Config) (*Engine, error) {
 			capacity:  s.Capacity,
 			blackhole: int64(s.Blackhole),
 		}
-		for _, k := range s.Kinds {
-			cs.kinds |= 1 << k // Validate admits only known kinds, all below 64
-		}
+		cs.kinds = kinds
 		cs.fam, cs.bucket = fi, f.nBuckets
 		f.nBuckets++
 		f.specs |= 1 << i // Validate admits at most 64 scenarios
-		f.kinds |= cs.kinds
 		switch {
 		case cs.distinct:
 			cs.window = int64(s.Leak) * int64(s.Capacity)
@@ -299,9 +310,9 @@ func (e *Engine) Observe(ev *phalanx.Event, dst []phalanx.Alert) []phalanx.Alert
 	var match uint64
 	if ev.Kind < 64 {
 		kind := uint64(1) << ev.Kind
-		for fi := range e.families {
+		for _, fi := range e.byKind[ev.Kind] {
 			f := &e.families[fi]
-			if f.kinds&kind == 0 || len(f.services) > 0 && !slices.Contains(f.services, ev.Service) {
+			if len(f.services) > 0 && !slices.Contains(f.services, ev.Service) {
 				continue
 			}
 			for m := f.specs; m != 0; m &= m - 1 {

@@ -229,8 +229,8 @@ func FuzzEngineMatchesReference(f *testing.F) {
 }
 
 // TestFamilyStateOnFirstUse checks that a group holds a family's state only
-// once an event counted for one of the family's scenarios: sshd events take
-// the ssh family's slots only, a netfilter event then takes tcp-scan's, and
+// once an event counted for one of the family's scenarios: failed sshd
+// logins take the slots of the ssh scenarios that count them only, a netfilter event then takes tcp-scan's, and
 // an event that no scenario counts takes none.
 func TestFamilyStateOnFirstUse(t *testing.T) {
 	e := mustNew(t, DefaultConfig())
@@ -251,6 +251,22 @@ func TestFamilyStateOnFirstUse(t *testing.T) {
 	}
 	if got := held(); !maps.Equal(got, map[string]int{"dropbear": 100}) {
 		t.Fatalf("after 100 sshd sources, slots held by family (named by first service): %v", got)
+	}
+	// Failed logins take the state of the scenarios that count them, not
+	// of every ssh scenario.
+	var holding []string
+	for fi, f := range e.families {
+		if int(f.slots)-len(f.free) > 0 {
+			for _, s := range e.specs {
+				if s.fam == fi {
+					holding = append(holding, s.name)
+				}
+			}
+		}
+	}
+	slices.Sort(holding)
+	if want := []string{"ssh-bf", "ssh-slow-bf", "ssh-user-enum"}; !slices.Equal(holding, want) {
+		t.Fatalf("failed sshd logins hold the state of %v; want %v only (not ssh-probe, ssh-protocol, ssh-exploit, ssh-grace)", holding, want)
 	}
 	ev := phalanx.Event{Time: at(time.Minute), Service: "netfilter", Kind: phalanx.KindPortProbe, Path: "tcp/23",
 		Source: netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: 1})}
