@@ -542,7 +542,8 @@ func (q *enforceQueue) inForce(notes []enforceNote, ops, first map[netip.Prefix]
 
 // apply sends ops to the enforcer, at most q.batch a call.
 func (q *enforceQueue) apply(ops map[netip.Prefix]enforceOp, now time.Time) error {
-	var add, remove []phalanx.Decision
+	add := make([]phalanx.Decision, 0, min(len(ops), q.batch))
+	var remove []phalanx.Decision
 	flush := func() error {
 		if len(add)+len(remove) == 0 {
 			return nil

@@ -172,8 +172,12 @@ type batch struct {
 	openCount int
 }
 
-func newBatch(table string) *batch {
-	b := &batch{table: table, last: -1}
+func newBatch(table string) *batch { return reuseBatch(table, nil) }
+
+// reuseBatch is newBatch writing into buf's array (a batch's bytes once
+// committed).
+func reuseBatch(table string, buf []byte) *batch {
+	b := &batch{table: table, last: -1, buf: buf[:0]}
 	b.buf = appendMsgHeader(b.buf, unix.NFNL_MSG_BATCH_BEGIN, unix.NLM_F_REQUEST, 0)
 	b.buf = appendNfgen(b.buf, unix.AF_UNSPEC, unix.NFNL_SUBSYS_NFTABLES)
 	b.fixLen(0)
@@ -261,14 +265,23 @@ func (b *batch) appendElem(key netip.Addr, flags uint32, timeout time.Duration) 
 	start := len(b.buf)
 	b.buf = appendAttrHeader(b.buf, unix.NLA_F_NESTED|unix.NFTA_LIST_ELEM)
 	if flags != 0 {
-		b.buf = appendAttr(b.buf, unix.NFTA_SET_ELEM_FLAGS, binary.BigEndian.AppendUint32(nil, flags))
+		var f [4]byte
+		binary.BigEndian.PutUint32(f[:], flags)
+		b.buf = appendAttr(b.buf, unix.NFTA_SET_ELEM_FLAGS, f[:])
 	}
 	k := len(b.buf)
 	b.buf = appendAttrHeader(b.buf, unix.NLA_F_NESTED|unix.NFTA_SET_ELEM_KEY)
-	b.buf = appendAttr(b.buf, unix.NFTA_DATA_VALUE, key.AsSlice())
+	a := key.As16() // on the stack, where AsSlice allocates
+	if key.Is4() {
+		b.buf = appendAttr(b.buf, unix.NFTA_DATA_VALUE, a[12:])
+	} else {
+		b.buf = appendAttr(b.buf, unix.NFTA_DATA_VALUE, a[:])
+	}
 	b.fixAttr(k)
 	if timeout > 0 {
-		b.buf = appendAttr(b.buf, unix.NFTA_SET_ELEM_TIMEOUT, binary.BigEndian.AppendUint64(nil, uint64(timeout.Milliseconds())))
+		var ms [8]byte
+		binary.BigEndian.PutUint64(ms[:], uint64(timeout.Milliseconds()))
+		b.buf = appendAttr(b.buf, unix.NFTA_SET_ELEM_TIMEOUT, ms[:])
 	}
 	b.fixAttr(start)
 }

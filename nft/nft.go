@@ -65,6 +65,10 @@ import (
 // DefaultTable is the table used when Config.Table is empty.
 const DefaultTable = "phalanx"
 
+// maxSpareBatch bounds the batch bytes an enforcer keeps for its next
+// Apply: a flood's transactions of a few thousand elements fit.
+const maxSpareBatch = 1 << 20
+
 // maxTimeout caps element timeouts; a longer ban is renewed by the next
 // Reconcile (every start of the daemon).
 const maxTimeout = 10 * 365 * 24 * time.Hour
@@ -104,6 +108,7 @@ type Enforcer struct {
 	ranges  [2]rangeSet    // IPv4, IPv6
 	netns   int            // Config.NetNS
 	allow   []netip.Prefix // what SetAllow was last given (Restore)
+	spare   []byte         // the last Apply's batch bytes, reused by the next
 	closed  bool
 }
 
@@ -259,7 +264,7 @@ func (e *Enforcer) Apply(add, remove []phalanx.Decision, now time.Time) error {
 			continue
 		}
 		if exDel[slot] == nil {
-			exDel[slot] = map[netip.Addr]bool{}
+			exDel[slot] = make(map[netip.Addr]bool, len(remove))
 		}
 		exDel[slot][key] = true
 	}
@@ -275,7 +280,7 @@ func (e *Enforcer) Apply(add, remove []phalanx.Decision, now time.Time) error {
 			continue
 		}
 		if exAdd[slot] == nil {
-			exAdd[slot] = map[netip.Addr]time.Time{}
+			exAdd[slot] = make(map[netip.Addr]time.Time, len(add))
 		}
 		if u, ok := exAdd[slot][key]; !ok || until.After(u) {
 			exAdd[slot][key] = until
@@ -283,7 +288,7 @@ func (e *Enforcer) Apply(add, remove []phalanx.Decision, now time.Time) error {
 		delete(exDel[slot], key)
 	}
 
-	b := newBatch(e.table)
+	b := reuseBatch(e.table, e.spare)
 	nAdd, nDel := 0, 0
 	for f := range 3 {
 		// A delete fails the whole transaction when the element is not
@@ -291,7 +296,8 @@ func (e *Enforcer) Apply(add, remove []phalanx.Decision, now time.Time) error {
 		// without timeout: the pair always succeeds and leaves nothing
 		// behind. On kernels that keep the old timeout of an element added
 		// again, a new timeout goes in the same way: add, delete, add.
-		var del, put []elem
+		del := make([]elem, 0, len(exDel[f])+len(exAdd[f]))
+		put := make([]elem, 0, len(exAdd[f]))
 		for a := range exDel[f] {
 			del = append(del, elem{key: a})
 		}
@@ -310,7 +316,11 @@ func (e *Enforcer) Apply(add, remove []phalanx.Decision, now time.Time) error {
 			edits[f].plan(b, rangeSetName(f), now)
 		}
 	}
-	if err := e.sock.commit(b); err != nil {
+	err := e.sock.commit(b)
+	if cap(b.buf) <= maxSpareBatch {
+		e.spare = b.buf
+	}
+	if err != nil {
 		for _, ed := range edits {
 			ed.rollback()
 		}
