@@ -722,11 +722,11 @@ func (p *demoPrinter) observer(letter string) func(daemon.Entry) {
 			return
 		}
 		l := demoLine{at: time.Now(), member: letter, e: e}
-		p.record(l)
 		select {
-		case p.lines <- l:
+		case p.lines <- l: // recorded as the printer takes it (handle)
 		default:
 			p.dropped.Add(1)
+			p.record(l) // never printed, but it happened
 		}
 	}
 }
@@ -744,8 +744,11 @@ func (p *demoPrinter) about(value string) bool {
 	return err == nil && pfx.Contains(attacker)
 }
 
-// record notes when each member first showed each kind of entry, as it
-// happens (not when printed).
+// record notes when each member first showed each kind of entry, at the
+// time it happened (not when printed). The printer records an entry as it
+// takes it, so that once saw tells of an entry, a flush prints it: were it
+// recorded as it happened, the demo could wait for it, flush and print its
+// summary while the entry was still on its way to the printer.
 func (p *demoPrinter) record(l demoLine) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -861,6 +864,7 @@ func (p *demoPrinter) handle(l demoLine) {
 		p.print(l.at, "", l.text)
 		return
 	}
+	p.record(l)
 	e := l.e
 	p.mu.Lock()
 	own := p.own(l)
