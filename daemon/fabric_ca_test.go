@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"phalanx/daemon"
+	"phalanx/testenv"
 )
 
 // fabricCA is an operator CA made for a test.
@@ -80,7 +81,9 @@ func TestCheckFabricCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	initAlliance(t, dir, "127.0.0.1:"+itoa(freePort(t)))
+	// The check looks at the fabric's port and its cluster port (port+1):
+	// a pair, below the ephemeral ports that other tests' listeners take.
+	initAlliance(t, dir, testenv.FreePortPair(t))
 	again, id2, err := daemon.FabricCertificateRequest(dir)
 	if err != nil || id2 != id {
 		t.Fatalf("a second request: member %s, %v; want member %s", id2, err, id)
