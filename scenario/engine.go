@@ -87,7 +87,6 @@ type Engine struct {
 
 type compiled struct {
 	name      string
-	kinds     uint64 // bit k set: Kind(k) counts
 	distinct  bool
 	ofPath    bool  // a distinct scenario over Event.Path
 	windowed  bool  // a window scenario: its ring of recent events lives in stamps
@@ -257,7 +256,6 @@ func New(c Config) (*Engine, error) {
 			capacity:  s.Capacity,
 			blackhole: int64(s.Blackhole),
 		}
-		cs.kinds = kinds
 		cs.fam, cs.bucket = fi, f.nBuckets
 		f.nBuckets++
 		f.specs |= 1 << i // Validate admits at most 64 scenarios
@@ -309,7 +307,6 @@ func (e *Engine) Observe(ev *phalanx.Event, dst []phalanx.Alert) []phalanx.Alert
 
 	var match uint64
 	if ev.Kind < 64 {
-		kind := uint64(1) << ev.Kind
 		for _, fi := range e.byKind[ev.Kind] {
 			f := &e.families[fi]
 			if len(f.services) > 0 && !slices.Contains(f.services, ev.Service) {
@@ -317,7 +314,7 @@ func (e *Engine) Observe(ev *phalanx.Event, dst []phalanx.Alert) []phalanx.Alert
 			}
 			for m := f.specs; m != 0; m &= m - 1 {
 				i := bits.TrailingZeros64(m)
-				if e.specs[i].counts(ev, kind) {
+				if e.specs[i].counts(ev) {
 					match |= 1 << i
 				}
 			}
@@ -382,12 +379,9 @@ func (e *Engine) Observe(ev *phalanx.Event, dst []phalanx.Alert) []phalanx.Alert
 	return dst
 }
 
-// counts reports whether s counts ev, whose kind is the bit kind and whose
-// service s's family counts.
-func (s *compiled) counts(ev *phalanx.Event, kind uint64) bool {
-	if s.kinds&kind == 0 {
-		return false
-	}
+// counts reports whether s counts ev, whose kind and service s's family
+// counts (every scenario of a family counts the same kinds).
+func (s *compiled) counts(ev *phalanx.Event) bool {
 	switch {
 	case !s.distinct:
 		return true
