@@ -264,7 +264,7 @@ func (e *Enforcer) Apply(add, remove []phalanx.Decision, now time.Time) error {
 			continue
 		}
 		if exDel[slot] == nil {
-			exDel[slot] = make(map[netip.Addr]bool, len(remove))
+			exDel[slot] = map[netip.Addr]bool{}
 		}
 		exDel[slot][key] = true
 	}
@@ -280,7 +280,7 @@ func (e *Enforcer) Apply(add, remove []phalanx.Decision, now time.Time) error {
 			continue
 		}
 		if exAdd[slot] == nil {
-			exAdd[slot] = make(map[netip.Addr]time.Time, len(add))
+			exAdd[slot] = map[netip.Addr]time.Time{}
 		}
 		if u, ok := exAdd[slot][key]; !ok || until.After(u) {
 			exAdd[slot][key] = until
@@ -296,7 +296,7 @@ func (e *Enforcer) Apply(add, remove []phalanx.Decision, now time.Time) error {
 		// without timeout: the pair always succeeds and leaves nothing
 		// behind. On kernels that keep the old timeout of an element added
 		// again, a new timeout goes in the same way: add, delete, add.
-		del := make([]elem, 0, len(exDel[f])+len(exAdd[f]))
+		var del []elem
 		put := make([]elem, 0, len(exAdd[f]))
 		for a := range exDel[f] {
 			del = append(del, elem{key: a})
