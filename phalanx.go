@@ -143,6 +143,10 @@ type Event struct {
 	// Detail names the rule that recognised the line when a kind covers
 	// many (the CVE an http-cve probe is for, such as "log4shell").
 	Detail string
+	// Kept is what a live pipeline's ParseSink kept of the line as it was
+	// parsed (its Parsed may set it), handed back with the event when the
+	// event is judged, on whatever goroutine judges; nil for nothing.
+	Kept any
 }
 
 // Alert is a scenario that fired for one source.

@@ -27,8 +27,17 @@ import (
 // sink receives the pipeline's output, on the goroutine that feeds lines
 // (under Daemon.pipeMu), but for Parsed (see there).
 type sink struct {
-	d    *Daemon
-	last *eventCounter // nil for none
+	d  *Daemon
+	st *sinkState // nil for none
+}
+
+// sinkState is what a sink remembers of the event being judged.
+type sinkState struct {
+	last eventCounter // the events metric's counter of its service and kind
+	// kept is the node that ends its source's evidence with its line
+	// (ev.Kept: see Parsed), and keptFor its source.
+	kept    *evNode
+	keptFor netip.Addr
 }
 
 // eventCounter is the events metric's counter of the last event's service
@@ -40,21 +49,39 @@ type eventCounter struct {
 	c       prometheus.Counter
 }
 
-// Parsed keeps the line of an event as evidence, as soon as it is parsed:
-// for a tail that parses apart from the pipeline (feedApart), on its own
-// goroutine, while earlier lines are judged (evidence has its own lock).
-func (s sink) Parsed(ev *phalanx.Event) { s.d.evid.add(ev) }
+// Parsed keeps the line of an event as evidence, as soon as it is parsed,
+// and hands the node that ends its source's evidence with it back with the
+// event (ev.Kept): for a tail that parses apart from the pipeline
+// (feedApart), on its own goroutine, while earlier lines are judged.
+func (s sink) Parsed(ev *phalanx.Event) { ev.Kept = s.d.evid.add(ev) }
 
 func (s sink) Event(ev *phalanx.Event) {
 	s.d.sight(ev)
-	if l := s.last; l != nil {
-		if l.c == nil || l.service != ev.Service || l.kind != ev.Kind {
+	if st := s.st; st != nil {
+		st.kept, _ = ev.Kept.(*evNode)
+		st.keptFor = ev.Source
+		if l := &st.last; l.c == nil || l.service != ev.Service || l.kind != ev.Kind {
 			*l = eventCounter{service: ev.Service, kind: ev.Kind, c: s.d.met.events.WithLabelValues(ev.Service, ev.Kind.String())}
 		}
-		l.c.Inc()
+		st.last.c.Inc()
 		return
 	}
 	s.d.met.events.WithLabelValues(ev.Service, ev.Kind.String()).Inc()
+}
+
+// evidence sets the evidence of the ban it of alert a: that of the event
+// being judged when a is its alert (its line is the last of a's
+// evidence), a node that never changes, which the ban keeps as it is
+// (read without a lock, and made lines only for its report); otherwise
+// what the evidence holds for a's source, up to the line that made a
+// fire.
+func (s sink) evidence(it *banItem, a *phalanx.Alert) {
+	if st := s.st; st != nil && st.kept != nil && a.Addr.IsValid() && a.Addr == st.keptFor &&
+		len(a.Evidence) > 0 && a.Evidence[len(a.Evidence)-1] == st.kept.line.num {
+		it.kept = st.kept
+		return
+	}
+	it.evid = evidenceUpTo(s.d.evid.raw(a.Source, a.Addr), a)
 }
 
 // Login: a source that logged in here is not sighted for a while.
@@ -79,10 +106,8 @@ func (s sink) Decision(dec *phalanx.Decision, a *phalanx.Alert) {
 	d.ctr.selfBans.Add(1)
 	// The enforcement latency starts now, as the line that decided is
 	// being read (within microseconds of its feeding).
-	// A tail that parses apart may have kept lines read after the one
-	// that decided.
-	evid := evidenceUpTo(d.evid.raw(a.Source, a.Addr), a)
-	it := banItem{kind: itemBan, alert: *a, dec: *dec, at: d.now(), since: time.Now(), evid: evid}
+	it := banItem{kind: itemBan, alert: *a, dec: *dec, at: d.now(), since: time.Now()}
+	s.evidence(&it, a)
 	if d.enfq != nil && d.caughtUp.Load() {
 		d.enfq.pushFirst(dec) // the kernel first (enforcer_queue.go)
 	}

@@ -73,7 +73,18 @@ type banItem struct {
 	reason string           // itemRefused
 	at     time.Time        // itemBan: when it was decided (the report's time)
 	since  time.Time        // itemBan: when the line that decided it was read; zero for none
-	evid   []evLine         // itemBan: the alert's evidence, as read
+	// itemBan: the alert's evidence, as read: the node that ends it (the
+	// event's: see sink.evidence), which never changes, else the lines.
+	kept *evNode
+	evid []evLine
+}
+
+// evidence returns the evidence of the ban it.
+func (it *banItem) evidence() []evLine {
+	if it.kept != nil {
+		return it.kept.lines()
+	}
+	return it.evid
 }
 
 // banQueue holds the bans decided and not yet applied; see the top of
@@ -167,7 +178,7 @@ func (q *banQueue) isPending(v netip.Prefix) bool {
 // what waits first. Without a queue (a daemon not started) it applies it
 // at once.
 func (d *Daemon) queueItem(it *banItem) {
-	it.alert.Evidence = nil // the pipeline's line numbers; a ban carries its lines in evid
+	it.alert.Evidence = nil // the pipeline's line numbers; a ban carries its lines in kept or evid
 	if it.kind == itemBan {
 		d.inflight.Add(1) // until its report is numbered (and counted there)
 	}
@@ -310,7 +321,7 @@ func (d *Daemon) applyBanBatch(bans []*banItem) {
 	for i, it := range bans {
 		a := &it.alert
 		rs[i] = report.Report{Type: report.TypeAlert, Time: it.at.UTC(), Scenario: a.Scenario, Value: it.dec.Value,
-			First: a.First, Last: a.Last, Count: a.Count, Reason: it.dec.Reason, Evidence: evidenceReport(it.evid)}
+			First: a.First, Last: a.Last, Count: a.Count, Reason: it.dec.Reason, Evidence: evidenceReport(it.evidence())}
 	}
 	d.number(rs, func(rs []report.Report) {
 		decs := make([]phalanx.Decision, len(bans))

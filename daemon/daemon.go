@@ -435,7 +435,7 @@ func (d *Daemon) buildPipeline(f config.File) error {
 	if crawl != nil {
 		pc.HTTP.Crawlers = crawl.Check
 	}
-	p, err := pipeline.New(pc, sink{d: d, last: &eventCounter{}})
+	p, err := pipeline.New(pc, sink{d: d, st: &sinkState{}})
 	if err != nil {
 		return err
 	}

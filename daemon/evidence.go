@@ -11,15 +11,32 @@ import (
 
 // evidence keeps the last few raw lines per source address, so a report can
 // carry the lines behind its alert. Bounded in sources and lines.
+//
+// A source's lines are a chain of nodes, newest first, that never change
+// once made (evNode): keeping a line makes a node whose prev is the
+// source's chain so far, and the node goes back with the event
+// (phalanx.Event.Kept). The goroutine that judges the event takes its
+// evidence from that node, without the lock: the lines up to the one that
+// made an alert fire, whatever the goroutine that parses has kept since.
+// A tail's lines are then kept as they are parsed while earlier ones are
+// judged (feedApart), and neither goroutine waits for the other's lock.
 type evidence struct {
 	mu       sync.Mutex
 	max      int
-	bySource map[netip.Addr]*evSource
+	bySource map[netip.Addr]*evNode // each source's newest line
 	order    []netip.Addr
 }
 
-// evSource is the evidence kept for one source address, oldest first.
-type evSource struct{ lines []evLine }
+// evNode is one line kept, and the lines its source had kept before it
+// (prev). n counts the nodes of the chain from it, itself included; a
+// chain that would grow past evidenceChain nodes is copied first, its
+// newest evidencePerSource-1 (see recent), so a source that sends lines
+// for ever holds a bounded chain.
+type evNode struct {
+	line evLine
+	prev *evNode
+	n    int32
+}
 
 // evLine is one evidence line as read: it is made fit for a report
 // (evidenceText) only when a report takes it, since most lines of a flood
@@ -31,10 +48,15 @@ type evLine struct {
 	final     bool
 }
 
-const evidencePerSource = 16
+// evidencePerSource is how many lines a source's evidence has at most;
+// evidenceChain, how many nodes its chain has at most.
+const (
+	evidencePerSource = 16
+	evidenceChain     = evidencePerSource + evidencePerSource/2
+)
 
 func newEvidence(max int) *evidence {
-	return &evidence{max: max, bySource: map[netip.Addr]*evSource{}}
+	return &evidence{max: max, bySource: map[netip.Addr]*evNode{}}
 }
 
 // Bounds of an evidence line: a longer line keeps its head and its tail
@@ -73,46 +95,63 @@ func (l evLine) report() string {
 	return evidenceText(l.text, l.via)
 }
 
-func (e *evidence) add(ev *phalanx.Event) {
+// add keeps ev's line as evidence of its source and returns the node
+// that ends its source's evidence with it (the last node kept, when the
+// line is the one kept last: one line, several events).
+func (e *evidence) add(ev *phalanx.Event) *evNode {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	src := e.bySource[ev.Source]
-	if src == nil {
+	head, known := e.bySource[ev.Source]
+	if !known {
 		if len(e.order) >= e.max {
-			// The oldest source is forgotten, and its room taken over
-			// (a flood of new sources allocates nothing more here).
-			src = e.bySource[e.order[0]]
-			delete(e.bySource, e.order[0])
+			delete(e.bySource, e.order[0]) // the oldest source is forgotten
 			e.order = e.order[1:]
-			clear(src.lines)
-			src.lines = src.lines[:0]
-		} else {
-			// Room for a few lines at once: most sources that get here
-			// (a scenario's few events) need no more.
-			src = &evSource{lines: make([]evLine, 0, evidencePerSource/2)}
 		}
 		e.order = append(e.order, ev.Source)
-		e.bySource[ev.Source] = src
 	}
-	l := src.lines
-	if n := len(l); n > 0 && !l[n-1].final && l[n-1].via == ev.Via && l[n-1].text == string(ev.Raw) {
-		return // one line, several events (an HTTP probe for /.env is two)
+	if head != nil && !head.line.final && head.line.via == ev.Via && head.line.text == string(ev.Raw) {
+		return head // one line, several events (an HTTP probe for /.env is two)
 	}
 	line := evLine{via: ev.Via, num: ev.Line}
 	if len(ev.Raw) > evidenceHead+evidenceTail+44 {
 		line.text, line.final = evidenceText(string(ev.Raw), ev.Via), true
-		if n := len(l); n > 0 && l[n-1].final && l[n-1].text == line.text {
-			return
+		if head != nil && head.line.final && head.line.text == line.text {
+			return head
 		}
 	} else {
 		line.text = string(ev.Raw)
 	}
-	if len(l) >= evidencePerSource {
-		copy(l, l[1:]) // the oldest goes; the array is kept
-		l[len(l)-1] = line
-		return
+	n := &evNode{line: line, prev: head, n: 1}
+	if head != nil {
+		if head.n >= evidenceChain {
+			head = head.recent(evidencePerSource - 1)
+		}
+		n.prev, n.n = head, head.n+1
 	}
-	src.lines = append(l, line)
+	e.bySource[ev.Source] = n
+	return n
+}
+
+// recent returns a copy of the newest k nodes of n's chain (one
+// allocation), for a chain that is not to grow longer.
+func (n *evNode) recent(k int) *evNode {
+	nodes := make([]evNode, min(k, int(n.n)))
+	for i, x := 0, n; i < len(nodes); i, x = i+1, x.prev {
+		nodes[i] = evNode{line: x.line, n: int32(len(nodes) - i)}
+		if i > 0 {
+			nodes[i-1].prev = &nodes[i]
+		}
+	}
+	return &nodes[0]
+}
+
+// lines returns the evidence that ends with n's line, oldest first.
+func (n *evNode) lines() []evLine {
+	out := make([]evLine, min(int(n.n), evidencePerSource))
+	for i, x := len(out)-1, n; i >= 0; i, x = i-1, x.prev {
+		out[i] = x.line
+	}
+	return out
 }
 
 // lines returns the evidence for addr, or for every address inside group
@@ -123,20 +162,22 @@ func (e *evidence) lines(group netip.Prefix, addr netip.Addr) []string {
 
 // raw returns the evidence for addr, or for every address inside group
 // when addr is unknown, as kept: evidenceReport makes it fit for a report
-// (on another goroutine than the one that reads the lines).
+// (on another goroutine than the one that reads the lines). Detection
+// takes the evidence of the event it judges from the event instead
+// (evNode.lines): raw is for an alert that came otherwise.
 func (e *evidence) raw(group netip.Prefix, addr netip.Addr) []evLine {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if addr.IsValid() {
-		if src := e.bySource[addr]; src != nil && len(src.lines) > 0 {
-			return append([]evLine(nil), src.lines...)
+		if head := e.bySource[addr]; head != nil {
+			return head.lines()
 		}
 		return nil
 	}
 	var kept []evLine
-	for a, src := range e.bySource {
+	for a, head := range e.bySource {
 		if group.Contains(a) {
-			kept = append(kept, src.lines...)
+			kept = append(kept, head.lines()...)
 		}
 	}
 	if len(kept) > evidencePerSource {

@@ -60,7 +60,7 @@ func TestEvidenceKeptRaw(t *testing.T) {
 			t.Errorf("line not fit for a report: %q", l)
 		}
 	}
-	if kept := e.bySource[src].lines[1]; !kept.final || len(kept.text) > report.MaxEvidenceLine {
+	if kept := e.bySource[src].line; !kept.final || len(kept.text) > report.MaxEvidenceLine {
 		t.Errorf("long line kept whole (%d bytes, final %v)", len(kept.text), kept.final)
 	}
 	if got := e.lines(netip.MustParsePrefix("198.51.100.0/24"), netip.Addr{}); !slices.Equal(got, want) {
@@ -97,8 +97,8 @@ func TestEvidenceKeepsNewest(t *testing.T) {
 		if got := e.lines(netip.PrefixFrom(src, 128), src); !slices.Equal(got, want) {
 			t.Fatalf("after %d lines: %q, want %q", i+1, got, want)
 		}
-		if c := cap(e.bySource[src].lines); c > 2*evidencePerSource {
-			t.Fatalf("after %d lines: room for %d lines, for %d kept", i+1, c, evidencePerSource)
+		if n := chainLen(e.bySource[src]); n > evidenceChain {
+			t.Fatalf("after %d lines: a chain of %d lines, for %d kept", i+1, n, evidencePerSource)
 		}
 	}
 	for i := range 3 { // more sources than kept: the oldest is forgotten
@@ -106,6 +106,62 @@ func TestEvidenceKeepsNewest(t *testing.T) {
 	}
 	if got := e.lines(netip.PrefixFrom(src, 128), src); got != nil {
 		t.Errorf("a forgotten source still has evidence: %q", got)
+	}
+}
+
+// chainLen counts the nodes of n's chain.
+func chainLen(n *evNode) int {
+	k := 0
+	for ; n != nil; n = n.prev {
+		k++
+	}
+	return k
+}
+
+// TestEvidenceOfTheLine: the node kept for a line gives the evidence up to
+// that line, whatever is kept after it (a tail that parses apart keeps the
+// lines after the one being judged), read while more is kept on another
+// goroutine; its chain stays bounded however many lines the source sends.
+func TestEvidenceOfTheLine(t *testing.T) {
+	e := newEvidence(4)
+	src := netip.MustParseAddr("203.0.113.5")
+	line := func(i int) string { return "Failed password for root from 203.0.113.5 port " + strconv.Itoa(i) }
+	const n = 10 * evidencePerSource
+	nodes := make(chan *evNode, n)
+	go func() {
+		defer close(nodes)
+		for i := range n {
+			ev := phalanx.Event{Source: src, Line: int64(i + 1), Raw: []byte(line(i))}
+			nodes <- e.add(&ev)
+			// Other sources come and go meanwhile: src is forgotten and
+			// kept again, and its nodes handed out stay whole.
+			if i%10 == 9 {
+				e.add(&phalanx.Event{Source: netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), Raw: []byte("x")})
+			}
+		}
+	}()
+	var first []string // the lines since src was last forgotten
+	i := 0
+	for node := range nodes {
+		if i%40 == 0 { // kept anew: 4 sources at most, the one kept first forgotten first
+			first = nil
+		}
+		first = append(first, line(i))
+		got := evidenceReport(node.lines())
+		want := first[max(0, len(first)-evidencePerSource):]
+		if !slices.Equal(got, want) {
+			t.Fatalf("line %d: evidence %q, want %q", i, got, want)
+		}
+		if node.line.num != int64(i+1) {
+			t.Fatalf("line %d: node of line %d", i, node.line.num)
+		}
+		if c := chainLen(node); c > evidenceChain {
+			t.Fatalf("line %d: a chain of %d nodes", i, c)
+		}
+		i++
+	}
+	if i != n {
+		t.Fatalf("%d nodes, want %d", i, n)
 	}
 }
 

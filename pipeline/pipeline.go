@@ -81,7 +81,10 @@ type LoginSink interface {
 // its line is parsed, before it is judged: on the goroutine that parses,
 // which for a stream that parses apart (Stream.ParseAt) is not the one
 // that judges, so Parsed must be safe for concurrent use. A line's event
-// is handed to Parsed once, however many times the line counts.
+// is handed to Parsed once, however many times the line counts. What
+// Parsed sets in ev.Kept comes back with the event when it is judged
+// (Sink.Event, before the Alert and Decision calls it causes); nothing
+// else of ev may change.
 type ParseSink interface {
 	Parsed(ev *phalanx.Event)
 }
