@@ -123,7 +123,7 @@ type enforceQueue struct {
 	mu      sync.Mutex
 	ops     map[netip.Prefix]enforceOp
 	first   map[netip.Prefix]enforceOp // self-defense adds from detection, applied before ops
-	firstAt map[netip.Prefix]firstTook // what the kernel took of them, until its notice comes
+	spare   map[netip.Prefix]enforceOp // the last step's first, emptied: the next step's (grown already)
 	busy    func() bool                // a log file's tail is behind: gather (nil: never)
 	gathers atomic.Bool                // the worker gathers: a push need not wake it
 	notes   []enforceNote
@@ -131,6 +131,12 @@ type enforceQueue struct {
 	restore bool // part of the enforcer's table may be gone: restore it
 	wake    chan struct{}
 	took    chan struct{} // closed (and replaced) whenever the worker takes what waits
+
+	// firstMu guards firstAt, apart from mu, so that detection queues
+	// first adds (pushFirst) while the worker records those it applied;
+	// taken after mu when both are.
+	firstMu sync.Mutex
+	firstAt map[netip.Prefix]firstTook // what the kernel took of the first adds, until their notice comes
 
 	queued, coalesced, overflowed, overflows atomic.Int64
 	batches, elements, reconciles, failures  atomic.Int64
@@ -187,7 +193,9 @@ func (q *enforceQueue) push(add, remove []phalanx.Decision, notes []enforceNote)
 	} else {
 		put := func(d *phalanx.Decision, add bool) {
 			if !add {
+				q.firstMu.Lock()
 				delete(q.firstAt, d.Value) // the kernel will not hold it: an add after the lift goes in
+				q.firstMu.Unlock()
 			} else if q.hasFirst(d) {
 				q.coalesced.Add(1) // its first add (see the top of this file)
 				return
@@ -359,7 +367,11 @@ func (q *enforceQueue) step() (more, ok bool) {
 	}
 	if len(q.first) > 0 && !dirty {
 		first = q.first
-		q.first = map[netip.Prefix]enforceOp{}
+		q.first = q.spare
+		if q.first == nil {
+			q.first = map[netip.Prefix]enforceOp{}
+		}
+		q.spare = nil
 	}
 	if dirty {
 		q.dropWaiting() // empty already: a dirty queue takes nothing
@@ -416,6 +428,10 @@ func (q *enforceQueue) step() (more, ok bool) {
 	q.mu.Lock()
 	notes = q.inForce(notes, ops, first, reloaded)
 	q.firstTimes(notes)
+	if first != nil && q.spare == nil {
+		clear(first)
+		q.spare = first
+	}
 	q.mu.Unlock()
 	if len(notes) > 0 {
 		q.hooks.told(notes, layerNftables)
@@ -469,19 +485,21 @@ func (q *enforceQueue) tookFirst(first map[netip.Prefix]enforceOp) {
 		return
 	}
 	at := time.Now()
-	q.mu.Lock()
+	q.firstMu.Lock()
 	if len(q.firstAt)+len(first) > maxQueuedBans {
 		clear(q.firstAt)
 	}
 	for v, op := range first {
 		q.firstAt[v] = firstTook{at: at, until: op.dec.Until}
 	}
-	q.mu.Unlock()
+	q.firstMu.Unlock()
 }
 
 // firstTimes ends the latency of the notes whose ban went to the kernel
-// first at when it did. The caller holds q.mu.
+// first at when it did.
 func (q *enforceQueue) firstTimes(notes []enforceNote) {
+	q.firstMu.Lock()
+	defer q.firstMu.Unlock()
 	if len(q.firstAt) == 0 {
 		return
 	}
@@ -574,7 +592,9 @@ func (q *enforceQueue) apply(ops map[netip.Prefix]enforceOp, now time.Time) erro
 // tookAsIs reports whether the kernel holds x from its first add, ending
 // when x does. The caller holds q.mu.
 func (q *enforceQueue) tookAsIs(x *phalanx.Decision) bool {
+	q.firstMu.Lock()
 	ft, ok := q.firstAt[x.Value]
+	q.firstMu.Unlock()
 	return ok && ft.until.Equal(x.Until)
 }
 
@@ -584,9 +604,9 @@ func (q *enforceQueue) tookAsIs(x *phalanx.Decision) bool {
 // bookkeeping add that comes after the snapshot is to be applied, not
 // skipped as one the kernel holds (see push).
 func (q *enforceQueue) reloadSnapshot(now time.Time) []phalanx.Decision {
-	q.mu.Lock()
+	q.firstMu.Lock()
 	clear(q.firstAt)
-	q.mu.Unlock()
+	q.firstMu.Unlock()
 	return q.hooks.snapshot(now)
 }
 
