@@ -23,9 +23,14 @@ import (
 type evidence struct {
 	mu       sync.Mutex
 	max      int
-	bySource map[netip.Addr]*evNode // each source's newest line
+	bySource map[netip.Addr]*evSlot
 	order    []netip.Addr
 }
+
+// evSlot holds a source's newest line kept: a line of a source already
+// kept changes its slot, not the map, and a new source takes the slot of
+// the one it makes forgotten.
+type evSlot struct{ head *evNode }
 
 // evNode is one line kept, and the lines its source had kept before it
 // (prev). n counts the nodes of the chain from it, itself included; a
@@ -56,7 +61,7 @@ const (
 )
 
 func newEvidence(max int) *evidence {
-	return &evidence{max: max, bySource: map[netip.Addr]*evNode{}}
+	return &evidence{max: max, bySource: map[netip.Addr]*evSlot{}}
 }
 
 // Bounds of an evidence line: a longer line keeps its head and its tail
@@ -101,14 +106,20 @@ func (l evLine) report() string {
 func (e *evidence) add(ev *phalanx.Event) *evNode {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	head, known := e.bySource[ev.Source]
-	if !known {
+	slot := e.bySource[ev.Source]
+	if slot == nil {
 		if len(e.order) >= e.max {
-			delete(e.bySource, e.order[0]) // the oldest source is forgotten
+			slot = e.bySource[e.order[0]] // the oldest source is forgotten
+			delete(e.bySource, e.order[0])
 			e.order = e.order[1:]
+			slot.head = nil
+		} else {
+			slot = &evSlot{}
 		}
 		e.order = append(e.order, ev.Source)
+		e.bySource[ev.Source] = slot
 	}
+	head := slot.head
 	if head != nil && !head.line.final && head.line.via == ev.Via && head.line.text == string(ev.Raw) {
 		return head // one line, several events (an HTTP probe for /.env is two)
 	}
@@ -128,7 +139,7 @@ func (e *evidence) add(ev *phalanx.Event) *evNode {
 		}
 		n.prev, n.n = head, head.n+1
 	}
-	e.bySource[ev.Source] = n
+	slot.head = n
 	return n
 }
 
@@ -169,15 +180,15 @@ func (e *evidence) raw(group netip.Prefix, addr netip.Addr) []evLine {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if addr.IsValid() {
-		if head := e.bySource[addr]; head != nil {
-			return head.lines()
+		if slot := e.bySource[addr]; slot != nil && slot.head != nil {
+			return slot.head.lines()
 		}
 		return nil
 	}
 	var kept []evLine
-	for a, head := range e.bySource {
-		if group.Contains(a) {
-			kept = append(kept, head.lines()...)
+	for a, slot := range e.bySource {
+		if group.Contains(a) && slot.head != nil {
+			kept = append(kept, slot.head.lines()...)
 		}
 	}
 	if len(kept) > evidencePerSource {

@@ -60,7 +60,7 @@ func TestEvidenceKeptRaw(t *testing.T) {
 			t.Errorf("line not fit for a report: %q", l)
 		}
 	}
-	if kept := e.bySource[src].line; !kept.final || len(kept.text) > report.MaxEvidenceLine {
+	if kept := e.bySource[src].head.line; !kept.final || len(kept.text) > report.MaxEvidenceLine {
 		t.Errorf("long line kept whole (%d bytes, final %v)", len(kept.text), kept.final)
 	}
 	if got := e.lines(netip.MustParsePrefix("198.51.100.0/24"), netip.Addr{}); !slices.Equal(got, want) {
@@ -97,7 +97,7 @@ func TestEvidenceKeepsNewest(t *testing.T) {
 		if got := e.lines(netip.PrefixFrom(src, 128), src); !slices.Equal(got, want) {
 			t.Fatalf("after %d lines: %q, want %q", i+1, got, want)
 		}
-		if n := chainLen(e.bySource[src]); n > evidenceChain {
+		if n := chainLen(e.bySource[src].head); n > evidenceChain {
 			t.Fatalf("after %d lines: a chain of %d lines, for %d kept", i+1, n, evidencePerSource)
 		}
 	}
