@@ -110,6 +110,9 @@ type Enforcer struct {
 	allow   []netip.Prefix // what SetAllow was last given (Restore)
 	spare   []byte         // the last Apply's batch bytes, reused by the next
 	closed  bool
+	// looked, when set (tests), hears each generation Watch has looked
+	// at, once it has called changed for it if it was to.
+	looked func(gen uint32)
 }
 
 // New makes the table ready and returns an enforcer working in it.
