@@ -708,8 +708,8 @@ type tailBatch struct {
 // free again) may wait up to a millisecond for a processor, on the
 // processor of the goroutine that woke it while the other one idles. In a
 // trace of a 600,000-line flood on two cores, a processor idled so with
-// goroutines waiting a third of the time at 256 lines a batch, and an
-// eighth at 2,048. A line that comes alone is a batch of one at once.
+// goroutines waiting a third of the time at 256 lines a batch, and a
+// seventh at 2,048. A line that comes alone is a batch of one at once.
 const (
 	batchLines = 2048
 	batchBytes = 1 << 20
