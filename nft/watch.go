@@ -45,16 +45,12 @@ const (
 // The enforcer's own transactions change the generation too, and leave the
 // table whole: they never call it.
 func (e *Enforcer) Watch(ctx context.Context, changed func()) error {
-	fd, err := socketIn(e.netns)
+	g, err := openSock(e.netns)
 	if err != nil {
 		return err
 	}
-	defer unix.Close(fd)
-	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return fmt.Errorf("bind netlink socket: %w", err)
-	}
-	g := genReader{fd: fd, buf: make([]byte, 4096)}
-	gen, err := g.read()
+	defer g.close()
+	gen, err := g.generation()
 	if err != nil {
 		return fmt.Errorf("read the nftables ruleset generation: %w", err)
 	}
@@ -66,7 +62,7 @@ func (e *Enforcer) Watch(ctx context.Context, changed func()) error {
 			return nil
 		case <-t.C:
 		}
-		now, err := g.read()
+		now, err := g.generation()
 		if err == nil && now == gen {
 			if e.looked != nil {
 				e.looked(now)
@@ -93,44 +89,23 @@ func (e *Enforcer) Watch(ctx context.Context, changed func()) error {
 	}
 }
 
-// genReader reads the ruleset's generation on its own socket.
-type genReader struct {
-	fd  int
-	seq uint32
-	buf []byte
-}
-
-// read returns the ruleset's generation.
-func (g *genReader) read() (uint32, error) {
-	g.seq++
-	seq := g.seq
+// generation asks the kernel for the ruleset's generation.
+func (s *sock) generation() (uint32, error) {
+	seq := s.seq
+	s.seq++
 	var b []byte
 	b = appendMsgHeader(b, msgGetGen, unix.NLM_F_REQUEST, seq)
 	b = appendNfgen(b, unix.AF_UNSPEC, 0)
 	binary.NativeEndian.PutUint32(b, uint32(len(b)))
-	if err := unix.Sendto(g.fd, b, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+	if err := unix.Sendto(s.fd, b, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return 0, err
 	}
-	deadline := time.Now().Add(replyTimeout)
 	for {
-		n, _, err := unix.Recvfrom(g.fd, g.buf, unix.MSG_DONTWAIT)
-		switch {
-		case errors.Is(err, unix.EAGAIN):
-			left := time.Until(deadline)
-			if left <= 0 {
-				return 0, errors.New("no answer from the kernel in time")
-			}
-			fds := []unix.PollFd{{Fd: int32(g.fd), Events: unix.POLLIN}}
-			if _, err := unix.Poll(fds, int(left/time.Millisecond)+1); err != nil && !errors.Is(err, unix.EINTR) {
-				return 0, err
-			}
-			continue
-		case errors.Is(err, unix.EINTR):
-			continue
-		case err != nil:
+		n, err := s.recv(replyTimeout)
+		if err != nil {
 			return 0, err
 		}
-		for m := range messages(g.buf[:n]) {
+		for m := range messages(s.buf[:n]) {
 			if m.seq != seq {
 				continue // an answer to an earlier question, too late
 			}

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"phalanx"
 )
 
@@ -49,13 +47,12 @@ func TestWatchRestore(t *testing.T) {
 	// Watch has looked at the generation after them, it has not called.
 	gen := func() uint32 {
 		t.Helper()
-		fd, err := socketIn(l.enf.netns)
+		g, err := openSock(l.enf.netns)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer unix.Close(fd)
-		g := genReader{fd: fd, buf: make([]byte, 4096)}
-		n, err := g.read()
+		defer g.close()
+		n, err := g.generation()
 		if err != nil {
 			t.Fatalf("read the generation: %v", err)
 		}
