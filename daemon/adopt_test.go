@@ -61,7 +61,7 @@ func TestPlainMemberFoundsAndJoins(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	fabA := testenv.FreePortPair(t)
+	fabA := testenv.FreeFabricAddr(t)
 	var moved []string
 	c, err := daemon.InitAlliance(dirA, daemon.InitOptions{Name: "adopted", Fabric: fabA, Now: time.Now(), Moved: func(p string) { moved = append(moved, p) }})
 	if err != nil {
@@ -95,7 +95,7 @@ func TestPlainMemberFoundsAndJoins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fabB := testenv.FreePortPair(t)
+	fabB := testenv.FreeFabricAddr(t)
 	moved = nil
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	joined, err := daemon.Join(ctx, dirB, daemon.JoinOptions{Token: tok.String(), Fabric: fabB, Now: time.Now(), Moved: func(p string) { moved = append(moved, p) }})

@@ -33,7 +33,7 @@ func formAlliance(t *testing.T, n int, join ...func(i int, o *daemon.JoinOptions
 	base := t.TempDir()
 	al := &alliance{}
 	dirA := filepath.Join(base, "a")
-	if _, err := daemon.InitAlliance(dirA, daemon.InitOptions{Name: "test-fleet", Fabric: testenv.FreePortPair(t), Now: time.Now()}); err != nil {
+	if _, err := daemon.InitAlliance(dirA, daemon.InitOptions{Name: "test-fleet", Fabric: testenv.FreeFabricAddr(t), Now: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	al.members = append(al.members, startMember(t, dirA, filepath.Join(base, "a.log")))
@@ -43,7 +43,7 @@ func formAlliance(t *testing.T, n int, join ...func(i int, o *daemon.JoinOptions
 			t.Fatal(err)
 		}
 		dir := filepath.Join(base, string(rune('a'+i)))
-		fab := testenv.FreePortPair(t)
+		fab := testenv.FreeFabricAddr(t)
 		var jo daemon.JoinOptions
 		for _, f := range join {
 			f(i, &jo)
@@ -153,10 +153,10 @@ func TestAllianceFormsAndShares(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := daemon.Join(ctx, filepath.Join(t.TempDir(), "d"), daemon.JoinOptions{Token: tok.String(), Fabric: testenv.FreePortPair(t), Now: time.Now()}); err != nil {
+	if _, err := daemon.Join(ctx, filepath.Join(t.TempDir(), "d"), daemon.JoinOptions{Token: tok.String(), Fabric: testenv.FreeFabricAddr(t), Now: time.Now()}); err != nil {
 		t.Fatalf("first use of an invite: %v", err)
 	}
-	_, err = daemon.Join(ctx, filepath.Join(t.TempDir(), "e"), daemon.JoinOptions{Token: tok.String(), Fabric: testenv.FreePortPair(t), Now: time.Now()})
+	_, err = daemon.Join(ctx, filepath.Join(t.TempDir(), "e"), daemon.JoinOptions{Token: tok.String(), Fabric: testenv.FreeFabricAddr(t), Now: time.Now()})
 	if err == nil || !strings.Contains(err.Error(), "used") {
 		t.Fatalf("second use of an invite: err = %v, want one saying it was used", err)
 	}
@@ -197,7 +197,7 @@ func TestLoneFounderReportsReachNewMembers(t *testing.T) {
 	}
 	base := t.TempDir()
 	dirA := filepath.Join(base, "a")
-	c, err := daemon.InitAlliance(dirA, daemon.InitOptions{Name: "lone", Fabric: testenv.FreePortPair(t), Now: time.Now()})
+	c, err := daemon.InitAlliance(dirA, daemon.InitOptions{Name: "lone", Fabric: testenv.FreeFabricAddr(t), Now: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestLoneFounderReportsReachNewMembers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dirB, fab := filepath.Join(base, "b"), testenv.FreePortPair(t)
+	dirB, fab := filepath.Join(base, "b"), testenv.FreeFabricAddr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := daemon.Join(ctx, dirB, daemon.JoinOptions{Token: tok.String(), Fabric: fab, Now: time.Now()}); err != nil {

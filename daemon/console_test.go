@@ -770,7 +770,7 @@ func TestConsoleCharterHistoryLateJoiner(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "c")
-	fab := testenv.FreePortPair(t)
+	fab := testenv.FreeFabricAddr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	joined, err := daemon.Join(ctx, dir, daemon.JoinOptions{Token: tok.String(), Fabric: fab, Now: time.Now()})
 	cancel()

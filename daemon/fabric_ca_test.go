@@ -83,7 +83,7 @@ func TestCheckFabricCA(t *testing.T) {
 	}
 	// The check looks at the fabric's port and its cluster port (port+1):
 	// a pair, below the ephemeral ports that other tests' listeners take.
-	initAlliance(t, dir, testenv.FreePortPair(t))
+	initAlliance(t, dir, testenv.FreeFabricAddr(t))
 	again, id2, err := daemon.FabricCertificateRequest(dir)
 	if err != nil || id2 != id {
 		t.Fatalf("a second request: member %s, %v; want member %s", id2, err, id)

@@ -23,7 +23,7 @@ import (
 func TestFabricNoiseMetrics(t *testing.T) {
 	base := t.TempDir()
 	dir := filepath.Join(base, "a")
-	fab := testenv.FreePortPair(t)
+	fab := testenv.FreeFabricAddr(t)
 	if _, err := daemon.InitAlliance(dir, daemon.InitOptions{Name: "noise-fleet", Fabric: fab, Now: time.Now()}); err != nil {
 		t.Fatal(err)
 	}

@@ -160,7 +160,7 @@ func TestTamperEvidenceAlliance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dirC, fabC := filepath.Join(base, "c"), testenv.FreePortPair(t)
+	dirC, fabC := filepath.Join(base, "c"), testenv.FreeFabricAddr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	joined, err := daemon.Join(ctx, dirC, daemon.JoinOptions{Token: tok.String(), Fabric: fabC, Now: time.Now()})
 	cancel()
@@ -284,7 +284,7 @@ func TestTamperEvidenceAlliance(t *testing.T) {
 // tampering, but one that no longer loads is shown.
 func TestTamperWhileRunningRemovedSecret(t *testing.T) {
 	dir := t.TempDir()
-	fab := testenv.FreePortPair(t)
+	fab := testenv.FreeFabricAddr(t)
 	if _, err := daemon.InitAlliance(filepath.Join(dir, "a"), daemon.InitOptions{Name: "lone", Fabric: fab, Now: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +381,7 @@ func TestTamperStandalone(t *testing.T) {
 func TestTamperFounder(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	logPath := filepath.Join(t.TempDir(), "auth.log")
-	fab := testenv.FreePortPair(t)
+	fab := testenv.FreeFabricAddr(t)
 	if _, err := daemon.InitAlliance(dir, daemon.InitOptions{Name: "lone", Fabric: fab, Now: time.Now()}); err != nil {
 		t.Fatal(err)
 	}

@@ -23,11 +23,11 @@ func FreePorts(t testing.TB, n int) []int {
 	return freeRun(t, n, 1)
 }
 
-// FreePortPair returns a free loopback address 127.0.0.1:P whose port P+1
-// is free too (a fabric's client and cluster ports).
-func FreePortPair(t testing.TB) string {
+// FreeFabricAddr returns a free loopback address 127.0.0.1:P whose ports
+// P+1 and P+2 are free too: a fabric's client, cluster and leaf ports.
+func FreeFabricAddr(t testing.TB) string {
 	t.Helper()
-	return fmt.Sprintf("127.0.0.1:%d", freeRun(t, 1, 2)[0])
+	return fmt.Sprintf("127.0.0.1:%d", freeRun(t, 1, 3)[0])
 }
 
 // freeRun returns n first ports of runs of width consecutive free ports.

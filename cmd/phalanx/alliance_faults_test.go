@@ -336,16 +336,18 @@ func TestAllianceFaults(t *testing.T) {
 		st, err := a.status()
 		return err == nil && st.Reports["published"] >= stA.Reports["published"]+2 // the alert and A's enforcement record
 	})
+	// The report is in a member's Raft log once the stream acknowledged
+	// it, and in its stream's blocks once the member applied it (a
+	// follower, B, may apply it later, under load).
 	for _, m := range []*nsMember{a, b} {
-		g := grown(before[m], f.blocks(m))
-		var stream, raft bool
-		for _, name := range g {
-			stream = stream || slices.Contains(blockFiles(t, m.data, false), name)
-			raft = raft || slices.Contains(blockFiles(t, m.data, true), name)
-		}
-		if !stream || !raft {
-			t.Fatalf("%s's stream blocks grew %v and its Raft log blocks %v with the report (%v): the report is not where this fault expects it", m.name, stream, raft, g)
-		}
+		waitUntil(t, 30*time.Second, m.name+"'s stream blocks and its Raft log blocks to grow with the report (where this fault expects it)", func() bool {
+			var stream, raft bool
+			for _, name := range grown(before[m], f.blocks(m)) {
+				stream = stream || slices.Contains(blockFiles(t, m.data, false), name)
+				raft = raft || slices.Contains(blockFiles(t, m.data, true), name)
+			}
+			return stream && raft
+		})
 	}
 	if c.banned(faultAttackers[4]) || c.hasDecision(faultAttackers[4]) {
 		t.Fatalf("C has %s while cut off: the cut did not isolate it", faultAttackers[4])
