@@ -428,7 +428,7 @@ func (q *enforceQueue) step() (more, ok bool) {
 	q.mu.Lock()
 	notes = q.inForce(notes, ops, first, reloaded)
 	q.firstTimes(notes)
-	if first != nil && q.spare == nil {
+	if first != nil { // taken from q.first at the top: q.spare is nil (q.run is held)
 		clear(first)
 		q.spare = first
 	}

@@ -81,8 +81,9 @@ func TestCheckFabricCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The check looks at the fabric's port and its cluster port (port+1):
-	// a pair, below the ephemeral ports that other tests' listeners take.
+	// The check looks at the fabric's port, its cluster port (port+1) and
+	// its leaf port (port+2): three, below the ephemeral ports that other
+	// tests' listeners take.
 	initAlliance(t, dir, testenv.FreeFabricAddr(t))
 	again, id2, err := daemon.FabricCertificateRequest(dir)
 	if err != nil || id2 != id {

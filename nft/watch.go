@@ -63,25 +63,21 @@ func (e *Enforcer) Watch(ctx context.Context, changed func()) error {
 		case <-t.C:
 		}
 		now, err := g.generation()
-		if err == nil && now == gen {
-			if e.looked != nil {
-				e.looked(now)
+		if err != nil || now != gen {
+			gen = now
+			e.mu.Lock()
+			closed := e.closed
+			intact := false
+			if !closed && err == nil {
+				intact, err = e.intact()
 			}
-			continue
-		}
-		gen = now
-		e.mu.Lock()
-		closed := e.closed
-		intact := false
-		if !closed && err == nil {
-			intact, err = e.intact()
-		}
-		e.mu.Unlock()
-		switch {
-		case closed:
-			return nil
-		case err != nil || !intact:
-			changed()
+			e.mu.Unlock()
+			if closed {
+				return nil
+			}
+			if err != nil || !intact {
+				changed()
+			}
 		}
 		if e.looked != nil {
 			e.looked(now)
